@@ -1,0 +1,119 @@
+"""The command line: no arguments opens the app; subcommands run the engine headless.
+
+Handlers live in app/commands/ and are imported lazily, so `--help` and headless commands never
+load Qt. Every handler returns an exit status; an EngineError becomes one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models")
+EDIT_MODES = ("sdedit", "img2img", "inpaint", "anagram", "hybrid")
+VIEWS = ("flip", "mirror", "rot90", "rot180", "rot270", "transpose", "negate")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="mnist", help="mnist (default), mnist-time, mnist-denoiser, "
+                   "a model folder, or a Hugging Face id in the local cache")
+    p.add_argument("--prompts", metavar="FILE", help="a .pth embeddings file (the course's format)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt", help="without it, the model's default prompt")
+    p.add_argument("--guidance", type=float, help="CFG scale; default: the model's")
+    p.add_argument("--steps", type=int, help="number of denoising steps on the strided schedule")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--upscale", action="store_true", help="run the model's upscaler on the result")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diffusion-canvas",
+        description="Diffusion Canvas: an image editor for diffusion models. "
+        "Without a subcommand it opens the app.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a Part B MNIST model")
+    p.add_argument("kind", choices=("denoiser", "time", "class"))
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--hidden", type=int, help="UNet width D")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--data", metavar="DIR", help="a folder of MNIST-style IDX files")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto: bf16 autocast on CPU, fp16 AMP on CUDA")
+    p.add_argument("--limit", type=int, help="train on the first N images only (quick runs)")
+
+    p = sub.add_parser("sample", help="sample images from a model")
+    _add_model_args(p)
+    _add_run_args(p)
+    p.add_argument("-n", "--count", type=int, default=8)
+    p.add_argument("--out", required=True, metavar="DIR")
+
+    p = sub.add_parser("edit", help="edit an image: sdedit, img2img, inpaint, anagram, hybrid")
+    p.add_argument("mode", choices=EDIT_MODES)
+    _add_model_args(p)
+    _add_run_args(p)
+    p.add_argument("--image", metavar="IN")
+    p.add_argument("--mask", metavar="MASK", help="white where new content is generated")
+    p.add_argument("--prompt2", help="anagram: seen through --view; hybrid: the high-pass prompt")
+    p.add_argument("--view", default="flip", choices=VIEWS)
+    p.add_argument("--sigma", type=float, help="hybrid blur sigma (default scales with size)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--i-start", type=int, help="index into the strided timesteps (0 = noise)")
+    start.add_argument("--strength", type=float, help="0 = no change, 1 = pure noise")
+    p.add_argument("--jump-length", type=int, default=1, help="inpaint: RePaint jump length")
+    p.add_argument("--resample", type=int, default=1, help="inpaint: RePaint repeats")
+    p.add_argument("--out", required=True, metavar="OUT.png")
+    p.add_argument("--frames", metavar="OUT.gif", help="also write the denoising frames")
+
+    p = sub.add_parser("reproduce", help="regenerate the write-up's figures")
+    p.add_argument("part", choices=("part-a", "part-b"))
+    _add_model_args(p)
+    p.add_argument("--quick", action="store_true", help="a small budget that suits CI")
+    p.add_argument("--out", required=True, metavar="DIR")
+
+    p = sub.add_parser("encode-prompts", help="compute prompt embeddings with a T5 encoder")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True, metavar="FILE.pth")
+    p.add_argument("prompt", nargs="+")
+
+    sub.add_parser("models", help="list the models found: name, kind, size, where")
+    return parser
+
+
+def _handler(command: str):
+    module = importlib.import_module("app.commands." + command.replace("-", "_"))
+    return module.run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
+        from app.main_window import run_app
+
+        return run_app(argv[0] if argv else None)
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    from engine.errors import EngineError
+
+    try:
+        return int(_handler(args.command)(args) or 0)
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,85 @@
+"""The one interface every model family answers (DESIGN.md, "One interface for every model")."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+
+from engine.errors import PromptError
+from engine.schedules import NoiseSchedule
+
+
+@dataclass
+class Prediction:
+    """ε, and the model's raw variance output v in [-1, 1] where it predicts one."""
+
+    eps: torch.Tensor
+    variance: torch.Tensor | None = None
+
+
+class DiffusionModel(ABC):
+    """A denoiser with its schedule, its prompts and its data range.
+
+    Loops work in float32 on `device`; `predict` casts to the model's own dtype and back.
+    Conditioning is a tensor whose first dimension is the batch, so that the conditional and
+    unconditional inputs of CFG go through the model in one batch (torch.cat of both).
+    """
+
+    name: str = "model"
+    image_size: int = 28
+    channels: int = 1
+    data_range: tuple[float, float] = (0.0, 1.0)
+    default_prompt: str = ""
+    unconditional_prompt: str = ""
+    default_guidance: float = 1.0
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+    schedule: NoiseSchedule
+
+    @property
+    def conditional(self) -> bool:
+        """False for unconditional models: no prompts, no CFG."""
+        return True
+
+    @property
+    def symmetric_range(self) -> bool:
+        lo, hi = self.data_range
+        return abs(lo + hi) < 1e-6
+
+    def prompt_choices(self) -> list[str] | None:
+        """The prompts this model takes, or None where any text is fine."""
+        return None
+
+    @abstractmethod
+    def encode(self, prompts: list[str]) -> torch.Tensor | None:
+        """Conditioning for each prompt, batch first; None for an unconditional model."""
+
+    @abstractmethod
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None
+                ) -> Prediction:
+        """ε (and v) for a batch; t holds one timestep per item, in the schedule's convention."""
+
+    def check_prompt(self, prompt: str) -> None:
+        choices = self.prompt_choices()
+        if not self.conditional and prompt:
+            raise PromptError(f"{self.name} is unconditional: it takes no prompt (got {prompt!r})")
+        if choices is not None and prompt not in choices:
+            shown = ", ".join(repr(c) for c in choices)
+            raise PromptError(f"{self.name} cannot take the prompt {prompt!r}; it takes {shown}")
+
+    def upscaler(self) -> Upscaler | None:
+        return None
+
+
+class Upscaler(ABC):
+    """Image + conditioning + noise level -> an image four times larger (IF stage II)."""
+
+    scale: int = 4
+
+    @abstractmethod
+    def upscale(self, image: torch.Tensor, cond: torch.Tensor | None, uncond: torch.Tensor | None,
+                generator: torch.Generator, guidance: float = 4.0, noise_level: int = 250,
+                steps: int | None = None) -> torch.Tensor:
+        """image in the model's data range, [B, C, H, W] -> [B, C, 4H, 4W]."""
