@@ -1,0 +1,24 @@
+"""`models`: one line per model found: name, kind, size, where."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.models.registry import find_models
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def run(args: argparse.Namespace) -> int:
+    found = find_models()
+    if not found:
+        print("no models found (the bundled ones live in resources/models/)")
+    for info in found:
+        print(f"{info.name}\t{info.kind}\t{human_size(info.size_bytes)}\t{info.where}")
+    return 0

@@ -1,0 +1,42 @@
+"""`sample`: COUNT images from pure noise into --out DIR (sample-000.png ..., grid.png)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from app.commands.common import (
+    base_parameters,
+    check_steps,
+    generator_for,
+    model_from_args,
+    run_loop,
+    to_images,
+    upscale,
+)
+from engine import edits, images
+from engine.errors import EngineError
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.count < 1:
+        raise EngineError("-n must be at least 1")
+    check_steps(args.steps)
+    model = model_from_args(args)
+    prompt = edits.resolve_prompt(model, args.prompt)
+    generator = generator_for(model, args.seed)
+    last, _ = run_loop(edits.sample(model, [prompt] * args.count, generator, args.guidance,
+                                    args.steps))
+    x = last.x_t
+    if args.upscale:
+        x = upscale(model, x, prompt, edits.resolve_guidance(model, args.guidance), generator)
+    params = base_parameters(args, model) | {"prompt": prompt, "count": args.count}
+    out = Path(args.out)
+    pictures = to_images(model, x)
+    for index, picture in enumerate(pictures):
+        images.save_png(picture, out / f"sample-{index:03d}.png", params | {"index": index})
+    columns = min(len(pictures), max(1, math.ceil(math.sqrt(len(pictures)))))
+    images.save_png(images.make_grid(pictures, columns), out / "grid.png", params)
+    print(f"wrote {len(pictures)} samples and grid.png to {out}")
+    return 0

@@ -1,0 +1,92 @@
+"""The Part B UNets behind the model interface: every Part A loop runs on them.
+
+The class model takes the prompts '0' to '9' and '' (unconditional, the one-hot zeroed as in
+training); the time model takes only ''. The single-step denoiser was trained on z = x + σ ε
+at one σ; here x_t is rescaled to that form, x_t / sqrt(ᾱ_t) = x_0 + sqrt((1 - ᾱ_t)/ᾱ_t) ε, and its
+x̂_0 turned into ε, so it runs in the loops too (well only near its training σ, as B-1.2.2 shows).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine.errors import ModelError
+from engine.models.base import DiffusionModel, Prediction
+from engine.schedules import NoiseSchedule
+
+DIGITS = [str(d) for d in range(10)]
+
+
+class MnistModel(DiffusionModel):
+    image_size = 28
+    channels = 1
+    data_range = (0.0, 1.0)
+    default_prompt = ""
+    unconditional_prompt = ""
+
+    def __init__(self, net: nn.Module, config: dict, name: str, device: torch.device) -> None:
+        self.net = net.to(device).eval()
+        self.config = config
+        self.kind = config["kind"]
+        self.name = name
+        self.device = device
+        self.dtype = torch.float32
+        self.num_timesteps = int(config.get("num_timesteps", 300))
+        if config.get("convention", "ddpm") != "ddpm":
+            raise ModelError(f"{name}: unknown timestep convention {config.get('convention')!r}")
+        self.schedule = NoiseSchedule.ddpm_linear(self.num_timesteps, "fixed_large", 10)
+        self.default_guidance = 5.0 if self.kind == "class" else 1.0
+
+    @property
+    def conditional(self) -> bool:
+        return self.kind == "class"
+
+    def prompt_choices(self) -> list[str]:
+        return [*DIGITS, ""] if self.kind == "class" else [""]
+
+    def encode(self, prompts: list[str]) -> torch.Tensor | None:
+        if self.kind != "class":
+            return None
+        onehot = torch.zeros(len(prompts), 10, device=self.device)
+        for row, prompt in enumerate(prompts):
+            if prompt:
+                onehot[row, int(prompt)] = 1.0
+        return onehot
+
+    @torch.no_grad()
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None
+                ) -> Prediction:
+        if self.kind == "denoiser":
+            return Prediction(self._eps_from_denoiser(x_t, t))
+        tt = t.to(self.device, torch.float32) / self.num_timesteps
+        if self.kind == "time":
+            return Prediction(self.net(x_t, tt))
+        if cond is None:
+            cond = torch.zeros(x_t.shape[0], 10, device=self.device)
+        return Prediction(self.net(x_t, tt, cond))
+
+    def _eps_from_denoiser(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        abar = self.schedule.table.to(self.device)[t].float().view(-1, 1, 1, 1)
+        x0_hat = self.net(x_t / abar.sqrt())
+        return (x_t - abar.sqrt() * x0_hat) / (1 - abar).clamp_min(1e-8).sqrt()
+
+
+def load_mnist_model(folder: str | Path, device: torch.device, name: str | None = None
+                     ) -> MnistModel:
+    from engine.training.checkpoint import load_model
+
+    net, config = load_model(folder, device)
+    return MnistModel(net, config, name or Path(folder).name, device)
+
+
+def is_mnist_folder(folder: Path) -> bool:
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("kind") in ("denoiser", "time", "class")

@@ -1,0 +1,138 @@
+"""How `--model` resolves: a bundled name, a folder, or a Hugging Face id in the local cache.
+
+Weights are found on disk only; nothing is downloaded. A loader is (kind, detect, load): the
+first whose `detect(folder)` is true loads the folder. Model families register their loaders.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.devices import resolve_device
+from engine.errors import ModelError
+from engine.models.base import DiffusionModel
+from engine.models.mnist import is_mnist_folder, load_mnist_model
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
+BUNDLED = {"mnist": "mnist-class", "mnist-time": "mnist-time", "mnist-denoiser": "mnist-denoiser"}
+
+Detect = Callable[[Path], bool]
+Load = Callable[[Path, torch.device, str], DiffusionModel]
+
+
+@dataclass(frozen=True)
+class Loader:
+    kind: str
+    detect: Detect
+    load: Load
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    kind: str
+    size_bytes: int
+    where: Path
+
+
+LOADERS: list[Loader] = [
+    Loader("mnist", is_mnist_folder, lambda folder, device, name: load_mnist_model(
+        folder, device, name)),
+]
+
+
+def register_loader(kind: str, detect: Detect, load: Load) -> None:
+    LOADERS.append(Loader(kind, detect, load))
+
+
+def bundled_folder(name: str) -> Path:
+    return RESOURCES / BUNDLED[name]
+
+
+def resolve_folder(spec: str) -> Path:
+    """The folder behind a bundled name, a path, or a cached Hugging Face id."""
+    if spec in BUNDLED:
+        folder = bundled_folder(spec)
+        if not folder.is_dir():
+            raise ModelError(f"the bundled model {spec!r} is missing from {folder}; "
+                             "reinstall, or train one with `python main.py train`")
+        return folder
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{spec} is a file; a model is a folder (config.json + weights)")
+        return path
+    cached = cached_hub_folder(spec)
+    if cached is not None:
+        return cached
+    names = ", ".join(BUNDLED)
+    raise ModelError(f"no model {spec!r}: not a bundled name ({names}), not a folder, and not "
+                     "in the local Hugging Face cache (nothing is downloaded)")
+
+
+def cached_hub_folder(repo_id: str) -> Path | None:
+    if repo_id.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means "not in the cache"
+        return None
+
+
+def kind_of(folder: Path) -> str | None:
+    for loader in LOADERS:
+        if loader.detect(folder):
+            return loader.kind
+    return None
+
+
+def load_model(spec: str, device: str = "auto") -> DiffusionModel:
+    """The model `spec` names, on the device asked for."""
+    folder = resolve_folder(spec)
+    dev = resolve_device(device)
+    for loader in LOADERS:
+        if loader.detect(folder):
+            return loader.load(folder, dev, spec if spec in BUNDLED else folder.name)
+    raise ModelError(f"{folder} is not a model this app can load: no config.json of a Part B "
+                     "model, no model_index.json of a diffusers pipeline")
+
+
+def folder_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def hub_cache_folders() -> list[tuple[str, Path]]:
+    """(repo id, snapshot folder) for each model in the local Hugging Face cache."""
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:
+        return []
+    root = Path(os.environ.get("HF_HUB_CACHE", HF_HUB_CACHE))
+    found = []
+    for repo in sorted(root.glob("models--*")):
+        snapshots = sorted((repo / "snapshots").glob("*"), key=lambda p: p.stat().st_mtime)
+        if snapshots:
+            found.append((repo.name[len("models--"):].replace("--", "/"), snapshots[-1]))
+    return found
+
+
+def find_models() -> list[ModelInfo]:
+    """Every model found: the bundled ones, then the Hugging Face cache entries."""
+    found = []
+    for name, sub in BUNDLED.items():
+        folder = RESOURCES / sub
+        if folder.is_dir():
+            found.append(ModelInfo(name, kind_of(folder) or "unknown", folder_size(folder),
+                                   folder))
+    for repo_id, folder in hub_cache_folders():
+        kind = kind_of(folder)
+        if kind is not None:
+            found.append(ModelInfo(repo_id, kind, folder_size(folder), folder))
+    return found
