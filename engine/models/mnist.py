@@ -74,7 +74,7 @@ class MnistModel(DiffusionModel):
         return (x_t - abar.sqrt() * x0_hat) / (1 - abar).clamp_min(1e-8).sqrt()
 
 
-def load_mnist_model(folder: str | Path, device: torch.device, name: str | None = None
+def load_mnist_model(folder: Path, device: torch.device, name: str | None = None
                      ) -> MnistModel:
     from engine.training.checkpoint import load_model
 

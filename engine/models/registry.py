@@ -16,6 +16,8 @@ import torch
 from engine.devices import resolve_device
 from engine.errors import ModelError
 from engine.models.base import DiffusionModel
+from engine.models.deepfloyd import is_if_folder, load_if_model
+from engine.models.diffusers_unet import DiffusersUNet, is_unet2d_folder
 from engine.models.mnist import is_mnist_folder, load_mnist_model
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
@@ -41,8 +43,9 @@ class ModelInfo:
 
 
 LOADERS: list[Loader] = [
-    Loader("mnist", is_mnist_folder, lambda folder, device, name: load_mnist_model(
-        folder, device, name)),
+    Loader("mnist", is_mnist_folder, load_mnist_model),
+    Loader("deepfloyd-if", is_if_folder, load_if_model),
+    Loader("diffusers-unet", is_unet2d_folder, DiffusersUNet),
 ]
 
 

@@ -1,0 +1,584 @@
+"""The painting canvas: shows an image, its mask and the model region, and turns drags into strokes.
+
+The canvas knows the document only through `CanvasDocument` (duck-typed): it draws what
+`image()`/`mask()`/`region()` return and forwards cursor positions, in image pixels, to
+`begin_stroke`/`stroke_to`/`end_stroke`. Painting and undo belong to the document.
+
+Coordinates: view = image * zoom + offset, so image = (view - offset) / zoom, in float. Image
+pixel (i, j) covers [i, i + 1) x [j, j + 1); the cursor's point is the centre of the view pixel
+under it, so a one-pixel brush paints exactly the pixel drawn under the cursor.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Any, Protocol
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QWidget
+
+MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
+HANDLE = 8  # corner handle size in view pixels
+MAX_BRUSH = 2000
+
+
+class Tool(str, Enum):
+    BRUSH = "brush"
+    ERASER = "eraser"
+    MASK = "mask"
+    MASK_ERASER = "mask_eraser"
+    REGION = "region"  # drag inside the region to move it, drag a corner to resize
+
+
+PAINT_TOOLS = (Tool.BRUSH, Tool.ERASER, Tool.MASK, Tool.MASK_ERASER)
+
+
+class CanvasDocument(Protocol):
+    """What the canvas needs from a document. `changed`, `maskChanged` (dirty QRect in image
+    pixels) and `regionChanged` (QRect) are Qt signals."""
+
+    changed: Any
+    maskChanged: Any
+    regionChanged: Any
+
+    def image(self) -> QImage: ...
+    def mask(self) -> QImage: ...
+    def region(self) -> QRect: ...
+    def set_region(self, rect: QRect) -> None: ...
+    def begin_stroke(
+        self, tool: str, pos: QPointF, size: float, hardness: float, color: QColor | None = None
+    ) -> None: ...
+    def stroke_to(self, pos: QPointF) -> None: ...
+    def end_stroke(self) -> None: ...
+
+
+def _bytes_view(image: QImage) -> np.ndarray:
+    h = image.height()
+    return np.frombuffer(image.bits(), np.uint8).reshape(h, image.bytesPerLine())
+
+
+class CanvasView(QWidget):
+    """Zoomable, pannable view of a `CanvasDocument` with brush, mask and region tools."""
+
+    toolChanged = Signal(str)
+    brushSizeChanged = Signal(int)
+    zoomChanged = Signal(float)
+    cursorMoved = Signal(QPointF)  # image coordinates under the cursor
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setMinimumSize(64, 64)
+        self._doc: CanvasDocument | None = None
+        self._zoom = 1.0
+        self._offset = QPointF(0, 0)
+        self._auto_fit = True  # keep fitting on resize until the user zooms or pans
+        self._tool = Tool.BRUSH
+        self._size = 24
+        self._hardness = 0.8
+        self._feather = 0.5
+        self._color = QColor(Qt.GlobalColor.black)
+        self._tint = QColor(255, 0, 0, 115)  # ~45 %
+        self._overlay = QImage()
+        self._preview: QImage | None = None
+        self._hover: QPointF | None = None  # view position of the cursor
+        self._drag: str | None = None  # "stroke", "pan", "move", "resize"
+        self._drag_start = QPointF()
+        self._drag_region = QRect()
+        self._anchor = QPointF()  # fixed corner while resizing (image coordinates)
+        self._corner = (1, 1)  # direction from the anchor to the dragged corner
+        self._space = False
+        self._last_stroke_end: QPointF | None = None
+
+    # --- document -------------------------------------------------------------------------------
+    def set_document(self, doc: CanvasDocument | None) -> None:
+        if self._doc is not None:
+            for signal, slot in self._connections():
+                signal.disconnect(slot)
+        self._doc = doc
+        if doc is not None:
+            for signal, slot in self._connections():
+                signal.connect(slot)
+        self._last_stroke_end = None
+        self._preview = None
+        self._rebuild_overlay()
+        self._auto_fit = True
+        self.fit()
+
+    def document(self) -> CanvasDocument | None:
+        return self._doc
+
+    def _connections(self) -> list[tuple[Any, Any]]:
+        assert self._doc is not None
+        return [
+            (self._doc.changed, self._on_image_changed),
+            (self._doc.maskChanged, self._on_mask_changed),
+            (self._doc.regionChanged, self._on_region_changed),
+        ]
+
+    def _image_size(self) -> QSize:
+        return self._doc.image().size() if self._doc is not None else QSize()
+
+    # --- tool settings --------------------------------------------------------------------------
+    def tool(self) -> Tool:
+        return self._tool
+
+    def set_tool(self, tool: str) -> None:
+        tool = Tool(tool)
+        if tool != self._tool:
+            self._finish_drag()
+            self._tool = tool
+            self._update_cursor()
+            self.update()
+            self.toolChanged.emit(tool.value)
+
+    def brush_size(self) -> int:
+        """Brush diameter in image pixels."""
+        return self._size
+
+    def set_brush_size(self, size: float) -> None:
+        size = int(min(max(round(size), 1), MAX_BRUSH))
+        if size != self._size:
+            self._size = size
+            self.update()
+            self.brushSizeChanged.emit(size)
+
+    def hardness(self) -> float:
+        return self._hardness
+
+    def set_hardness(self, hardness: float) -> None:
+        self._hardness = min(max(float(hardness), 0.0), 1.0)
+
+    def feather(self) -> float:
+        """Soft edge of the mask tools, as a fraction of the radius."""
+        return self._feather
+
+    def set_feather(self, feather: float) -> None:
+        self._feather = min(max(float(feather), 0.0), 1.0)
+
+    def color(self) -> QColor:
+        return QColor(self._color)
+
+    def set_color(self, color: QColor) -> None:
+        self._color = QColor(color)
+
+    def set_mask_tint(self, color: QColor) -> None:
+        """Colour of the mask overlay; its alpha is the overlay's opacity."""
+        self._tint = QColor(color)
+        self._rebuild_overlay()
+        self.update()
+
+    def preview(self, image: QImage | None) -> None:
+        """Shows `image` over the region (scaled to it) until called with None."""
+        self._preview = None if image is None or image.isNull() else image
+        self.update()
+
+    # --- view transform -------------------------------------------------------------------------
+    def zoom(self) -> float:
+        return self._zoom
+
+    def offset(self) -> QPointF:
+        return QPointF(self._offset)
+
+    def transform(self) -> QTransform:
+        """Image -> view transform."""
+        return QTransform(self._zoom, 0, 0, self._zoom, self._offset.x(), self._offset.y())
+
+    def map_to_image(self, view_pos: QPointF) -> QPointF:
+        return (QPointF(view_pos) - self._offset) / self._zoom
+
+    def map_from_image(self, image_pos: QPointF) -> QPointF:
+        return QPointF(image_pos) * self._zoom + self._offset
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zooms keeping the image point under `anchor` (view coordinates; default the centre)."""
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        anchor = QPointF(anchor) if anchor is not None else QRectF(self.rect()).center()
+        fixed = self.map_to_image(anchor)
+        self._zoom = zoom
+        self._offset = anchor - fixed * zoom
+        self._auto_fit = False
+        self.update()
+        self.zoomChanged.emit(zoom)
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self.set_zoom(self._zoom * factor, anchor)
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        self._offset += QPointF(dx, dy)
+        self._auto_fit = False
+        self.update()
+
+    def fit(self) -> None:
+        """Zooms so the whole image fits the view, centred (Ctrl+0)."""
+        size = self._image_size()
+        if size.isEmpty() or self.width() < 2 or self.height() < 2:
+            return
+        margin = 8
+        zoom = min((self.width() - 2 * margin) / size.width(),
+                   (self.height() - 2 * margin) / size.height())
+        self._zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        self._centre_image()
+        self._auto_fit = True
+        self.update()
+        self.zoomChanged.emit(self._zoom)
+
+    def actual_size(self) -> None:
+        """One image pixel per screen pixel, centred (Ctrl+1)."""
+        self._zoom = 1.0
+        self._centre_image()
+        self._auto_fit = False
+        self.update()
+        self.zoomChanged.emit(1.0)
+
+    def _centre_image(self) -> None:
+        size = self._image_size()
+        # whole view pixels, so 100 % stays pixel-sharp
+        self._offset = QPointF(round((self.width() - size.width() * self._zoom) / 2),
+                               round((self.height() - size.height() * self._zoom) / 2))
+
+    def _view_rect(self, rect: QRect | QRectF) -> QRectF:
+        return self.transform().mapRect(QRectF(rect))
+
+    def _update_image_rect(self, rect: QRect, margin: int = 2) -> None:
+        self.update(self._view_rect(rect).toAlignedRect().adjusted(-margin, -margin,
+                                                                   margin, margin))
+
+    # --- document signals -----------------------------------------------------------------------
+    def _on_image_changed(self, rect: QRect) -> None:
+        if self._doc is not None and self._doc.image().size() != self._overlay.size():
+            self._rebuild_overlay()  # a new image: the mask follows it
+            if self._auto_fit:
+                self.fit()
+            self.update()
+            return
+        self._update_image_rect(rect)
+
+    def _on_mask_changed(self, rect: QRect) -> None:
+        if self._doc is None:
+            return
+        if self._doc.mask().size() != self._overlay.size():
+            self._rebuild_overlay()
+            self.update()
+            return
+        self._update_overlay(rect)
+        self._update_image_rect(rect)
+
+    def _on_region_changed(self, _rect: QRect) -> None:
+        self.update()
+
+    def _rebuild_overlay(self) -> None:
+        if self._doc is None or self._doc.mask().isNull():
+            self._overlay = QImage()
+            return
+        mask = self._doc.mask()
+        self._overlay = QImage(mask.size(), QImage.Format.Format_ARGB32_Premultiplied)
+        self._update_overlay(mask.rect())
+
+    def _update_overlay(self, rect: QRect) -> None:
+        """Tints the mask pixels of `rect` into the premultiplied overlay."""
+        assert self._doc is not None
+        rect = rect.intersected(self._overlay.rect())
+        if rect.isEmpty():
+            return
+        rows = slice(rect.top(), rect.bottom() + 1)
+        mask = _bytes_view(self._doc.mask())[rows, rect.left(): rect.right() + 1]
+        w = self._overlay.width()
+        out = _bytes_view(self._overlay)[:, : w * 4].reshape(-1, w, 4)
+        out = out[rows, rect.left(): rect.right() + 1]
+        alpha = mask.astype(np.float32) * (self._tint.alpha() / 255.0)
+        tint = QColor(self._tint).rgba() & 0xFFFFFF  # 0xRRGGBB
+        argb = np.array([255, (tint >> 16) & 255, (tint >> 8) & 255, tint & 255], np.float32)
+        order = argb[::-1] if np.little_endian else argb
+        out[...] = np.rint(alpha[..., None] * (order / 255.0)).astype(np.uint8)
+
+    # --- painting -------------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(event.rect(), QColor(58, 58, 62))
+        if self._doc is not None and not self._doc.image().isNull():
+            self._paint_layers(painter, event.rect())
+            self._paint_region(painter)
+        self._paint_brush_cursor(painter)
+        painter.end()
+
+    def _paint_layers(self, painter: QPainter, exposed: QRect) -> None:
+        assert self._doc is not None
+        image = self._doc.image()
+        inverse = self.transform().inverted()[0]
+        src = inverse.mapRect(QRectF(exposed)).toAlignedRect().adjusted(-1, -1, 1, 1)
+        src = src.intersected(image.rect())
+        if src.isEmpty():
+            return
+        painter.save()
+        painter.setTransform(self.transform())
+        smooth = self._zoom < 1.0  # magnified pixels stay crisp squares
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        painter.drawImage(QRectF(src), image, QRectF(src))
+        if not self._overlay.isNull():
+            painter.drawImage(QRectF(src), self._overlay, QRectF(src))
+        if self._preview is not None:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawImage(QRectF(self._doc.region()), self._preview)
+        painter.restore()
+
+    def _paint_region(self, painter: QPainter) -> None:
+        assert self._doc is not None
+        frame = self._view_rect(self._doc.region())
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 200), 1))
+        painter.drawRect(frame)
+        dashed = QPen(QColor(255, 255, 255), 1, Qt.PenStyle.DashLine)
+        painter.setPen(dashed)
+        painter.drawRect(frame)
+        painter.setPen(QPen(QColor(0, 0, 0), 1))
+        painter.setBrush(QColor(255, 255, 255))
+        for corner in self._corners(frame):
+            painter.drawRect(self._handle_rect(corner))
+        side = self._doc.region().width()
+        label, at = f"{side} × {side}", frame.topLeft() + QPointF(HANDLE, -4)
+        for color, shift in ((QColor(0, 0, 0), QPointF(1, 1)), (QColor(255, 255, 255), QPointF())):
+            painter.setPen(color)  # white text with a shadow reads on any image
+            painter.drawText(at + shift, label)
+        painter.restore()
+
+    def _paint_brush_cursor(self, painter: QPainter) -> None:
+        if self._hover is None or self._tool not in PAINT_TOOLS or self._drag == "pan":
+            return
+        radius = self._size * self._zoom / 2
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for color, r in ((QColor(0, 0, 0, 200), radius + 1), (QColor(255, 255, 255), radius)):
+            painter.setPen(QPen(color, 1))
+            painter.drawEllipse(self._hover_centre(), r, r)
+        painter.restore()
+
+    def _hover_centre(self) -> QPointF:
+        assert self._hover is not None
+        return self._hover + QPointF(0.5, 0.5)
+
+    def _brush_cursor_rect(self) -> QRect:
+        if self._hover is None:
+            return QRect()
+        r = self._size * self._zoom / 2 + 3
+        c = self._hover_centre()
+        return QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r).toAlignedRect()
+
+    @staticmethod
+    def _corners(frame: QRectF) -> list[QPointF]:
+        return [frame.topLeft(), frame.topRight(), frame.bottomLeft(), frame.bottomRight()]
+
+    @staticmethod
+    def _handle_rect(corner: QPointF) -> QRectF:
+        return QRectF(corner.x() - HANDLE / 2, corner.y() - HANDLE / 2, HANDLE, HANDLE)
+
+    # --- mouse ----------------------------------------------------------------------------------
+    def _image_pos(self, event: QMouseEvent | QWheelEvent) -> QPointF:
+        # the centre of the view pixel under the cursor
+        return self.map_to_image(event.position() + QPointF(0.5, 0.5))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        button = event.button()
+        if self._drag is not None:
+            return
+        if button == Qt.MouseButton.MiddleButton or (
+            button == Qt.MouseButton.LeftButton and self._space
+        ):
+            self._drag = "pan"
+            self._drag_start = event.position()
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        elif button == Qt.MouseButton.LeftButton and self._doc is not None:
+            if self._tool == Tool.REGION:
+                self._press_region(event)
+            else:
+                self._press_stroke(event)
+        self.update(self._brush_cursor_rect())
+        event.accept()
+
+    def _press_stroke(self, event: QMouseEvent) -> None:
+        assert self._doc is not None
+        pos = self._image_pos(event)
+        hardness = 1.0 - self._feather if self._tool in (Tool.MASK, Tool.MASK_ERASER) \
+            else self._hardness
+        shift = event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        start = self._last_stroke_end if shift and self._last_stroke_end is not None else pos
+        self._doc.begin_stroke(self._tool.value, start, float(self._size), hardness, self._color)
+        self._doc.stroke_to(pos)  # Shift+click: a straight line from the last stroke
+        self._drag = "stroke"
+
+    def _press_region(self, event: QMouseEvent) -> None:
+        assert self._doc is not None
+        region = self._doc.region()
+        frame = self._view_rect(region)
+        pos = event.position()
+        self._drag_start = self._image_pos(event)
+        self._drag_region = region
+        for i, corner in enumerate(self._corners(frame)):
+            if self._handle_rect(corner).adjusted(-3, -3, 3, 3).contains(pos):
+                sx, sy = (1 if i in (1, 3) else -1), (1 if i in (2, 3) else -1)
+                r = QRectF(region)
+                self._anchor = QPointF(r.x() + (0 if sx > 0 else r.width()),
+                                       r.y() + (0 if sy > 0 else r.height()))
+                self._corner = (sx, sy)
+                self._drag = "resize"
+                return
+        if frame.contains(pos):
+            self._drag = "move"
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        old_cursor = self._brush_cursor_rect()
+        self._hover = event.position()
+        if self._drag == "pan":
+            delta = event.position() - self._drag_start
+            self._drag_start = event.position()
+            self.pan_by(delta.x(), delta.y())
+        elif self._drag == "stroke" and self._doc is not None:
+            self._doc.stroke_to(self._image_pos(event))
+        elif self._drag == "move" and self._doc is not None:
+            delta = self._image_pos(event) - self._drag_start
+            self._doc.set_region(self._drag_region.translated(round(delta.x()),
+                                                              round(delta.y())))
+        elif self._drag == "resize":
+            self._resize_region(self._image_pos(event))
+        elif self._tool == Tool.REGION:
+            self._update_region_cursor(event.position())
+        self.update(old_cursor)
+        self.update(self._brush_cursor_rect())
+        self.cursorMoved.emit(self._image_pos(event))
+
+    def _resize_region(self, pos: QPointF) -> None:
+        """Resizes from the dragged corner; the opposite corner stays, the region stays square."""
+        assert self._doc is not None
+        size = self._image_size()
+        sx, sy = self._corner
+        ax, ay = self._anchor.x(), self._anchor.y()
+        side = max((pos.x() - ax) * sx, (pos.y() - ay) * sy)
+        room_x = size.width() - ax if sx > 0 else ax
+        room_y = size.height() - ay if sy > 0 else ay
+        side = int(round(min(max(side, 1.0), room_x, room_y)))
+        left = round(ax) if sx > 0 else round(ax) - side
+        top = round(ay) if sy > 0 else round(ay) - side
+        self._doc.set_region(QRect(left, top, side, side))
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._drag == "stroke" and self._doc is not None:
+            self._doc.stroke_to(self._image_pos(event))
+            self._last_stroke_end = self._image_pos(event)
+        self._finish_drag()
+        event.accept()
+
+    def _finish_drag(self) -> None:
+        drag, self._drag = self._drag, None
+        if drag == "stroke" and self._doc is not None:
+            self._doc.end_stroke()
+        self._update_cursor()
+        self.update(self._brush_cursor_rect())
+
+    def leaveEvent(self, event: Any) -> None:
+        self.update(self._brush_cursor_rect())
+        self._hover = None
+        super().leaveEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        delta = event.angleDelta()
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(math.pow(2.0, delta.y() / 480.0), event.position())  # 4 notches = 2x
+        else:
+            pixels = event.pixelDelta()
+            dx, dy = (pixels.x(), pixels.y()) if not pixels.isNull() else (
+                delta.x() / 3, delta.y() / 3)
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                dx, dy = dy, dx
+            self.pan_by(dx, dy)
+        event.accept()
+
+    # --- keys -----------------------------------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key, mods = event.key(), event.modifiers()
+        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self._update_cursor()
+        elif key == Qt.Key.Key_BracketRight:
+            self.set_brush_size(max(self._size + 1, self._size * 1.2))
+        elif key == Qt.Key.Key_BracketLeft:
+            self.set_brush_size(min(self._size - 1, self._size / 1.2))
+        elif ctrl and key == Qt.Key.Key_0:
+            self.fit()
+        elif ctrl and key == Qt.Key.Key_1:
+            self.actual_size()
+        elif ctrl and key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom_by(1.25)
+        elif ctrl and key == Qt.Key.Key_Minus:
+            self.zoom_by(1 / 1.25)
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            self._update_cursor()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event: Any) -> None:
+        self._space = False
+        self._finish_drag()
+        super().focusOutEvent(event)
+
+    # --- cursors and resizing -------------------------------------------------------------------
+    def _update_cursor(self) -> None:
+        if self._drag == "pan":
+            return
+        if self._space:
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+        elif self._tool == Tool.REGION:
+            self.setCursor(Qt.CursorShape.ArrowCursor)
+            if self._hover is not None:
+                self._update_region_cursor(self._hover)
+        else:
+            self.setCursor(Qt.CursorShape.CrossCursor)
+
+    def _update_region_cursor(self, pos: QPointF) -> None:
+        if self._doc is None or self._space:
+            return
+        frame = self._view_rect(self._doc.region())
+        shapes = [Qt.CursorShape.SizeFDiagCursor, Qt.CursorShape.SizeBDiagCursor,
+                  Qt.CursorShape.SizeBDiagCursor, Qt.CursorShape.SizeFDiagCursor]
+        for corner, shape in zip(self._corners(frame), shapes):
+            if self._handle_rect(corner).adjusted(-3, -3, 3, 3).contains(pos):
+                self.setCursor(shape)
+                return
+        inside = frame.contains(pos)
+        self.setCursor(Qt.CursorShape.OpenHandCursor if inside else Qt.CursorShape.ArrowCursor)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        if self._auto_fit:
+            self.fit()
+        super().resizeEvent(event)
+
+    def sizeHint(self) -> QSize:
+        return QSize(800, 600)

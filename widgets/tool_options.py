@@ -1,0 +1,143 @@
+"""A compact tool bar: tool, brush size, hardness, colour, mask feather, mask clear/invert.
+
+It only emits signals; `attach(canvas)` wires it to a CanvasView both ways. Mask clear/invert
+go to whoever owns the document (`clearMaskRequested`, `invertMaskRequested`).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QColorDialog,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+from widgets.canvas import MAX_BRUSH, CanvasView, Tool
+
+# (tool, label, shortcut): B, E, M are DESIGN.md's keys; the other two are ours.
+TOOLS = [
+    (Tool.BRUSH, "Brush", "B"),
+    (Tool.ERASER, "Eraser", "E"),
+    (Tool.MASK, "Mask", "M"),
+    (Tool.MASK_ERASER, "Erase mask", "Shift+M"),
+    (Tool.REGION, "Region", "R"),
+]
+
+
+class ToolOptions(QWidget):
+    toolChanged = Signal(str)
+    sizeChanged = Signal(int)
+    hardnessChanged = Signal(float)
+    featherChanged = Signal(float)
+    colorChanged = Signal(QColor)
+    clearMaskRequested = Signal()
+    invertMaskRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        self._group = QActionGroup(self)
+        self.tool_actions: dict[str, QAction] = {}
+        for tool, label, key in TOOLS:
+            action = QAction(label, self, checkable=True)
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(f"{label} ({key})")
+            action.triggered.connect(lambda _=False, t=tool: self.toolChanged.emit(t.value))
+            self._group.addAction(action)
+            self.addAction(action)  # shortcuts work while the panel is in a window
+            self.tool_actions[tool.value] = action
+            button = QToolButton(self)
+            button.setDefaultAction(action)
+            layout.addWidget(button)
+        self.tool_actions[Tool.BRUSH.value].setChecked(True)
+
+        self._size = QSpinBox(self, minimum=1, maximum=MAX_BRUSH, value=24, suffix=" px")
+        self._size.setToolTip("Brush size ([ and ])")
+        self._size.valueChanged.connect(self.sizeChanged)
+        self._hardness = self._slider("Hardness", 80, self.hardnessChanged)
+        self._feather = self._slider("Feather", 50, self.featherChanged)
+        layout.addWidget(QLabel("Size", self))
+        layout.addWidget(self._size)
+        for label, slider in (("Hardness", self._hardness), ("Feather", self._feather)):
+            layout.addWidget(QLabel(label, self))
+            layout.addWidget(slider)
+
+        self._color = QColor(Qt.GlobalColor.black)
+        self._color_button = QToolButton(self, toolTip="Brush colour")
+        self._color_button.clicked.connect(self._pick_color)
+        layout.addWidget(self._color_button)
+        self._show_color()
+        for text, signal in (("Clear mask", self.clearMaskRequested),
+                             ("Invert mask", self.invertMaskRequested)):
+            button = QToolButton(self, text=text)
+            button.clicked.connect(signal)
+            layout.addWidget(button)
+        layout.addStretch(1)
+
+    def _slider(self, tip: str, value: int, signal: Signal) -> QSlider:
+        slider = QSlider(Qt.Orientation.Horizontal, self, minimum=0, maximum=100, value=value)
+        slider.setToolTip(tip)
+        slider.setMaximumWidth(120)
+        slider.valueChanged.connect(lambda v: signal.emit(v / 100.0))
+        return slider
+
+    # --- setters: no signal back, so two-way binding cannot loop -------------------------------
+    def set_tool(self, tool: str) -> None:
+        self.tool_actions[Tool(tool).value].setChecked(True)
+
+    def set_size(self, size: int) -> None:
+        self._size.blockSignals(True)
+        self._size.setValue(int(size))
+        self._size.blockSignals(False)
+
+    def set_hardness(self, hardness: float) -> None:
+        self._set_quietly(self._hardness, hardness)
+
+    def set_feather(self, feather: float) -> None:
+        self._set_quietly(self._feather, feather)
+
+    def set_color(self, color: QColor) -> None:
+        self._color = QColor(color)
+        self._show_color()
+
+    def color(self) -> QColor:
+        return QColor(self._color)
+
+    @staticmethod
+    def _set_quietly(slider: QSlider, value: float) -> None:
+        slider.blockSignals(True)
+        slider.setValue(round(value * 100))
+        slider.blockSignals(False)
+
+    def _pick_color(self) -> None:
+        color = QColorDialog.getColor(self._color, self, "Brush colour")
+        if color.isValid():
+            self.set_color(color)
+            self.colorChanged.emit(QColor(color))
+
+    def _show_color(self) -> None:
+        swatch = QPixmap(16, 16)
+        swatch.fill(self._color)
+        self._color_button.setIcon(QIcon(swatch))
+
+    def attach(self, canvas: CanvasView) -> None:
+        """Keeps this panel and `canvas` in step, both ways."""
+        self.set_tool(canvas.tool().value)
+        self.set_size(canvas.brush_size())
+        self.set_hardness(canvas.hardness())
+        self.set_feather(canvas.feather())
+        self.set_color(canvas.color())
+        self.toolChanged.connect(canvas.set_tool)
+        self.sizeChanged.connect(canvas.set_brush_size)
+        self.hardnessChanged.connect(canvas.set_hardness)
+        self.featherChanged.connect(canvas.set_feather)
+        self.colorChanged.connect(canvas.set_color)
+        canvas.toolChanged.connect(self.set_tool)
+        canvas.brushSizeChanged.connect(self.set_size)
