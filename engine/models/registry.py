@@ -84,7 +84,8 @@ def cached_hub_folder(repo_id: str) -> Path | None:
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(repo_id, local_files_only=True))
+        return Path(snapshot_download(repo_id, local_files_only=True,
+                                      cache_dir=hub_cache_root()))
     except Exception:  # noqa: BLE001 - any failure means "not in the cache"
         return None
 
@@ -111,13 +112,17 @@ def folder_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
+def hub_cache_root() -> Path:
+    """The Hugging Face cache, read from the environment at call time."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface"))
+    return Path(home) / "hub"
+
+
 def hub_cache_folders() -> list[tuple[str, Path]]:
     """(repo id, snapshot folder) for each model in the local Hugging Face cache."""
-    try:
-        from huggingface_hub.constants import HF_HUB_CACHE
-    except ImportError:
-        return []
-    root = Path(os.environ.get("HF_HUB_CACHE", HF_HUB_CACHE))
+    root = hub_cache_root()
     found = []
     for repo in sorted(root.glob("models--*")):
         snapshots = sorted((repo / "snapshots").glob("*"), key=lambda p: p.stat().st_mtime)
