@@ -210,3 +210,18 @@ def test_prompt_the_model_cannot_take_is_an_error():
     model = GaussianModel({"a": 0.5, "": 0.0}, 0.2, if_schedule())
     with pytest.raises(EngineError, match="cannot take the prompt '12'"):
         edits.sample(model, ["12"], gen())
+
+
+def test_the_last_update_adds_no_noise():
+    # B-2.3: z = 0 at the last step; a big β here would show any noise that slipped in
+    schedule = NoiseSchedule(torch.tensor([1.0, 0.5, 0.2], dtype=torch.float64), "ddpm",
+                             "fixed_large")
+    x = torch.ones(1, 1, 4, 4)
+
+    def estimate(x_t, t):
+        return loops.Prediction(torch.zeros_like(x_t))
+
+    runs = [list(loops.iterative_denoise(estimate, x, [2, 1, 0], schedule, gen(s)))
+            for s in (1, 2)]
+    assert not torch.equal(runs[0][0].x_t, runs[1][0].x_t), "the first update is noisy"
+    assert torch.equal(runs[0][1].x_t, runs[0][1].x0_hat * 1.0)

@@ -1,0 +1,243 @@
+"""Autosave and crash recovery.
+
+Each running app has its own session folder `<autosave>/session-XXXX/` holding a lock file
+(QLockFile, held while the app lives) and, once the document has unsaved changes, an
+`autosave.dcproj` (the project format, written atomically every `interval_s` seconds while the
+document is modified). A clean exit (`mark_clean_exit`) deletes the folder. A folder whose lock
+is free or stale (its process is gone) but which still holds an autosave is what a session that
+did not end cleanly left: `pending_recovery` finds it, `restore` puts it into a document (one
+undo step, the document stays modified) and `discard` deletes it. Two apps running at once
+never take each other's live autosave for a recovery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
+
+from app.document import Document
+from app.history import History
+from app.project import MANIFEST, ProjectError, apply_project, load_project, save_project
+
+DEFAULT_INTERVAL_S = 30.0
+AUTOSAVE_NAME = "autosave.dcproj"
+LOCK_NAME = "session.lock"
+SESSION_PREFIX = "session-"
+FAST_PNG = 1  # zlib level: an autosave must not stall the window
+
+
+@dataclass
+class Recovery:
+    """An autosave left by a session that did not end cleanly."""
+
+    path: Path  # the autosave .dcproj
+    saved_at: datetime
+    size: tuple[int, int]  # the image's width and height
+    project_path: str | None  # the project that session had open, if any
+    _lock: QLockFile | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+def default_folder() -> Path:
+    """`<AppDataLocation>/autosave` (set the application and organisation names first)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    root = Path(base) if base else Path.home() / ".diffusion-canvas"
+    return root / "autosave"
+
+
+class Autosaver(QObject):
+    """Writes the document (and history, if given) every `interval_s` s while it is modified."""
+
+    saved = Signal(str)  # the autosave file just written
+    failed = Signal(str)  # why an autosave could not be written (the app may show it)
+
+    def __init__(
+        self,
+        document: Document,
+        folder: str | os.PathLike[str] | None = None,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        history: History | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._document, self._history = document, history
+        self._root = Path(folder) if folder is not None else default_folder()
+        self._session = self._root / f"{SESSION_PREFIX}{uuid.uuid4().hex[:12]}"
+        self._lock: QLockFile | None = None
+        self._recovery: Recovery | None = None
+        self._dirty = False
+        self.project_path: str | None = None  # recorded in the autosave, given back on recovery
+        for signal in (document.changed, document.maskChanged, document.regionChanged):
+            signal.connect(self._mark_dirty)
+        if history is not None:
+            for signal in (history.added, history.removed, history.cleared):
+                signal.connect(self._mark_dirty)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+        self.set_interval(interval_s)
+        self._timer.start()
+
+    # --- saving -----------------------------------------------------------------------------
+    @property
+    def autosave_path(self) -> Path:
+        """Where this session writes its autosave."""
+        return self._session / AUTOSAVE_NAME
+
+    def set_interval(self, seconds: float) -> None:
+        self._timer.setInterval(max(1, round(seconds * 1000)))
+
+    def save_now(self) -> bool:
+        """Writes the autosave at once; False (and `failed`) if it could not be written."""
+        try:
+            self._hold_session_lock()
+            save_project(self.autosave_path, self._document, self._history,
+                         {"autosave": {"project_path": self.project_path}}, FAST_PNG)
+        except (ProjectError, OSError) as e:
+            self.failed.emit(str(e))
+            return False
+        self._dirty = False
+        self.saved.emit(str(self.autosave_path))
+        return True
+
+    def _mark_dirty(self, *_: object) -> None:
+        self._dirty = True
+
+    def _tick(self) -> None:
+        if self._document.modified:
+            if self._dirty or not self.autosave_path.exists():
+                self.save_now()
+        elif self.autosave_path.exists():  # saved or back to clean: nothing to recover
+            with contextlib.suppress(OSError):
+                self.autosave_path.unlink()
+
+    def _hold_session_lock(self) -> None:
+        if self._lock is not None:
+            return
+        self._session.mkdir(parents=True, exist_ok=True)
+        lock = QLockFile(str(self._session / LOCK_NAME))
+        lock.setStaleLockTime(0)
+        if not lock.tryLock(0):
+            raise OSError(f"cannot lock the autosave folder {self._session}")
+        self._lock = lock
+
+    # --- ending -----------------------------------------------------------------------------
+    def mark_clean_exit(self) -> None:
+        """The app is quitting normally: stop, and delete this session's autosave."""
+        self._timer.stop()
+        self._release_session()
+        shutil.rmtree(self._session, ignore_errors=True)
+        self._release_recovery()
+
+    def close(self) -> None:
+        """Stops and releases the lock, keeping the autosave (what a crash leaves behind)."""
+        self._timer.stop()
+        self._release_session()
+        self._release_recovery()
+
+    def _release_session(self) -> None:
+        if self._lock is not None:
+            self._lock.unlock()
+            self._lock = None
+
+    # --- recovery ---------------------------------------------------------------------------
+    def pending_recovery(self) -> Recovery | None:
+        """The newest autosave left by a session that did not end cleanly, or None.
+
+        The recovery stays locked to this app until `restore`, `discard` or exit, so a second
+        app started meanwhile does not offer it too.
+        """
+        if self._recovery is None:
+            for folder in self._candidates():
+                self._recovery = self._claim(folder)
+                if self._recovery is not None:
+                    break
+        return self._recovery
+
+    def restore(self, document: Document | None = None, history: History | None = None
+                ) -> Recovery:
+        """Puts the pending recovery into `document` (default: the watched one) as one undo step,
+        autosaves it in this session, then deletes the old one. Raises ProjectError if it is
+        damaged (it is kept; `discard` deletes it) and LookupError if there is none."""
+        recovery = self.pending_recovery()
+        if recovery is None:
+            raise LookupError("there is no autosave to restore")
+        data = load_project(recovery.path)
+        document = self._document if document is None else document
+        history = self._history if history is None else history
+        apply_project(data, document, history, undoable=True)
+        self.project_path = recovery.project_path
+        if self.save_now():  # our own copy first, so a crash now loses nothing
+            self.discard()
+        return recovery
+
+    def discard(self) -> None:
+        """Deletes the pending recovery, if any."""
+        recovery, self._recovery = self._recovery, None
+        if recovery is None:
+            return
+        if recovery._lock is not None:
+            recovery._lock.unlock()
+        shutil.rmtree(recovery.folder, ignore_errors=True)
+
+    def _release_recovery(self) -> None:
+        recovery, self._recovery = self._recovery, None
+        if recovery is not None and recovery._lock is not None:
+            recovery._lock.unlock()
+
+    def _candidates(self) -> list[Path]:
+        if not self._root.is_dir():
+            return []
+        folders = [p for p in self._root.glob(f"{SESSION_PREFIX}*")
+                   if p.is_dir() and p != self._session]
+        return sorted(folders, key=_mtime, reverse=True)
+
+    def _claim(self, folder: Path) -> Recovery | None:
+        lock = QLockFile(str(folder / LOCK_NAME))
+        lock.setStaleLockTime(0)  # only a dead process makes a lock stale, never its age
+        if not lock.tryLock(0):
+            return None  # a live session
+        path = folder / AUTOSAVE_NAME
+        if not path.is_file():  # it ended with nothing unsaved: tidy up
+            lock.unlock()
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        recovery = _describe(path)
+        if recovery is None:
+            lock.unlock()
+            return None
+        recovery._lock = lock
+        return recovery
+
+
+def _mtime(folder: Path) -> float:
+    path = folder / AUTOSAVE_NAME
+    try:
+        return (path if path.exists() else folder).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _describe(path: Path) -> Recovery | None:
+    """A Recovery from the autosave's manifest alone (cheap); None if it cannot be read."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            manifest = json.loads(zf.read(MANIFEST).decode("utf-8"))
+        width, height = (int(v) for v in manifest["size"])
+        info = (manifest.get("settings") or {}).get("autosave") or {}
+        project = info.get("project_path")
+        saved_at = datetime.fromtimestamp(path.stat().st_mtime)
+    except Exception:
+        return None
+    return Recovery(path, saved_at, (width, height), project if isinstance(project, str) else None)

@@ -1,0 +1,133 @@
+"""The results of the runs this session (or project) kept: a list with change signals.
+
+A `Result` is the image at the model's size, the parameters that made it (the same dict that
+goes into an exported PNG's `parameters` chunk) and, optionally, the frames of its run.
+`History` is the list; a view (widgets.history_strip) follows it through `added`, `removed`
+and `cleared`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+TITLE_KEYS = ("mode", "command")
+SUMMARY_KEYS = ("mode", "command", "model", "prompt", "prompt2", "view", "seed", "guidance",
+                "steps", "strength", "i_start", "sigma")
+MAX_VALUE_CHARS = 80
+
+
+@dataclass
+class Result:
+    """One kept result: `image` at model size, its `parameters`, the `frames` of its run."""
+
+    image: QImage
+    parameters: dict[str, Any] = field(default_factory=dict)
+    frames: list[QImage] = field(default_factory=list)
+
+    def title(self) -> str:
+        """A short label: the mode and the seed, e.g. "sdedit 42"."""
+        p = self.parameters
+        kind = next((str(p[k]) for k in TITLE_KEYS if p.get(k)), "result")
+        seed = p.get("seed")
+        return kind if seed is None else f"{kind} {seed}"
+
+    def summary(self) -> str:
+        """Its main parameters, one `key: value` per line (a tooltip)."""
+        lines = [f"{self.image.width()} x {self.image.height()}"]
+        for key in SUMMARY_KEYS:
+            value = self.parameters.get(key)
+            if value is not None and value != "":
+                lines.append(f"{key}: {_short(value)}")
+        if self.frames:
+            lines.append(f"frames: {len(self.frames)}")
+        return "\n".join(lines)
+
+    def to_json(self, prefix: str) -> dict[str, Any]:
+        """Its manifest entry: the parameters and the file names (under `prefix`) that
+        `History.from_json` reads the image and frames back from."""
+        return {
+            "parameters": self.parameters,
+            "image": f"{prefix}/image.png",
+            "frames": [f"{prefix}/frame-{i:04d}.png" for i in range(len(self.frames))],
+        }
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any], read: Callable[[str], QImage]) -> Result:
+        """The result of a manifest entry; `read(name)` gives the image stored under `name`."""
+        if not isinstance(entry, dict) or not isinstance(entry.get("image"), str):
+            raise ValueError("a history entry has no image")
+        parameters = entry.get("parameters") or {}
+        frames = entry.get("frames") or []
+        if not isinstance(parameters, dict) or not isinstance(frames, list):
+            raise ValueError("a history entry has malformed parameters or frames")
+        return cls(read(entry["image"]), dict(parameters), [read(str(n)) for n in frames])
+
+
+def _short(value: object) -> str:
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+class History(QObject):
+    """An ordered list of `Result`s. Indices are positions; removing shifts the later ones."""
+
+    added = Signal(int)  # the index of the new result (always the last one)
+    removed = Signal(int)  # the index the result had
+    cleared = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._results: list[Result] = []
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __getitem__(self, index: int) -> Result:
+        return self._results[index]
+
+    def __iter__(self) -> Iterator[Result]:
+        return iter(list(self._results))
+
+    def results(self) -> list[Result]:
+        return list(self._results)
+
+    def append(self, result: Result) -> int:
+        """Adds `result` at the end; returns its index."""
+        self._results.append(result)
+        index = len(self._results) - 1
+        self.added.emit(index)
+        return index
+
+    def remove(self, index: int) -> Result:
+        """Removes and returns the result at `index` (IndexError if there is none)."""
+        if not 0 <= index < len(self._results):
+            raise IndexError(f"no result {index} (the history has {len(self._results)})")
+        result = self._results.pop(index)
+        self.removed.emit(index)
+        return result
+
+    def clear(self) -> None:
+        self._results.clear()
+        self.cleared.emit()
+
+    def replace(self, results: list[Result]) -> None:
+        """Clears, then appends `results` (one `cleared`, then one `added` each)."""
+        self.clear()
+        for result in results:
+            self.append(result)
+
+    def to_json(self, prefix: str = "history") -> list[dict[str, Any]]:
+        """The manifest entries of all results; result i's files go under `prefix/NNNN`."""
+        return [r.to_json(f"{prefix}/{i:04d}") for i, r in enumerate(self._results)]
+
+    @staticmethod
+    def from_json(entries: list[dict[str, Any]], read: Callable[[str], QImage]) -> list[Result]:
+        """The results of `to_json`'s entries; `read(name)` gives a stored image."""
+        if not isinstance(entries, list):
+            raise ValueError("the history is not a list")
+        return [Result.from_json(entry, read) for entry in entries]

@@ -1,0 +1,164 @@
+"""A horizontal strip of result thumbnails, with a tooltip and a context menu for each.
+
+The strip only shows thumbnails and asks for things through signals; the window owns the
+results (app.history) and decides what apply, use-as-input, export and remove mean. Indices
+are positions in the strip, which mirrors the history's order.
+
+Small images (a 28 x 28 digit) are scaled up by a whole factor with nearest neighbour, so their
+pixels stay crisp squares; larger ones are scaled down smoothly.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QIcon, QImage, QKeyEvent, QPixmap
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QMenu, QVBoxLayout, QWidget
+
+DEFAULT_THUMBNAIL = 96
+MENU_ACTIONS = (  # (object name, text); the object name is also the signal's name
+    ("applyRequested", "Apply to canvas"),
+    ("useAsInputRequested", "Use as input"),
+    ("exportRequested", "Export…"),
+    ("removeRequested", "Remove"),
+)
+
+
+def thumbnail(image: QImage, side: int) -> QPixmap:
+    """`image` fitted in `side` x `side`: up by a whole factor (nearest) or down (smooth)."""
+    if image.isNull():
+        return QPixmap(side, side)
+    longest = max(image.width(), image.height())
+    if longest <= side:
+        factor = side // longest
+        scaled = image.scaled(image.width() * factor, image.height() * factor,
+                              Qt.AspectRatioMode.IgnoreAspectRatio,
+                              Qt.TransformationMode.FastTransformation)
+    else:
+        scaled = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                              Qt.TransformationMode.SmoothTransformation)
+    return QPixmap.fromImage(scaled)
+
+
+class _List(QListWidget):
+    """The list itself; Delete asks to remove the current item."""
+
+    deletePressed = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.deletePressed.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
+class HistoryStrip(QWidget):
+    """Thumbnails in a row; double-click or Enter applies, right-click offers the actions."""
+
+    selected = Signal(int)
+    applyRequested = Signal(int)
+    useAsInputRequested = Signal(int)
+    exportRequested = Signal(int)
+    removeRequested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None,
+                 thumbnail_size: int = DEFAULT_THUMBNAIL) -> None:
+        super().__init__(parent)
+        self._side = int(thumbnail_size)
+        self.list_widget = self._make_list()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.list_widget)
+        self.list_widget.currentRowChanged.connect(self._on_row_changed)
+        self.list_widget.itemActivated.connect(
+            lambda item: self.applyRequested.emit(self.list_widget.row(item)))
+        self.list_widget.customContextMenuRequested.connect(self._on_context_menu)
+        self.list_widget.deletePressed.connect(self._on_delete)
+
+    def _make_list(self) -> _List:
+        lw = _List(self)
+        lw.setViewMode(QListView.ViewMode.IconMode)
+        lw.setFlow(QListView.Flow.LeftToRight)
+        lw.setWrapping(False)
+        lw.setMovement(QListView.Movement.Static)
+        lw.setResizeMode(QListView.ResizeMode.Adjust)
+        lw.setUniformItemSizes(True)
+        lw.setWordWrap(False)
+        lw.setTextElideMode(Qt.TextElideMode.ElideRight)
+        lw.setIconSize(QSize(self._side, self._side))
+        text_h = lw.fontMetrics().height()
+        lw.setGridSize(QSize(self._side + 12, self._side + text_h + 10))
+        lw.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        lw.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        lw.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
+        lw.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        scrollbar = lw.style().pixelMetric(lw.style().PixelMetric.PM_ScrollBarExtent)
+        lw.setFixedHeight(self._side + text_h + 10 + scrollbar + 2 * lw.frameWidth() + 4)
+        return lw
+
+    # --- contents ---------------------------------------------------------------------------
+    def add(self, image: QImage, title: str, tooltip: str = "") -> int:
+        """Appends a thumbnail of `image`; returns its index."""
+        item = QListWidgetItem(QIcon(thumbnail(image, self._side)), title)
+        item.setToolTip(tooltip or title)
+        item.setSizeHint(self.list_widget.gridSize())
+        self.list_widget.addItem(item)
+        self.list_widget.scrollToItem(item)
+        return self.list_widget.count() - 1
+
+    def remove(self, index: int) -> None:
+        """Removes thumbnail `index` (the history removed that result)."""
+        if 0 <= index < self.count():
+            self.list_widget.takeItem(index)
+
+    def clear(self) -> None:
+        self.list_widget.clear()
+
+    def count(self) -> int:
+        return self.list_widget.count()
+
+    def title(self, index: int) -> str:
+        return self.list_widget.item(index).text()
+
+    def tooltip(self, index: int) -> str:
+        return self.list_widget.item(index).toolTip()
+
+    def current(self) -> int:
+        """The selected index, -1 if none."""
+        return self.list_widget.currentRow()
+
+    def set_current(self, index: int) -> None:
+        """Selects `index` (-1: none); emits `selected` if that changes the selection."""
+        self.list_widget.setCurrentRow(index)
+        if 0 <= index < self.count():
+            self.list_widget.scrollToItem(self.list_widget.item(index))
+
+    # --- requests ---------------------------------------------------------------------------
+    def context_menu(self, index: int) -> QMenu:
+        """The menu of actions for thumbnail `index` (shown on right-click; tests trigger it)."""
+        menu = QMenu(self)
+        for name, text in MENU_ACTIONS:
+            action = QAction(text, menu)
+            action.setObjectName(name)
+            signal = getattr(self, name)
+            action.triggered.connect(lambda _=False, s=signal: s.emit(index))
+            menu.addAction(action)
+        return menu
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        item = self.list_widget.itemAt(pos)
+        if item is None:
+            return
+        index = self.list_widget.row(item)
+        self.set_current(index)
+        menu = self.context_menu(index)
+        menu.exec(self.list_widget.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+
+    def _on_row_changed(self, row: int) -> None:
+        if row >= 0:
+            self.selected.emit(row)
+
+    def _on_delete(self) -> None:
+        if self.current() >= 0:
+            self.removeRequested.emit(self.current())
