@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 
 import torch
 
 from app.commands.common import (
-    base_parameters,
     check_steps,
     generator_for,
     model_from_args,
@@ -16,13 +16,12 @@ from app.commands.common import (
     upscale,
     write_frames,
 )
-from engine import edits, images
+from app.jobs import Job, default_i_start, job_parameters, job_prompts, make_loop, resolve_job
+from engine import images
 from engine.errors import EngineError
+from engine.loops import StepRecord
 from engine.models.base import DiffusionModel
 from engine.schedules import i_start_from_strength
-from engine.views import VIEWS, get_view
-
-DEFAULT_STRENGTH = 0.7  # i_start 10 on IF's 34 timesteps, as in A-1.4
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,16 +31,13 @@ def run(args: argparse.Namespace) -> int:
     generator = generator_for(model, args.seed)
     image = read_image(args, model)
     i_start = start_index(args, model, image is not None)
-    loop, prompts = build_loop(args, model, image, i_start, generator)
-    last, frames = run_loop(loop, keep_frames=bool(args.frames))
+    job = resolve_job(model, job_from_args(args, model, image, i_start))
+    last, frames = run_loop(make_loop(model, job, generator), keep_frames=bool(args.frames))
     x = last.x_t
-    guidance = edits.resolve_guidance(model, args.guidance)
     if args.upscale:
-        x = upscale(model, x, prompts[0], guidance, generator)
-    params = base_parameters(args, model) | {
-        "mode": args.mode, "prompt": prompts[0], "prompt2": prompts[1] if len(prompts) > 1
-        else None, "view": args.view if args.mode == "anagram" else None,
-        "sigma": args.sigma, "i_start": i_start, "image": args.image, "mask": args.mask}
+        x = upscale(model, x, job_prompts(job)[0], job.guidance, generator)
+    params = job_parameters(job, args.model, model, prompts_file=args.prompts,
+                            image=args.image, mask=args.mask)
     images.save_png(to_images(model, x)[0], args.out, params)
     if args.frames:
         write_frames(model, frames, args.frames, params)
@@ -75,30 +71,21 @@ def start_index(args: argparse.Namespace, model: DiffusionModel, has_image: bool
         if not 0.0 <= args.strength <= 1.0:
             raise EngineError("--strength must be between 0 and 1")
         return min(i_start_from_strength(args.strength, n), n - 2)
-    if args.mode in ("sdedit", "img2img"):
-        return i_start_from_strength(DEFAULT_STRENGTH, n)
-    return 0
+    return default_i_start(args.mode, n)
+
+
+def job_from_args(args: argparse.Namespace, model: DiffusionModel, image: torch.Tensor | None,
+                  i_start: int) -> Job:
+    mask = images.load_mask(args.mask, model.image_size) if args.mode == "inpaint" else None
+    return Job(mode=args.mode, prompt=args.prompt, prompt2=args.prompt2, view=args.view,
+               sigma=args.sigma, i_start=i_start, guidance=args.guidance, steps=args.steps,
+               seed=args.seed, image=image, mask=mask, jump_length=args.jump_length,
+               resample=args.resample)
 
 
 def build_loop(args: argparse.Namespace, model: DiffusionModel, image: torch.Tensor | None,
                i_start: int, generator: torch.Generator
-               ) -> tuple[object, list[str]]:
-    mode, steps, guidance = args.mode, args.steps, args.guidance
-    prompt = edits.resolve_prompt(model, args.prompt)
-    if mode in ("sdedit", "img2img"):
-        loop = edits.sdedit(model, image, i_start, generator, prompt, guidance, steps)
-        return loop, [prompt]
-    if mode == "inpaint":
-        mask = images.load_mask(args.mask, model.image_size)
-        loop = edits.inpaint(model, image, mask, generator, prompt, guidance, steps, i_start,
-                             args.jump_length, args.resample)
-        return loop, [prompt]
-    prompts = [prompt, args.prompt2]
-    if mode == "anagram":
-        views = [VIEWS["identity"], get_view(args.view, model.symmetric_range)]
-        loop = edits.anagram(model, prompts, views, generator, guidance, steps, image, i_start)
-        return loop, prompts
-    loop = edits.hybrid(model, prompts[0], prompts[1], generator, guidance, steps,
-                        sigma=args.sigma, image=image, i_start=i_start)
-    return loop, prompts
-
+               ) -> tuple[Iterator[StepRecord], list[str]]:
+    """The loop and its prompts, through the same `make_loop` the app uses."""
+    job = resolve_job(model, job_from_args(args, model, image, i_start))
+    return make_loop(model, job, generator), job_prompts(job)

@@ -1,0 +1,355 @@
+"""The engine thread: one long-lived QThread that owns the loaded model and runs jobs in turn.
+
+The GUI talks to `EngineThread` (it lives in the GUI thread): `load_model`, `submit`, `cancel`,
+`shutdown`. Requests go through a plain queue to `EngineWorker`, whose `serve` loop runs in the
+thread. The worker checks a cancel mark between steps, so a cancel stops the loop within one
+step; the GUI side also drops whatever a cancelled job still had in flight, so nothing of it is
+drawn after `cancel()` returns.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtGui import QImage
+
+from app.commands.common import generator_for
+from app.jobs import Job, job_parameters, make_loop, resolve_job
+from engine import images
+from engine.errors import EngineError
+from engine.loops import StepRecord
+from engine.models.base import DiffusionModel
+from engine.models.registry import load_model
+
+OOM_ADVICE = ("out of memory: make fewer images at once (count), close other programs, "
+              "or pick the CPU device in the Model menu")
+
+
+# --- image conversions (the numpy buffer must outlive the QImage: we copy) ---------------------
+
+
+def pil_to_qimage(picture: Image.Image) -> QImage:
+    """A Pillow "L", "RGB" or "RGBA" image -> a QImage that owns its pixels."""
+    if picture.mode not in ("L", "RGB", "RGBA"):
+        picture = picture.convert("RGB")
+    array = np.ascontiguousarray(np.asarray(picture))
+    h, w = array.shape[:2]
+    formats = {"L": QImage.Format.Format_Grayscale8, "RGB": QImage.Format.Format_RGB888,
+               "RGBA": QImage.Format.Format_RGBA8888}
+    view = QImage(array.data, w, h, array.strides[0], formats[picture.mode])
+    return view.copy()  # the copy owns its pixels; `array` may go
+
+
+def tensor_to_qimage(x: torch.Tensor, data_range: tuple[float, float]) -> QImage:
+    """One [C, H, W] (or [1, C, H, W]) tensor in `data_range` -> QImage."""
+    return pil_to_qimage(images.to_pil(x, data_range))
+
+
+def qimage_to_pil(image: QImage) -> Image.Image:
+    """A QImage -> Pillow "RGB" (or "L" for 8-bit grey images)."""
+    if image.format() == QImage.Format.Format_Grayscale8:
+        fmt, mode, channels = QImage.Format.Format_Grayscale8, "L", 1
+    else:
+        fmt, mode, channels = QImage.Format.Format_RGB888, "RGB", 3
+    converted = image.convertToFormat(fmt)
+    h, w = converted.height(), converted.width()
+    raw = np.frombuffer(converted.constBits(), np.uint8).reshape(h, converted.bytesPerLine())
+    pixels = raw[:, : w * channels].reshape(h, w, channels)
+    return Image.fromarray(pixels[..., 0].copy() if channels == 1 else pixels.copy(), mode)
+
+
+def model_info(model: DiffusionModel, spec: str) -> dict[str, Any]:
+    """What the window and the panels need to know of a model, in plain Python values."""
+    timesteps = model.schedule.timesteps(None)
+    return {
+        "spec": spec,
+        "name": model.name,
+        "size": model.image_size,
+        "channels": model.channels,
+        "data_range": tuple(model.data_range),
+        "symmetric": model.symmetric_range,
+        "conditional": model.conditional,
+        "prompts": model.prompt_choices() if model.conditional else [""],
+        "default_prompt": model.default_prompt,
+        "default_guidance": model.default_guidance,
+        "timesteps": len(timesteps) - 1,  # the number of steps by default
+        "timestep_values": list(timesteps),
+        "top": model.schedule.top,
+        "device": str(model.device),
+    }
+
+
+def error_message(error: BaseException) -> str:
+    """One line for the user; out-of-memory errors come with advice."""
+    if isinstance(error, EngineError):
+        return str(error)
+    oom = (MemoryError, torch.cuda.OutOfMemoryError)
+    if isinstance(error, oom) or "out of memory" in str(error).lower():
+        return OOM_ADVICE
+    if isinstance(error, ValueError):
+        return str(error)
+    return f"unexpected error: {type(error).__name__}: {error}"
+
+
+# --- the worker: runs in the engine thread ------------------------------------------------------
+
+
+@dataclass
+class _Load:
+    spec: str
+    device: str
+
+
+@dataclass
+class _Run:
+    job: Job
+    job_id: int
+
+
+@dataclass
+class _Cancels:
+    """Job ids up to `upto` are cancelled. Written by the GUI thread, read by the worker."""
+
+    upto: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel_upto(self, job_id: int) -> None:
+        with self.lock:
+            self.upto = max(self.upto, job_id)
+
+    def is_cancelled(self, job_id: int) -> bool:
+        return job_id <= self.upto
+
+
+class EngineWorker(QObject):
+    """Owns the model; `serve` takes requests from the queue until it gets None."""
+
+    stateChanged = Signal(str)
+    modelLoaded = Signal(object)  # info dict
+    loadFailed = Signal(str)
+    progress = Signal(int, int, int, float)  # job id, step, total, eta seconds
+    preview = Signal(int, QImage, int, int)  # job id, image, step, total
+    finished = Signal(int, list, object, list)  # job id, images, parameters, frames
+    failed = Signal(int, str)
+    cancelled = Signal(int)
+
+    def __init__(self, requests: queue.Queue, cancels: _Cancels) -> None:
+        super().__init__()
+        self._requests = requests
+        self._cancels = cancels
+        self.model: DiffusionModel | None = None
+        self._loaded: tuple[str, str] | None = None
+
+    def serve(self) -> None:
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # one core stays with the GUI
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            if isinstance(request, _Load):
+                self._load(request)
+            else:
+                self._run(request)
+
+    # --- loading --------------------------------------------------------------------------------
+    def _load(self, request: _Load) -> None:
+        key = (request.spec, request.device)
+        if key == self._loaded and self.model is not None:
+            return
+        self.stateChanged.emit("loading")
+        try:
+            model = load_model(request.spec, request.device)
+            info = model_info(model, request.spec)
+        except BaseException as error:  # noqa: BLE001 - the thread must keep serving
+            self._report(error)
+            self.loadFailed.emit(error_message(error))
+        else:
+            self.model, self._loaded = model, key
+            self.modelLoaded.emit(info)
+        self.stateChanged.emit("idle")
+
+    # --- running --------------------------------------------------------------------------------
+    def _run(self, request: _Run) -> None:
+        job_id = request.job_id
+        if self._cancels.is_cancelled(job_id):
+            return  # cancelled while queued
+        if self.model is None:
+            self.failed.emit(job_id, "no model is loaded: pick one in the Model menu")
+            return
+        self.stateChanged.emit("running")
+        try:
+            self._run_loop(self.model, request.job, job_id)
+        except BaseException as error:  # noqa: BLE001 - OOM and bugs alike become `failed`
+            self._report(error)
+            self.failed.emit(job_id, error_message(error))
+        finally:
+            self.stateChanged.emit("idle")
+
+    def _run_loop(self, model: DiffusionModel, job: Job, job_id: int) -> None:
+        job = resolve_job(model, job)
+        generator = generator_for(model, job.seed)
+        loop = make_loop(model, job, generator)
+        frames: list[QImage] = []
+        last: StepRecord | None = None
+        start = time.monotonic()
+        try:
+            for record in loop:
+                if self._cancels.is_cancelled(job_id):
+                    self.cancelled.emit(job_id)
+                    return
+                last = record
+                self._step_done(model, job, job_id, record, frames, start)
+        finally:
+            loop.close()  # ends the generator at once, cancelled or not
+        if last is None:
+            raise EngineError("the run made no step")
+        results = [tensor_to_qimage(x, model.data_range) for x in last.x_t.detach().cpu()]
+        spec = self._loaded[0] if self._loaded else model.name
+        self.finished.emit(job_id, results, job_parameters(job, spec, model), frames)
+
+    def _step_done(self, model: DiffusionModel, job: Job, job_id: int, record: StepRecord,
+                   frames: list[QImage], start: float) -> None:
+        step, total = record.step, record.total
+        elapsed = time.monotonic() - start
+        eta = elapsed / max(step, 1) * (total - step)
+        self.progress.emit(job_id, step, total, eta)
+        x_t = tensor_to_qimage(record.x_t[0].detach().cpu(), model.data_range)
+        frames.append(x_t)
+        every = max(1, int(job.preview_every))
+        if step % every == 0 or step == total:
+            shown = x_t
+            if job.preview_kind == "x0" and record.x0_hat is not None:
+                shown = tensor_to_qimage(record.x0_hat[0].detach().cpu().clamp(
+                    *model.data_range), model.data_range)
+            self.preview.emit(job_id, shown, step, total)
+
+    @staticmethod
+    def _report(error: BaseException) -> None:
+        if not isinstance(error, EngineError):
+            traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+
+
+class _Thread(QThread):
+    def __init__(self, worker: EngineWorker) -> None:
+        super().__init__()
+        self._worker = worker
+
+    def run(self) -> None:
+        self._worker.serve()
+
+
+# --- the GUI side -------------------------------------------------------------------------------
+
+
+class EngineThread(QObject):
+    """The GUI thread's handle on the engine thread; its signals arrive in the GUI thread."""
+
+    stateChanged = Signal(str)  # "loading", "idle", "running"
+    modelLoaded = Signal(object)  # dict: name, size, channels, prompts, defaults, timesteps
+    loadFailed = Signal(str)
+    progress = Signal(int, int, float)  # step, total, eta in seconds
+    preview = Signal(QImage, int, int)  # image, step, total
+    finished = Signal(list, object, list)  # result QImages, parameters dict, frames (QImages)
+    failed = Signal(str)
+    cancelled = Signal()  # at once, from cancel(): nothing of the run arrives after it
+    stopped = Signal()  # the worker has left a cancelled loop (within one step of cancel())
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._requests: queue.Queue = queue.Queue()
+        self._cancels = _Cancels()
+        self._next_id = 0
+        self._pending: set[int] = set()
+        self.state = "idle"
+        self.model_info: dict[str, Any] | None = None
+        self._worker = EngineWorker(self._requests, self._cancels)
+        self._thread = _Thread(self._worker)
+        self._worker.moveToThread(self._thread)
+        self._connect_worker()
+        self._thread.start()
+
+    def _connect_worker(self) -> None:
+        w = self._worker
+        w.stateChanged.connect(self._on_state)
+        w.modelLoaded.connect(self._on_model_loaded)
+        w.loadFailed.connect(self.loadFailed)
+        w.progress.connect(self._on_progress)
+        w.preview.connect(self._on_preview)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        w.cancelled.connect(self.stopped)
+
+    # --- requests -------------------------------------------------------------------------------
+    def load_model(self, spec: str, device: str = "auto") -> None:
+        """Loads `spec` on `device` unless it is the model already loaded."""
+        self._requests.put(_Load(spec, device))
+
+    def submit(self, job: Job) -> int:
+        """Queues `job`; returns its id."""
+        self._next_id += 1
+        self._pending.add(self._next_id)
+        self._requests.put(_Run(job, self._next_id))
+        return self._next_id
+
+    def cancel(self) -> None:
+        """Cancels the running job and the queued ones; the loop stops within one step."""
+        if not self._pending:
+            return
+        self._cancels.cancel_upto(self._next_id)
+        self._pending.clear()
+        self.cancelled.emit()
+
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        """Cancels any run and joins the thread; True once it has ended."""
+        if not self._thread.isRunning():
+            return True
+        self.cancel()
+        self._requests.put(None)
+        return self._thread.wait(timeout_ms)
+
+    # --- worker signals, filtered: nothing of a cancelled job gets through ------------------------
+    def _live(self, job_id: int) -> bool:
+        return job_id in self._pending
+
+    def _on_state(self, state: str) -> None:
+        self.state = state
+        self.stateChanged.emit(state)
+
+    def _on_model_loaded(self, info: dict) -> None:
+        self.model_info = info
+        self.modelLoaded.emit(info)
+
+    def _on_progress(self, job_id: int, step: int, total: int, eta: float) -> None:
+        if self._live(job_id):
+            self.progress.emit(step, total, eta)
+
+    def _on_preview(self, job_id: int, image: QImage, step: int, total: int) -> None:
+        if self._live(job_id):
+            self.preview.emit(image, step, total)
+
+    def _on_finished(self, job_id: int, results: list, params: dict, frames: list) -> None:
+        if self._live(job_id):
+            self._pending.discard(job_id)
+            self.finished.emit(results, params, frames)
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        if self._live(job_id):
+            self._pending.discard(job_id)
+            self.failed.emit(message)

@@ -1,0 +1,151 @@
+"""A job: one run of a mode with its settings, shared by the command line and the app.
+
+`make_loop` turns a job into the engine's generator of step records; `job_parameters` is the JSON
+that goes into the PNG `parameters` chunk. No Qt here: the headless commands import this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from engine import edits
+from engine.errors import EngineError
+from engine.loops import StepRecord
+from engine.models.base import DiffusionModel
+from engine.schedules import i_start_from_strength
+from engine.views import VIEWS, get_view
+
+MODES = ("sample", "sdedit", "inpaint", "img2img", "anagram", "hybrid")
+PREVIEW_KINDS = ("x_t", "x0")
+DEFAULT_STRENGTH = 0.7  # i_start 10 on IF's 34 timesteps, as in A-1.4
+NEEDS_IMAGE = ("sdedit", "img2img", "inpaint")
+TWO_PROMPTS = ("anagram", "hybrid")
+
+
+@dataclass
+class Job:
+    """The settings of one run. `image` and `mask` are [1, C, S, S] in the model's size/range."""
+
+    mode: str = "sample"
+    prompt: str | None = None
+    prompt2: str | None = None
+    view: str = "flip"
+    sigma: float | None = None
+    i_start: int | None = None
+    guidance: float | None = None
+    steps: int | None = None
+    seed: int = 0
+    count: int = 1
+    preview_every: int = 1
+    preview_kind: str = "x_t"
+    image: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    jump_length: int = 1
+    resample: int = 1
+    job_id: int = 0
+
+
+def default_i_start(mode: str, num_timesteps: int) -> int:
+    """SDEdit and img2img start at strength 0.7; the other modes from pure noise."""
+    if mode in ("sdedit", "img2img"):
+        return i_start_from_strength(DEFAULT_STRENGTH, num_timesteps)
+    return 0
+
+
+def check_job(job: Job) -> None:
+    """Raises EngineError for a job that cannot run whatever the model."""
+    if job.mode not in MODES:
+        raise EngineError(f"unknown mode {job.mode!r}; choose from {', '.join(MODES)}")
+    if job.steps is not None and job.steps < 1:
+        raise EngineError("steps must be at least 1")
+    if job.count < 1:
+        raise EngineError("the count must be at least 1")
+    if job.mode in NEEDS_IMAGE and job.image is None:
+        raise EngineError(f"{job.mode} needs an input image")
+    if job.mode == "inpaint" and job.mask is None:
+        raise EngineError("inpaint needs a mask: paint white where new content is generated")
+    if job.mode in TWO_PROMPTS and job.prompt2 is None:
+        raise EngineError(f"{job.mode} needs a second prompt")
+    if job.preview_kind not in PREVIEW_KINDS:
+        raise EngineError(f"preview kind must be one of {', '.join(PREVIEW_KINDS)}")
+
+
+def resolve_job(model: DiffusionModel, job: Job) -> Job:
+    """A copy with the model's defaults filled in: prompt, guidance and i_start."""
+    check_job(job)
+    n = len(model.schedule.timesteps(job.steps))
+    i_start = default_i_start(job.mode, n) if job.i_start is None else int(job.i_start)
+    if not 0 <= i_start <= n - 2:
+        raise EngineError(f"i_start must be between 0 and {n - 2} for {n} timesteps")
+    return dataclasses.replace(
+        job,
+        prompt=edits.resolve_prompt(model, job.prompt),
+        guidance=edits.resolve_guidance(model, job.guidance),
+        i_start=i_start,
+    )
+
+
+def job_prompts(job: Job) -> list[str]:
+    """The prompts of a resolved job: one, or two for anagrams and hybrids."""
+    prompt = job.prompt or ""
+    return [prompt, job.prompt2 or ""] if job.mode in TWO_PROMPTS else [prompt]
+
+
+def _batch(image: torch.Tensor | None, count: int) -> torch.Tensor | None:
+    if image is None or count == 1 or image.shape[0] != 1:
+        return image
+    return image.expand(count, *image.shape[1:])
+
+
+def make_loop(model: DiffusionModel, job: Job, generator: torch.Generator
+              ) -> Iterator[StepRecord]:
+    """The engine's generator of step records for `job` (resolved here if it is not yet)."""
+    job = resolve_job(model, job)
+    prompt, steps, guidance, i_start = job.prompt, job.steps, job.guidance, job.i_start
+    image = _batch(job.image, job.count)
+    if job.mode == "sample":
+        return edits.sample(model, [prompt] * job.count, generator, guidance, steps)
+    if job.mode in ("sdedit", "img2img"):
+        return edits.sdedit(model, image, i_start, generator, prompt, guidance, steps)
+    if job.mode == "inpaint":
+        return edits.inpaint(model, image, job.mask, generator, prompt, guidance, steps, i_start,
+                             job.jump_length, job.resample)
+    prompts = job_prompts(job)
+    if job.mode == "anagram":
+        views = [VIEWS["identity"], get_view(job.view, model.symmetric_range)]
+        return edits.anagram(model, prompts, views, generator, guidance, steps, job.image,
+                             i_start, job.count)
+    return edits.hybrid(model, prompts[0], prompts[1], generator, guidance, steps,
+                        sigma=job.sigma, image=job.image, i_start=i_start, batch=job.count)
+
+
+def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = None, *,
+                   prompts_file: str | None = None, image: str | None = None,
+                   mask: str | None = None) -> dict:
+    """The `parameters` chunk: the keys the command line writes for `sample` or `edit`.
+
+    With `model`, the job's defaults are resolved and the timesteps listed.
+    """
+    if model is not None:
+        job = resolve_job(model, job)
+    params = {
+        "app": "diffusion-canvas",
+        "command": "sample" if job.mode == "sample" else "edit",
+        "model": model_spec,
+        "prompts_file": prompts_file,
+        "seed": job.seed,
+        "guidance": job.guidance,
+        "steps": job.steps,
+        "timesteps": model.schedule.timesteps(job.steps) if model is not None else None,
+    }
+    if job.mode == "sample":
+        return params | {"prompt": job.prompt, "count": job.count}
+    two = job.mode in TWO_PROMPTS
+    return params | {
+        "mode": job.mode, "prompt": job.prompt, "prompt2": job.prompt2 if two else None,
+        "view": job.view if job.mode == "anagram" else None, "sigma": job.sigma,
+        "i_start": job.i_start, "image": image, "mask": mask}

@@ -1,0 +1,273 @@
+"""The app end to end on a tiny digit model: every mode, previews, cancel, close, errors, undo."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPointF, QSize
+from PySide6.QtGui import QColor, QImage, QKeySequence
+from PySide6.QtWidgets import QApplication
+
+from app.document import image_array
+from app.engine_thread import EngineThread
+from app.jobs import Job
+from app.main_window import TITLE, MainWindow, NewDialog
+from engine.images import read_parameters
+from engine.training.checkpoint import save_weights, write_config
+from engine.training.unets import build_unet
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "resources" / "models" / "mnist-class"
+RUN_TIMEOUT = 20_000
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-class")
+    torch.manual_seed(0)
+    net = build_unet("class", 4)
+    save_weights(net, folder / "model.safetensors", metadata={"kind": "class", "hidden": 4})
+    write_config(folder, {"kind": "class", "hidden": 4, "num_timesteps": 300,
+                          "convention": "ddpm"})
+    return str(folder)
+
+
+def open_window(qtbot, model: str) -> MainWindow:
+    window = MainWindow(model=model, device="cpu")
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
+        window.show()
+    return window
+
+
+@pytest.fixture
+def window(qtbot, tiny_model):
+    return open_window(qtbot, tiny_model)
+
+
+def settings(window: MainWindow, mode: str, **changes) -> dict:
+    window.modes.set_mode(mode)
+    window.modes.steps.setValue(5)
+    window.modes.preview_every.setValue(2)
+    return window.modes.settings() | changes
+
+
+def draw_digit(window: MainWindow) -> None:
+    doc = window.document
+    doc.begin_stroke("brush", QPointF(140, 60), 30, 0.8, QColor(255, 255, 255))
+    doc.stroke_to(QPointF(140, 220))
+    doc.end_stroke()
+
+
+def paint_mask(window: MainWindow) -> None:
+    doc = window.document
+    doc.begin_stroke("mask", QPointF(200, 40), 60, 0.5)
+    doc.stroke_to(QPointF(200, 240))
+    doc.end_stroke()
+
+
+def slow_down(window: MainWindow, seconds: float) -> list[float]:
+    """Makes every model call take `seconds`; returns the list of call start times."""
+    model = window.engine._worker.model
+    calls: list[float] = []
+    predict = model.predict
+
+    def slow(*args, **kwargs):
+        calls.append(time.monotonic())
+        time.sleep(seconds)
+        return predict(*args, **kwargs)
+
+    model.predict = slow
+    return calls
+
+
+def run_and_wait(qtbot, window: MainWindow, settings_: dict) -> tuple[list, list]:
+    previews, results = [], []
+    window.engine.preview.connect(lambda image, step, total: previews.append((image, step)))
+    window.engine.finished.connect(lambda images, params, frames: results.append(params))
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.run_job(settings_) is not None
+    return previews, results
+
+
+def test_title_default_document_and_model(window):
+    assert window.windowTitle() == TITLE
+    assert window.document.size().width() == 280 and window.document.size().height() == 280
+    assert image_array(window.document.image())[..., :3].max() == 0, "a black canvas"
+    assert window.canvas.color() == QColor(255, 255, 255), "a white brush"
+    assert window.model_info["size"] == 28 and "28×28" in window.model_label.text()
+    assert window.modes.prompt.itemText(window.modes.prompt.count() - 1) == "(unconditional)"
+    window.modes.set_mode("sdedit")
+    assert window.modes.strength_label.text() == "i_start 9 of 30 (t = 210)"
+
+
+@pytest.mark.parametrize("mode,extra", [
+    ("sample", {"prompt": "7", "count": 2}),
+    ("sdedit", {}),
+    ("inpaint", {"prompt": "3"}),
+    ("img2img", {"prompt": "4"}),
+    ("anagram", {"prompt": "6", "prompt2": "9", "view": "rot180"}),
+    ("hybrid", {"prompt": "0", "prompt2": "1", "sigma": 1.0}),
+])
+def test_every_mode_previews_then_a_result(qtbot, window, mode, extra):
+    draw_digit(window)
+    if mode == "inpaint":
+        paint_mask(window)
+    previews, results = run_and_wait(qtbot, window, settings(window, mode, **extra))
+    steps = [step for _, step in previews]
+    total = 5 if mode not in ("sdedit", "img2img") else 3  # SDEdit starts at i_start 2 of 5
+    assert steps == [s for s in range(1, total + 1) if s % 2 == 0 or s == total]
+    assert all(image.width() == 28 for image, _ in previews)
+    assert results[0]["mode" if mode != "sample" else "command"] == mode
+    assert window.results and window.current_result() in window.results
+    assert window.results[-1].image.size().width() == 28
+    assert window.canvas._preview is None, "the preview is cleared at the end"
+    if mode == "sample":
+        assert len(window.results) == 2
+
+
+def test_sdedit_starts_at_the_chosen_i_start(qtbot, window):
+    draw_digit(window)
+    window.modes.set_mode("sdedit")
+    window.modes.steps.setValue(5)
+    window.modes.strength.setValue(2)
+    assert window.modes.strength_label.text() == "i_start 2 of 5 (t = 180)"
+    _, results = run_and_wait(qtbot, window, window.modes.settings())
+    assert results[0]["i_start"] == 2 and results[0]["timesteps"] == [300, 240, 180, 120, 60, 0]
+
+
+def test_apply_export_and_undo_through_the_menu(qtbot, window, tmp_path):
+    run_and_wait(qtbot, window, settings(window, "sample", prompt="2", seed=11))
+    before = image_array(window.document.image()).copy()
+    window.apply_result()
+    assert not np.array_equal(image_array(window.document.image()), before)
+    assert window.undo_action.shortcut() == QKeySequence("Ctrl+Z")
+    window.undo_action.trigger()
+    assert np.array_equal(image_array(window.document.image()), before)
+    out = tmp_path / "result.png"
+    assert window.export_result(str(out))
+    params = read_parameters(out)
+    assert params["prompt"] == "2" and params["seed"] == 11 and params["command"] == "sample"
+
+
+def test_cancel_stops_within_one_step(qtbot, window):
+    calls = slow_down(window, 0.05)
+    steps_seen: list[int] = []
+    window.engine.progress.connect(lambda step, total, eta: steps_seen.append(step))
+    window.run_job(settings(window, "sample", steps=200))
+    qtbot.waitUntil(lambda: len(steps_seen) >= 3, timeout=RUN_TIMEOUT)
+    finished = []
+    window.engine.finished.connect(lambda *args: finished.append(args))
+    with qtbot.waitSignal(window.engine.stopped, timeout=5000):
+        cancelled_at, seen = time.monotonic(), len(steps_seen)
+        window.cancel_run()
+    assert sum(start > cancelled_at for start in calls) <= 1, "at most one more step"
+    assert len(steps_seen) == seen, "nothing of the cancelled run reaches the window"
+    assert not finished and window.canvas._preview is None
+    assert not window.modes.cancel_button.isEnabled()
+    del window.engine._worker.model.predict  # back to full speed
+    run_and_wait(qtbot, window, settings(window, "sample"))  # the thread keeps working
+
+
+def test_closing_during_a_run_joins_the_thread(qtbot, window):
+    slow_down(window, 0.05)
+    steps_seen: list[int] = []
+    window.engine.progress.connect(lambda step, total, eta: steps_seen.append(step))
+    window.run_job(settings(window, "sample", steps=200))
+    qtbot.waitUntil(lambda: len(steps_seen) >= 2, timeout=RUN_TIMEOUT)
+    start = time.monotonic()
+    window.close()
+    assert not window.engine.is_running()
+    assert time.monotonic() - start < 2.0
+
+
+def test_errors_are_shown_and_the_next_job_runs(qtbot, window):
+    draw_digit(window)
+    assert window.run_job(settings(window, "inpaint")) is None, "the mask is empty"
+    assert "mask is empty" in window.errors[-1]
+    with qtbot.waitSignal(window.engine.failed, timeout=RUN_TIMEOUT) as failed:
+        window.run_job(settings(window, "sample", prompt="12"))  # fails in the engine thread
+    assert "12" in failed.args[0] and "12" in window.errors[-1]
+    run_and_wait(qtbot, window, settings(window, "sample", prompt="5"))
+
+
+def test_corrupt_file_leaves_the_document_alone(window, tmp_path):
+    draw_digit(window)
+    before = image_array(window.document.image()).copy()
+    undo_count = window.document.undo_stack.count()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    assert not window.open_path(str(bad))
+    assert "bad.png" in window.errors[-1]
+    assert np.array_equal(image_array(window.document.image()), before)
+    assert window.document.undo_stack.count() == undo_count
+    assert window.windowTitle() == TITLE
+
+
+def test_opening_an_exported_png_restores_its_settings(qtbot, window, tmp_path):
+    run_and_wait(qtbot, window, settings(window, "sample", prompt="8", seed=123))
+    out = tmp_path / "eight.png"
+    window.export_result(str(out))
+    window.modes.seed.setValue(1)
+    assert window.open_path(str(out))
+    assert window.document.size().width() == 28
+    assert window.modes.seed.value() == 123 and window.modes.prompt.prompt() == "8"
+    assert window.document.undo_stack.count() == 0
+
+
+def test_missing_model_still_opens_and_says_so(qtbot):
+    window = MainWindow(model=str(ROOT / "no-such-model-folder"), device="cpu")
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT):
+        window.show()
+    assert "No model loaded" in window.model_label.text()
+    assert not window.errors, "said in the status bar, no box at startup"
+    assert not window.modes.run_button.isEnabled()
+
+
+def test_engine_loads_once_and_survives_errors(qtbot, tiny_model):
+    engine = EngineThread()
+    states: list[str] = []
+    engine.stateChanged.connect(states.append)
+    try:
+        with qtbot.waitSignal(engine.modelLoaded, timeout=RUN_TIMEOUT):
+            engine.load_model(tiny_model, "cpu")
+        engine.load_model(tiny_model, "cpu")
+        bad = Job(mode="inpaint", image=torch.zeros(1, 1, 28, 28), mask=torch.zeros(1, 1, 28, 28),
+                  steps=3)
+        with qtbot.waitSignal(engine.failed, timeout=RUN_TIMEOUT) as failed:
+            engine.submit(bad)
+        assert "mask is empty" in failed.args[0]
+        with qtbot.waitSignal(engine.finished, timeout=RUN_TIMEOUT) as done:
+            engine.submit(Job(mode="sample", prompt="1", steps=3, count=2))
+        images, params, frames = done.args
+        assert len(images) == 2 and len(frames) == 3 and params["prompt"] == "1"
+        assert states.count("loading") == 1
+    finally:
+        assert engine.shutdown()
+
+
+@pytest.mark.skipif(not (BUNDLED / "config.json").exists(), reason="the bundled model is training")
+def test_bundled_digit_model_samples(qtbot):
+    window = open_window(qtbot, "mnist")
+    _, results = run_and_wait(qtbot, window, settings(window, "sample", prompt="3"))
+    assert results[0]["model"] == "mnist"
+
+
+def test_keys_new_dialog_and_paste(qtbot, window):
+    assert QKeySequence("Ctrl+Return") in window.modes.run_action.shortcuts()
+    assert window.modes.cancel_action.shortcut() == QKeySequence("Esc")
+    assert window.new_action.shortcut() == QKeySequence("Ctrl+N")
+    assert window.export_action.shortcut() == QKeySequence("Ctrl+E")
+    dialog = NewDialog(window, window.document.size(), black=True)
+    assert dialog.choice() == (280, 280, QColor(0, 0, 0))
+    dialog.deleteLater()
+    pasted = QImage(40, 30, QImage.Format.Format_RGB32)
+    pasted.fill(QColor(10, 200, 30))
+    QApplication.clipboard().setImage(pasted)
+    window.paste()
+    assert window.document.size() == QSize(40, 30)
+    window.undo_action.trigger()
+    assert window.document.size() == QSize(280, 280)

@@ -1,0 +1,338 @@
+"""The modes panel: pick a mode and its settings, then Run (Ctrl+Enter) or Cancel (Esc).
+
+It knows nothing of the engine: `set_model_info` gives it plain values (prompt list, defaults,
+timesteps), and `runRequested` hands back a dict of settings whose keys match app.jobs.Job.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QStandardItemModel
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+MODES = [
+    ("sample", "Sample"),
+    ("sdedit", "SDEdit"),
+    ("inpaint", "Inpaint"),
+    ("img2img", "Image-to-image"),
+    ("anagram", "Visual anagram"),
+    ("hybrid", "Hybrid"),
+]
+VIEWS = [
+    ("flip", "flip (upside down)"),
+    ("mirror", "mirror (left-right)"),
+    ("rot90", "rot90"),
+    ("rot180", "rot180"),
+    ("rot270", "rot270"),
+    ("transpose", "transpose"),
+    ("negate", "negate (colours)"),
+]
+UNCONDITIONAL = "(unconditional)"
+MAX_SEED = 2**31 - 1
+# which optional rows each mode shows
+ROWS = {
+    "sample": set(),
+    "sdedit": {"strength"},
+    "img2img": {"strength"},
+    "inpaint": set(),
+    "anagram": {"prompt2", "view"},
+    "hybrid": {"prompt2", "sigma"},
+}
+PROMPT_LABELS = {
+    "anagram": ("Upright", "Through view"),
+    "hybrid": ("Far (low-pass)", "Close (high-pass)"),
+}
+
+
+class PromptBox(QComboBox):
+    """An editable prompt combo; '' is shown as "(unconditional)"."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setEditable(True)
+        self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(10)
+
+    def set_choices(self, choices: list[str] | None, current: str) -> None:
+        self.clear()
+        for prompt in choices or ([current] if current else []):
+            self.addItem(prompt if prompt else UNCONDITIONAL, prompt)
+        self.set_prompt(current)
+
+    def set_prompt(self, prompt: str) -> None:
+        index = self.findData(prompt)
+        if index >= 0:
+            self.setCurrentIndex(index)
+        else:
+            self.setEditText(prompt if prompt else UNCONDITIONAL)
+
+    def prompt(self) -> str:
+        text = self.currentText().strip()
+        if text == UNCONDITIONAL:
+            return ""
+        index = self.findText(text)
+        return str(self.itemData(index)) if index >= 0 else text
+
+
+class ModesPanel(QWidget):
+    """Mode, prompts and settings; emits runRequested(settings) and cancelRequested()."""
+
+    runRequested = Signal(dict)
+    cancelRequested = Signal()
+    stepsChanged = Signal(int)  # 0 = the model's default
+    modeChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._timesteps: list[int] = []
+        self._default_steps = 0
+        self._build()
+        self._connect()
+        self.set_model_info(None)
+        self._show_rows()
+
+    # --- building ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.mode = QComboBox(self)
+        for key, label in MODES:
+            self.mode.addItem(label, key)
+        self.prompt = PromptBox(self)
+        self.prompt2 = PromptBox(self)
+        self.view = QComboBox(self)
+        for key, label in VIEWS:
+            self.view.addItem(label, key)
+        self.sigma = QDoubleSpinBox(self, minimum=0.0, maximum=20.0, singleStep=0.5, decimals=1)
+        self.sigma.setSpecialValueText("auto")
+        self.sigma.setToolTip("Blur σ of the low-pass part (auto scales with the image size)")
+        self.strength = QSlider(Qt.Orientation.Horizontal, self, minimum=0, maximum=1)
+        self.strength.setInvertedAppearance(True)  # right = more noise = a bigger change
+        self.strength.setToolTip("Where SDEdit starts on the strided timesteps (0 = pure noise)")
+        self.strength_label = QLabel(self)
+        self.guidance = QDoubleSpinBox(self, minimum=0.0, maximum=30.0, singleStep=0.5,
+                                       decimals=1)
+        self.guidance.setToolTip("Classifier-free guidance scale (1 = no guidance)")
+        self.steps = QSpinBox(self, minimum=0, maximum=1000)
+        self.steps.setSpecialValueText("default")
+        self.seed = QSpinBox(self, minimum=0, maximum=MAX_SEED)
+        self.random_seed = QCheckBox("random", self, checked=True)
+        self.random_seed.setToolTip("A new seed for every run (shown here, so it can be reused)")
+        self.dice = QToolButton(self, text="Roll")
+        self.dice.setToolTip("Roll a new seed and keep it fixed")
+        self.count = QSpinBox(self, minimum=1, maximum=64, value=1)
+        self.preview_every = QSpinBox(self, minimum=1, maximum=1000, value=1)
+        self.preview_every.setPrefix("every ")
+        self.preview_every.setSuffix(" steps")
+        self.show_xt = QRadioButton("x_t (noisy)", self, checked=True)
+        self.show_x0 = QRadioButton("x̂_0 (estimate)", self)
+        kind = QButtonGroup(self)
+        kind.addButton(self.show_xt)
+        kind.addButton(self.show_x0)
+        self.run_button = QPushButton("Run", self)
+        self.run_button.setToolTip("Run the current mode (Ctrl+Enter)")
+        self.cancel_button = QPushButton("Cancel", self, enabled=False)
+        self.cancel_button.setToolTip("Stop the run (Esc)")
+        self._actions()
+        self._lay_out()
+
+    def _actions(self) -> None:
+        self.run_action = QAction("Run", self)
+        self.run_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.cancel_action = QAction("Cancel run", self, enabled=False)
+        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        for action in (self.run_action, self.cancel_action):
+            self.addAction(action)  # shortcuts work while the panel is in a window
+
+    def _lay_out(self) -> None:
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self._form = form
+        self.prompt_label, self.prompt2_label = QLabel("Prompt", self), QLabel("Prompt 2", self)
+        strength = QWidget(self)
+        column = QVBoxLayout(strength)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.strength)
+        column.addWidget(self.strength_label)
+        form.addRow("Mode", self.mode)
+        form.addRow(self.prompt_label, self.prompt)
+        form.addRow(self.prompt2_label, self.prompt2)
+        form.addRow("View", self.view)
+        form.addRow("Blur σ", self.sigma)
+        form.addRow("Strength", strength)
+        form.addRow("Guidance", self.guidance)
+        form.addRow("Steps", self.steps)
+        form.addRow("Seed", self._row(self.seed, self.random_seed, self.dice))
+        form.addRow("Count", self.count)
+        form.addRow("Preview", self.preview_every)
+        form.addRow("Show", self._row(self.show_xt, self.show_x0))
+        self._optional = {"prompt2": self.prompt2, "view": self.view, "sigma": self.sigma,
+                          "strength": strength}
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button, 1)
+        buttons.addWidget(self.cancel_button, 1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.addLayout(form)
+        outer.addLayout(buttons)
+        outer.addStretch(1)
+
+    def _row(self, *widgets: QWidget) -> QWidget:
+        row = QWidget(self)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in widgets:
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        return row
+
+    def _connect(self) -> None:
+        self.mode.currentIndexChanged.connect(self._on_mode)
+        self.strength.valueChanged.connect(self._show_strength)
+        self.steps.valueChanged.connect(self.stepsChanged)
+        self.dice.clicked.connect(self.roll_seed)
+        self.run_button.clicked.connect(self.request_run)
+        self.run_action.triggered.connect(self.request_run)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.cancel_action.triggered.connect(self.cancelRequested)
+
+    # --- the model ------------------------------------------------------------------------------
+    def set_model_info(self, info: dict[str, Any] | None) -> None:
+        """Fills the prompts and defaults from a model's info (None: no model loaded)."""
+        info = info or {}
+        choices = info.get("prompts")
+        default = str(info.get("default_prompt", ""))
+        self.prompt.set_choices(choices, default)
+        self.prompt2.set_choices(choices, default)
+        if choices and len(choices) > 1:
+            self.prompt2.setCurrentIndex(min(1, self.prompt2.count() - 1))
+        self.guidance.setValue(float(info.get("default_guidance", 1.0)))
+        self._default_steps = int(info.get("timesteps", 0))
+        self.steps.setSpecialValueText(
+            f"default ({self._default_steps})" if self._default_steps else "default")
+        self._set_negate_enabled(bool(info.get("symmetric", False)))
+        self.set_timesteps(list(info.get("timestep_values", [])))
+        self.run_button.setEnabled(bool(info))
+        self.run_action.setEnabled(bool(info))
+
+    def _set_negate_enabled(self, enabled: bool) -> None:
+        model = self.view.model()
+        index = self.view.findData("negate")
+        if isinstance(model, QStandardItemModel) and index >= 0:
+            model.item(index).setEnabled(enabled)
+            if not enabled and self.view.currentIndex() == index:
+                self.view.setCurrentIndex(0)
+
+    def set_timesteps(self, timesteps: list[int]) -> None:
+        """The strided timesteps of the current step count, for the strength slider's label.
+
+        The slider keeps its place as a fraction of the way (strength 0.7 at first).
+        """
+        old_n = len(self._timesteps) - 1
+        fraction = self.strength.value() / old_n if old_n > 0 else 0.3
+        self._timesteps = list(timesteps)
+        n = len(timesteps) - 1
+        self.strength.blockSignals(True)
+        self.strength.setMaximum(max(n - 1, 0))
+        self.strength.setValue(min(round(fraction * n), max(n - 1, 0)))
+        self.strength.blockSignals(False)
+        self._show_strength(self.strength.value())
+
+    def _show_strength(self, i_start: int) -> None:
+        ts = self._timesteps
+        if len(ts) < 2:
+            self.strength_label.setText("i_start –")
+            return
+        self.strength_label.setText(f"i_start {i_start} of {len(ts) - 1} (t = {ts[i_start]})")
+
+    # --- modes and running ----------------------------------------------------------------------
+    def current_mode(self) -> str:
+        return str(self.mode.currentData())
+
+    def set_mode(self, mode: str) -> None:
+        index = self.mode.findData(mode)
+        if index >= 0:
+            self.mode.setCurrentIndex(index)
+
+    def _on_mode(self) -> None:
+        self._show_rows()
+        self.modeChanged.emit(self.current_mode())
+
+    def _show_rows(self) -> None:
+        mode = self.current_mode()
+        for name, widget in self._optional.items():
+            self._form.setRowVisible(widget, name in ROWS[mode])
+        first, second = PROMPT_LABELS.get(mode, ("Prompt", "Prompt 2"))
+        self.prompt_label.setText(first)
+        self.prompt2_label.setText(second)
+
+    def set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        self.cancel_action.setEnabled(running)
+
+    def roll_seed(self) -> None:
+        """A new random seed, kept fixed."""
+        self.random_seed.setChecked(False)
+        self.seed.setValue(random.randint(0, MAX_SEED))
+
+    def settings(self) -> dict[str, Any]:
+        """The current settings; keys match app.jobs.Job. A random seed is drawn here."""
+        if self.random_seed.isChecked():
+            self.seed.setValue(random.randint(0, MAX_SEED))
+        mode = self.current_mode()
+        return {
+            "mode": mode,
+            "prompt": self.prompt.prompt(),
+            "prompt2": self.prompt2.prompt() if mode in ("anagram", "hybrid") else None,
+            "view": str(self.view.currentData()),
+            "sigma": self.sigma.value() or None,
+            "i_start": self.strength.value() if mode in ("sdedit", "img2img") else None,
+            "guidance": self.guidance.value(),
+            "steps": self.steps.value() or None,
+            "seed": self.seed.value(),
+            "count": self.count.value(),
+            "preview_every": self.preview_every.value(),
+            "preview_kind": "x0" if self.show_x0.isChecked() else "x_t",
+        }
+
+    def apply_settings(self, settings: dict[str, Any]) -> None:
+        """Shows the settings of an earlier run (a PNG's parameters), where they apply."""
+        if settings.get("mode") or settings.get("command") == "sample":
+            self.set_mode(str(settings.get("mode") or "sample"))
+        for key, box in (("prompt", self.prompt), ("prompt2", self.prompt2)):
+            if isinstance(settings.get(key), str):
+                box.set_prompt(settings[key])
+        if isinstance(settings.get("view"), str) and self.view.findData(settings["view"]) >= 0:
+            self.view.setCurrentIndex(self.view.findData(settings["view"]))
+        numbers = ((self.guidance, "guidance"), (self.sigma, "sigma"), (self.steps, "steps"),
+                   (self.seed, "seed"), (self.count, "count"))
+        for box, key in numbers:
+            if isinstance(settings.get(key), int | float):
+                box.setValue(settings[key])
+        if isinstance(settings.get("seed"), int):
+            self.random_seed.setChecked(False)
+        if isinstance(settings.get("i_start"), int):
+            self.strength.setValue(settings["i_start"])
+
+    def request_run(self) -> None:
+        if self.run_button.isEnabled():
+            self.runRequested.emit(self.settings())
