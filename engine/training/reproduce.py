@@ -1,0 +1,163 @@
+"""`reproduce part-b`: every Part B figure of the write-up, with an index page.
+
+Each model is trained with the course's settings into OUT/runs/<kind>; the figures the course
+shows mid-training (results after epochs 1 and 5, samples after epochs 5 and 20) are made by an
+epoch hook as the epochs pass. An interrupted reproduction resumes its runs. `quick` does the
+same on a small budget (narrow UNets, few images, two epochs) that suits CI.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine import images
+from engine.models.mnist import MnistModel
+from engine.training import checkpoint as ckpt
+from engine.training import figures
+from engine.training.data import load_mnist
+from engine.training.train import TrainConfig, train
+
+
+@dataclass
+class Figure:
+    name: str  # file name in OUT
+    section: str  # the write-up's section, e.g. "B-1.2.1"
+    caption: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which epochs get mid-training figures, and how big the runs are."""
+
+    snapshots: dict[str, tuple[int, ...]]
+    overrides: dict[str, dict]
+    sample_steps: int | None  # None: the course's full 300-step DDPM
+
+
+FULL = Plan({"denoiser": (1, 5), "time": (5, 20), "class": (5, 20)},
+            {"denoiser": {}, "time": {}, "class": {}}, 300)
+QUICK = Plan({"denoiser": (1, 2), "time": (1, 2), "class": (1, 2)},
+             {kind: {"hidden": 8, "epochs": 2, "limit": 1024, "batch_size": 64}
+              for kind in ("denoiser", "time", "class")}, 30)
+
+
+def test_digits(count: int = 8) -> torch.Tensor:
+    test = load_mnist("test")
+    return torch.from_numpy(test.images[:count]).float().div(255).unsqueeze(1)
+
+
+def generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def epoch_hook(kind: str, plan: Plan, out: Path) -> Callable[[int, nn.Module, TrainConfig, Path],
+                                                            None]:
+    """Makes the course's mid-training figure after each snapshot epoch."""
+
+    def hook(epoch: int, model: nn.Module, config: TrainConfig, run_dir: Path) -> None:
+        if epoch not in plan.snapshots[kind]:
+            return
+        device = next(model.parameters()).device
+        if kind == "denoiser":
+            picture = figures.denoise_figure(model, test_digits(), config.sigma, generator(1))
+        else:
+            adapter = MnistModel(model, {"kind": kind, "num_timesteps": config.num_timesteps},
+                                 kind, device)
+            if kind == "time":
+                picture = figures.unconditional_samples_figure(adapter, generator(2),
+                                                               steps=plan.sample_steps)
+            else:
+                picture = figures.class_samples_figure(adapter, generator(3),
+                                                       steps=plan.sample_steps)
+        images.save_png(picture, out / f"{kind}-epoch-{epoch}.png")
+
+    return hook
+
+
+def train_run(kind: str, plan: Plan, out: Path, device: str, progress: bool) -> Path:
+    run_dir = out / "runs" / kind
+    config = TrainConfig.for_kind(kind, device=device, **plan.overrides[kind])
+    resume = (run_dir / ckpt.CONFIG).exists() or (run_dir / ckpt.STATE).exists()
+    train(config, run_dir, resume=resume, progress=progress,
+          on_epoch_end=epoch_hook(kind, plan, out))
+    return run_dir
+
+
+def losses_of(run_dir: Path) -> list[float]:
+    rows = (run_dir / "loss.csv").read_text().splitlines()[1:]
+    return [float(row.split(",")[-1]) for row in rows if row.strip()]
+
+
+def reproduce_part_b(out: str | Path, quick: bool = False, device: str = "auto",
+                     progress: bool = True) -> list[Figure]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = QUICK if quick else FULL
+    made = [noising(out)]
+    runs = {kind: train_run(kind, plan, out, device, progress)
+            for kind in ("denoiser", "time", "class")}
+    made += loss_curves(out, runs)
+    made.append(out_of_distribution(out, runs["denoiser"]))
+    made += snapshot_figures(plan)
+    write_index(out, made, quick)
+    return made
+
+
+def noising(out: Path) -> Figure:
+    images.save_png(figures.noising_figure(test_digits(5), generator(0)), out / "noising.png")
+    return Figure("noising.png", "B-1.2", "Noising MNIST digits: z = x + σε at σ = 0, 0.2, "
+                  "0.4, 0.5, 0.6, 0.8, 1.0.")
+
+
+def loss_curves(out: Path, runs: dict[str, Path]) -> list[Figure]:
+    titles = {"denoiser": ("B-1.2.1", "single-step denoiser (σ = 0.5)"),
+              "time": ("B-2.2", "time-conditioned UNet"),
+              "class": ("B-2.4", "class-conditioned UNet")}
+    made = []
+    for kind, run_dir in runs.items():
+        section, title = titles[kind]
+        name = f"{kind}-loss.png"
+        figures.loss_figure(losses_of(run_dir), f"Training loss: {title}", out / name)
+        made.append(Figure(name, section, f"Training loss of the {title}, per step, log scale."))
+    return made
+
+
+def out_of_distribution(out: Path, run_dir: Path) -> Figure:
+    net, config = ckpt.load_model(run_dir)
+    picture = figures.ood_figure(net, test_digits(1), generator(4))
+    images.save_png(picture, out / "denoiser-ood.png")
+    return Figure("denoiser-ood.png", "B-1.2.2", "Out of distribution: the denoiser trained at "
+                  f"σ = {config.get('sigma', 0.5)} applied to a test digit at other σ.")
+
+
+def snapshot_figures(plan: Plan) -> list[Figure]:
+    text = {"denoiser": ("B-1.2.1", "Test digits: input, noisy (σ = 0.5), denoised, after "
+                         "epoch {e}."),
+            "time": ("B-2.3", "Samples of the time-conditioned UNet after epoch {e}."),
+            "class": ("B-2.5", "Class-conditioned samples with CFG γ = 5, four per digit, "
+                      "after epoch {e}.")}
+    made = []
+    for kind, epochs in plan.snapshots.items():
+        section, caption = text[kind]
+        made += [Figure(f"{kind}-epoch-{e}.png", section, caption.format(e=e)) for e in epochs]
+    return made
+
+
+def write_index(out: Path, made: list[Figure], quick: bool) -> None:
+    order = sorted(made, key=lambda f: [int(p) for p in f.section[2:].split(".")])
+    note = " (quick: narrow UNets, 1024 images, 2 epochs)" if quick else ""
+    parts = [f"<!doctype html><meta charset='utf-8'><title>Part B figures{note}</title>",
+             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+             "img{image-rendering:pixelated;max-width:100%}figure{margin:2em 0}</style>",
+             f"<h1>Part B: training diffusion models on MNIST{html.escape(note)}</h1>"]
+    for fig in order:
+        parts.append(f"<figure><img src='{html.escape(fig.name)}' alt='{fig.section}'>"
+                     f"<figcaption><b>{fig.section}</b> {html.escape(fig.caption)}"
+                     "</figcaption></figure>")
+    (out / "index.html").write_text("\n".join(parts) + "\n")
