@@ -19,3 +19,7 @@ class PromptError(EngineError):
 
 class CheckpointError(EngineError):
     """A training checkpoint that is missing, corrupt, or from another run."""
+
+
+class DataError(EngineError):
+    """A training data set that is missing or unreadable."""

@@ -1,0 +1,57 @@
+"""`train {denoiser,time,class} --out DIR ...`: train a Part B model (engine/training/train.py).
+
+Settings left out take the kind's course defaults; with --resume they take the saved run's
+values instead, so `--resume` alone continues whatever run is in DIR, and a setting given
+explicitly that differs from the saved run is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# CLI option -> TrainConfig field
+_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidden", "lr": "lr",
+            "data": "data_dir", "limit": "limit"}
+
+
+def _saved_settings(out_dir: Path) -> dict:
+    from engine.training import checkpoint as ckpt
+
+    try:
+        if (out_dir / ckpt.CONFIG).is_file():
+            return dict(ckpt.read_config(out_dir).get("training") or {})
+        if (out_dir / ckpt.STATE).is_file():  # stopped inside the first epoch
+            return dict(ckpt.load_training_state(out_dir).get("settings") or {})
+    except Exception:  # a broken checkpoint is reported by train() itself
+        pass
+    return {}
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.training.train import TrainConfig, train
+
+    out_dir = Path(args.out)
+    overrides = {field: getattr(args, option, None) for option, field in _OPTIONS.items()}
+    if overrides["data_dir"] is not None:
+        overrides["data_dir"] = str(Path(overrides["data_dir"]).expanduser().resolve())
+    if args.resume:
+        saved = _saved_settings(out_dir)
+        if saved.get("kind") == args.kind:
+            for option, field in _OPTIONS.items():
+                if field == "data_dir" or overrides[field] is not None or option not in saved:
+                    continue
+                overrides[field] = saved[option]
+            source = (saved.get("data") or {}).get("source", "")
+            if overrides["data_dir"] is None and source.startswith("idx:"):
+                overrides["data_dir"] = source[len("idx:"):]
+    config = TrainConfig.for_kind(args.kind, seed=args.seed, device=args.device,
+                                  precision=args.precision, **overrides)
+    result = train(config, out_dir, resume=args.resume, progress=True)
+    if result.trained and os.environ.get("RANK", "0") == "0":  # one line under accelerate
+        loss = f"{result.final_loss:.5f}" if result.final_loss is not None else "n/a"
+        print(f"trained {config.kind} model ({result.epochs_done} epochs, final loss {loss}) "
+              f"in {out_dir}", file=sys.stderr)
+    return 0

