@@ -1,0 +1,158 @@
+"""Sample quality of the class-conditioned MNIST model, judged by the bundled digit classifier.
+
+For each digit the model draws `--per-digit` samples with CFG (γ = 5, the default strided
+steps) and the classifier reads them: per-digit accuracy, the overall CFG accuracy (goal >= 99%),
+the accuracy without guidance (γ = 1: the conditional estimate alone), and the Fréchet distance
+in the classifier's penultimate features between the CFG samples (all digits) and the MNIST test
+set, beside the same distance for as many training images as there are samples (its floor: what
+real digits score). `--compare-ddpm` adds the full 300-step DDPM loop against the strided one, in
+time and judged accuracy.
+
+    python benchmarks/bench_quality.py [--model mnist] [--per-digit 100] [--steps N] [--seed 0]
+                                       [--compare-ddpm] [--ddpm-per-digit 20] [--threads N]
+
+Prints markdown tables. Exit 1 with one line if the model or the classifier is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import edits, loops  # noqa: E402
+from engine.errors import EngineError  # noqa: E402
+from engine.training.classifier import (  # noqa: E402
+    features,
+    frechet_distance,
+    load_classifier,
+    predict_digits,
+)
+
+DIGITS = [str(d) for d in range(10)]
+
+
+def draw(model, per_digit: int, guidance: float, steps: int | None, seed: int,
+         chunk: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(images [10·per_digit, 1, 28, 28] in [0, 1], labels, seconds): per_digit of each digit."""
+    labels = torch.arange(10).repeat_interleave(per_digit)
+    out, seconds = [], 0.0
+    for i, start in enumerate(range(0, len(labels), chunk)):
+        prompts = [DIGITS[int(c)] for c in labels[start:start + chunk]]
+        gen = torch.Generator(device=model.device).manual_seed(seed * 100_003 + i)
+        t0 = time.perf_counter()
+        record = loops.final(edits.sample(model, prompts, gen, guidance=guidance, steps=steps))
+        seconds += time.perf_counter() - t0
+        out.append(record.x_t.detach().float().cpu().clamp(0, 1))
+    return torch.cat(out), labels, seconds
+
+
+def accuracy(net, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
+    pred = predict_digits(net, images)
+    per_digit = torch.stack([(pred[labels == d] == d).float().mean() for d in range(10)])
+    return float((pred == labels).float().mean()), per_digit
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="mnist", help="bundled name or folder (default mnist)")
+    parser.add_argument("--classifier", default=None, help="classifier folder (default bundled)")
+    parser.add_argument("--per-digit", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="sampling updates (default: the model's strided default, 30)")
+    parser.add_argument("--guidance", type=float, default=5.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chunk", type=int, default=250, help="images per sampling batch")
+    parser.add_argument("--compare-ddpm", action="store_true",
+                        help="also time and judge 300-step DDPM against the strided loop")
+    parser.add_argument("--ddpm-per-digit", type=int, default=None,
+                        help="samples per digit for --compare-ddpm (default: --per-digit)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from engine.models.registry import load_model
+    from engine.training.data import load_mnist
+
+    try:
+        model = load_model(args.model, args.device)
+    except EngineError as error:
+        print(f"bench_quality: cannot load model {args.model!r}: {error}")
+        return 1
+    if not getattr(model, "conditional", False) or "0" not in model.prompt_choices():
+        print(f"bench_quality: {args.model!r} is not a class-conditioned MNIST model")
+        return 1
+    try:
+        net = load_classifier(args.classifier)
+        test = load_mnist("test")
+        train = load_mnist("train")
+    except EngineError as error:
+        print(f"bench_quality: {error}")
+        return 1
+
+    steps_name = args.steps if args.steps is not None else len(model.schedule.timesteps()) - 1
+    n = 10 * args.per_digit
+    print(f"# Sample quality: model {args.model!r}, {args.per_digit} samples per digit, "
+          f"{steps_name} steps, seed {args.seed}, {torch.get_num_threads()} threads\n")
+
+    cfg_x, labels, cfg_s = draw(model, args.per_digit, args.guidance, args.steps, args.seed,
+                                args.chunk)
+    cfg_acc, cfg_digits = accuracy(net, cfg_x, labels)
+    un_x, _, un_s = draw(model, args.per_digit, 1.0, args.steps, args.seed, args.chunk)
+    un_acc, un_digits = accuracy(net, un_x, labels)
+
+    print(f"| digit | CFG γ={args.guidance:g} | no guidance (γ=1) |")
+    print("|---|---|---|")
+    for d in range(10):
+        print(f"| {d} | {pct(float(cfg_digits[d]))} | {pct(float(un_digits[d]))} |")
+    goal = "meets" if cfg_acc >= 0.99 else "misses"
+    print(f"| **all** | **{pct(cfg_acc)}** | **{pct(un_acc)}** |\n")
+    print(f"CFG accuracy {pct(cfg_acc)} ({goal} the 99% goal); sampling {cfg_s:.1f} s for CFG, "
+          f"{un_s:.1f} s without guidance.\n")
+
+    test_x = torch.from_numpy(test.images).float().div(255).unsqueeze(1)
+    gen = np.random.default_rng(args.seed)
+    pick = gen.choice(len(train), size=min(n, len(train)), replace=False)
+    train_x = torch.from_numpy(train.images[pick]).float().div(255).unsqueeze(1)
+    f_test = features(net, test_x)
+    rows = [("CFG samples", n, frechet_distance(features(net, cfg_x), f_test)),
+            ("unguided samples", n, frechet_distance(features(net, un_x), f_test)),
+            ("MNIST train images (floor)", len(pick),
+             frechet_distance(features(net, train_x), f_test))]
+    print(f"| Fréchet distance to the {len(test)} test images (classifier features) | images "
+          "| distance |")
+    print("|---|---|---|")
+    for name, count, value in rows:
+        print(f"| {name} | {count} | {value:.3f} |")
+    print()
+
+    if args.compare_ddpm:
+        per = args.ddpm_per_digit or args.per_digit
+        top = model.schedule.top
+        print(f"## DDPM ({top} steps) vs strided ({steps_name} steps), CFG γ={args.guidance:g}, "
+              f"{per} samples per digit\n")
+        print("| loop | steps | seconds | ms per image | CFG accuracy |")
+        print("|---|---|---|---|---|")
+        for name, steps in (("DDPM", top), ("strided", args.steps)):
+            x, lab, s = draw(model, per, args.guidance, steps, args.seed + 1, args.chunk)
+            acc, _ = accuracy(net, x, lab)
+            count = len(model.schedule.timesteps(steps)) - 1
+            print(f"| {name} | {count} | {s:.1f} | {1000 * s / len(lab):.1f} | {pct(acc)} |")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
