@@ -18,6 +18,7 @@ import os
 import shutil
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -70,9 +71,13 @@ class Autosaver(QObject):
         interval_s: float = DEFAULT_INTERVAL_S,
         history: History | None = None,
         parent: QObject | None = None,
+        modified: Callable[[], bool] | None = None,
     ) -> None:
+        """`modified` says whether there is unsaved work (default: the document is modified);
+        the app passes one that counts a changed history too."""
         super().__init__(parent)
         self._document, self._history = document, history
+        self._modified = modified if modified is not None else (lambda: document.modified)
         self._root = Path(folder) if folder is not None else default_folder()
         self._session = self._root / f"{SESSION_PREFIX}{uuid.uuid4().hex[:12]}"
         self._lock: QLockFile | None = None
@@ -115,7 +120,7 @@ class Autosaver(QObject):
         self._dirty = True
 
     def _tick(self) -> None:
-        if self._document.modified:
+        if self._modified():
             if self._dirty or not self.autosave_path.exists():
                 self.save_now()
         elif self.autosave_path.exists():  # saved or back to clean: nothing to recover

@@ -18,14 +18,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtGui import QImage
 
 from app.commands.common import generator_for
 from app.jobs import Job, job_parameters, make_loop, resolve_job
+from app.qt_images import pil_to_qimage
 from engine import images
 from engine.errors import EngineError
 from engine.loops import StepRecord
@@ -36,37 +35,9 @@ OOM_ADVICE = ("out of memory: make fewer images at once (count), close other pro
               "or pick the CPU device in the Model menu")
 
 
-# --- image conversions (the numpy buffer must outlive the QImage: we copy) ---------------------
-
-
-def pil_to_qimage(picture: Image.Image) -> QImage:
-    """A Pillow "L", "RGB" or "RGBA" image -> a QImage that owns its pixels."""
-    if picture.mode not in ("L", "RGB", "RGBA"):
-        picture = picture.convert("RGB")
-    array = np.ascontiguousarray(np.asarray(picture))
-    h, w = array.shape[:2]
-    formats = {"L": QImage.Format.Format_Grayscale8, "RGB": QImage.Format.Format_RGB888,
-               "RGBA": QImage.Format.Format_RGBA8888}
-    view = QImage(array.data, w, h, array.strides[0], formats[picture.mode])
-    return view.copy()  # the copy owns its pixels; `array` may go
-
-
 def tensor_to_qimage(x: torch.Tensor, data_range: tuple[float, float]) -> QImage:
-    """One [C, H, W] (or [1, C, H, W]) tensor in `data_range` -> QImage."""
+    """One [C, H, W] (or [1, C, H, W]) tensor in `data_range` -> a QImage that owns its pixels."""
     return pil_to_qimage(images.to_pil(x, data_range))
-
-
-def qimage_to_pil(image: QImage) -> Image.Image:
-    """A QImage -> Pillow "RGB" (or "L" for 8-bit grey images)."""
-    if image.format() == QImage.Format.Format_Grayscale8:
-        fmt, mode, channels = QImage.Format.Format_Grayscale8, "L", 1
-    else:
-        fmt, mode, channels = QImage.Format.Format_RGB888, "RGB", 3
-    converted = image.convertToFormat(fmt)
-    h, w = converted.height(), converted.width()
-    raw = np.frombuffer(converted.constBits(), np.uint8).reshape(h, converted.bytesPerLine())
-    pixels = raw[:, : w * channels].reshape(h, w, channels)
-    return Image.fromarray(pixels[..., 0].copy() if channels == 1 else pixels.copy(), mode)
 
 
 def model_info(model: DiffusionModel, spec: str) -> dict[str, Any]:
@@ -140,7 +111,7 @@ class EngineWorker(QObject):
     loadFailed = Signal(str)
     progress = Signal(int, int, int, float)  # job id, step, total, eta seconds
     preview = Signal(int, QImage, int, int)  # job id, image, step, total
-    finished = Signal(int, list, object, list)  # job id, images, parameters, frames
+    finished = Signal(int, list, object, list)  # job id, images, parameters, frames per image
     failed = Signal(int, str)
     cancelled = Signal(int)
 
@@ -200,7 +171,7 @@ class EngineWorker(QObject):
         job = resolve_job(model, job)
         generator = generator_for(model, job.seed)
         loop = make_loop(model, job, generator)
-        frames: list[QImage] = []
+        frames: list[list[QImage]] = []  # frames[i]: image i's x_t at every previewed step
         last: StepRecord | None = None
         start = time.monotonic()
         try:
@@ -219,20 +190,26 @@ class EngineWorker(QObject):
         self.finished.emit(job_id, results, job_parameters(job, spec, model), frames)
 
     def _step_done(self, model: DiffusionModel, job: Job, job_id: int, record: StepRecord,
-                   frames: list[QImage], start: float) -> None:
+                   frames: list[list[QImage]], start: float) -> None:
+        """Progress every step; a preview (and a frame per image) at the preview rate only,
+        so the images are converted no more often than they are shown."""
         step, total = record.step, record.total
         elapsed = time.monotonic() - start
         eta = elapsed / max(step, 1) * (total - step)
         self.progress.emit(job_id, step, total, eta)
-        x_t = tensor_to_qimage(record.x_t[0].detach().cpu(), model.data_range)
-        frames.append(x_t)
         every = max(1, int(job.preview_every))
-        if step % every == 0 or step == total:
-            shown = x_t
-            if job.preview_kind == "x0" and record.x0_hat is not None:
-                shown = tensor_to_qimage(record.x0_hat[0].detach().cpu().clamp(
-                    *model.data_range), model.data_range)
-            self.preview.emit(job_id, shown, step, total)
+        if step % every != 0 and step != total:
+            return
+        batch = record.x_t.detach().cpu()
+        if not frames:
+            frames.extend([] for _ in range(batch.shape[0]))
+        for i, x in enumerate(batch[: len(frames)]):
+            frames[i].append(tensor_to_qimage(x, model.data_range))
+        shown = frames[0][-1]
+        if job.preview_kind == "x0" and record.x0_hat is not None:
+            shown = tensor_to_qimage(record.x0_hat[0].detach().cpu().clamp(
+                *model.data_range), model.data_range)
+        self.preview.emit(job_id, shown, step, total)
 
     @staticmethod
     def _report(error: BaseException) -> None:
@@ -260,7 +237,7 @@ class EngineThread(QObject):
     loadFailed = Signal(str)
     progress = Signal(int, int, float)  # step, total, eta in seconds
     preview = Signal(QImage, int, int)  # image, step, total
-    finished = Signal(list, object, list)  # result QImages, parameters dict, frames (QImages)
+    finished = Signal(list, object, list)  # result QImages, parameters, frames[i] of image i
     failed = Signal(str)
     cancelled = Signal()  # at once, from cancel(): nothing of the run arrives after it
     stopped = Signal()  # the worker has left a cancelled loop (within one step of cancel())
@@ -272,6 +249,7 @@ class EngineThread(QObject):
         self._next_id = 0
         self._pending: set[int] = set()
         self.state = "idle"
+        self.job_id = 0  # the job whose preview/finished/failed signal is being emitted
         self.model_info: dict[str, Any] | None = None
         self._worker = EngineWorker(self._requests, self._cancels)
         self._thread = _Thread(self._worker)
@@ -313,6 +291,10 @@ class EngineThread(QObject):
     def busy(self) -> bool:
         return bool(self._pending)
 
+    def pending(self) -> set[int]:
+        """The ids of the jobs queued or running (a copy)."""
+        return set(self._pending)
+
     def is_running(self) -> bool:
         return self._thread.isRunning()
 
@@ -338,18 +320,22 @@ class EngineThread(QObject):
 
     def _on_progress(self, job_id: int, step: int, total: int, eta: float) -> None:
         if self._live(job_id):
+            self.job_id = job_id
             self.progress.emit(step, total, eta)
 
     def _on_preview(self, job_id: int, image: QImage, step: int, total: int) -> None:
         if self._live(job_id):
+            self.job_id = job_id
             self.preview.emit(image, step, total)
 
     def _on_finished(self, job_id: int, results: list, params: dict, frames: list) -> None:
         if self._live(job_id):
             self._pending.discard(job_id)
+            self.job_id = job_id
             self.finished.emit(results, params, frames)
 
     def _on_failed(self, job_id: int, message: str) -> None:
         if self._live(job_id):
             self._pending.discard(job_id)
+            self.job_id = job_id
             self.failed.emit(message)

@@ -22,7 +22,7 @@ from engine import images
 from engine.errors import ImageError
 
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
-FRAMES_MIN_SIDE = 256  # frames are scaled up (nearest) to at least this, as the CLI does
+FRAMES_MIN_SIDE = 256  # frames are scaled up (nearest) by whole factors to about this size
 MAX_SCALE = 64
 
 
@@ -46,7 +46,8 @@ def export_frames(
 ) -> None:
     """Writes `result.frames` as an animation: GIF for .gif, APNG for .png / .apng.
 
-    `scale` defaults to the smallest integer that makes a frame at least 256 px (nearest).
+    `scale` defaults to the largest whole factor that keeps a frame within 256 px (nearest),
+    as the command line does (28 px digits -> 252 px).
     """
     if not result.frames:
         raise ImageError("this result has no frames to export")

@@ -1,18 +1,25 @@
-"""The main window: canvas, tool options, modes panel, results, and the engine thread behind them.
+"""The main window: canvas, tool options, modes panel, result view, history, and the engine thread.
 
 A run takes the document's region (and mask), converts it to the model's size and range, and
-queues a job on the engine thread; previews are drawn over the region as they arrive.
+queues a job on the engine thread; previews are drawn over the region as they arrive, and every
+finished image becomes an entry of the history (app.history) shown in the strip below the canvas.
+Live mode re-runs SDEdit shortly after the user stops drawing and shows it in the result view.
+
+Everything that would block in a test (file dialogs, questions) goes through `Asker`, which a
+test replaces; settings go through an injected `app.settings.Settings`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QSize, Qt
+import torch
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -43,32 +50,40 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import export
+from app.autosave import DEFAULT_INTERVAL_S, Autosaver, Recovery
 from app.document import Document
-from app.engine_thread import EngineThread, pil_to_qimage, qimage_to_pil
+from app.engine_thread import EngineThread
+from app.history import History, Result
 from app.jobs import NEEDS_IMAGE, Job
+from app.project import SUFFIX as PROJECT_SUFFIX
+from app.project import ProjectError, apply_project, load_project, save_project
+from app.qt_images import pil_to_qimage, qimage_to_pil
+from app.settings import APPLICATION, ORGANISATION, Settings
 from engine import images
 from engine.devices import DEVICES
 from engine.errors import EngineError
 from engine.schedules import evenly_spaced_timesteps
 from widgets.canvas import CanvasView
+from widgets.history_strip import HistoryStrip
 from widgets.modes_panel import ModesPanel
 from widgets.tool_options import ToolOptions
 
 TITLE = "Diffusion Canvas"
 DEFAULT_MODEL = "mnist"
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"
+IMAGE_SUFFIXES = "*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif"
+PROJECT_FILTER = f"Diffusion Canvas project (*{PROJECT_SUFFIX})"
+OPEN_FILTER = (f"Images and projects ({IMAGE_SUFFIXES} *{PROJECT_SUFFIX});;"
+               f"Images ({IMAGE_SUFFIXES});;{PROJECT_FILTER};;All files (*)")
+IMAGE_FILTER = f"Images ({IMAGE_SUFFIXES});;All files (*)"
+PARAMETER_SUFFIXES = (".png", ".apng", ".gif")  # files whose settings we can read back
 BLACK, WHITE = QColor(0, 0, 0), QColor(255, 255, 255)
 RESULT_SIDE = 240
 DIGIT_CANVAS = 280  # ten canvas pixels per model pixel of the 28 x 28 digit model
-
-
-@dataclass
-class Result:
-    """One finished image with the settings that made it."""
-
-    image: QImage
-    parameters: dict[str, Any]
-    frames: list[QImage] = field(default_factory=list)
+LIVE_DELAY_MS = 300  # Live mode re-runs this long after the last change of the drawing
+EXPORT_SCALES = (1, 4, 8)
+EXPORT_KINDS = (("png", "PNG image"), ("gif", "Denoising frames (GIF)"),
+                ("apng", "Denoising frames (animated PNG)"))
 
 
 def is_digit_model(spec: str | None, info: dict[str, Any] | None) -> bool:
@@ -82,6 +97,12 @@ def scaling_for(image: QImage) -> Qt.TransformationMode:
     if image.width() <= 64:
         return Qt.TransformationMode.FastTransformation
     return Qt.TransformationMode.SmoothTransformation
+
+
+def available_devices() -> dict[str, bool]:
+    """Each device name of the Model menu, and whether this machine has it."""
+    return {"auto": True, "cpu": True, "cuda": torch.cuda.is_available(),
+            "mps": bool(torch.backends.mps.is_available())}
 
 
 class NewDialog(QDialog):
@@ -111,11 +132,112 @@ class NewDialog(QDialog):
         return self.width_box.value(), self.height_box.value(), self.background.currentData()
 
 
+@dataclass
+class ExportChoice:
+    """What to export: `kind` "png", "gif" or "apng"; a PNG's `scale` and `resample`."""
+
+    kind: str = "png"
+    scale: int = 1
+    resample: str = "nearest"
+
+    @property
+    def suffix(self) -> str:
+        return ".gif" if self.kind == "gif" else ".png"
+
+
+class ExportDialog(QDialog):
+    """The result as a PNG (×1, ×4, ×8; nearest or bicubic) or its frames as GIF / APNG."""
+
+    def __init__(self, parent: QWidget | None, has_frames: bool) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export result")
+        self.kind = QComboBox(self)
+        for key, label in EXPORT_KINDS:
+            self.kind.addItem(label, key)
+            if key != "png" and not has_frames:
+                self.kind.model().item(self.kind.count() - 1).setEnabled(False)
+        self.scale = QComboBox(self)
+        for factor in EXPORT_SCALES:
+            self.scale.addItem(f"×{factor}" + ("  (model size)" if factor == 1 else ""), factor)
+        self.resample = QComboBox(self)
+        self.resample.addItem("Nearest (crisp pixels)", "nearest")
+        self.resample.addItem("Bicubic (smooth)", "bicubic")
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Export", self.kind)
+        form.addRow("Scale", self.scale)
+        form.addRow("Resampling", self.resample)
+        form.addRow(buttons)
+        self.kind.currentIndexChanged.connect(self._on_kind)
+
+    def _on_kind(self) -> None:
+        png = self.kind.currentData() == "png"
+        self.scale.setEnabled(png)
+        self.resample.setEnabled(png)
+
+    def choice(self) -> ExportChoice:
+        return ExportChoice(str(self.kind.currentData()), int(self.scale.currentData()),
+                            str(self.resample.currentData()))
+
+
+class Asker:
+    """The questions and file dialogs the window asks; tests pass a subclass that answers."""
+
+    def unsaved_changes(self, parent: QWidget, name: str) -> str:
+        """"save", "discard" or "cancel"."""
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
+                          f"Save the changes to {name} before closing?", buttons, parent)
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.exec()
+        answer = box.standardButton(box.clickedButton())
+        return {QMessageBox.StandardButton.Save: "save",
+                QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+    def offer_recovery(self, parent: QWidget, recovery: Recovery) -> str:
+        """"restore", "discard" or "later" (keep it, ask again next time)."""
+        when = recovery.saved_at.strftime("%Y-%m-%d %H:%M")
+        w, h = recovery.size
+        box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work",
+                          f"Diffusion Canvas did not close cleanly last time.\nRestore the "
+                          f"unsaved {w} × {h} image autosaved at {when}?", parent=parent)
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restore)
+        box.exec()
+        clicked = box.clickedButton()
+        return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+
+    def save_path(self, parent: QWidget, title: str, start: str, filters: str) -> str:
+        """A path to write, or "" if the user cancelled."""
+        return QFileDialog.getSaveFileName(parent, title, start, filters)[0]
+
+    def open_path(self, parent: QWidget, title: str, start: str, filters: str) -> str:
+        """A path to read, or "" if the user cancelled."""
+        return QFileDialog.getOpenFileName(parent, title, start, filters)[0]
+
+    def folder(self, parent: QWidget, title: str, start: str) -> str:
+        return QFileDialog.getExistingDirectory(parent, title, start)
+
+    def export_choice(self, parent: QWidget, result: Result) -> ExportChoice | None:
+        dialog = ExportDialog(parent, bool(result.frames))
+        try:
+            return dialog.choice() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        finally:
+            dialog.deleteLater()
+
+
 class ResultsView(QWidget):
-    """The latest result, with Apply / Use as input / Export."""
+    """The result shown (a history entry, or the latest Live run), with its actions."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.title = QLabel("<b>Result</b>", self)
         self.image_label = QLabel("No result yet.\nDraw something, pick a mode,\nthen Run "
                                   "(Ctrl+Enter).", self)
         self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -123,29 +245,46 @@ class ResultsView(QWidget):
         self.image_label.setStyleSheet("QLabel { background: #2b2b2e; color: #aaa; }")
         self.caption = QLabel(self)
         self.caption.setWordWrap(True)
+        self.caption.setFixedWidth(RESULT_SIDE)
         self.apply_button = QPushButton("Apply to canvas", self, enabled=False)
         self.apply_button.setToolTip("Paste the result into the region (undoable)")
         self.input_button = QPushButton("Use as input", self, enabled=False)
-        self.input_button.setToolTip("Paste the result into the region to edit it further")
+        self.input_button.setToolTip("Paste the result into the region and edit it further "
+                                     "(SDEdit)")
         self.export_button = QPushButton("Export…", self, enabled=False)
+        self.export_button.setToolTip("PNG at model size or larger, or the denoising frames "
+                                      "(Ctrl+E)")
+        self.keep_button = QPushButton("Keep in history", self, enabled=False)
+        self.keep_button.setToolTip("Add this Live result to the history")
+        self.keep_button.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(QLabel("<b>Result</b>", self))
+        layout.addWidget(self.title)
         layout.addWidget(self.image_label)
         layout.addWidget(self.caption)
-        for button in (self.apply_button, self.input_button, self.export_button):
+        for button in (self.apply_button, self.input_button, self.export_button,
+                       self.keep_button):
             layout.addWidget(button)
         layout.addStretch(1)
 
-    def show_result(self, result: Result | None) -> None:
+    def show_image(self, image: QImage) -> None:
+        side = RESULT_SIDE - 8
+        pixmap = QPixmap.fromImage(image).scaled(
+            side, side, Qt.AspectRatioMode.KeepAspectRatio, scaling_for(image))
+        self.image_label.setPixmap(pixmap)
+
+    def show_result(self, result: Result | None, live: bool = False) -> None:
         for button in (self.apply_button, self.input_button, self.export_button):
             button.setEnabled(result is not None)
+        self.keep_button.setVisible(live)
+        self.keep_button.setEnabled(live and result is not None)
+        self.title.setText("<b>Live result</b>" if live else "<b>Result</b>")
         if result is None:
+            self.image_label.clear()
+            self.image_label.setText("No result selected.")
+            self.caption.clear()
             return
-        side = RESULT_SIDE - 8
-        pixmap = QPixmap.fromImage(result.image).scaled(
-            side, side, Qt.AspectRatioMode.KeepAspectRatio, scaling_for(result.image))
-        self.image_label.setPixmap(pixmap)
+        self.show_image(result.image)
         params = result.parameters
         what = params.get("mode") or params.get("command", "")
         prompt = params.get("prompt")
@@ -154,23 +293,37 @@ class ResultsView(QWidget):
 
 
 class MainWindow(QMainWindow):
-    """The app's window; `model` is a bundled name or a folder, loaded on the engine thread."""
+    """The app's window; `model` is a bundled name or a folder, loaded on the engine thread.
+
+    `settings` (default: the user's QSettings), `asker` (default: real dialogs) and
+    `autosave_folder` (default: the app data folder) are injected by tests. With
+    `check_recovery`, an autosave left by a crash is offered once the event loop runs.
+    """
 
     def __init__(self, model: str | None = DEFAULT_MODEL, device: str = "auto",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, settings: Settings | None = None,
+                 asker: Asker | None = None, autosave_folder: str | Path | None = None,
+                 autosave_interval_s: float = DEFAULT_INTERVAL_S,
+                 check_recovery: bool = True) -> None:
         super().__init__(parent)
-        self.setWindowTitle(TITLE)
         self.setAcceptDrops(True)
-        self.results: list[Result] = []
+        self.settings = settings if settings is not None else Settings()
+        self.asker = asker if asker is not None else Asker()
         self.errors: list[str] = []  # every error shown, newest last (tests read it)
         self.model_spec = model
         self.device = device
         self.model_info: dict[str, Any] | None = None
+        self.project_path: str | None = None  # the .dcproj this document was saved to/opened
+        self._file_name: str | None = None  # the image file opened, when not a project
+        self._history_dirty = False  # the history changed since the last save or open
         self._pristine = True  # the startup document, untouched: may follow the model
         self._run_started = 0.0
         self._shown: Result | None = None
+        self._shown_live = False
+        self._live_jobs: set[int] = set()
         self._quiet_load = True  # a missing default model is said in the status bar, no box
         self.document = Document(self)
+        self.history = History(self)
         self.canvas = CanvasView(self)
         self.canvas.set_document(self.document)
         self.tool_options = ToolOptions(self)
@@ -179,16 +332,24 @@ class MainWindow(QMainWindow):
         self.tool_options.invertMaskRequested.connect(self.document.invert_mask)
         self.modes = ModesPanel(self)
         self.result_view = ResultsView(self)
+        self.history_strip = HistoryStrip(self, thumbnail_size=84)
+        self.live_timer = QTimer(self, singleShot=True, interval=LIVE_DELAY_MS)
         self.engine = EngineThread(self)
+        self.autosaver = Autosaver(self.document, autosave_folder, autosave_interval_s,
+                                   self.history, self, modified=self.is_modified)
         self._build_layout()
         self._build_status_bar()
         self._build_menus()
         self._connect()
+        self._restore_settings()
         self._default_document(None)
+        self._update_title()
         if model:
             self.load_model(model, device, quiet=True)
         else:
             self._show_no_model("no model chosen")
+        if check_recovery:
+            QTimer.singleShot(0, self.offer_recovery)
 
     # --- building -------------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -211,6 +372,14 @@ class MainWindow(QMainWindow):
         modes.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                           | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, modes)
+        history = QDockWidget("History", self)
+        history.setObjectName("history")
+        history.setWidget(self.history_strip)
+        history.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                            | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, history)
+        self.history_strip.setToolTip("Results: click to show, double-click to apply, "
+                                      "right-click for more")
         self.resize(1280, 800)
 
     def _build_status_bar(self) -> None:
@@ -235,13 +404,21 @@ class MainWindow(QMainWindow):
                                        self.new_dialog)
         self.open_action = self._action(menu, "&Open…", QKeySequence.StandardKey.Open,
                                         self.open_dialog)
+        self.recent_menu = menu.addMenu("Open &recent")
+        self.open_project_action = self._action(menu, "Open &project…", None,
+                                                self.open_project_dialog)
+        menu.addSeparator()
+        self.save_action = self._action(menu, "&Save project", "Ctrl+S", self.save_project)
+        self.save_as_action = self._action(menu, "Save project &as…", "Ctrl+Shift+S",
+                                           self.save_project_as)
+        menu.addSeparator()
         self.paste_action = self._action(menu, "&Paste image", QKeySequence.StandardKey.Paste,
                                          self.paste)
-        menu.addSeparator()
         self.export_action = self._action(menu, "&Export result…", "Ctrl+E", self.export_dialog)
         self.export_action.setEnabled(False)
         menu.addSeparator()
         self.quit_action = self._action(menu, "&Quit", "Ctrl+Q", self.close)
+        self._fill_recent_menu()
 
         menu = self.menuBar().addMenu("&Edit")
         self.undo_action = self.document.undo_stack.createUndoAction(self, "&Undo")
@@ -258,40 +435,65 @@ class MainWindow(QMainWindow):
 
     def _action(self, menu: Any, text: str, key: Any, slot: Any) -> QAction:
         action = QAction(text, self)
-        action.setShortcut(QKeySequence(key))
+        if key is not None:
+            action.setShortcut(QKeySequence(key))
         action.triggered.connect(slot)
         menu.addAction(action)
         return action
 
     def _fill_model_menu(self) -> None:
-        from engine.models.registry import find_models
+        """Bundled models, Hugging Face cache entries, a model folder, and the devices."""
+        from engine.models.registry import RESOURCES, find_models
 
         menu = self.model_menu
+        menu.clear()
         self._model_group = QActionGroup(self)
         try:
             found = find_models()
         except Exception:  # noqa: BLE001 - a broken cache must not stop the window
             found = []
-        for info in found:
-            action = QAction(f"{info.name}  ({info.kind})", self, checkable=True)
-            action.setData(info.name)
-            action.setChecked(info.name == self.model_spec)
-            action.triggered.connect(lambda _=False, n=info.name: self.load_model(n))
-            self._model_group.addAction(action)
-            menu.addAction(action)
-        if not found:
-            none = menu.addAction("(no bundled model found)")
-            none.setEnabled(False)
+        bundled = [m for m in found if RESOURCES in Path(m.where).parents]
+        cached = [m for m in found if m not in bundled]
+        sections = (("Bundled", bundled, "(no bundled model found)"),
+                    ("Hugging Face cache", cached, "(nothing usable in the cache)"))
+        for title, models, empty in sections:
+            menu.addSection(title)
+            for info in models:
+                self._add_model_action(f"{info.name}  ({info.kind})", info.name, str(info.where))
+            if not models:
+                menu.addAction(empty).setEnabled(False)
+        known = {m.name for m in found}
+        if self.model_spec and self.model_spec not in known and Path(self.model_spec).is_dir():
+            menu.addSection("Folder")
+            self._add_model_action(Path(self.model_spec).name, self.model_spec, self.model_spec)
         menu.addSeparator()
         self.open_model_action = menu.addAction("Open model &folder…")
         self.open_model_action.triggered.connect(self.open_model_dialog)
         devices = menu.addMenu("&Device")
+        self.device_actions: dict[str, QAction] = {}
         group = QActionGroup(self)
+        have = available_devices()
         for name in DEVICES:
             action = QAction(name, self, checkable=True, checked=name == self.device)
+            action.setEnabled(have.get(name, False))
+            if not action.isEnabled():
+                action.setToolTip(f"{name} is not available on this machine")
             action.triggered.connect(lambda _=False, d=name: self.set_device(d))
             group.addAction(action)
             devices.addAction(action)
+            self.device_actions[name] = action
+
+    def _add_model_action(self, text: str, spec: str, where: str) -> None:
+        action = QAction(text, self, checkable=True)
+        action.setData(spec)
+        action.setToolTip(where)
+        action.setChecked(spec == self.model_spec)
+        action.triggered.connect(lambda _=False, n=spec: self.load_model(n))
+        self._model_group.addAction(action)
+        self.model_menu.addAction(action)
+
+    def model_actions(self) -> list[QAction]:
+        return self._model_group.actions()
 
     def _connect(self) -> None:
         e = self.engine
@@ -306,13 +508,115 @@ class MainWindow(QMainWindow):
         self.modes.runRequested.connect(self.run_job)
         self.modes.cancelRequested.connect(self.cancel_run)
         self.modes.stepsChanged.connect(self._update_timesteps)
-        self.result_view.apply_button.clicked.connect(self.apply_result)
-        self.result_view.input_button.clicked.connect(self.use_as_input)
-        self.result_view.export_button.clicked.connect(self.export_dialog)
-        self.document.undo_stack.indexChanged.connect(self._touched)
+        self.modes.liveChanged.connect(self._on_live_changed)
+        rv = self.result_view
+        rv.apply_button.clicked.connect(lambda: self.apply_result())
+        rv.input_button.clicked.connect(lambda: self.use_as_input())
+        rv.export_button.clicked.connect(lambda: self.export_dialog())
+        rv.keep_button.clicked.connect(self.keep_live_result)
+        doc = self.document
+        doc.undo_stack.indexChanged.connect(self._touched)
+        doc.modifiedChanged.connect(self._update_title)
+        doc.changed.connect(self._on_drawing_changed)
+        doc.regionChanged.connect(self._on_drawing_changed)
+        h, strip = self.history, self.history_strip
+        h.added.connect(self._on_history_added)
+        h.removed.connect(self._on_history_removed)
+        h.cleared.connect(self._on_history_cleared)
+        strip.selected.connect(lambda i: self.show_result(self.history[i]))
+        strip.applyRequested.connect(lambda i: self.apply_result(self.history[i]))
+        strip.useAsInputRequested.connect(lambda i: self.use_as_input(self.history[i]))
+        strip.exportRequested.connect(lambda i: self.export_dialog(self.history[i]))
+        strip.removeRequested.connect(self.remove_result)
+        self.live_timer.timeout.connect(self.run_live)
+        self.canvas.toolChanged.connect(self._remember_tool)
+        self.canvas.brushSizeChanged.connect(self._remember_brush_size)
+        self.tool_options.hardnessChanged.connect(self._remember_hardness)
 
     def _touched(self) -> None:
         self._pristine = False
+
+    # --- settings -------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        with contextlib.suppress(ValueError):  # a tool this version does not have
+            self.canvas.set_tool(s.tool)
+        self.canvas.set_brush_size(s.brush_size)
+        self.tool_options.set_size(self.canvas.brush_size())
+        self.canvas.set_hardness(s.hardness)
+        self.tool_options.set_hardness(s.hardness)
+        geometry = s.window_geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    def _remember_tool(self, tool: str) -> None:
+        self.settings.tool = tool
+
+    def _remember_brush_size(self, size: int) -> None:
+        self.settings.brush_size = size
+
+    def _remember_hardness(self, hardness: float) -> None:
+        self.settings.hardness = hardness
+
+    def _remember_file(self, path: str, kind: str) -> None:
+        self.settings.add_recent_file(path)
+        self.settings.set_last_folder(kind, path)
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        files = self.settings.recent_files()
+        for i, path in enumerate(files):
+            label = f"&{i + 1}  {Path(path).name}" if i < 9 else Path(path).name
+            action = menu.addAction(label)
+            action.setData(path)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_recent(p))
+        if files:
+            menu.addSeparator()
+            menu.addAction("Clear recent files").triggered.connect(self._clear_recent)
+        else:
+            menu.addAction("(no recent files)").setEnabled(False)
+        menu.setToolTipsVisible(True)
+
+    def recent_actions(self) -> list[QAction]:
+        """The recent files' actions of File ▸ Open recent, most recent first."""
+        return [a for a in self.recent_menu.actions() if a.data()]
+
+    def open_recent(self, path: str) -> bool:
+        if not Path(path).exists():
+            self.settings.remove_recent_file(path)
+            self._fill_recent_menu()
+            self.show_error("Cannot open", f"file not found: {path}")
+            return False
+        return self.open_path(path)
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent_files()
+        self._fill_recent_menu()
+
+    # --- title and modified state ---------------------------------------------------------------
+    def is_modified(self) -> bool:
+        """True when the document or the history changed since it was saved or opened."""
+        return self.document.modified or self._history_dirty
+
+    def document_name(self) -> str:
+        if self.project_path:
+            return Path(self.project_path).stem
+        return self._file_name or "Untitled"
+
+    def _update_title(self, *_: object) -> None:
+        modified = self.is_modified()
+        if not self.project_path and not self._file_name and not modified:
+            self.setWindowTitle(TITLE)
+        else:
+            self.setWindowTitle(f"{self.document_name()}{'*' if modified else ''} — {TITLE}")
+
+    def _set_history_dirty(self, dirty: bool) -> None:
+        self._history_dirty = dirty
+        self._update_title()
 
     # --- errors ---------------------------------------------------------------------------------
     def show_error(self, title: str, message: str) -> None:
@@ -337,17 +641,21 @@ class MainWindow(QMainWindow):
 
     def set_device(self, device: str) -> None:
         self.device = device
+        self.settings.device = device
         if self.model_spec:
             self.load_model(self.model_spec, device)
 
     def open_model_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open model folder")
+        folder = self.asker.folder(self, "Open model folder", self.settings.last_folder("model"))
         if folder:
+            self.settings.set_last_folder("model", folder)
             self.load_model(folder)
 
     def _on_model_loaded(self, info: dict[str, Any]) -> None:
         self.model_info = info
         self.model_spec = info.get("spec", self.model_spec)
+        if self.model_spec:
+            self.settings.model = self.model_spec
         self.modes.set_model_info(info)
         self._update_timesteps(self.modes.steps.value())
         size, ch = info["size"], info["channels"]
@@ -355,7 +663,9 @@ class MainWindow(QMainWindow):
         self.model_label.setToolTip(str(info.get("spec", "")))
         self.model_label.setText(f"Model: {info['name']}  ({size}×{size}, {ch} channel"
                                  f"{'s' if ch != 1 else ''}, {info['device']})")
-        for action in self._model_group.actions():
+        if self.model_spec not in [a.data() for a in self.model_actions()]:
+            self._fill_model_menu()  # a folder opened by hand gets its own entry
+        for action in self.model_actions():
             action.setChecked(action.data() == self.model_spec)
         if self._pristine:
             self._default_document(info)
@@ -398,6 +708,9 @@ class MainWindow(QMainWindow):
         self.canvas.preview(None)
         self.canvas.fit()
         self._pristine = False
+        self.project_path = self._file_name = None
+        self.autosaver.project_path = None
+        self._update_title()
 
     def new_dialog(self) -> None:
         black = is_digit_model(self.model_spec, self.model_info)
@@ -406,27 +719,99 @@ class MainWindow(QMainWindow):
             self.new_document(*dialog.choice())
 
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        path = self.asker.open_path(self, "Open image or project",
+                                    self.settings.last_folder("open"), OPEN_FILTER)
         if path:
             self.open_path(path)
 
+    def open_project_dialog(self) -> None:
+        path = self.asker.open_path(self, "Open project", self.settings.last_folder("project"),
+                                    f"{PROJECT_FILTER};;All files (*)")
+        if path:
+            self.open_project(path)
+
     def open_path(self, path: str) -> bool:
-        """Opens an image file; on failure shows the error and leaves the document as it was."""
+        """Opens an image or a project; on failure shows the error and changes nothing."""
+        if path.lower().endswith(PROJECT_SUFFIX):
+            return self.open_project(path)
         try:
             picture = images.load_image(path)
-            parameters = images.read_parameters(path) if path.lower().endswith(".png") else None
         except EngineError as error:
             self.show_error("Cannot open the image", str(error))
             return False
+        parameters = None
+        if path.lower().endswith(PARAMETER_SUFFIXES):
+            parameters = export.settings_from_png(path)
         self.document.set_image(pil_to_qimage(picture), "Open")
         self.document.undo_stack.clear()
         self.document.set_saved()
         self.canvas.preview(None)
         self.canvas.fit()
         self._pristine = False
-        self.setWindowTitle(f"{Path(path).name} — {TITLE}")
+        self.project_path, self._file_name = None, Path(path).name
+        self.autosaver.project_path = None
+        self._remember_file(path, "open")
+        self._update_title()
         if parameters:
             self.modes.apply_settings(parameters)
+        return True
+
+    def open_project(self, path: str) -> bool:
+        """Opens a .dcproj: the document and the history. A damaged file changes nothing."""
+        try:
+            data = load_project(path)  # checks everything before anything changes
+        except ProjectError as error:
+            self.show_error("Cannot open the project", str(error))
+            return False
+        self.live_timer.stop()
+        apply_project(data, self.document, self.history)
+        self.canvas.preview(None)
+        self.canvas.fit()
+        self._pristine = False
+        self.project_path, self._file_name = str(Path(path).absolute()), None
+        self.autosaver.project_path = self.project_path
+        modes = data.settings.get("modes")
+        if isinstance(modes, dict):
+            self.modes.apply_settings(modes)
+        self._remember_file(path, "project")
+        self._set_history_dirty(False)
+        if len(self.history):
+            self.history_strip.set_current(len(self.history) - 1)
+        else:
+            self.show_result(None)
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def save_project(self) -> bool:
+        """Saves to the project's file (Ctrl+S), or asks for one; False if not saved."""
+        if self.project_path:
+            return self.save_project_to(self.project_path)
+        return self.save_project_as()
+
+    def save_project_as(self) -> bool:
+        start = str(Path(self.settings.last_folder("project"))
+                    / f"{Path(self.document_name()).stem}{PROJECT_SUFFIX}")
+        path = self.asker.save_path(self, "Save project", start, PROJECT_FILTER)
+        return bool(path) and self.save_project_to(path)
+
+    def save_project_to(self, path: str) -> bool:
+        """Writes the document, its history (with every result's parameters) and the panel's
+        settings to `path` (.dcproj added when missing)."""
+        if not path.lower().endswith(PROJECT_SUFFIX):
+            path += PROJECT_SUFFIX
+        extra = {"modes": self.modes.settings(draw_seed=False), "model": self.model_spec,
+                 "device": self.device}
+        try:
+            save_project(path, self.document, self.history, extra)
+        except ProjectError as error:
+            self.show_error("Cannot save the project", str(error))
+            return False
+        self.document.set_saved()
+        self.project_path, self._file_name = str(Path(path).absolute()), None
+        self.autosaver.project_path = self.project_path
+        self._remember_file(path, "project")
+        self._set_history_dirty(False)
+        self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
     def paste(self) -> None:
@@ -458,6 +843,36 @@ class MainWindow(QMainWindow):
         if self._take_mime(event.mimeData(), "Drop image"):
             event.acceptProposedAction()
 
+    # --- recovery -------------------------------------------------------------------------------
+    def offer_recovery(self) -> bool:
+        """If a session that crashed left an autosave, asks whether to restore it (via the
+        asker); True if it was restored."""
+        recovery = self.autosaver.pending_recovery()
+        if recovery is None:
+            return False
+        answer = self.asker.offer_recovery(self, recovery)
+        if answer == "discard":
+            self.autosaver.discard()
+            return False
+        if answer != "restore":
+            return False
+        try:
+            self.autosaver.restore(self.document, self.history)
+        except ProjectError as error:
+            self.show_error("Cannot restore the autosave", str(error))
+            self.autosaver.discard()
+            return False
+        self._pristine = False
+        self.project_path = recovery.project_path
+        self._file_name = None
+        self.canvas.preview(None)
+        self.canvas.fit()
+        self._set_history_dirty(bool(len(self.history)))
+        if len(self.history):
+            self.history_strip.set_current(len(self.history) - 1)
+        self.statusBar().showMessage("Restored the autosaved work", 8000)
+        return True
+
     # --- running --------------------------------------------------------------------------------
     def make_job(self, settings: dict[str, Any]) -> Job:
         """A job from the panel's settings and the document's region (and mask)."""
@@ -466,26 +881,32 @@ class MainWindow(QMainWindow):
             raise EngineError("no model is loaded: pick one in the Model menu")
         job = Job(**settings)
         if job.mode in NEEDS_IMAGE:
-            region = qimage_to_pil(self.document.region_image())
+            region = qimage_to_pil(self.document.region_image(), "RGB")
             job.image = images.prepare_image(region, info["size"], info["channels"],
                                              info["data_range"])
         if job.mode == "inpaint":
-            job.mask = images.load_mask(qimage_to_pil(self.document.region_mask()),
+            job.mask = images.load_mask(qimage_to_pil(self.document.region_mask(), "L"),
                                         info["size"])
         return job
 
-    def run_job(self, settings: dict[str, Any] | None = None) -> int | None:
+    def run_job(self, settings: dict[str, Any] | None = None, live: bool = False) -> int | None:
         """Queues a run of the panel's settings (or `settings`); returns the job id."""
         try:
             job = self.make_job(settings if settings is not None else self.modes.settings())
         except EngineError as error:
-            self.show_error("Cannot run", str(error))
+            if live:
+                self.statusBar().showMessage(f"Live: {error}", 5000)
+            else:
+                self.show_error("Cannot run", str(error))
             return None
         self._run_started = time.monotonic()
         self.modes.set_running(True)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
-        return self.engine.submit(job)
+        job_id = self.engine.submit(job)
+        if live:
+            self._live_jobs.add(job_id)
+        return job_id
 
     def cancel_run(self) -> None:
         self.engine.cancel()
@@ -500,7 +921,13 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(step)
         self.eta_label.setText(f"ETA {eta:.0f} s" if step < total else "")
 
+    def _is_live_signal(self) -> bool:
+        return self.engine.job_id in self._live_jobs
+
     def _on_preview(self, image: QImage, _step: int, _total: int) -> None:
+        if self._is_live_signal():
+            self.result_view.show_image(image)  # beside the sketch, never over it
+            return
         side = self.document.region().size()
         self.canvas.preview(image.scaled(side, Qt.AspectRatioMode.IgnoreAspectRatio,
                                          scaling_for(image)))
@@ -509,76 +936,215 @@ class MainWindow(QMainWindow):
         self.canvas.preview(None)
         self.modes.set_running(self.engine.busy())
         self.eta_label.setText("")
-        self.statusBar().showMessage(message, 8000)
+        if message:
+            self.statusBar().showMessage(message, 8000)
 
     def _on_finished(self, results: list, parameters: dict, frames: list) -> None:
-        batch = [Result(image, parameters | {"index": i}, frames if i == 0 else [])
+        live = self._is_live_signal()
+        self._live_jobs.discard(self.engine.job_id)
+        batch = [Result(image, parameters | {"index": i} if len(results) > 1 else parameters,
+                        list(frames[i]) if i < len(frames) else [])
                  for i, image in enumerate(results)]
-        self.results.extend(batch)
-        self._run_ended(f"Done in {time.monotonic() - self._run_started:.1f} s")
+        self._run_ended(f"{'Live: done' if live else 'Done'} in "
+                        f"{time.monotonic() - self._run_started:.1f} s")
+        if live:
+            if batch:
+                self.show_result(batch[0], live=True)
+            return
+        first = len(self.history)
+        for result in batch:
+            self.history.append(result)
         if batch:
+            self.history_strip.set_current(first)
             self.show_result(batch[0])
 
     def _on_failed(self, message: str) -> None:
+        live = self._is_live_signal()
+        self._live_jobs.discard(self.engine.job_id)
         self._run_ended("The run failed")
-        self.show_error("The run failed", message)
+        if live:
+            self.statusBar().showMessage(f"Live: {message}", 8000)
+        else:
+            self.show_error("The run failed", message)
 
     def _on_cancelled(self) -> None:
+        live_only = bool(self._live_jobs)
+        self._live_jobs.clear()
         self.progress_bar.setValue(0)
-        self._run_ended("Cancelled")
+        self._run_ended("" if live_only else "Cancelled")
+
+    # --- live mode ------------------------------------------------------------------------------
+    def _on_live_changed(self, _on: bool) -> None:
+        if self.modes.is_live():
+            self.statusBar().showMessage("Live: SDEdit runs again whenever you stop drawing",
+                                         5000)
+            self.live_timer.start()
+        else:
+            self.live_timer.stop()
+            self._cancel_live()
+
+    def _on_drawing_changed(self, *_: object) -> None:
+        if self.modes.is_live():
+            self._cancel_live()  # its result is out of date: free the CPU at once
+            self.live_timer.start()  # (re)start: runs LIVE_DELAY_MS after the last change
+
+    def _cancel_live(self) -> None:
+        """Cancels a Live run in flight (never a run the user started)."""
+        if self._live_jobs and self.engine.busy() and not self._user_jobs_pending():
+            self.engine.cancel()
+
+    def _user_jobs_pending(self) -> bool:
+        return bool(self.engine.pending() - self._live_jobs)
+
+    def run_live(self) -> int | None:
+        """One Live SDEdit run of the region, with the seed shown (not a new random one)."""
+        if not self.modes.is_live():
+            return None
+        if self._user_jobs_pending():
+            self.live_timer.start()  # the user's own run goes first; try again later
+            return None
+        self._cancel_live()
+        settings = self.modes.settings(draw_seed=False) | {"count": 1}
+        return self.run_job(settings, live=True)
+
+    def keep_live_result(self) -> None:
+        """Adds the Live result shown to the history."""
+        if self._shown is not None and self._shown_live:
+            index = self.history.append(self._shown)
+            self.history_strip.set_current(index)
 
     # --- results --------------------------------------------------------------------------------
+    @property
+    def results(self) -> list[Result]:
+        """The history's results, oldest first."""
+        return self.history.results()
+
     def current_result(self) -> Result | None:
         return self._shown
 
-    def show_result(self, result: Result) -> None:
-        """Shows `result` beside the canvas (the history strip can call this too)."""
-        self._shown = result
-        self.result_view.show_result(result)
-        self.export_action.setEnabled(True)
+    def show_result(self, result: Result | None, live: bool = False) -> None:
+        """Shows `result` beside the canvas (None: nothing)."""
+        self._shown, self._shown_live = result, live
+        self.result_view.show_result(result, live)
+        self.export_action.setEnabled(result is not None)
 
-    def apply_result(self) -> None:
-        if self._shown is not None:
-            self.document.paste_into_region(self._shown.image, "Apply result")
+    def _on_history_added(self, index: int) -> None:
+        result = self.history[index]
+        title = result.title()
+        if isinstance(result.parameters.get("index"), int):  # one image of a batch
+            title += f" #{result.parameters['index'] + 1}"
+        self.history_strip.add(result.image, title, result.summary())
+        self._set_history_dirty(True)
 
-    def use_as_input(self) -> None:
-        if self._shown is not None:
-            self.document.paste_into_region(self._shown.image, "Use result as input")
+    def _on_history_removed(self, index: int) -> None:
+        self.history_strip.remove(index)
+        self._set_history_dirty(True)
+        if self._shown is not None and not self._shown_live and self._shown not in self.results:
+            current = self.history_strip.current()
+            self.show_result(self.history[current] if 0 <= current < len(self.history) else None)
 
-    def export_dialog(self) -> None:
-        if self._shown is None:
+    def _on_history_cleared(self) -> None:
+        self.history_strip.clear()
+        self._set_history_dirty(True)
+        if not self._shown_live:
+            self.show_result(None)
+
+    def remove_result(self, index: int) -> None:
+        if 0 <= index < len(self.history):
+            self.history.remove(index)
+
+    def apply_result(self, result: Result | None = None) -> None:
+        """Pastes `result` (default: the one shown) into the region, as one undo step."""
+        result = result or self._shown
+        if result is not None:
+            self.document.paste_into_region(result.image, "Apply result")
+
+    def use_as_input(self, result: Result | None = None) -> None:
+        """Pastes `result` into the region as the next run's input; a mode that takes no
+        image switches to SDEdit."""
+        result = result or self._shown
+        if result is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export result", "result.png",
-                                              "PNG image (*.png)")
-        if path:
-            self.export_result(path)
+        self.document.paste_into_region(result.image, "Use result as input")
+        if self.modes.current_mode() not in NEEDS_IMAGE:
+            self.modes.set_mode("sdedit")
+        self.statusBar().showMessage("The result is the input of the next run", 5000)
 
-    def export_result(self, path: str, result: Result | None = None) -> bool:
-        """Writes the result as PNG with its `parameters` chunk."""
+    def export_dialog(self, result: Result | None = None) -> bool:
+        """Asks what to export (PNG ×1/×4/×8 or the frames as GIF/APNG) and where."""
+        result = result or self._shown
+        if result is None:
+            return False
+        choice = self.asker.export_choice(self, result)
+        if choice is None:
+            return False
+        start = str(Path(self.settings.last_folder("export"))
+                    / export.suggested_name(result, choice.suffix))
+        filters = "GIF animation (*.gif)" if choice.kind == "gif" else "PNG image (*.png)"
+        path = self.asker.save_path(self, "Export result", start, filters)
+        if not path:
+            return False
+        if choice.kind == "png":
+            return self.export_result(path, result, choice.scale, choice.resample)
+        return self.export_frames(path, result)
+
+    def export_result(self, path: str, result: Result | None = None, scale: int = 1,
+                      resample: str = "nearest") -> bool:
+        """Writes the result as PNG (×`scale`, nearest or bicubic) with its `parameters`."""
         result = result or self._shown
         if result is None:
             return False
         if not path.lower().endswith(".png"):
             path += ".png"
         try:
-            images.save_png(qimage_to_pil(result.image), path, result.parameters)
-        except EngineError as error:
+            export.export_png(result, path, scale, resample)
+        except (EngineError, ValueError) as error:
             self.show_error("Cannot export", str(error))
             return False
+        self.settings.set_last_folder("export", path)
         self.statusBar().showMessage(f"Exported {path}", 5000)
+        return True
+
+    def export_frames(self, path: str, result: Result | None = None) -> bool:
+        """Writes the result's denoising frames: GIF for .gif, APNG otherwise."""
+        result = result or self._shown
+        if result is None:
+            return False
+        if not path.lower().endswith((".gif", ".png", ".apng")):
+            path += ".gif"
+        try:
+            export.export_frames(result, path)
+        except (EngineError, ValueError) as error:
+            self.show_error("Cannot export the frames", str(error))
+            return False
+        self.settings.set_last_folder("export", path)
+        self.statusBar().showMessage(f"Exported {len(result.frames)} frames to {path}", 5000)
         return True
 
     # --- closing --------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Asks to save unsaved changes (Save / Discard / Cancel), then cancels any run, joins
+        the engine thread and removes this session's autosave."""
+        if self.is_modified():
+            answer = self.asker.unsaved_changes(self, self.document_name())
+            if answer == "cancel" or (answer == "save" and not self.save_project()):
+                event.ignore()
+                return
+        self.live_timer.stop()
         self.engine.shutdown()
+        self.autosaver.mark_clean_exit()
+        self.settings.set_window_geometry(self.saveGeometry())
+        self.settings.sync()
         super().closeEvent(event)
 
 
 def run_app(path: str | None = None) -> int:
     """Opens the window (and `path`, if given) and runs the event loop."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName(TITLE)
-    window = MainWindow()
+    app.setOrganizationName(ORGANISATION)  # before the Autosaver: it picks its folder by them
+    app.setApplicationName(APPLICATION)
+    settings = Settings()
+    window = MainWindow(model=settings.model, device=settings.device, settings=settings)
     app.aboutToQuit.connect(window.engine.shutdown)
     window.show()
     if path:

@@ -6,14 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QPointF, QSize
+from PySide6.QtCore import QPointF, QSettings, QSize
 from PySide6.QtGui import QColor, QImage, QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from app.document import image_array
 from app.engine_thread import EngineThread
 from app.jobs import Job
-from app.main_window import TITLE, MainWindow, NewDialog
+from app.main_window import TITLE, Asker, ExportChoice, MainWindow, NewDialog
+from app.settings import Settings
 from engine.images import read_parameters
 from engine.training.checkpoint import save_weights, write_config
 from engine.training.unets import build_unet
@@ -34,17 +35,61 @@ def tiny_model(tmp_path_factory):
     return str(folder)
 
 
-def open_window(qtbot, model: str) -> MainWindow:
-    window = MainWindow(model=model, device="cpu")
+class FakeAsker(Asker):
+    """Answers the window's questions without a dialog, and records what was asked."""
+
+    def __init__(self) -> None:
+        self.unsaved = "discard"
+        self.recovery = "restore"
+        self.paths: list[str] = []  # the answers to file dialogs, first first
+        self.export = ExportChoice()
+        self.asked: list[str] = []
+
+    def unsaved_changes(self, parent, name):
+        self.asked.append(f"unsaved {name}")
+        return self.unsaved
+
+    def offer_recovery(self, parent, recovery):
+        self.asked.append("recovery")
+        return self.recovery
+
+    def save_path(self, parent, title, start, filters):
+        self.asked.append(f"save {title}")
+        return self.paths.pop(0) if self.paths else ""
+
+    def open_path(self, parent, title, start, filters):
+        self.asked.append(f"open {title}")
+        return self.paths.pop(0) if self.paths else ""
+
+    def folder(self, parent, title, start):
+        return self.paths.pop(0) if self.paths else ""
+
+    def export_choice(self, parent, result):
+        self.asked.append("export")
+        return self.export
+
+
+def make_window(qtbot, model: str | None, folder: Path, **kwargs) -> MainWindow:
+    """A window whose settings, autosaves and questions all stay in `folder` / the test."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ini = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+    kwargs = {"settings": Settings(ini), "asker": FakeAsker(),
+              "autosave_folder": folder / "autosave"} | kwargs
+    window = MainWindow(model=model, device="cpu", **kwargs)
     qtbot.addWidget(window)
+    return window
+
+
+def open_window(qtbot, model: str, folder: Path, **kwargs) -> MainWindow:
+    window = make_window(qtbot, model, folder, **kwargs)
     with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
         window.show()
     return window
 
 
 @pytest.fixture
-def window(qtbot, tiny_model):
-    return open_window(qtbot, tiny_model)
+def window(qtbot, tiny_model, tmp_path):
+    return open_window(qtbot, tiny_model, tmp_path / "window")
 
 
 def settings(window: MainWindow, mode: str, **changes) -> dict:
@@ -123,6 +168,7 @@ def test_every_mode_previews_then_a_result(qtbot, window, mode, extra):
     assert results[0]["mode" if mode != "sample" else "command"] == mode
     assert window.results and window.current_result() in window.results
     assert window.results[-1].image.size().width() == 28
+    assert [f.width() for f in window.results[-1].frames] == [28] * len(steps), "preview rate"
     assert window.canvas._preview is None, "the preview is cleared at the end"
     if mode == "sample":
         assert len(window.results) == 2
@@ -203,7 +249,7 @@ def test_corrupt_file_leaves_the_document_alone(window, tmp_path):
     assert "bad.png" in window.errors[-1]
     assert np.array_equal(image_array(window.document.image()), before)
     assert window.document.undo_stack.count() == undo_count
-    assert window.windowTitle() == TITLE
+    assert window.windowTitle() == f"Untitled* — {TITLE}"
 
 
 def test_opening_an_exported_png_restores_its_settings(qtbot, window, tmp_path):
@@ -217,9 +263,8 @@ def test_opening_an_exported_png_restores_its_settings(qtbot, window, tmp_path):
     assert window.document.undo_stack.count() == 0
 
 
-def test_missing_model_still_opens_and_says_so(qtbot):
-    window = MainWindow(model=str(ROOT / "no-such-model-folder"), device="cpu")
-    qtbot.addWidget(window)
+def test_missing_model_still_opens_and_says_so(qtbot, tmp_path):
+    window = make_window(qtbot, str(ROOT / "no-such-model-folder"), tmp_path)
     with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT):
         window.show()
     assert "No model loaded" in window.model_label.text()
@@ -243,15 +288,16 @@ def test_engine_loads_once_and_survives_errors(qtbot, tiny_model):
         with qtbot.waitSignal(engine.finished, timeout=RUN_TIMEOUT) as done:
             engine.submit(Job(mode="sample", prompt="1", steps=3, count=2))
         images, params, frames = done.args
-        assert len(images) == 2 and len(frames) == 3 and params["prompt"] == "1"
+        assert len(images) == 2 and params["prompt"] == "1"
+        assert len(frames) == 2 and [len(f) for f in frames] == [3, 3], "frames of each image"
         assert states.count("loading") == 1
     finally:
         assert engine.shutdown()
 
 
 @pytest.mark.skipif(not (BUNDLED / "config.json").exists(), reason="the bundled model is training")
-def test_bundled_digit_model_samples(qtbot):
-    window = open_window(qtbot, "mnist")
+def test_bundled_digit_model_samples(qtbot, tmp_path):
+    window = open_window(qtbot, "mnist", tmp_path)
     _, results = run_and_wait(qtbot, window, settings(window, "sample", prompt="3"))
     assert results[0]["model"] == "mnist"
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QRect, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QKeySequence
 
 from app.document import Document, image_array
@@ -280,3 +280,28 @@ def test_tool_options_drive_the_canvas(qtbot, canvas):
     assert canvas.brush_size() == 12
     canvas.set_tool(Tool.ERASER)
     assert panel.tool_actions["eraser"].isChecked()
+
+
+def test_region_label_stays_visible_after_fit(qtbot):
+    """The "280 × 280" label went above the view after fit(); now it goes inside the frame."""
+    doc = Document()
+    doc.new_blank(280, 280, QColor(0, 0, 0))
+    view = CanvasView()
+    view.resize(300, 300)
+    view.set_document(doc)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    view.fit()
+    frame = view.transform().mapRect(QRectF(doc.region()))
+    ascent = view.fontMetrics().ascent()
+    assert frame.top() - 4 - ascent < 0, "no room above the frame"
+    at = CanvasView.region_label_pos(frame, ascent)
+    assert at.y() - ascent >= frame.top() and at.y() < frame.bottom()
+    shot = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    top, left = round(frame.top()), round(frame.left())
+    white = [(x, y) for y in range(top + 6, top + 30) for x in range(left + 10, left + 70)
+             if shot.pixelColor(x, y) == QColor(255, 255, 255)]
+    assert white, "the label is drawn inside the frame"
+    free = CanvasView.region_label_pos(QRectF(20, 50, 100, 100), ascent)
+    assert free == QPointF(28, 46), "with room above, it stays above"

@@ -354,11 +354,21 @@ class CanvasView(QWidget):
         for corner in self._corners(frame):
             painter.drawRect(self._handle_rect(corner))
         side = self._doc.region().width()
-        label, at = f"{side} × {side}", frame.topLeft() + QPointF(HANDLE, -4)
+        label = f"{side} × {side}"
+        at = self.region_label_pos(frame, painter.fontMetrics().ascent())
         for color, shift in ((QColor(0, 0, 0), QPointF(1, 1)), (QColor(255, 255, 255), QPointF())):
             painter.setPen(color)  # white text with a shadow reads on any image
             painter.drawText(at + shift, label)
         painter.restore()
+
+    @staticmethod
+    def region_label_pos(frame: QRectF, ascent: int) -> QPointF:
+        """The baseline of the region's size label: above the frame, or just inside its top
+        edge when there is no room above (after fit() the frame can touch the view's top)."""
+        above = frame.topLeft() + QPointF(HANDLE, -4)
+        if above.y() - ascent >= 0:
+            return above
+        return frame.topLeft() + QPointF(HANDLE, ascent + HANDLE / 2 + 2)
 
     def _paint_brush_cursor(self, painter: QPainter) -> None:
         if self._hover is None or self._tool not in PAINT_TOOLS or self._drag == "pan":

@@ -11,7 +11,7 @@ pixels stay crisp squares; larger ones are scaled down smoothly.
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QIcon, QImage, QKeyEvent, QPixmap
+from PySide6.QtGui import QAction, QIcon, QImage, QKeyEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QMenu, QVBoxLayout, QWidget
 
 DEFAULT_THUMBNAIL = 96
@@ -39,10 +39,23 @@ def thumbnail(image: QImage, side: int) -> QPixmap:
     return QPixmap.fromImage(scaled)
 
 
+EMPTY_TEXT = ("Results appear here. Click one to show it, double-click to apply it to the "
+              "canvas, right-click for more.")
+
+
 class _List(QListWidget):
-    """The list itself; Delete asks to remove the current item."""
+    """The list itself; Delete asks to remove the current item; a hint while it is empty."""
 
     deletePressed = Signal()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
+        super().paintEvent(event)
+        if self.count() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(self.viewport().rect().adjusted(12, 0, -12, 0),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, EMPTY_TEXT)
+            painter.end()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):

@@ -47,10 +47,11 @@ VIEWS = [
 ]
 UNCONDITIONAL = "(unconditional)"
 MAX_SEED = 2**31 - 1
+LIVE_MAX_SIZE = 64  # Live mode needs a model small enough to re-run while the user draws
 # which optional rows each mode shows
 ROWS = {
     "sample": set(),
-    "sdedit": {"strength"},
+    "sdedit": {"strength", "live"},
     "img2img": {"strength"},
     "inpaint": set(),
     "anagram": {"prompt2", "view"},
@@ -100,6 +101,7 @@ class ModesPanel(QWidget):
     cancelRequested = Signal()
     stepsChanged = Signal(int)  # 0 = the model's default
     modeChanged = Signal(str)
+    liveChanged = Signal(bool)  # the Live toggle (SDEdit re-runs as the user draws)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -146,6 +148,9 @@ class ModesPanel(QWidget):
         kind = QButtonGroup(self)
         kind.addButton(self.show_xt)
         kind.addButton(self.show_x0)
+        self.live = QCheckBox("re-run SDEdit as you draw", self)
+        self.live.setToolTip("SDEdit runs again shortly after every stroke; the result shows "
+                             "beside the canvas (small models only)")
         self.run_button = QPushButton("Run", self)
         self.run_button.setToolTip("Run the current mode (Ctrl+Enter)")
         self.cancel_button = QPushButton("Cancel", self, enabled=False)
@@ -185,8 +190,9 @@ class ModesPanel(QWidget):
         form.addRow("Count", self.count)
         form.addRow("Preview", self.preview_every)
         form.addRow("Show", self._row(self.show_xt, self.show_x0))
+        form.addRow("Live", self.live)
         self._optional = {"prompt2": self.prompt2, "view": self.view, "sigma": self.sigma,
-                          "strength": strength}
+                          "strength": strength, "live": self.live}
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button, 1)
         buttons.addWidget(self.cancel_button, 1)
@@ -214,6 +220,7 @@ class ModesPanel(QWidget):
         self.run_action.triggered.connect(self.request_run)
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.cancel_action.triggered.connect(self.cancelRequested)
+        self.live.toggled.connect(self.liveChanged)
 
     # --- the model ------------------------------------------------------------------------------
     def set_model_info(self, info: dict[str, Any] | None) -> None:
@@ -233,6 +240,10 @@ class ModesPanel(QWidget):
         self.set_timesteps(list(info.get("timestep_values", [])))
         self.run_button.setEnabled(bool(info))
         self.run_action.setEnabled(bool(info))
+        small = bool(info) and int(info.get("size", 0)) <= LIVE_MAX_SIZE
+        if not small:
+            self.live.setChecked(False)
+        self.live.setEnabled(small)
 
     def _set_negate_enabled(self, enabled: bool) -> None:
         model = self.view.model()
@@ -273,8 +284,14 @@ class ModesPanel(QWidget):
         if index >= 0:
             self.mode.setCurrentIndex(index)
 
+    def is_live(self) -> bool:
+        """Live is on and applies (SDEdit mode)."""
+        return self.live.isChecked() and self.live.isEnabled() and self.current_mode() == "sdedit"
+
     def _on_mode(self) -> None:
         self._show_rows()
+        if self.live.isChecked():
+            self.liveChanged.emit(self.is_live())
         self.modeChanged.emit(self.current_mode())
 
     def _show_rows(self) -> None:
@@ -294,9 +311,10 @@ class ModesPanel(QWidget):
         self.random_seed.setChecked(False)
         self.seed.setValue(random.randint(0, MAX_SEED))
 
-    def settings(self) -> dict[str, Any]:
-        """The current settings; keys match app.jobs.Job. A random seed is drawn here."""
-        if self.random_seed.isChecked():
+    def settings(self, draw_seed: bool = True) -> dict[str, Any]:
+        """The current settings; keys match app.jobs.Job. A random seed is drawn here unless
+        `draw_seed` is False (Live runs and saved projects keep the one shown)."""
+        if draw_seed and self.random_seed.isChecked():
             self.seed.setValue(random.randint(0, MAX_SEED))
         mode = self.current_mode()
         return {
