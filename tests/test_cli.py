@@ -149,3 +149,10 @@ def test_models_lists_folders_it_can_load(capsys):
     out = capsys.readouterr().out
     assert out.strip()
     json.dumps(out)  # plain text, one line per model
+
+
+def test_a_mask_of_another_size_is_refused(tiny_model, digit_png, tmp_path, capsys):
+    Image.new("L", (40, 40), 255).save(tmp_path / "mask.png")
+    assert main(["edit", "inpaint", "--model", tiny_model, "--image", str(digit_png),
+                 "--mask", str(tmp_path / "mask.png"), "--out", str(tmp_path / "o.png")]) == 1
+    assert "the mask is 40×40 but the image is 56×56" in capsys.readouterr().err

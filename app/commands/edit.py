@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 
 import torch
 
@@ -19,7 +18,6 @@ from app.commands.common import (
 from app.jobs import Job, default_i_start, job_parameters, job_prompts, make_loop, resolve_job
 from engine import images
 from engine.errors import EngineError
-from engine.loops import StepRecord
 from engine.models.base import DiffusionModel
 from engine.schedules import i_start_from_strength
 
@@ -74,18 +72,21 @@ def start_index(args: argparse.Namespace, model: DiffusionModel, has_image: bool
     return default_i_start(args.mode, n)
 
 
+def check_same_size(image_path: str, mask_path: str) -> None:
+    """A mask of another size would be cropped differently and land off the image."""
+    image, mask = images.load_image(image_path), images.load_image(mask_path)
+    if image.size != mask.size:
+        raise EngineError(f"the mask is {mask.width}×{mask.height} but the image is "
+                          f"{image.width}×{image.height}: they must be the same size")
+
+
 def job_from_args(args: argparse.Namespace, model: DiffusionModel, image: torch.Tensor | None,
                   i_start: int) -> Job:
-    mask = images.load_mask(args.mask, model.image_size) if args.mode == "inpaint" else None
+    mask = None
+    if args.mode == "inpaint":
+        check_same_size(args.image, args.mask)
+        mask = images.load_mask(args.mask, model.image_size)
     return Job(mode=args.mode, prompt=args.prompt, prompt2=args.prompt2, view=args.view,
                sigma=args.sigma, i_start=i_start, guidance=args.guidance, steps=args.steps,
                seed=args.seed, image=image, mask=mask, jump_length=args.jump_length,
                resample=args.resample)
-
-
-def build_loop(args: argparse.Namespace, model: DiffusionModel, image: torch.Tensor | None,
-               i_start: int, generator: torch.Generator
-               ) -> tuple[Iterator[StepRecord], list[str]]:
-    """The loop and its prompts, through the same `make_loop` the app uses."""
-    job = resolve_job(model, job_from_args(args, model, image, i_start))
-    return make_loop(model, job, generator), job_prompts(job)
