@@ -17,11 +17,9 @@ project, is damaged or comes from a newer version; `apply_project` then changes 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import uuid
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -37,6 +35,7 @@ from PySide6.QtGui import QColor, QImage
 from app.document import IMAGE_FORMAT, MASK_FORMAT, Document
 from app.history import History, Result
 from app.qt_images import pil_to_qimage, qimage_to_numpy, qimage_to_pil
+from engine.files import replacing
 
 SUFFIX = ".dcproj"
 FORMAT_NAME = "diffusion-canvas-project"
@@ -134,28 +133,13 @@ def _png(img: Image.Image, compress_level: int) -> bytes:
 
 
 def _atomic_zip(target: Path, manifest: str, files: list[tuple[str, bytes]]) -> None:
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as f:
-            with zipfile.ZipFile(f, "w") as zf:
-                zf.writestr(MANIFEST, manifest, compress_type=zipfile.ZIP_DEFLATED)
-                for name, data in files:  # PNGs are compressed already
-                    zf.writestr(name, data, compress_type=zipfile.ZIP_STORED)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        with replacing(target) as tmp, open(tmp, "xb") as f, zipfile.ZipFile(f, "w") as zf:
+            zf.writestr(MANIFEST, manifest, compress_type=zipfile.ZIP_DEFLATED)
+            for name, data in files:  # PNGs are compressed already
+                zf.writestr(name, data, compress_type=zipfile.ZIP_STORED)
     except OSError as e:
-        _remove_quietly(tmp)
         raise ProjectError(f"cannot save {target}: {e.strerror or e}") from e
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,12 +5,10 @@ Every failure to read an image raises `ImageError` with one message that names t
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
 import os
-import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +19,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from engine.errors import ImageError
+from engine.files import replacing
 
 PathLike = str | os.PathLike[str]
 Color = tuple[int, int, int]
@@ -368,28 +367,11 @@ def _to_json(parameters: dict) -> str:
 
 def _atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # os.open with 0o666 lets the umask decide the permissions, as for any new file.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as f:
+        with replacing(path) as tmp, open(tmp, "wb") as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
     except OSError as e:
-        _remove_quietly(tmp)
-        raise ImageError(f"cannot write {target}: {e.strerror or e}") from e
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
+        raise ImageError(f"cannot write {path}: {e.strerror or e}") from e
 
 
 # ---------------------------------------------------------------------------------------------

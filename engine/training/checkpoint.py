@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 
 from engine.errors import CheckpointError
+from engine.files import replacing
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -36,19 +36,8 @@ FORMAT = "diffusion-canvas-partb/1"
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call write(temp_path) on a temporary file beside `path`, then move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp:
+        write(str(tmp))
 
 
 def save_weights(model_or_state: nn.Module | dict, path: str | os.PathLike,
