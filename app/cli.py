@@ -21,6 +21,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    "a model folder, or a Hugging Face id in the local cache")
     p.add_argument("--prompts", metavar="FILE", help="a .pth embeddings file (the course's format)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                   help="DeepFloyd IF: auto = fp16 on a GPU, fp32 on the CPU")
+    p.add_argument("--offload", default="none", choices=("none", "model", "sequential"),
+                   help="DeepFloyd IF: keep one model at a time on the GPU (model), or stream "
+                   "layers (sequential, least memory)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -84,7 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
 
     p = sub.add_parser("encode-prompts", help="compute prompt embeddings with a T5 encoder")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="an IF folder with text_encoder/ and "
+                   "tokenizer/, or its Hugging Face id in the local cache")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     p.add_argument("--out", required=True, metavar="FILE.pth")
     p.add_argument("prompt", nargs="+")
 

@@ -38,6 +38,8 @@ def check_embedding(path: Path, prompt: object, value: object, shape: tuple[int,
         raise PromptError(f"{path}: the key {prompt!r} is not a prompt string")
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
         raise PromptError(f"{path}: the embedding of {prompt!r} is not a float tensor")
+    if not bool(torch.isfinite(value).all()):
+        raise PromptError(f"{path}: the embedding of {prompt!r} holds NaN or infinite values")
     if shape is not None and tuple(value.shape) != tuple(shape):
         raise PromptError(f"{path}: the embedding of {prompt!r} has shape {tuple(value.shape)}, "
                           f"but this model takes {tuple(shape)}")
@@ -48,4 +50,9 @@ def attach_embeddings(model: DiffusionModel, path: str | Path) -> None:
     use = getattr(model, "use_embeddings", None)
     if use is None:
         raise PromptError(f"{model.name} does not take an embeddings file (--prompts)")
-    use(load_embeddings(path, getattr(model, "embedding_shape", None)))
+    data = load_embeddings(path, getattr(model, "embedding_shape", None))
+    uncond = model.unconditional_prompt
+    if model.conditional and uncond not in data and getattr(model, "text_encoder", None) is None:
+        raise PromptError(f"{path} has no {uncond!r} entry: the unconditional prompt that "
+                          "classifier-free guidance needs (the course's file has it)")
+    use(data)

@@ -16,10 +16,11 @@ from app.commands.common import (
     write_frames,
 )
 from app.jobs import Job, default_i_start, job_parameters, job_prompts, make_loop, resolve_job
-from engine import images
+from engine import edits, images
 from engine.errors import EngineError
 from engine.models.base import DiffusionModel
 from engine.schedules import i_start_from_strength
+from engine.views import VIEWS, get_view
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     last, frames = run_loop(make_loop(model, job, generator), keep_frames=bool(args.frames))
     x = last.x_t
     if args.upscale:
-        x = upscale(model, x, job_prompts(job)[0], job.guidance, generator)
+        x = upscale_job(model, job, x, generator)
     params = job_parameters(job, args.model, model, prompts_file=args.prompts,
                             image=args.image, mask=args.mask)
     images.save_png(to_images(model, x)[0], args.out, params)
@@ -41,6 +42,21 @@ def run(args: argparse.Namespace) -> int:
         write_frames(model, frames, args.frames, params)
     print(f"wrote {args.out}" + (f" and {args.frames}" if args.frames else ""))
     return 0
+
+
+def upscale_job(model: DiffusionModel, job: Job, x: torch.Tensor, generator: torch.Generator
+                ) -> torch.Tensor:
+    """Stage II with the same views (anagram) or the frequency split at 4x (hybrid)."""
+    prompts = job_prompts(job)
+    if job.mode == "anagram":
+        views = [VIEWS["identity"], get_view(job.view, model.symmetric_range)]
+        return upscale(model, x, prompts, job.guidance, generator, views=views)
+    if job.mode == "hybrid":
+        sigma = None if job.sigma is None else job.sigma * 4
+        kernel = None if sigma is None else 2 * round(8 * sigma) + 1
+        parts = edits.hybrid_parts(kernel, sigma)
+        return upscale(model, x, prompts, job.guidance, generator, parts=parts)
+    return upscale(model, x, prompts[0], job.guidance, generator)
 
 
 def check_required(args: argparse.Namespace) -> None:

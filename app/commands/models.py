@@ -20,5 +20,8 @@ def run(args: argparse.Namespace) -> int:
     if not found:
         print("no models found (the bundled ones live in resources/models/)")
     for info in found:
-        print(f"{info.name}\t{info.kind}\t{human_size(info.size_bytes)}\t{info.where}")
+        line = f"{info.name}\t{info.kind}\t{human_size(info.size_bytes)}\t{info.where}"
+        if info.memory_fp16:
+            line += f"\tneeds ~{human_size(info.memory_fp16)} GPU memory at fp16"
+        print(line)
     return 0

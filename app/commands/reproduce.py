@@ -19,6 +19,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise EngineError("reproduce part-a is not available in this version yet") from None
     made = reproduce_part_a(args.out, model_spec=args.model, prompts_file=args.prompts,
-                            quick=args.quick, device=args.device)
+                            quick=args.quick, device=args.device,
+                            dtype=getattr(args, "dtype", None),
+                            offload=getattr(args, "offload", "none"))
     print(f"wrote {len(made)} figures and index.html to {args.out}")
     return 0

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from engine.errors import PromptError
 from engine.schedules import NoiseSchedule
+
+if TYPE_CHECKING:
+    from engine.views import View
 
 
 @dataclass
@@ -81,5 +86,11 @@ class Upscaler(ABC):
     @abstractmethod
     def upscale(self, image: torch.Tensor, cond: torch.Tensor | None, uncond: torch.Tensor | None,
                 generator: torch.Generator, guidance: float = 4.0, noise_level: int = 250,
-                steps: int | None = None) -> torch.Tensor:
-        """image in the model's data range, [B, C, H, W] -> [B, C, 4H, 4W]."""
+                steps: int | None = None, views: Sequence[View] | None = None,
+                parts: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None
+                ) -> torch.Tensor:
+        """image in the model's data range, [B, C, H, W] -> [B, C, 4H, 4W].
+
+        With `views` (anagrams) or `parts` (hybrids) cond holds one row per view or part, and
+        the upscaler combines its estimates the way the stage that made the image did.
+        """

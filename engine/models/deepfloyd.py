@@ -3,7 +3,11 @@
 The weights are read from a folder laid out as the hub's (model_index.json, unet/, scheduler/,
 optionally text_encoder/ and tokenizer/), never downloaded. The UNet gives 6 channels: ε (0-2)
 and the learned-range variance v (3-5). Prompts come from an embeddings file in the course's
-format, or from the T5 encoder where the folder has one.
+format, or from the T5 encoder where the folder has one (loaded on first use only, so a run with
+an embeddings file never pays for the 4.7B-parameter encoder).
+
+dtype: fp16 on CUDA and MPS (as the course), fp32 on the CPU; bf16 on request (`dtype="bf16"`).
+offload: "model" keeps one module at a time on the GPU (engine/models/memory.py).
 """
 
 from __future__ import annotations
@@ -14,10 +18,17 @@ from pathlib import Path
 import torch
 
 from engine.errors import ModelError, PromptError
-from engine.models.base import DiffusionModel, Prediction
+from engine.models.base import DiffusionModel, Prediction, Upscaler
+from engine.models.memory import DTYPES, OffloadGroup, translate_oom
 from engine.schedules import NoiseSchedule
 
 IF_PIPELINES = ("IFPipeline", "IFImg2ImgPipeline", "IFInpaintingPipeline")
+IF_UPSCALE_PIPELINES = ("IFSuperResolutionPipeline", "IFImg2ImgSuperResolutionPipeline",
+                        "IFInpaintingSuperResolutionPipeline")
+WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
+                "diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.fp16.bin",
+                "diffusion_pytorch_model.safetensors.index.json",
+                "diffusion_pytorch_model.fp16.safetensors.index.json")
 
 
 def read_json(path: Path) -> dict:
@@ -30,19 +41,60 @@ def read_json(path: Path) -> dict:
     return data
 
 
-def is_if_folder(folder: Path) -> bool:
+def pipeline_class(folder: Path) -> str | None:
     index = folder / "model_index.json"
     if not index.is_file():
-        return False
+        return None
     try:
-        return json.loads(index.read_text()).get("_class_name") in IF_PIPELINES
+        name = json.loads(index.read_text()).get("_class_name")
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
+    return name if isinstance(name, str) else None
+
+
+def is_if_folder(folder: Path) -> bool:
+    return pipeline_class(folder) in IF_PIPELINES
+
+
+def is_if_upscaler_folder(folder: Path) -> bool:
+    return pipeline_class(folder) in IF_UPSCALE_PIPELINES
+
+
+def missing_pieces(folder: Path, schedulers: tuple[str, ...] = ("scheduler",)) -> list[str]:
+    """The files a complete IF folder has and this one lacks, relative to the folder."""
+    missing = [] if (folder / "model_index.json").is_file() else ["model_index.json"]
+    if not (folder / "unet" / "config.json").is_file():
+        missing.append("unet/config.json")
+    if not any((folder / "unet" / name).is_file() for name in WEIGHT_NAMES):
+        missing.append("unet/diffusion_pytorch_model.safetensors (the UNet weights)")
+    missing += [f"{s}/scheduler_config.json" for s in schedulers
+                if not (folder / s / "scheduler_config.json").is_file()]
+    return missing
+
+
+def check_complete(folder: Path, what: str, schedulers: tuple[str, ...] = ("scheduler",)
+                   ) -> None:
+    missing = missing_pieces(folder, schedulers)
+    if missing:
+        raise ModelError(f"{folder} is not a complete {what} folder: it has no "
+                         f"{', '.join(missing)}; download the whole repository again")
+
+
+def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
+    """fp16 on a GPU (as the course), fp32 on the CPU; or the dtype asked for."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    if dtype not in DTYPES:
+        raise ModelError(f"unknown dtype {dtype!r}; choose from auto, {', '.join(DTYPES)}")
+    if dtype == "fp16" and device.type == "cpu":
+        raise ModelError("fp16 is too slow or unsupported on the CPU: use fp32 or bf16 there")
+    return DTYPES[dtype]
 
 
 def model_dtype(device: torch.device) -> torch.dtype:
-    """fp16 on a GPU (as the course); fp32 on the CPU, where fp16 is slow or unsupported."""
-    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    return resolve_dtype(device)
 
 
 def weights_variant(unet_folder: Path, dtype: torch.dtype) -> str | None:
@@ -54,20 +106,27 @@ def weights_variant(unet_folder: Path, dtype: torch.dtype) -> str | None:
     return None
 
 
-def load_unet(folder: Path, dtype: torch.dtype, device: torch.device):
+def load_unet(folder: Path, dtype: torch.dtype, device: torch.device,
+              group: OffloadGroup | None = None, name: str = "IF"):
     from diffusers import UNet2DConditionModel
 
     unet_folder = folder / "unet"
     if not (unet_folder / "config.json").is_file():
         raise ModelError(f"{folder} has no unet/config.json: it is not a complete IF folder")
+    group = group or OffloadGroup(device)
     try:
-        unet = UNet2DConditionModel.from_pretrained(
-            folder, subfolder="unet", torch_dtype=dtype, local_files_only=True,
-            variant=weights_variant(unet_folder, dtype), use_safetensors=None)
+        with translate_oom(name, device, dtype, group.mode):
+            unet = UNet2DConditionModel.from_pretrained(
+                folder, subfolder="unet", torch_dtype=dtype, local_files_only=True,
+                variant=weights_variant(unet_folder, dtype), use_safetensors=None)
+            return group.place(unet).eval()
     except (OSError, ValueError, RuntimeError) as error:
         raise ModelError(f"the IF UNet in {unet_folder} cannot be loaded: "
                          f"{str(error).splitlines()[0][:300]}") from None
-    return unet.to(device).eval()
+
+
+def has_text_encoder(folder: Path) -> bool:
+    return (folder / "text_encoder" / "config.json").is_file() and (folder / "tokenizer").is_dir()
 
 
 class IFStageOne(DiffusionModel):
@@ -77,12 +136,15 @@ class IFStageOne(DiffusionModel):
     unconditional_prompt = ""
     default_guidance = 7.0
 
-    def __init__(self, folder: Path, device: torch.device, name: str) -> None:
+    def __init__(self, folder: Path, device: torch.device, name: str,
+                 dtype: str | torch.dtype | None = None, offload: str = "none") -> None:
+        check_complete(folder, "DeepFloyd IF stage I")
         self.folder = folder
         self.name = name
         self.device = device
-        self.dtype = model_dtype(device)
-        self.unet = load_unet(folder, self.dtype, device)
+        self.dtype = resolve_dtype(device, dtype)
+        self.offload = OffloadGroup(device, offload)
+        self.unet = load_unet(folder, self.dtype, device, self.offload, name)
         self.image_size = int(self.unet.config.sample_size)
         config = read_json(folder / "scheduler" / "scheduler_config.json")
         stride = 30 if config.get("num_train_timesteps", 1000) >= 300 else 1
@@ -92,6 +154,11 @@ class IFStageOne(DiffusionModel):
         self.embedding_dim = int(hid)
         self.embeddings: dict[str, torch.Tensor] = {}
         self.text_encoder = None
+        if has_text_encoder(folder):
+            from engine.models.t5 import T5PromptEncoder
+
+            self.text_encoder = T5PromptEncoder(folder, device, self.dtype, self.offload, name)
+        self._upscaler: Upscaler | None = None
 
     @property
     def embedding_shape(self) -> tuple[int, int, int]:
@@ -112,19 +179,39 @@ class IFStageOne(DiffusionModel):
     def encode(self, prompts: list[str]) -> torch.Tensor:
         for prompt in prompts:
             self.check_prompt(prompt)
-        if self.text_encoder is not None:
-            return self.text_encoder(prompts).to(self.device, self.dtype)
-        rows = [self.embeddings[p].reshape(1, -1, self.embedding_dim) for p in prompts]
-        return torch.cat(rows).to(self.device, self.dtype)
+        if all(p in self.embeddings for p in prompts):
+            rows = [self.embeddings[p].reshape(1, -1, self.embedding_dim) for p in prompts]
+            return torch.cat(rows).to(self.device, self.dtype)
+        return self.text_encoder(prompts).to(self.device, self.dtype)
 
     @torch.no_grad()
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None
                 ) -> Prediction:
-        out = self.unet(x_t.to(self.dtype), t.to(self.device),
-                        encoder_hidden_states=cond.to(self.dtype), return_dict=False)[0]
+        with translate_oom(self.name, self.device, self.dtype, self.offload.mode):
+            self.offload.activate(self.unet)
+            out = self.unet(x_t.to(self.device, self.dtype), t.to(self.device),
+                            encoder_hidden_states=cond.to(self.device, self.dtype),
+                            return_dict=False)[0]
         eps, variance = out.float().split(self.channels, dim=1)
         return Prediction(eps, variance)
 
+    def upscaler(self) -> Upscaler:
+        """IF stage II, found beside this folder or in the Hugging Face cache (else an error)."""
+        if self._upscaler is None:
+            from engine.models.deepfloyd_upscale import IFStageTwo, find_stage_two
 
-def load_if_model(folder: Path, device: torch.device, name: str) -> IFStageOne:
-    return IFStageOne(folder, device, name)
+            folder = find_stage_two(self.folder)
+            self._upscaler = IFStageTwo(folder, self.device, self.dtype, self.offload,
+                                        self.embedding_dim)
+        return self._upscaler
+
+
+def load_if_model(folder: Path, device: torch.device, name: str,
+                  dtype: str | torch.dtype | None = None, offload: str = "none") -> IFStageOne:
+    return IFStageOne(folder, device, name, dtype, offload)
+
+
+def refuse_upscaler_folder(folder: Path, device: torch.device, name: str, **_: object
+                           ) -> DiffusionModel:
+    raise ModelError(f"{folder} is DeepFloyd IF stage II, an upscaler: pass the stage I folder "
+                     "(IF-I-*) as --model and add --upscale; stage II is found beside it")

@@ -16,7 +16,12 @@ import torch
 from engine.devices import resolve_device
 from engine.errors import ModelError
 from engine.models.base import DiffusionModel
-from engine.models.deepfloyd import is_if_folder, load_if_model
+from engine.models.deepfloyd import (
+    is_if_folder,
+    is_if_upscaler_folder,
+    load_if_model,
+    refuse_upscaler_folder,
+)
 from engine.models.diffusers_unet import DiffusersUNet, is_unet2d_folder
 from engine.models.mnist import is_mnist_folder, load_mnist_model
 
@@ -40,11 +45,13 @@ class ModelInfo:
     kind: str
     size_bytes: int
     where: Path
+    memory_fp16: int | None = None  # IF: accelerator memory estimate at fp16, no offload
 
 
 LOADERS: list[Loader] = [
     Loader("mnist", is_mnist_folder, load_mnist_model),
     Loader("deepfloyd-if", is_if_folder, load_if_model),
+    Loader("deepfloyd-if-upscaler", is_if_upscaler_folder, refuse_upscaler_folder),
     Loader("diffusers-unet", is_unet2d_folder, DiffusersUNet),
 ]
 
@@ -97,13 +104,33 @@ def kind_of(folder: Path) -> str | None:
     return None
 
 
-def load_model(spec: str, device: str = "auto") -> DiffusionModel:
-    """The model `spec` names, on the device asked for."""
+# loaders that take the large-model options (dtype, offload)
+TAKES_OPTIONS = ("deepfloyd-if", "deepfloyd-if-upscaler")
+
+
+def load_model(spec: str, device: str = "auto", dtype: str | None = None,
+               offload: str = "none") -> DiffusionModel:
+    """The model `spec` names, on the device asked for.
+
+    dtype ("auto", "fp32", "fp16", "bf16") and offload ("none", "model", "sequential") apply to
+    DeepFloyd IF; the small models run in fp32 on the device and refuse other settings.
+    """
     folder = resolve_folder(spec)
     dev = resolve_device(device)
+    options = {k: v for k, v in (("dtype", dtype), ("offload", offload))
+               if v not in (None, "auto", "none")}
     for loader in LOADERS:
         if loader.detect(folder):
-            return loader.load(folder, dev, spec if spec in BUNDLED else folder.name)
+            name = spec if spec in BUNDLED else folder.name
+            if loader.kind in TAKES_OPTIONS:
+                return loader.load(folder, dev, name, **options)
+            if dtype == "fp32":  # what the small models run in anyway
+                options.pop("dtype")
+            if options:
+                asked = ", ".join(f"--{k} {v}" for k, v in options.items())
+                raise ModelError(f"{asked} applies to DeepFloyd IF only; {name} is a "
+                                 f"{loader.kind} model (fp32, no offload)")
+            return loader.load(folder, dev, name)
     raise ModelError(f"{folder} is not a model this app can load: no config.json of a Part B "
                      "model, no model_index.json of a diffusers pipeline")
 
@@ -142,5 +169,18 @@ def find_models() -> list[ModelInfo]:
     for repo_id, folder in hub_cache_folders():
         kind = kind_of(folder)
         if kind is not None:
-            found.append(ModelInfo(repo_id, kind, folder_size(folder), folder))
+            found.append(ModelInfo(repo_id, kind, folder_size(folder), folder,
+                                   memory_estimate(folder, kind)))
     return found
+
+
+def memory_estimate(folder: Path, kind: str) -> int | None:
+    """fp16 memory for IF folders, from the safetensors headers (no weights read)."""
+    if not kind.startswith("deepfloyd-if"):
+        return None
+    from engine.models.memory import estimate_memory
+
+    try:
+        return estimate_memory(folder, torch.float16) or None
+    except ModelError:
+        return None

@@ -83,3 +83,100 @@ def save_tiny_unet2d(folder: str | Path, sample_size: int = 32, channels: int = 
         {"_class_name": "DDPMPipeline", "unet": ["diffusers", "UNet2DModel"],
          "scheduler": ["diffusers", "DDPMScheduler"]}))
     return folder
+
+
+IF_NOISING_SCHEDULER = {"_class_name": "DDPMScheduler", "num_train_timesteps": 1000,
+                        "beta_schedule": "squaredcos_cap_v2", "beta_start": 0.0001,
+                        "beta_end": 0.02, "variance_type": "fixed_small"}
+
+
+def tiny_if_stage_two_unet(sample_size: int = 128, embedding_dim: int = 32):
+    """An IF stage II UNet in miniature: noisy image + upsampled low-res in (6), ε + v out (6),
+    the noise level as a class label (timestep embedding)."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(1)
+    return UNet2DConditionModel(
+        sample_size=sample_size, layers_per_block=1, block_out_channels=[16, 16, 32],
+        down_block_types=["ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D",
+                          "SimpleCrossAttnDownBlock2D"],
+        mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+        up_block_types=["SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D",
+                        "ResnetUpsampleBlock2D"],
+        in_channels=6, out_channels=6, cross_attention_dim=32, encoder_hid_dim=embedding_dim,
+        attention_head_dim=8, addition_embed_type="text", addition_embed_type_num_heads=2,
+        cross_attention_norm="group_norm", resnet_time_scale_shift="scale_shift", act_fn="gelu",
+        norm_num_groups=8, class_embed_type="timestep", mid_block_scale_factor=1.414,
+        time_embedding_act_fn="gelu", time_embedding_type="positional",
+    )
+
+
+def save_tiny_if_stage_two(folder: str | Path, sample_size: int = 128, embedding_dim: int = 32
+                           ) -> Path:
+    """A folder laid out like DeepFloyd/IF-II-*: unet/, scheduler/, image_noising_scheduler/."""
+    folder = Path(folder)
+    tiny_if_stage_two_unet(sample_size, embedding_dim).save_pretrained(folder / "unet")
+    for sub, config in (("scheduler", IF_SCHEDULER),
+                        ("image_noising_scheduler", IF_NOISING_SCHEDULER)):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        (folder / sub / "scheduler_config.json").write_text(json.dumps(config))
+    index = {"_class_name": "IFSuperResolutionPipeline", "_diffusers_version": "0.42.1",
+             "unet": ["diffusers", "UNet2DConditionModel"],
+             "scheduler": ["diffusers", "DDPMScheduler"],
+             "image_noising_scheduler": ["diffusers", "DDPMScheduler"],
+             "text_encoder": [None, None], "tokenizer": [None, None],
+             "safety_checker": [None, None], "feature_extractor": [None, None],
+             "watermarker": [None, None], "requires_safety_checker": False}
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+TOKENIZER_TEXT = ("a high quality photo", "a rocket ship", "a pencil", "a man wearing a hat",
+                  "an oil painting of an old man", "an oil painting of people around a campfire",
+                  "a lithograph of waterfalls", "a lithograph of a skull", "a photo of a dog",
+                  "a photo of a man", "a photo of a hipster barista")
+
+
+def _t5_tokenizer(cls, model_file: Path):
+    """transformers 5 builds T5Tokenizer from (piece, score) pairs; 4 from the .model file."""
+    import inspect
+
+    import sentencepiece as spm
+
+    if "vocab_file" in inspect.signature(cls.__init__).parameters:
+        return cls(vocab_file=str(model_file), extra_ids=0)
+    sp = spm.SentencePieceProcessor(model_file=str(model_file))
+    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+    return cls(vocab=pieces, extra_ids=0)
+
+
+def save_tiny_t5(folder: str | Path, embedding_dim: int = 32) -> Path:
+    """A tiny T5 encoder (random) and an offline sentencepiece tokenizer, into an IF folder's
+    text_encoder/ and tokenizer/. Needs the `sentencepiece` package (a test dependency)."""
+    import sentencepiece as spm
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    folder = Path(folder)
+    work = folder / "tokenizer-build"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "text.txt").write_text("\n".join(TOKENIZER_TEXT * 10) + "\n")
+    spm.SentencePieceTrainer.train(
+        input=str(work / "text.txt"), model_prefix=str(work / "spiece"), vocab_size=64,
+        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2,
+        hard_vocab_limit=False)
+    tokenizer = _t5_tokenizer(T5Tokenizer, work / "spiece.model")
+    tokenizer.model_max_length = 77
+    tokenizer.save_pretrained(folder / "tokenizer")
+    torch.manual_seed(2)
+    config = T5Config(vocab_size=max(len(tokenizer), 64), d_model=embedding_dim, d_kv=8,
+                      d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8)
+    T5EncoderModel(config).save_pretrained(folder / "text_encoder")
+    for path in work.iterdir():
+        path.unlink()
+    work.rmdir()
+    index_path = folder / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index["text_encoder"] = ["transformers", "T5EncoderModel"]
+    index["tokenizer"] = ["transformers", "T5Tokenizer"]
+    index_path.write_text(json.dumps(index))
+    return folder

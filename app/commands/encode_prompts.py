@@ -1,0 +1,35 @@
+"""`encode-prompts --model M --out FILE.pth PROMPT...`: T5 embeddings in the course's format.
+
+The file maps each prompt (and '' always, the unconditional branch) to a [1, 77, d] fp16 tensor,
+so it works with `--prompts FILE.pth` on a machine without the 9.5 GB encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.devices import resolve_device
+from engine.errors import EngineError, ModelError
+from engine.models.deepfloyd import has_text_encoder, is_if_folder, resolve_dtype
+from engine.models.registry import resolve_folder
+from engine.models.t5 import T5PromptEncoder, encode_to_file
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = resolve_folder(args.model)
+    if not is_if_folder(folder):
+        raise ModelError(f"{folder} is not a DeepFloyd IF folder: encode-prompts needs IF's "
+                         "T5 encoder (text_encoder/ and tokenizer/)")
+    if not has_text_encoder(folder):
+        missing = [p for p in ("text_encoder/config.json", "tokenizer/")
+                   if not (folder / p.rstrip("/")).exists()]
+        raise ModelError(f"{folder} has no T5 encoder: missing {', '.join(missing)}. "
+                         "Download IF-I-XL-v1.0 with its text_encoder/ and tokenizer/")
+    if any(not isinstance(p, str) for p in args.prompt):
+        raise EngineError("prompts must be text")
+    device = resolve_device(args.device)
+    encoder = T5PromptEncoder(folder, device, resolve_dtype(device, args.dtype))
+    data = encode_to_file(encoder, list(args.prompt), args.out)
+    shape = tuple(next(iter(data.values())).shape)
+    print(f"wrote {len(data)} embeddings of shape {shape} to {args.out}")
+    return 0

@@ -1,0 +1,86 @@
+"""IF's T5 text encoder: prompt -> [n, 77, d] embeddings, loaded on first use only.
+
+As diffusers' IF pipelines: lower-cased, stripped text, padded to 77 tokens with truncation, the
+attention mask passed to the encoder. Files come from the IF folder's text_encoder/ and
+tokenizer/ (local files only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from engine.errors import ModelError
+from engine.models.memory import OffloadGroup, translate_oom
+
+MAX_TOKENS = 77
+
+
+def preprocess(prompt: str) -> str:
+    return prompt.lower().strip()
+
+
+class T5PromptEncoder:
+    def __init__(self, folder: Path, device: torch.device, dtype: torch.dtype,
+                 offload: OffloadGroup | None = None, name: str = "IF") -> None:
+        self.folder = Path(folder)
+        self.device = device
+        self.dtype = dtype
+        self.offload = offload or OffloadGroup(device)
+        self.name = name
+        self.model = None
+        self.tokenizer = None
+
+    def load(self) -> None:
+        if self.model is not None:
+            return
+        missing = [p for p in ("text_encoder/config.json", "tokenizer")
+                   if not (self.folder / p).exists()]
+        if missing:
+            raise ModelError(f"{self.folder} has no T5 encoder: missing {', '.join(missing)} "
+                             "(use the course's embeddings file with --prompts instead)")
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.folder / "tokenizer",
+                                                           local_files_only=True)
+            with translate_oom(f"{self.name}'s T5 encoder", self.device, self.dtype,
+                               self.offload.mode):
+                model = T5EncoderModel.from_pretrained(self.folder / "text_encoder",
+                                                       torch_dtype=self.dtype,
+                                                       local_files_only=True)
+                self.model = self.offload.place(model).eval()
+        except ImportError as error:
+            raise ModelError(f"IF's tokenizer needs a package that is missing ({error}); "
+                             "install it with pip install sentencepiece protobuf") from None
+        except (OSError, ValueError) as error:
+            raise ModelError(f"the T5 encoder in {self.folder} cannot be loaded: "
+                             f"{str(error).splitlines()[0][:300]}") from None
+
+    @torch.no_grad()
+    def __call__(self, prompts: list[str]) -> torch.Tensor:
+        self.load()
+        tokens = self.tokenizer([preprocess(p) for p in prompts], padding="max_length",
+                                max_length=MAX_TOKENS, truncation=True, add_special_tokens=True,
+                                return_tensors="pt")
+        with translate_oom(f"{self.name}'s T5 encoder", self.device, self.dtype,
+                           self.offload.mode):
+            self.offload.activate(self.model)
+            out = self.model(tokens.input_ids.to(self.device),
+                             attention_mask=tokens.attention_mask.to(self.device))[0]
+        return out
+
+
+def encode_to_file(encoder: T5PromptEncoder, prompts: list[str], path: str | Path
+                   ) -> dict[str, torch.Tensor]:
+    """The course's format: {prompt: [1, 77, d] fp16 on the CPU}, '' always included."""
+    wanted = list(dict.fromkeys([*prompts, ""]))
+    embeddings = encoder(wanted).to("cpu", torch.float16)
+    data = {p: embeddings[i:i + 1].clone() for i, p in enumerate(wanted)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(data, tmp)
+    tmp.replace(path)
+    return data
