@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto: bf16 autocast on CPU, fp16 AMP on CUDA")
     p.add_argument("--limit", type=int, help="train on the first N images only (quick runs)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores; 1 leaves a "
+                   "core free when the machine is shared)")
 
     p = sub.add_parser("sample", help="sample images from a model")
     _add_model_args(p)

@@ -291,6 +291,10 @@ class EngineThread(QObject):
     def busy(self) -> bool:
         return bool(self._pending)
 
+    def loaded_model(self) -> DiffusionModel | None:
+        """The model the engine thread holds (for read-only use: the explorer's predictions)."""
+        return self._worker.model
+
     def pending(self) -> set[int]:
         """The ids of the jobs queued or running (a copy)."""
         return set(self._pending)

@@ -54,18 +54,22 @@ from app import export
 from app.autosave import DEFAULT_INTERVAL_S, Autosaver, Recovery
 from app.document import Document
 from app.engine_thread import EngineThread
+from app.explorer import NoiseExplorer
 from app.history import History, Result
 from app.jobs import NEEDS_IMAGE, Job
 from app.project import SUFFIX as PROJECT_SUFFIX
 from app.project import ProjectError, apply_project, load_project, save_project
 from app.qt_images import pil_to_qimage, qimage_to_pil
 from app.settings import APPLICATION, ORGANISATION, Settings
+from app.sweeps import SweepDialog
+from app.training_panel import TrainingPanel
 from engine import images
 from engine.devices import DEVICES
 from engine.errors import EngineError
 from engine.schedules import evenly_spaced_timesteps
 from widgets.canvas import CanvasView
 from widgets.history_strip import HistoryStrip
+from widgets.illusion_viewers import AnagramViewer, HybridViewer
 from widgets.modes_panel import ModesPanel
 from widgets.tool_options import ToolOptions
 
@@ -335,6 +339,10 @@ class MainWindow(QMainWindow):
         self.history_strip = HistoryStrip(self, thumbnail_size=84)
         self.live_timer = QTimer(self, singleShot=True, interval=LIVE_DELAY_MS)
         self.engine = EngineThread(self)
+        self.explorer = NoiseExplorer(self)
+        self.training_panel = TrainingPanel(self)
+        self.sweep_dialog: SweepDialog | None = None
+        self.viewers: list[QDialog] = []
         self.autosaver = Autosaver(self.document, autosave_folder, autosave_interval_s,
                                    self.history, self, modified=self.is_modified)
         self._build_layout()
@@ -378,9 +386,23 @@ class MainWindow(QMainWindow):
         history.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, history)
+        self.explorer_dock = self._side_dock("Noise explorer", "explorer", self.explorer)
+        self.training_dock = self._side_dock("Training", "training", self.training_panel)
+        self.tabifyDockWidget(self.explorer_dock, self.training_dock)
         self.history_strip.setToolTip("Results: click to show, double-click to apply, "
                                       "right-click for more")
         self.resize(1280, 800)
+
+    def _side_dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        dock.hide()
+        return dock
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -432,6 +454,22 @@ class MainWindow(QMainWindow):
 
         self.model_menu = self.menuBar().addMenu("&Model")
         self._fill_model_menu()
+        self._build_view_menu()
+
+    def _build_view_menu(self) -> None:
+        """Looking inside: the noise explorer, sweeps, the illusion viewers, training."""
+        menu = self.menuBar().addMenu("&View")
+        self.explorer_action = self.explorer_dock.toggleViewAction()
+        self.explorer_action.setText("Noise &explorer")
+        self.explorer_action.setShortcut(QKeySequence("Ctrl+Shift+X"))
+        menu.addAction(self.explorer_action)
+        self.training_action = self.training_dock.toggleViewAction()
+        self.training_action.setText("&Training")
+        menu.addAction(self.training_action)
+        menu.addSeparator()
+        self.sweep_action = self._action(menu, "&Sweep…", "Ctrl+Shift+W", self.open_sweeps)
+        self.view_illusion_action = self._action(menu, "View &illusion…", "Ctrl+Shift+I",
+                                                 lambda: self.view_illusion())
 
     def _action(self, menu: Any, text: str, key: Any, slot: Any) -> QAction:
         action = QAction(text, self)
@@ -528,6 +566,8 @@ class MainWindow(QMainWindow):
         strip.useAsInputRequested.connect(lambda i: self.use_as_input(self.history[i]))
         strip.exportRequested.connect(lambda i: self.export_dialog(self.history[i]))
         strip.removeRequested.connect(self.remove_result)
+        strip.viewRequested.connect(lambda i: self.view_illusion(self.history[i]))
+        self.explorer_dock.visibilityChanged.connect(self._on_explorer_shown)
         self.live_timer.timeout.connect(self.run_live)
         self.canvas.toolChanged.connect(self._remember_tool)
         self.canvas.brushSizeChanged.connect(self._remember_brush_size)
@@ -1013,6 +1053,49 @@ class MainWindow(QMainWindow):
             index = self.history.append(self._shown)
             self.history_strip.set_current(index)
 
+    # --- looking inside --------------------------------------------------------------------------
+    def _on_explorer_shown(self, visible: bool) -> None:
+        if visible:
+            self.explorer.rebuild()
+
+    def show_explorer(self) -> None:
+        self.explorer_dock.show()
+        self.explorer_dock.raise_()
+
+    def open_sweeps(self) -> SweepDialog:
+        """The sweep dialog (one per window, kept between uses)."""
+        if self.sweep_dialog is None:
+            self.sweep_dialog = SweepDialog(self)
+        self.sweep_dialog._fill_values()
+        self.sweep_dialog.show()
+        self.sweep_dialog.raise_()
+        return self.sweep_dialog
+
+    def view_illusion(self, result: Result | None = None) -> QDialog | None:
+        """The anagram or hybrid viewer for `result` (default: the one shown)."""
+        result = result or self._shown
+        mode = result.parameters.get("mode") if result is not None else None
+        if result is None or mode not in ("anagram", "hybrid"):
+            self.statusBar().showMessage("View illusion: select an anagram or hybrid result",
+                                         5000)
+            return None
+        p = result.parameters
+        prompts = (str(p.get("prompt") or ""), str(p.get("prompt2") or ""))
+        if mode == "anagram":
+            viewer: QDialog = AnagramViewer(result.image, str(p.get("view") or "flip"), prompts,
+                                            self)
+        else:
+            viewer = HybridViewer(result.image, prompts, self)
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.finished.connect(lambda _=0, v=viewer: self._forget_viewer(v))
+        self.viewers.append(viewer)
+        viewer.show()
+        return viewer
+
+    def _forget_viewer(self, viewer: QDialog) -> None:
+        if viewer in self.viewers:
+            self.viewers.remove(viewer)
+
     # --- results --------------------------------------------------------------------------------
     @property
     def results(self) -> list[Result]:
@@ -1131,6 +1214,8 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.live_timer.stop()
+        self.training_panel.shutdown()
+        self.explorer.shutdown()
         self.engine.shutdown()
         self.autosaver.mark_clean_exit()
         self.settings.set_window_geometry(self.saveGeometry())

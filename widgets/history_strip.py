@@ -19,6 +19,7 @@ MENU_ACTIONS = (  # (object name, text); the object name is also the signal's na
     ("applyRequested", "Apply to canvas"),
     ("useAsInputRequested", "Use as input"),
     ("exportRequested", "Export…"),
+    ("viewRequested", "View illusion…"),
     ("removeRequested", "Remove"),
 )
 
@@ -72,6 +73,7 @@ class HistoryStrip(QWidget):
     applyRequested = Signal(int)
     useAsInputRequested = Signal(int)
     exportRequested = Signal(int)
+    viewRequested = Signal(int)  # open the anagram / hybrid viewer
     removeRequested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None,

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
             if overrides["data_dir"] is None and source.startswith("idx:"):
                 overrides["data_dir"] = source[len("idx:"):]
     config = TrainConfig.for_kind(args.kind, seed=args.seed, device=args.device,
-                                  precision=args.precision, **overrides)
+                                  precision=args.precision,
+                                  num_threads=getattr(args, "threads", None), **overrides)
     result = train(config, out_dir, resume=args.resume, progress=True)
     if result.trained and os.environ.get("RANK", "0") == "0":  # one line under accelerate
         loss = f"{result.final_loss:.5f}" if result.final_loss is not None else "n/a"

@@ -134,6 +134,11 @@ class TrainResult:
     trained: bool = True  # False when a resume found the run already finished
 
 
+class StopTraining(Exception):  # noqa: N818 - a request, not an error
+    """Raise it from on_step_end to stop a run cleanly: the training state is saved at that
+    step first (at the end of the epoch, on an epoch's last step), so a resume continues there."""
+
+
 EpochHook = Callable[[int, nn.Module, TrainConfig, Path], None]
 StepHook = Callable[[int, int, float], None]  # (epoch from 1, step in epoch from 1, loss)
 
@@ -367,7 +372,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
     those that differ); resume=False refuses a folder that already holds a checkpoint.
     on_epoch_end(epoch, model, config, out_dir) runs on the main process after each epoch's
     checkpoint is written, with the model in eval mode (epoch counts from 1).
-    on_step_end(epoch, step, loss) runs after every optimizer step (after a mid-epoch save).
+    on_step_end(epoch, step, loss) runs after every optimizer step (after a mid-epoch save);
+    raising StopTraining in it saves the state at that step and ends the run (re-raised).
     Besides the end of every epoch, a single-process run saves its training state mid-epoch
     every `config.save_every_s` seconds, and a resume continues from that step.
     """
@@ -500,6 +506,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
              f"{steps_per_epoch} steps/epoch, epochs {start_epoch + 1}..{config.epochs}", True)
 
     epoch_losses: list[float] = []
+    stopping: StopTraining | None = None
     for epoch in range(start_epoch, config.epochs):
         bar.set_description(f"{config.kind} epoch {epoch + 1}/{config.epochs}")
         model.train()
@@ -553,7 +560,17 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
                                 step + 1, losses, epoch_losses, noise_gen)
                 last_save = time.perf_counter()
             if on_step_end is not None:
-                on_step_end(epoch + 1, step + 1, value)
+                try:
+                    on_step_end(epoch + 1, step + 1, value)
+                except StopTraining as stop:
+                    if world > 1 or step < steps_per_epoch - 1:
+                        if world == 1:
+                            _save_mid_epoch(out_dir, model, optimizer, scheduler, runner,
+                                            settings, epoch, step + 1, losses, epoch_losses,
+                                            noise_gen)
+                        bar.close()
+                        raise
+                    stopping = stop  # the epoch's last step: stop once the epoch is saved
         if scheduler is not None:
             scheduler.step()
         losses.extend(epoch_losses)
@@ -571,6 +588,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
                 on_epoch_end(done, plain, config, out_dir)
                 plain.train()
         runner.wait()
+        if stopping is not None:
+            bar.close()
+            raise stopping
     bar.close()
 
     if runner.is_main:

@@ -1,0 +1,297 @@
+"""Sweeps: the current mode over the course's i_start list, over seeds, or over guidance.
+
+A sweep queues one engine job per value (so Esc / Cancel stops all of them at once), each with
+the panel's settings and one value changed. Every result goes into the history as usual (the
+window's own `finished` handler does that); the sweep also collects them, in order, into a
+labelled strip like the write-up's figures, exportable as one PNG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.jobs import NEEDS_IMAGE
+from engine.schedules import evenly_spaced_timesteps
+from widgets.image_strip import LabelledStrip
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+COURSE_I_STARTS = (1, 3, 5, 7, 10, 20)  # A-1.7
+DEFAULT_GUIDANCE = (1.0, 3.0, 5.0, 7.0, 10.0)
+DEFAULT_SEEDS = 6
+KINDS = {"i_start": "i_start (SDEdit strength)", "seed": "seeds", "guidance": "guidance γ"}
+
+
+def clamp_i_starts(values: list[int], num_timesteps: int) -> list[int]:
+    """Each i_start clamped to 0 … num_timesteps - 2, duplicates dropped, order kept."""
+    top = max(0, num_timesteps - 2)
+    out: list[int] = []
+    for value in values:
+        v = max(0, min(top, int(value)))
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def label_for(kind: str, value: float) -> str:
+    if kind == "guidance":
+        return f"γ = {value:g}"
+    return f"{kind} {int(value)}"
+
+
+def parse_values(kind: str, text: str) -> list[float]:
+    """'1, 3, 5' -> [1, 3, 5]; seeds and i_start as whole numbers. ValueError if malformed."""
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+    if not parts:
+        raise ValueError("give at least one value")
+    return [float(p) if kind == "guidance" else int(p) for p in parts]
+
+
+@dataclass
+class SweepItem:
+    value: float
+    label: str
+    job_id: int | None = None
+    image: QImage | None = None
+
+
+class Sweep(QObject):
+    """One sweep in flight: its items, filled in as their jobs finish."""
+
+    itemDone = Signal(int)  # the item's index
+    done = Signal()  # every item has a result
+    stopped = Signal()  # cancelled or failed before the end
+
+    def __init__(self, window: MainWindow, kind: str, values: list[float],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        if kind not in KINDS:
+            raise ValueError(f"unknown sweep {kind!r}; choose from {', '.join(KINDS)}")
+        self.window_ = window
+        self.kind = kind
+        self.items = [SweepItem(v, label_for(kind, v)) for v in values]
+        self.base: dict[str, Any] = {}
+        self.active = False
+
+    def settings_for(self, value: float) -> dict[str, Any]:
+        key = {"i_start": "i_start", "seed": "seed", "guidance": "guidance"}[self.kind]
+        return self.base | {key: value, "count": 1}
+
+    def start(self) -> bool:
+        """Queues one job per value; False if the first could not be made."""
+        self.base = self.window_.modes.settings(draw_seed=self.kind != "seed")
+        if self.kind == "i_start" and self.base["mode"] not in NEEDS_IMAGE:
+            self.base["mode"] = "sdedit"
+        engine = self.window_.engine
+        engine.finished.connect(self._on_finished)
+        engine.cancelled.connect(self._on_stopped)
+        engine.failed.connect(self._on_stopped)
+        self.active = True
+        for item in self.items:
+            item.job_id = self.window_.run_job(self.settings_for(item.value))
+            if item.job_id is None:
+                self.cancel()
+                return False
+        return True
+
+    def cancel(self) -> None:
+        if self.active:
+            self.window_.cancel_run()
+            self._on_stopped()
+
+    def _disconnect(self) -> None:
+        engine = self.window_.engine
+        for signal, slot in ((engine.finished, self._on_finished),
+                             (engine.cancelled, self._on_stopped),
+                             (engine.failed, self._on_stopped)):
+            with contextlib.suppress(RuntimeError, TypeError):
+                signal.disconnect(slot)
+
+    def _on_finished(self, results: list, _params: dict, _frames: list) -> None:
+        job_id = self.window_.engine.job_id
+        for index, item in enumerate(self.items):
+            if item.job_id == job_id and results:
+                item.image = results[0]
+                self.itemDone.emit(index)
+        if all(item.image is not None for item in self.items):
+            self.active = False
+            self._disconnect()
+            self.done.emit()
+
+    def _on_stopped(self, *_: object) -> None:
+        if not self.active:
+            return
+        self.active = False
+        self._disconnect()
+        self.stopped.emit()
+
+    def labels(self) -> list[str]:
+        return [item.label for item in self.items]
+
+    def images(self) -> list[QImage | None]:
+        return [item.image for item in self.items]
+
+
+class SweepDialog(QDialog):
+    """Pick what to sweep and the values; run; the strip fills in; export it as one PNG."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window_ = window
+        self.setWindowTitle("Sweep")
+        self.sweep: Sweep | None = None
+        self.kind = QComboBox(self)
+        for key, text in KINDS.items():
+            self.kind.addItem(text, key)
+        self.values = QLineEdit(self)
+        self.values.setToolTip("Comma-separated values")
+        self.run_button = QPushButton("Run sweep", self)
+        self.cancel_button = QPushButton("Cancel", self, enabled=False)
+        self.export_button = QPushButton("Export strip…", self, enabled=False)
+        self.status = QLabel(self)
+        self.strip = LabelledStrip(112, self)
+        self._lay_out()
+        self.kind.currentIndexChanged.connect(self._fill_values)
+        self.run_button.clicked.connect(lambda: self.run_sweep())
+        self.cancel_button.clicked.connect(self.cancel)
+        self.export_button.clicked.connect(self.export_dialog)
+        self._fill_values()
+        self.resize(760, 300)
+
+    def _lay_out(self) -> None:
+        form = QFormLayout()
+        form.addRow("Sweep over", self.kind)
+        form.addRow("Values", self.values)
+        buttons = QHBoxLayout()
+        for button in (self.run_button, self.cancel_button, self.export_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.strip, 1)
+
+    def default_values(self, kind: str) -> list[float]:
+        if kind == "i_start":
+            return list(clamp_i_starts(list(COURSE_I_STARTS), self._num_timesteps()))
+        if kind == "seed":
+            seed = self.window_.modes.seed.value()
+            return list(range(seed, seed + DEFAULT_SEEDS))
+        return list(DEFAULT_GUIDANCE)
+
+    def _num_timesteps(self) -> int:
+        info = self.window_.model_info or {}
+        steps = self.window_.modes.steps.value()
+        if steps and info.get("top"):
+            return len(evenly_spaced_timesteps(int(info["top"]), steps))
+        return len(info.get("timestep_values") or []) or 34
+
+    def _fill_values(self) -> None:
+        kind = str(self.kind.currentData())
+        self.values.setText(", ".join(f"{v:g}" for v in self.default_values(kind)))
+
+    def set_kind(self, kind: str) -> None:
+        self.kind.setCurrentIndex(self.kind.findData(kind))
+
+    def run_sweep(self, kind: str | None = None, values: list[float] | None = None
+                  ) -> Sweep | None:
+        """Starts a sweep (default: the dialog's choice); None if it could not start."""
+        kind = kind or str(self.kind.currentData())
+        try:
+            values = values if values is not None else parse_values(kind, self.values.text())
+        except ValueError as error:
+            self.status.setText(f"Bad values: {error}")
+            return None
+        if kind == "i_start":
+            values = clamp_i_starts([int(v) for v in values], self._num_timesteps())
+        self.strip.clear()
+        sweep = Sweep(self.window_, kind, values, self)
+        for item in sweep.items:
+            self.strip.add(None, item.label)
+        sweep.itemDone.connect(self._on_item)
+        sweep.done.connect(self._on_done)
+        sweep.stopped.connect(self._on_stopped)
+        self.sweep = sweep
+        self.export_button.setEnabled(False)
+        if not sweep.start():
+            self.status.setText("The sweep could not start.")
+            return None
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Running {len(values)} jobs…")
+        return sweep
+
+    def cancel(self) -> None:
+        if self.sweep is not None:
+            self.sweep.cancel()
+
+    def _on_item(self, index: int) -> None:
+        assert self.sweep is not None
+        self.strip.cells[index].set_image(self.sweep.items[index].image)
+        done = sum(item.image is not None for item in self.sweep.items)
+        self.status.setText(f"{done} of {len(self.sweep.items)} done")
+
+    def _on_done(self) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.export_button.setEnabled(True)
+        self.status.setText("Done: every result is also in the history.")
+
+    def _on_stopped(self) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.export_button.setEnabled(any(i.image is not None for i in self.sweep.items))
+        self.status.setText("The sweep stopped before the end.")
+
+    def title(self) -> str:
+        if self.sweep is None:
+            return ""
+        b = self.sweep.base
+        prompt = b.get("prompt")
+        return (f"{b.get('mode')} over {KINDS[self.sweep.kind]}, prompt {prompt!r}, "
+                f"seed {b.get('seed')}, guidance {b.get('guidance')}")
+
+    def compose(self) -> QImage:
+        return self.strip.compose(self.title())
+
+    def export_dialog(self) -> None:
+        start = str(Path(self.window_.settings.last_folder("export")) / "sweep.png")
+        path = self.window_.asker.save_path(self, "Export the sweep", start, "PNG image (*.png)")
+        if path:
+            self.export(path)
+
+    def export(self, path: str) -> bool:
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        if not self.compose().save(path, "PNG"):
+            self.window_.show_error("Cannot export", f"could not write {path}")
+            return False
+        self.window_.settings.set_last_folder("export", path)
+        self.status.setText(f"Exported {path}")
+        return True
+
+
+def open_sweep_dialog(window: MainWindow, parent: QWidget | None = None) -> SweepDialog:
+    dialog = SweepDialog(window)
+    dialog.setModal(False)
+    dialog.show()
+    return dialog

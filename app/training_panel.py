@@ -1,0 +1,386 @@
+"""The training panel: start, stop and resume a Part B model's training inside the app.
+
+`TrainingThread` runs `engine.training.train.train` off the GUI thread. Its step hook emits
+the loss and checks a stop flag; a stop raises a private exception (a StopTraining) that unwinds
+the loop after train() has saved the training state at that step. The checkpoint after every
+epoch and that mid-epoch state (also written every `SAVE_EVERY_S`) are what a resume continues
+from, so stopping loses no finished step. Its epoch hook makes a sample
+grid (digits for the class model, samples for the time model, denoised digits for the
+denoiser) and emits it. `TrainingPanel` holds the command line's settings, a live log-scale
+loss curve and the latest grid, and loads a trained folder into the canvas.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import threading
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from torch import nn
+
+from app.commands.train import _saved_settings
+from app.engine_thread import error_message
+from app.qt_images import pil_to_qimage
+from engine.errors import EngineError
+from engine.models.mnist import MnistModel
+from engine.training import checkpoint as ckpt
+from engine.training import figures
+from engine.training.train import (
+    DEFAULTS,
+    LOSS_CSV,
+    PRECISIONS,
+    StopTraining,
+    TrainConfig,
+    train,
+)
+from engine.training.unets import KINDS
+from widgets.loss_curve import LossCurve
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+SAVE_EVERY_S = 30.0  # mid-epoch training state: a stop loses at most this much work
+SAMPLE_STEPS = 20  # strided steps for the epoch-end samples (quick, still legible)
+MNIST_TRAIN = 60_000
+SAMPLES_FILE = "samples-epoch-{epoch}.png"
+
+
+class _StopTraining(StopTraining):
+    """Raised in the step hook to unwind train() when the user stops; train() saves the state
+    at that step first."""
+
+
+def steps_per_epoch(config: TrainConfig) -> int:
+    n = min(config.limit or MNIST_TRAIN, MNIST_TRAIN)
+    return max(1, math.ceil(n / config.batch_size))
+
+
+def read_losses(out_dir: Path) -> list[tuple[int, float]]:
+    """The saved run's (step, loss) rows from loss.csv; [] if there is none."""
+    path = out_dir / LOSS_CSV
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.reader(f):
+            try:
+                rows.append((int(row[0]), float(row[-1])))
+            except (ValueError, IndexError):
+                continue
+    return rows
+
+
+def has_run(out_dir: Path) -> bool:
+    return (out_dir / ckpt.CONFIG).exists() or (out_dir / ckpt.STATE).exists()
+
+
+@torch.no_grad()
+def sample_grid(net: nn.Module, config: TrainConfig, seed: int = 0) -> QImage:
+    """The epoch-end picture: one sample per digit (class), ten samples (time), or eight
+    training digits noised at σ and denoised (denoiser)."""
+    device = next(net.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    if config.kind == "denoiser":
+        from engine.training.data import load_mnist
+
+        data = load_mnist("train", config.data_dir)
+        x = torch.from_numpy(data.images[:8]).float().div(255).unsqueeze(1)
+        picture = figures.denoise_figure(net, x.to(device), config.sigma or 0.5, generator)
+    else:
+        adapter = MnistModel(net, {"kind": config.kind, "num_timesteps": config.num_timesteps},
+                             config.kind, device)
+        if config.kind == "class":
+            picture = figures.class_samples_figure(adapter, generator, per_digit=1,
+                                                   steps=SAMPLE_STEPS)
+        else:
+            picture = figures.unconditional_samples_figure(adapter, generator, 10, SAMPLE_STEPS)
+    return pil_to_qimage(picture)
+
+
+class TrainingThread(QThread):
+    """One training run (start or resume) off the GUI thread."""
+
+    stepDone = Signal(int, int, float)  # global step, epoch, loss
+    epochDone = Signal(int, QImage)  # epoch, sample grid
+    succeeded = Signal(int, object)  # epochs done, final loss (or None)
+    stopped = Signal()
+    failed = Signal(str)
+
+    def __init__(self, config: TrainConfig, out_dir: Path, resume: bool) -> None:
+        super().__init__()
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.resume = resume
+        self._stop = threading.Event()
+        self._per_epoch = steps_per_epoch(config)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        try:
+            result = train(self.config, self.out_dir, self.resume, progress=False,
+                           on_epoch_end=self._on_epoch_end, on_step_end=self._on_step_end)
+        except _StopTraining:
+            self.stopped.emit()
+        except Exception as error:  # noqa: BLE001 - reported in the panel
+            if not isinstance(error, EngineError):
+                traceback.print_exc()
+            self.failed.emit(error_message(error))
+        else:
+            self.succeeded.emit(result.epochs_done, result.final_loss)
+
+    def _on_step_end(self, epoch: int, step: int, loss: float) -> None:
+        self.stepDone.emit((epoch - 1) * self._per_epoch + step, epoch, loss)
+        if self._stop.is_set():
+            raise _StopTraining
+
+    def _on_epoch_end(self, epoch: int, net: nn.Module, config: TrainConfig, out_dir: Path
+                      ) -> None:
+        if self._stop.is_set():
+            raise _StopTraining  # the epoch's checkpoint is written already
+        image = sample_grid(net, config, seed=epoch)
+        image.save(str(out_dir / SAMPLES_FILE.format(epoch=epoch)), "PNG")
+        self.epochDone.emit(epoch, image)
+
+
+class TrainingPanel(QWidget):
+    """Settings (as on the command line), Start / Stop / Resume, the curve and the samples."""
+
+    stateChanged = Signal(str)  # "running", "stopped", "finished", "failed"
+
+    def __init__(self, window: MainWindow | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.window_ = window
+        self.thread_: TrainingThread | None = None
+        self.state = "idle"
+        self._build()
+        self._lay_out()
+        self._connect()
+        self._on_kind()
+
+    # --- building -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.kind = QComboBox(self)
+        self.kind.addItems(list(KINDS))
+        self.kind.setCurrentText("class")
+        self.out = QLineEdit(str(Path.home() / "diffusion-canvas-runs" / "class"), self)
+        self.browse = QToolButton(self, text="…")
+        self.epochs = QSpinBox(self, minimum=1, maximum=1000)
+        self.batch_size = QSpinBox(self, minimum=1, maximum=65536)
+        self.hidden = QSpinBox(self, minimum=1, maximum=1024)
+        self.lr = QDoubleSpinBox(self, decimals=6, minimum=1e-6, maximum=1.0, singleStep=1e-4)
+        self.seed = QSpinBox(self, minimum=0, maximum=2**31 - 1)
+        self.limit = QSpinBox(self, minimum=0, maximum=MNIST_TRAIN, specialValueText="all")
+        self.limit.setToolTip("Train on the first N images (all: the whole training set)")
+        self.precision = QComboBox(self)
+        self.precision.addItems(list(PRECISIONS))
+        self.start_button = QPushButton("Start", self)
+        self.stop_button = QPushButton("Stop", self, enabled=False)
+        self.resume_button = QPushButton("Resume", self)
+        self.load_button = QPushButton("Load into canvas", self)
+        self.status = QLabel("Not training.", self)
+        self.status.setWordWrap(True)
+        self.curve = LossCurve(self)
+        self.samples = QLabel(self)
+        self.samples.setMinimumHeight(90)
+        self.sample_image: QImage | None = None
+
+    def _lay_out(self) -> None:
+        form = QFormLayout()
+        folder = QHBoxLayout()
+        folder.addWidget(self.out, 1)
+        folder.addWidget(self.browse)
+        form.addRow("Model", self.kind)
+        form.addRow("Out folder", folder)
+        for label, box in (("Epochs", self.epochs), ("Batch size", self.batch_size),
+                           ("Hidden (D)", self.hidden), ("Learning rate", self.lr),
+                           ("Seed", self.seed), ("Images", self.limit),
+                           ("Precision", self.precision)):
+            form.addRow(label, box)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.stop_button, self.resume_button, self.load_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.curve, 1)
+        layout.addWidget(self.samples)
+
+    def _connect(self) -> None:
+        self.kind.currentTextChanged.connect(self._on_kind)
+        self.start_button.clicked.connect(lambda: self.start(resume=False))
+        self.resume_button.clicked.connect(lambda: self.start(resume=True))
+        self.stop_button.clicked.connect(self.stop)
+        self.load_button.clicked.connect(self.load_into_canvas)
+        self.browse.clicked.connect(self._browse)
+
+    def _on_kind(self, *_: Any) -> None:
+        kind = self.kind.currentText()
+        d = DEFAULTS[kind]
+        self.epochs.setValue(d["epochs"])
+        self.batch_size.setValue(d["batch_size"])
+        self.hidden.setValue(d["hidden"])
+        self.lr.setValue(d["lr"])
+        out = Path(self.out.text())
+        if out.name in KINDS:
+            self.out.setText(str(out.with_name(kind)))
+
+    def _browse(self) -> None:
+        if self.window_ is None:
+            return
+        folder = self.window_.asker.folder(self, "Training folder", self.out.text())
+        if folder:
+            self.out.setText(folder)
+
+    # --- settings -------------------------------------------------------------------------------
+    def set_settings(self, **values: Any) -> None:
+        """Fills the fields: kind, out, epochs, batch_size, hidden, lr, seed, limit, precision."""
+        if "kind" in values:
+            self.kind.setCurrentText(str(values.pop("kind")))
+        if "out" in values:
+            self.out.setText(str(values.pop("out")))
+        if "precision" in values:
+            self.precision.setCurrentText(str(values.pop("precision")))
+        for key, value in values.items():
+            getattr(self, key).setValue(0 if value is None else value)
+
+    def config(self) -> TrainConfig:
+        threads = max(1, (os.cpu_count() or 2) - 1)  # one core stays with the GUI
+        return TrainConfig.for_kind(
+            self.kind.currentText(), epochs=self.epochs.value(),
+            batch_size=self.batch_size.value(), hidden=self.hidden.value(), lr=self.lr.value(),
+            seed=self.seed.value(), limit=self.limit.value() or None,
+            precision=self.precision.currentText(), save_every_s=SAVE_EVERY_S,
+            num_threads=threads, device="cpu" if self._cpu_only() else "auto")
+
+    def _cpu_only(self) -> bool:
+        return self.window_ is not None and self.window_.device == "cpu"
+
+    def out_dir(self) -> Path:
+        return Path(self.out.text()).expanduser()
+
+    def _take_saved_settings(self, out_dir: Path) -> None:
+        saved = _saved_settings(out_dir)
+        if saved.get("kind") in KINDS:
+            self.kind.setCurrentText(saved["kind"])
+        for key in ("epochs", "batch_size", "hidden", "seed"):
+            if isinstance(saved.get(key), int):
+                getattr(self, key).setValue(saved[key])
+        if isinstance(saved.get("lr"), int | float):
+            self.lr.setValue(float(saved["lr"]))
+        if "limit" in saved:
+            self.limit.setValue(int(saved["limit"] or 0))
+
+    # --- running --------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self.thread_ is not None and self.thread_.isRunning()
+
+    def start(self, resume: bool = False) -> bool:
+        """Starts (or resumes) training in the out folder; False if it could not start."""
+        if self.is_running():
+            return False
+        out_dir = self.out_dir()
+        if resume and not has_run(out_dir):
+            self._set_state("failed", f"{out_dir} holds no run to resume: press Start")
+            return False
+        if resume:
+            self._take_saved_settings(out_dir)
+        try:
+            config = self.config()
+        except EngineError as error:
+            self._set_state("failed", str(error))
+            return False
+        self.curve.set_points(read_losses(out_dir) if resume else [])
+        thread = TrainingThread(config, out_dir, resume)
+        thread.stepDone.connect(self._on_step)
+        thread.epochDone.connect(self._on_epoch)
+        thread.succeeded.connect(self._on_succeeded)
+        thread.stopped.connect(lambda: self._set_state(
+            "stopped", f"Stopped; the checkpoints in {out_dir} are kept: Resume continues."))
+        thread.failed.connect(lambda message: self._set_state("failed", message))
+        thread.finished.connect(self._on_thread_finished)
+        self.thread_ = thread
+        self._set_buttons(True)
+        self._set_state("running", f"{'Resuming' if resume else 'Training'} {config.kind} "
+                        f"(D={config.hidden}, batch {config.batch_size}, {config.epochs} "
+                        f"epochs) in {out_dir}…")
+        thread.start()
+        return True
+
+    def stop(self) -> None:
+        """Asks the run to stop after the current step (its checkpoints stay)."""
+        if self.is_running():
+            self.thread_.request_stop()
+            self.status.setText("Stopping after this step…")
+
+    def shutdown(self, timeout_ms: int = 120_000) -> bool:
+        """Stops any run and waits for it (the window is closing)."""
+        if not self.is_running():
+            return True
+        self.thread_.request_stop()
+        return self.thread_.wait(timeout_ms)
+
+    def _on_step(self, step: int, epoch: int, loss: float) -> None:
+        self.curve.add_point(step, loss)
+        if step % 10 == 0:
+            self.status.setText(f"Epoch {epoch}/{self.epochs.value()}, step {step}, "
+                                f"loss {loss:.4f}")
+
+    def _on_epoch(self, epoch: int, image: QImage) -> None:
+        self.sample_image = image
+        self.samples.setPixmap(QPixmap.fromImage(image))
+        self.status.setText(f"Epoch {epoch}/{self.epochs.value()} saved in {self.out_dir()}")
+
+    def _on_succeeded(self, epochs: int, final: float | None) -> None:
+        loss = f"{final:.4f}" if final is not None else "n/a"
+        self._set_state("finished", f"Finished {epochs} epochs (final loss {loss}). "
+                        "Load into canvas to use it.")
+
+    def _on_thread_finished(self) -> None:
+        self._set_buttons(False)
+
+    def _set_buttons(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+
+    def _set_state(self, state: str, text: str) -> None:
+        self.state = state
+        self.status.setText(text)
+        self.stateChanged.emit(state)
+
+    def load_into_canvas(self) -> bool:
+        """Loads the out folder's trained model as the window's model."""
+        out_dir = self.out_dir()
+        if not (out_dir / ckpt.WEIGHTS).is_file():
+            self.status.setText(f"{out_dir} holds no trained model yet (one epoch makes one).")
+            return False
+        if self.window_ is not None:
+            self.window_.load_model(str(out_dir))
+        return True
