@@ -249,6 +249,8 @@ def test_command_maps_cli_args_and_defaults(idx_dir, tmp_path, capsys):
     saved = json.loads((out / "config.json").read_text())
     assert saved["sigma"] == 0.5 and saved["training"]["batch_size"] == 256
     assert saved["training"]["lr"] == 1e-4 and saved["hidden"] == 8
+    shown = sorted(p.name for p in (out / "figures").iterdir())
+    assert shown == ["epoch-1.png", "loss.png", "noising.png", "ood.png"]
     assert main(["train", "denoiser", "--out", str(out), "--resume"]) == 0  # finished: says so
     assert "already finished" in capsys.readouterr().err
     assert main(["train", "denoiser", "--out", str(out), "--resume", "--lr", "0.01"]) == 1

@@ -50,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig.for_kind(args.kind, seed=args.seed, device=args.device,
                                   precision=args.precision,
                                   num_threads=getattr(args, "threads", None), **overrides)
-    result = train(config, out_dir, resume=args.resume, progress=True)
+    from engine.training.reproduce import training_figures_hook
+
+    result = train(config, out_dir, resume=args.resume, progress=True,
+                   on_epoch_end=training_figures_hook(config.kind))
     if result.trained and os.environ.get("RANK", "0") == "0":  # one line under accelerate
         loss = f"{result.final_loss:.5f}" if result.final_loss is not None else "n/a"
         print(f"trained {config.kind} model ({result.epochs_done} epochs, final loss {loss}) "

@@ -9,19 +9,20 @@ same on a small budget (narrow UNets, few images, two epochs) that suits CI.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch import nn
 
 from engine import images
+from engine.errors import DataError
 from engine.models.mnist import MnistModel
 from engine.training import checkpoint as ckpt
 from engine.training import figures
 from engine.training.data import load_mnist
-from engine.training.train import TrainConfig, train
+from engine.training.train import EpochHook, TrainConfig, train
 
 
 @dataclass
@@ -47,35 +48,60 @@ QUICK = Plan({"denoiser": (1, 2), "time": (1, 2), "class": (1, 2)},
               for kind in ("denoiser", "time", "class")}, 30)
 
 
-def test_digits(count: int = 8) -> torch.Tensor:
-    test = load_mnist("test")
-    return torch.from_numpy(test.images[:count]).float().div(255).unsqueeze(1)
+def test_digits(count: int = 8, data_dir: str | None = None) -> torch.Tensor:
+    """The first test digits in [0, 1]; the training split where a folder has no test files."""
+    try:
+        data = load_mnist("test", data_dir)
+    except DataError:
+        data = load_mnist("train", data_dir)
+    return torch.from_numpy(data.images[:count]).float().div(255).unsqueeze(1)
 
 
 def generator(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def epoch_hook(kind: str, plan: Plan, out: Path) -> Callable[[int, nn.Module, TrainConfig, Path],
-                                                            None]:
+def snapshot(kind: str, model: nn.Module, config: TrainConfig, sample_steps: int | None
+             ) -> Image.Image:
+    """The course's mid-training figure: denoised test digits, or samples."""
+    if kind == "denoiser":
+        return figures.denoise_figure(model, test_digits(8, config.data_dir), config.sigma,
+                                      generator(1))
+    device = next(model.parameters()).device
+    adapter = MnistModel(model, {"kind": kind, "num_timesteps": config.num_timesteps}, kind,
+                         device)
+    if kind == "time":
+        return figures.unconditional_samples_figure(adapter, generator(2), steps=sample_steps)
+    return figures.class_samples_figure(adapter, generator(3), steps=sample_steps)
+
+
+def epoch_hook(kind: str, plan: Plan, out: Path) -> EpochHook:
     """Makes the course's mid-training figure after each snapshot epoch."""
 
     def hook(epoch: int, model: nn.Module, config: TrainConfig, run_dir: Path) -> None:
-        if epoch not in plan.snapshots[kind]:
-            return
-        device = next(model.parameters()).device
+        if epoch in plan.snapshots[kind]:
+            picture = snapshot(kind, model, config, plan.sample_steps)
+            images.save_png(picture, out / f"{kind}-epoch-{epoch}.png")
+
+    return hook
+
+
+def training_figures_hook(kind: str, sample_steps: int | None = 30) -> EpochHook:
+    """For `train`: after every epoch, RUN/figures/ gets the loss curve and that epoch's
+    snapshot; the noising figure once, and the out-of-distribution figure for the denoiser."""
+
+    def hook(epoch: int, model: nn.Module, config: TrainConfig, run_dir: Path) -> None:
+        folder = run_dir / "figures"
+        images.save_png(snapshot(kind, model, config, sample_steps),
+                        folder / f"epoch-{epoch}.png")
+        figures.loss_figure(losses_of(run_dir), f"Training loss: {kind} model",
+                            folder / "loss.png")
+        if not (folder / "noising.png").exists():
+            images.save_png(figures.noising_figure(test_digits(5, config.data_dir),
+                                                   generator(0)), folder / "noising.png")
         if kind == "denoiser":
-            picture = figures.denoise_figure(model, test_digits(), config.sigma, generator(1))
-        else:
-            adapter = MnistModel(model, {"kind": kind, "num_timesteps": config.num_timesteps},
-                                 kind, device)
-            if kind == "time":
-                picture = figures.unconditional_samples_figure(adapter, generator(2),
-                                                               steps=plan.sample_steps)
-            else:
-                picture = figures.class_samples_figure(adapter, generator(3),
-                                                       steps=plan.sample_steps)
-        images.save_png(picture, out / f"{kind}-epoch-{epoch}.png")
+            images.save_png(figures.ood_figure(model, test_digits(1, config.data_dir),
+                                               generator(4)), folder / "ood.png")
 
     return hook
 
