@@ -20,6 +20,7 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # some writers (safetensors) create files readable by owner only
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -89,7 +89,9 @@ def open_window(qtbot, model: str, folder: Path, **kwargs) -> MainWindow:
 
 @pytest.fixture
 def window(qtbot, tiny_model, tmp_path):
-    return open_window(qtbot, tiny_model, tmp_path / "window")
+    """On the bundled digit model where it is present (each mode runs on it), else a tiny one."""
+    model = "mnist" if (BUNDLED / "config.json").exists() else tiny_model
+    return open_window(qtbot, model, tmp_path / "window")
 
 
 def settings(window: MainWindow, mode: str, **changes) -> dict:

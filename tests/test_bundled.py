@@ -1,0 +1,27 @@
+"""The models shipped in resources/: they load, and the digit model draws the digit asked for."""
+
+import pytest
+import torch
+
+from engine import edits, loops
+from engine.models.registry import bundled_folder, load_model
+from engine.training.classifier import load_classifier, predict_digits
+
+pytestmark = pytest.mark.skipif(not (bundled_folder("mnist") / "config.json").exists(),
+                                reason="the bundled digit model is not in this checkout")
+
+
+def test_the_bundled_model_is_small_and_class_conditioned():
+    model = load_model("mnist", "cpu")
+    assert model.conditional and model.prompt_choices() == [*"0123456789", ""]
+    assert model.default_guidance == 5.0
+    weights = bundled_folder("mnist") / "model.safetensors"
+    assert weights.stat().st_size <= 16 * 2**20
+
+
+def test_the_classifier_reads_each_digit_the_bundled_model_draws():
+    model = load_model("mnist", "cpu")
+    digits = [str(d) for d in range(10)]
+    x = loops.final(edits.sample(model, digits, torch.Generator().manual_seed(0))).x_t
+    judged = predict_digits(load_classifier(), x.clamp(0, 1))
+    assert judged.tolist() == list(range(10))
