@@ -30,6 +30,7 @@ from engine.errors import EngineError
 from engine.loops import StepRecord
 from engine.models.base import DiffusionModel
 from engine.models.registry import load_model
+from engine.prompts import attach_embeddings
 
 OOM_ADVICE = ("out of memory: make fewer images at once (count), close other programs, "
               "or pick the CPU device in the Model menu")
@@ -80,6 +81,7 @@ def error_message(error: BaseException) -> str:
 class _Load:
     spec: str
     device: str
+    prompts: str | None = None  # an embeddings file for text-conditioned models
 
 
 @dataclass
@@ -135,12 +137,14 @@ class EngineWorker(QObject):
 
     # --- loading --------------------------------------------------------------------------------
     def _load(self, request: _Load) -> None:
-        key = (request.spec, request.device)
+        key = (request.spec, request.device, request.prompts)
         if key == self._loaded and self.model is not None:
             return
         self.stateChanged.emit("loading")
         try:
             model = load_model(request.spec, request.device)
+            if request.prompts:
+                attach_embeddings(model, request.prompts)
             info = model_info(model, request.spec)
         except BaseException as error:  # noqa: BLE001 - the thread must keep serving
             self._report(error)
@@ -269,9 +273,9 @@ class EngineThread(QObject):
         w.cancelled.connect(self.stopped)
 
     # --- requests -------------------------------------------------------------------------------
-    def load_model(self, spec: str, device: str = "auto") -> None:
-        """Loads `spec` on `device` unless it is the model already loaded."""
-        self._requests.put(_Load(spec, device))
+    def load_model(self, spec: str, device: str = "auto", prompts: str | None = None) -> None:
+        """Loads `spec` on `device` (with an embeddings file) unless it is already loaded."""
+        self._requests.put(_Load(spec, device, prompts))
 
     def submit(self, job: Job) -> int:
         """Queues `job`; returns its id."""

@@ -315,6 +315,7 @@ class MainWindow(QMainWindow):
         self.asker = asker if asker is not None else Asker()
         self.errors: list[str] = []  # every error shown, newest last (tests read it)
         self.model_spec = model
+        self.prompts_file: str | None = None
         self.device = device
         self.model_info: dict[str, Any] | None = None
         self.project_path: str | None = None  # the .dcproj this document was saved to/opened
@@ -507,6 +508,10 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         self.open_model_action = menu.addAction("Open model &folder…")
         self.open_model_action.triggered.connect(self.open_model_dialog)
+        self.prompts_action = menu.addAction("Prompt &embeddings file…")
+        self.prompts_action.setToolTip("A .pth dict from prompt to embedding (the course's "
+                                       "prompt_embeds_dict.pth), for DeepFloyd IF")
+        self.prompts_action.triggered.connect(self.open_prompts_dialog)
         devices = menu.addMenu("&Device")
         self.device_actions: dict[str, QAction] = {}
         group = QActionGroup(self)
@@ -674,10 +679,24 @@ class MainWindow(QMainWindow):
 
         With `quiet`, a failure is only said in the status bar (the startup default model).
         """
+        if spec != self.model_spec:
+            self.prompts_file = None  # an embeddings file belongs to the model it was chosen for
         self.model_spec = spec
         self.device = device or self.device
         self._quiet_load = quiet
-        self.engine.load_model(spec, self.device)
+        self.engine.load_model(spec, self.device, self.prompts_file)
+
+    def open_prompts_dialog(self) -> None:
+        path = self.asker.open_path(self, "Prompt embeddings file",
+                                    self.settings.last_folder("model"), "Embeddings (*.pth *.pt)")
+        if path:
+            self.use_prompts_file(path)
+
+    def use_prompts_file(self, path: str) -> None:
+        """Reloads the current model with the prompts of an embeddings file."""
+        if self.model_spec:
+            self.prompts_file = path
+            self.engine.load_model(self.model_spec, self.device, path)
 
     def set_device(self, device: str) -> None:
         self.device = device

@@ -319,3 +319,27 @@ def test_new_results_alone_are_autosaved(qtbot, window, tmp_path):
     assert not window.document.modified and window.is_modified()
     window.autosaver._tick()  # what the timer does every interval
     assert window.autosaver.autosave_path.is_file(), "the history is work to save too"
+
+
+def test_an_embeddings_file_gives_an_if_model_its_prompts(qtbot, tmp_path):
+    import torch
+    from test_app import run_and_wait
+
+    from engine.models.tiny import save_tiny_if, tiny_embeddings
+
+    folder = save_tiny_if(tmp_path / "tiny-if")
+    good, bad = tmp_path / "prompts.pth", tmp_path / "bad.pth"
+    torch.save(tiny_embeddings(["a high quality photo", "", "a rocket ship"]), good)
+    torch.save({"": torch.zeros(1, 77, 8)}, bad)
+    window = open_window(qtbot, str(folder), tmp_path / "w")
+    assert window.prompts_action.text().startswith("Prompt")
+    with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT) as failed:
+        window.use_prompts_file(str(bad))
+    assert "shape" in failed.args[0]
+    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
+        window.use_prompts_file(str(good))
+    assert set(loaded.args[0]["prompts"]) == {"a high quality photo", "", "a rocket ship"}
+    _, results = run_and_wait(qtbot, window, settings(window, "sample", prompt="a rocket ship",
+                                                      steps=2))
+    assert results[0]["prompt"] == "a rocket ship"
+    assert window.results[-1].image.width() == 32
