@@ -9,7 +9,6 @@ to T = 300 (75/150/225). `quick` runs few steps and few images, for CI.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from engine.errors import EngineError, ModelError, PromptError
 from engine.filters import gaussian_blur
 from engine.models.base import DiffusionModel, Upscaler
 from engine.models.registry import load_model
-from engine.training.reproduce import Figure
+from engine.training.reproduce import Figure, write_index_page
 from engine.views import VIEWS
 
 COURSE_I_STARTS = (1, 3, 5, 7, 10, 20)
@@ -452,21 +451,7 @@ def reproduce_part_a(out: str | Path, model_spec: str = "mnist", prompts_file: s
     return made
 
 
-def section_key(section: str) -> list[int]:
-    return [int(p) for p in section[2:].split(".")]
-
-
 def write_index(out: Path, made: list[Figure], model_name: str, quick: bool) -> None:
-    order = sorted(made, key=lambda f: section_key(f.section))
     note = " (quick: 6 steps, fewer images)" if quick else ""
-    title = f"Part A figures: {model_name}{note}"
-    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
-             "img{image-rendering:pixelated;max-width:100%}figure{margin:2em 0}</style>",
-             f"<h1>Part A: editing with a pretrained diffusion model ({html.escape(model_name)})"
-             f"{html.escape(note)}</h1>"]
-    for fig in order:
-        parts.append(f"<figure><img src='{html.escape(fig.name)}' alt='{fig.section}'>"
-                     f"<figcaption><b>{fig.section}</b> {html.escape(fig.caption)}"
-                     "</figcaption></figure>")
-    (out / "index.html").write_text("\n".join(parts) + "\n")
+    write_index_page(out, made, f"Part A: editing with a pretrained diffusion model "
+                                f"({model_name}){note}")

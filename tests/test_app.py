@@ -16,8 +16,7 @@ from app.jobs import Job
 from app.main_window import TITLE, Asker, ExportChoice, MainWindow, NewDialog
 from app.settings import Settings
 from engine.images import read_parameters
-from engine.training.checkpoint import save_weights, write_config
-from engine.training.unets import build_unet
+from engine.models.tiny import save_tiny_digit_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "resources" / "models" / "mnist-class"
@@ -26,13 +25,7 @@ RUN_TIMEOUT = 20_000
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-class")
-    torch.manual_seed(0)
-    net = build_unet("class", 4)
-    save_weights(net, folder / "model.safetensors", metadata={"kind": "class", "hidden": 4})
-    write_config(folder, {"kind": "class", "hidden": 4, "num_timesteps": 300,
-                          "convention": "ddpm"})
-    return str(folder)
+    return str(save_tiny_digit_model(tmp_path_factory.mktemp("tiny-class")))
 
 
 class FakeAsker(Asker):

@@ -7,26 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from app.cli import main
 from engine.images import prepare_image, read_parameters, to_pil
-from engine.training.checkpoint import save_weights, write_config
-from engine.training.unets import build_unet
+from engine.models.tiny import save_tiny_digit_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-class")
-    torch.manual_seed(0)
-    net = build_unet("class", 4)
-    save_weights(net, folder / "model.safetensors", metadata={"kind": "class", "hidden": 4})
-    write_config(folder, {"kind": "class", "hidden": 4, "num_timesteps": 300,
-                          "convention": "ddpm"})
-    return str(folder)
+    return str(save_tiny_digit_model(tmp_path_factory.mktemp("tiny-class")))
 
 
 @pytest.fixture

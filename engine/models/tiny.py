@@ -180,3 +180,17 @@ def save_tiny_t5(folder: str | Path, embedding_dim: int = 32) -> Path:
     index["tokenizer"] = ["transformers", "T5Tokenizer"]
     index_path.write_text(json.dumps(index))
     return folder
+
+
+def save_tiny_digit_model(folder: str | Path, kind: str = "class", hidden: int = 4) -> Path:
+    """A Part B checkpoint folder (random weights) that loads like a trained one."""
+    from engine.training.checkpoint import save_weights, write_config
+    from engine.training.unets import build_unet
+
+    folder = Path(folder)
+    torch.manual_seed(0)
+    save_weights(build_unet(kind, hidden), folder / "model.safetensors",
+                 metadata={"kind": kind, "hidden": hidden})
+    write_config(folder, {"kind": kind, "hidden": hidden, "num_timesteps": 300,
+                          "convention": "ddpm"})
+    return folder

@@ -176,13 +176,22 @@ def snapshot_figures(plan: Plan) -> list[Figure]:
 
 
 def write_index(out: Path, made: list[Figure], quick: bool) -> None:
-    order = sorted(made, key=lambda f: [int(p) for p in f.section[2:].split(".")])
     note = " (quick: narrow UNets, 1024 images, 2 epochs)" if quick else ""
-    parts = [f"<!doctype html><meta charset='utf-8'><title>Part B figures{note}</title>",
+    write_index_page(out, made, f"Part B: training diffusion models on MNIST{note}")
+
+
+def section_key(section: str) -> list[int]:
+    """'B-1.2.1' -> [1, 2, 1], so figures sort in the write-up's order."""
+    return [int(p) for p in section[2:].split(".")]
+
+
+def write_index_page(out: Path, made: list[Figure], title: str) -> None:
+    """OUT/index.html: every figure in section order, with its caption."""
+    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
              "img{image-rendering:pixelated;max-width:100%}figure{margin:2em 0}</style>",
-             f"<h1>Part B: training diffusion models on MNIST{html.escape(note)}</h1>"]
-    for fig in order:
+             f"<h1>{html.escape(title)}</h1>"]
+    for fig in sorted(made, key=lambda f: section_key(f.section)):
         parts.append(f"<figure><img src='{html.escape(fig.name)}' alt='{fig.section}'>"
                      f"<figcaption><b>{fig.section}</b> {html.escape(fig.caption)}"
                      "</figcaption></figure>")
