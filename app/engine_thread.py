@@ -19,17 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal
 from PySide6.QtGui import QImage
 
 from app.commands.common import generator_for
-from app.jobs import Job, job_parameters, make_loop, resolve_job
+from app.jobs import Job, job_parameters, make_run, resolve_job
 from app.qt_images import pil_to_qimage
 from engine import images
 from engine.errors import EngineError
 from engine.loops import StepRecord
 from engine.models.base import DiffusionModel
-from engine.models.registry import load_model
+from engine.models.registry import load_model, loading_note
 from engine.prompts import attach_embeddings
 
 OOM_ADVICE = ("out of memory: make fewer images at once (count), close other programs, "
@@ -53,6 +53,11 @@ def model_info(model: DiffusionModel, spec: str) -> dict[str, Any]:
         "symmetric": model.symmetric_range,
         "conditional": model.conditional,
         "prompts": model.prompt_choices() if model.conditional else [""],
+        "free_text": model.conditional and model.prompt_choices() is None,
+        "upscaler": model.has_upscaler(),
+        "upscaler_name": model.upscaler_name,
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "takes_precision": model.takes_precision,
         "default_prompt": model.default_prompt,
         "default_guidance": model.default_guidance,
         "timesteps": len(timesteps) - 1,  # the number of steps by default
@@ -60,6 +65,13 @@ def model_info(model: DiffusionModel, spec: str) -> dict[str, Any]:
         "top": model.schedule.top,
         "device": str(model.device),
     }
+
+
+def same_size(frames: list[QImage], size: QSize) -> list[QImage]:
+    """Stage I's frames blown up (pixels kept square) to stage II's size, for one animation."""
+    return [f if f.size() == size else f.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                                Qt.TransformationMode.FastTransformation)
+            for f in frames]
 
 
 def error_message(error: BaseException) -> str:
@@ -82,6 +94,8 @@ class _Load:
     spec: str
     device: str
     prompts: str | None = None  # an embeddings file for text-conditioned models
+    dtype: str = "auto"  # these two apply to large models (DeepFloyd IF) only
+    offload: str = "none"
 
 
 @dataclass
@@ -111,6 +125,7 @@ class EngineWorker(QObject):
     stateChanged = Signal(str)
     modelLoaded = Signal(object)  # info dict
     loadFailed = Signal(str)
+    loadNote = Signal(str)  # said before a large model loads: the memory it needs
     progress = Signal(int, int, int, float)  # job id, step, total, eta seconds
     preview = Signal(int, QImage, int, int)  # job id, image, step, total
     finished = Signal(int, list, object, list)  # job id, images, parameters, frames per image
@@ -137,12 +152,16 @@ class EngineWorker(QObject):
 
     # --- loading --------------------------------------------------------------------------------
     def _load(self, request: _Load) -> None:
-        key = (request.spec, request.device, request.prompts)
+        key = (request.spec, request.device, request.prompts, request.dtype, request.offload)
         if key == self._loaded and self.model is not None:
             return
         self.stateChanged.emit("loading")
         try:
-            model = load_model(request.spec, request.device)
+            note = loading_note(request.spec, request.device, request.dtype, request.offload)
+            if note:
+                self.loadNote.emit(note)
+            model = load_model(request.spec, request.device, request.dtype, request.offload,
+                               where_they_apply=True)
             if request.prompts:
                 attach_embeddings(model, request.prompts)
             info = model_info(model, request.spec)
@@ -174,7 +193,7 @@ class EngineWorker(QObject):
     def _run_loop(self, model: DiffusionModel, job: Job, job_id: int) -> None:
         job = resolve_job(model, job)
         generator = generator_for(model, job.seed)
-        loop = make_loop(model, job, generator)
+        loop = make_run(model, job, generator)
         frames: list[list[QImage]] = []  # frames[i]: image i's x_t at every previewed step
         last: StepRecord | None = None
         start = time.monotonic()
@@ -183,6 +202,8 @@ class EngineWorker(QObject):
                 if self._cancels.is_cancelled(job_id):
                     self.cancelled.emit(job_id)
                     return
+                if last is not None and record.x_t.shape[-1] != last.x_t.shape[-1]:
+                    self.stateChanged.emit("upscaling")
                 last = record
                 self._step_done(model, job, job_id, record, frames, start)
         finally:
@@ -191,6 +212,7 @@ class EngineWorker(QObject):
             raise EngineError("the run made no step")
         results = [tensor_to_qimage(x, model.data_range) for x in last.x_t.detach().cpu()]
         spec = self._loaded[0] if self._loaded else model.name
+        frames = [same_size(f, results[0].size()) for f in frames]
         self.finished.emit(job_id, results, job_parameters(job, spec, model), frames)
 
     def _step_done(self, model: DiffusionModel, job: Job, job_id: int, record: StepRecord,
@@ -236,9 +258,10 @@ class _Thread(QThread):
 class EngineThread(QObject):
     """The GUI thread's handle on the engine thread; its signals arrive in the GUI thread."""
 
-    stateChanged = Signal(str)  # "loading", "idle", "running"
+    stateChanged = Signal(str)  # "loading", "idle", "running", "upscaling"
     modelLoaded = Signal(object)  # dict: name, size, channels, prompts, defaults, timesteps
     loadFailed = Signal(str)
+    loadNote = Signal(str)  # before a large model loads: the memory it will need
     progress = Signal(int, int, float)  # step, total, eta in seconds
     preview = Signal(QImage, int, int)  # image, step, total
     finished = Signal(list, object, list)  # result QImages, parameters, frames[i] of image i
@@ -266,6 +289,7 @@ class EngineThread(QObject):
         w.stateChanged.connect(self._on_state)
         w.modelLoaded.connect(self._on_model_loaded)
         w.loadFailed.connect(self.loadFailed)
+        w.loadNote.connect(self.loadNote)
         w.progress.connect(self._on_progress)
         w.preview.connect(self._on_preview)
         w.finished.connect(self._on_finished)
@@ -273,9 +297,13 @@ class EngineThread(QObject):
         w.cancelled.connect(self.stopped)
 
     # --- requests -------------------------------------------------------------------------------
-    def load_model(self, spec: str, device: str = "auto", prompts: str | None = None) -> None:
-        """Loads `spec` on `device` (with an embeddings file) unless it is already loaded."""
-        self._requests.put(_Load(spec, device, prompts))
+    def load_model(self, spec: str, device: str = "auto", prompts: str | None = None,
+                   dtype: str = "auto", offload: str = "none") -> None:
+        """Loads `spec` on `device` (with an embeddings file) unless it is already loaded.
+
+        dtype and offload apply to DeepFloyd IF; other models ignore them.
+        """
+        self._requests.put(_Load(spec, device, prompts, dtype, offload))
 
     def submit(self, job: Job) -> int:
         """Queues `job`; returns its id."""

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from engine import edits
 from engine.errors import EngineError
 from engine.loops import StepRecord
-from engine.models.base import DiffusionModel
+from engine.models.base import DiffusionModel, Upscaler
 from engine.schedules import i_start_from_strength
 from engine.views import VIEWS, get_view
 
@@ -46,6 +46,7 @@ class Job:
     mask: torch.Tensor | None = None
     jump_length: int = 1
     resample: int = 1
+    upscale: bool = False  # then the model's upscaler (IF stage II) runs on the result
     job_id: int = 0
 
 
@@ -123,6 +124,66 @@ def make_loop(model: DiffusionModel, job: Job, generator: torch.Generator
                         sigma=job.sigma, image=job.image, i_start=i_start, batch=job.count)
 
 
+def upscaler_of(model: DiffusionModel) -> Upscaler:
+    up = model.upscaler()
+    if up is None:
+        raise EngineError(f"{model.name} has no upscaler (DeepFloyd IF stage II provides one)")
+    return up
+
+
+def upscale_loop(model: DiffusionModel, job: Job, x: torch.Tensor, generator: torch.Generator
+                 ) -> Iterator[StepRecord]:
+    """Stage II on a resolved job's result, with its views (anagram) or its frequency split
+    at the upscaler's scale (hybrid). Stage II's guidance is its own (4, as diffusers')."""
+    up = upscaler_of(model)
+    prompts = job_prompts(job)
+    cond, uncond = model.encode(prompts), model.encode([model.unconditional_prompt])
+    views = parts = None
+    if job.mode == "anagram":
+        views = [VIEWS["identity"], get_view(job.view, model.symmetric_range)]
+    elif job.mode == "hybrid":
+        sigma = None if job.sigma is None else job.sigma * up.scale
+        kernel = None if sigma is None else 2 * round(8 * sigma) + 1
+        parts = edits.hybrid_parts(kernel, sigma)
+    else:
+        cond = cond[:1]
+    return up.upscale_steps(x, cond, uncond, generator, up.default_guidance, views=views,
+                            parts=parts)
+
+
+def make_run(model: DiffusionModel, job: Job, generator: torch.Generator
+             ) -> Iterator[StepRecord]:
+    """`make_loop`, then with `job.upscale` the upscaler, counted as one run of steps.
+
+    The upscaler is loaded first, so a missing stage II fails before stage I's work.
+    """
+    job = resolve_job(model, job)
+    if not job.upscale:
+        return make_loop(model, job, generator)
+    up = upscaler_of(model)
+    return _two_stages(model, job, generator, up.num_steps())
+
+
+def _two_stages(model: DiffusionModel, job: Job, generator: torch.Generator, second: int
+                ) -> Iterator[StepRecord]:
+    last = None
+    stage_one = make_loop(model, job, generator)
+    try:
+        for last in stage_one:
+            yield replace(last, total=last.total + second)
+    finally:
+        stage_one.close()
+    if last is None:
+        raise EngineError("the run made no step")
+    first = last.total
+    stage_two = upscale_loop(model, job, last.x_t, generator)
+    try:
+        for record in stage_two:
+            yield replace(record, step=first + record.step, total=first + second)
+    finally:
+        stage_two.close()
+
+
 def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = None, *,
                    prompts_file: str | None = None, image: str | None = None,
                    mask: str | None = None) -> dict:
@@ -142,6 +203,8 @@ def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = Non
         "steps": job.steps,
         "timesteps": model.schedule.timesteps(job.steps) if model is not None else None,
     }
+    if job.upscale:
+        params["upscale"] = True
     if job.mode == "sample":
         return params | {"prompt": job.prompt, "count": job.count}
     two = job.mode in TWO_PROMPTS

@@ -86,6 +86,11 @@ RESULT_SIDE = 240
 DIGIT_CANVAS = 280  # ten canvas pixels per model pixel of the 28 x 28 digit model
 LIVE_DELAY_MS = 300  # Live mode re-runs this long after the last change of the drawing
 EXPORT_SCALES = (1, 4, 8)
+PRECISION_LABELS = {"auto": "Auto (fp16 on a GPU, fp32 on the CPU)", "fp32": "fp32",
+                    "bf16": "bf16 (half the memory of fp32 on the CPU)", "fp16": "fp16 (GPU only)"}
+OFFLOAD_LABELS = {"none": "None: all of the model on the device",
+                  "model": "Model offload: one module at a time on the GPU",
+                  "sequential": "Sequential offload: least GPU memory, slowest"}
 EXPORT_KINDS = (("png", "PNG image"), ("gif", "Denoising frames (GIF)"),
                 ("apng", "Denoising frames (animated PNG)"))
 
@@ -317,6 +322,9 @@ class MainWindow(QMainWindow):
         self.model_spec = model
         self.prompts_file: str | None = None
         self.device = device
+        self.precision = self.settings.precision  # these two apply to DeepFloyd IF
+        self.offload = self.settings.offload
+        self._options_before: tuple[str, str] | None = None  # while a new choice loads
         self.model_info: dict[str, Any] | None = None
         self.project_path: str | None = None  # the .dcproj this document was saved to/opened
         self._file_name: str | None = None  # the image file opened, when not a project
@@ -512,19 +520,37 @@ class MainWindow(QMainWindow):
         self.prompts_action.setToolTip("A .pth dict from prompt to embedding (the course's "
                                        "prompt_embeds_dict.pth), for DeepFloyd IF")
         self.prompts_action.triggered.connect(self.open_prompts_dialog)
-        devices = menu.addMenu("&Device")
-        self.device_actions: dict[str, QAction] = {}
-        group = QActionGroup(self)
         have = available_devices()
-        for name in DEVICES:
-            action = QAction(name, self, checkable=True, checked=name == self.device)
-            action.setEnabled(have.get(name, False))
-            if not action.isEnabled():
-                action.setToolTip(f"{name} is not available on this machine")
-            action.triggered.connect(lambda _=False, d=name: self.set_device(d))
+        self.device_actions = self._choice_menu(
+            menu.addMenu("&Device"), {d: d for d in DEVICES}, self.device, self.set_device,
+            {d: f"{d} is not available on this machine" for d in DEVICES if not have.get(d)})
+        large = "applies to large models (DeepFloyd IF); the digit models always run in fp32"
+        self.precision_menu = menu.addMenu("&Precision")
+        self.precision_menu.setToolTipsVisible(True)
+        self.precision_actions = self._choice_menu(self.precision_menu, PRECISION_LABELS,
+                                                   self.precision, self.set_precision)
+        self.offload_menu = menu.addMenu("&Offload")
+        self.offload_actions = self._choice_menu(self.offload_menu, OFFLOAD_LABELS,
+                                                 self.offload, self.set_offload)
+        for sub in (self.precision_menu, self.offload_menu):
+            sub.menuAction().setToolTip(f"{sub.title().replace('&', '')} {large}")
+        menu.setToolTipsVisible(True)
+
+    def _choice_menu(self, menu: Any, labels: dict[str, str], current: str, slot: Any,
+                     unavailable: dict[str, str] | None = None) -> dict[str, QAction]:
+        """One checkable action per choice, exclusive; `unavailable` ones are disabled."""
+        group = QActionGroup(menu)
+        actions = {}
+        for key, label in labels.items():
+            action = QAction(label, menu, checkable=True, checked=key == current)
+            if unavailable and key in unavailable:
+                action.setEnabled(False)
+                action.setToolTip(unavailable[key])
+            action.triggered.connect(lambda _=False, k=key: slot(k))
             group.addAction(action)
-            devices.addAction(action)
-            self.device_actions[name] = action
+            menu.addAction(action)
+            actions[key] = action
+        return actions
 
     def _add_model_action(self, text: str, spec: str, where: str) -> None:
         action = QAction(text, self, checkable=True)
@@ -543,6 +569,8 @@ class MainWindow(QMainWindow):
         e.stateChanged.connect(self._on_state)
         e.modelLoaded.connect(self._on_model_loaded)
         e.loadFailed.connect(self._on_load_failed)
+        e.loadNote.connect(lambda note: self.statusBar().showMessage(note[:1].upper() + note[1:],
+                                                                     15000))
         e.progress.connect(self._on_progress)
         e.preview.connect(self._on_preview)
         e.finished.connect(self._on_finished)
@@ -684,7 +712,11 @@ class MainWindow(QMainWindow):
         self.model_spec = spec
         self.device = device or self.device
         self._quiet_load = quiet
-        self.engine.load_model(spec, self.device, self.prompts_file)
+        self._load()
+
+    def _load(self) -> None:
+        self.engine.load_model(self.model_spec, self.device, self.prompts_file, self.precision,
+                               self.offload)
 
     def open_prompts_dialog(self) -> None:
         path = self.asker.open_path(self, "Prompt embeddings file",
@@ -696,13 +728,40 @@ class MainWindow(QMainWindow):
         """Reloads the current model with the prompts of an embeddings file."""
         if self.model_spec:
             self.prompts_file = path
-            self.engine.load_model(self.model_spec, self.device, path)
+            self._load()
 
     def set_device(self, device: str) -> None:
         self.device = device
         self.settings.device = device
         if self.model_spec:
             self.load_model(self.model_spec, device)
+
+    def set_precision(self, precision: str) -> None:
+        """fp32, bf16, fp16 or auto for DeepFloyd IF; reloads it if it is the model now."""
+        previous = (self.precision, self.offload)
+        self.precision = self.settings.precision = precision
+        self._reload_large_model(previous)
+
+    def set_offload(self, offload: str) -> None:
+        previous = (self.precision, self.offload)
+        self.offload = self.settings.offload = offload
+        self._reload_large_model(previous)
+
+    def _reload_large_model(self, previous: tuple[str, str]) -> None:
+        """A choice the model cannot load with is refused, and the one before comes back."""
+        if self.model_spec and self.model_info and self.model_info.get("takes_precision"):
+            self._options_before = previous
+            self._quiet_load = False
+            self._load()
+
+    def _restore_options(self) -> None:
+        if self._options_before is None:
+            return
+        self.precision, self.offload = self._options_before
+        self.settings.precision, self.settings.offload = self._options_before
+        self.precision_actions[self.precision].setChecked(True)
+        self.offload_actions[self.offload].setChecked(True)
+        self._options_before = None
 
     def open_model_dialog(self) -> None:
         folder = self.asker.folder(self, "Open model folder", self.settings.last_folder("model"))
@@ -712,6 +771,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, info: dict[str, Any]) -> None:
         self.model_info = info
+        self._options_before = None
         self.model_spec = info.get("spec", self.model_spec)
         if self.model_spec:
             self.settings.model = self.model_spec
@@ -720,8 +780,10 @@ class MainWindow(QMainWindow):
         size, ch = info["size"], info["channels"]
         self.model_label.setStyleSheet("")
         self.model_label.setToolTip(str(info.get("spec", "")))
+        short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+        dtype = f", {short.get(info['dtype'], info['dtype'])}" if info.get("takes_precision") else ""
         self.model_label.setText(f"Model: {info['name']}  ({size}×{size}, {ch} channel"
-                                 f"{'s' if ch != 1 else ''}, {info['device']})")
+                                 f"{'s' if ch != 1 else ''}, {info['device']}{dtype})")
         if self.model_spec not in [a.data() for a in self.model_actions()]:
             self._fill_model_menu()  # a folder opened by hand gets its own entry
         for action in self.model_actions():
@@ -730,6 +792,7 @@ class MainWindow(QMainWindow):
             self._default_document(info)
 
     def _on_load_failed(self, message: str) -> None:
+        self._restore_options()
         if self.model_info is None:
             self._show_no_model(message)
         if not self._quiet_load:
@@ -971,7 +1034,8 @@ class MainWindow(QMainWindow):
         self.engine.cancel()
 
     def _on_state(self, state: str) -> None:
-        text = {"loading": "Loading model…", "idle": "Idle", "running": "Running"}
+        text = {"loading": "Loading model…", "idle": "Idle", "running": "Running",
+                "upscaling": "Upscaling (stage II)"}
         self.state_label.setText(text.get(state, state))
 
     def _on_progress(self, step: int, total: int, eta: float) -> None:
@@ -1063,7 +1127,7 @@ class MainWindow(QMainWindow):
             self.live_timer.start()  # the user's own run goes first; try again later
             return None
         self._cancel_live()
-        settings = self.modes.settings(draw_seed=False) | {"count": 1}
+        settings = self.modes.settings(draw_seed=False) | {"count": 1, "upscale": False}
         return self.run_job(settings, live=True)
 
     def keep_live_result(self) -> None:

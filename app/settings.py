@@ -20,7 +20,9 @@ APPLICATION = "Diffusion Canvas"
 MAX_RECENT = 10
 BRUSH_RANGE = (1, 2000)
 DEFAULTS = {"model": "mnist", "device": "auto", "tool": "brush", "brush_size": 24,
-            "hardness": 0.8}
+            "hardness": 0.8, "precision": "auto", "offload": "none"}
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # for large models (DeepFloyd IF)
+OFFLOADS = ("none", "model", "sequential")
 T = TypeVar("T")
 
 
@@ -64,6 +66,22 @@ class Settings:
     @device.setter
     def device(self, value: str) -> None:
         self._write("run/device", str(value))
+
+    @property
+    def precision(self) -> str:
+        return self._read("run/precision", DEFAULTS["precision"], _one_of(PRECISIONS))
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._write("run/precision", _one_of(PRECISIONS)(value))
+
+    @property
+    def offload(self) -> str:
+        return self._read("run/offload", DEFAULTS["offload"], _one_of(OFFLOADS))
+
+    @offload.setter
+    def offload(self, value: str) -> None:
+        self._write("run/offload", _one_of(OFFLOADS)(value))
 
     @property
     def tool(self) -> str:
@@ -144,6 +162,15 @@ def _text(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"not text: {value!r}")
     return value
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[object], str]:
+    def convert(value: object) -> str:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {choices}")
+        return str(value)
+
+    return convert
 
 
 def _bytes(value: object) -> QByteArray | None:

@@ -223,6 +223,18 @@ def test_encode_prompts_writes_the_course_format(models, tmp_path, capsys):
     assert "text_encoder/config.json" in capsys.readouterr().err
 
 
+def test_the_tokenizer_is_read_as_the_hubs_and_missing_packages_are_named(models, tmp_path,
+                                                                          monkeypatch, capsys):
+    from engine.models import t5
+
+    tokenizer = models / "IF-I-tiny-v1.0" / "tokenizer"
+    assert (tokenizer / "spiece.model").is_file() and not (tokenizer / "tokenizer.json").exists()
+    monkeypatch.setattr(t5, "_importable", lambda module: module != "google.protobuf")
+    assert main(["encode-prompts", "--model", str(models / "IF-I-tiny-v1.0"), "--out",
+                 str(tmp_path / "e.pth"), "--device", "cpu", "x"]) == 1
+    assert "needs protobuf: pip install protobuf" in capsys.readouterr().err
+
+
 def _lone(tmp_path):
     return save_tiny_if(tmp_path / "IF-I-lone")
 

@@ -148,6 +148,7 @@ class ModesPanel(QWidget):
         kind = QButtonGroup(self)
         kind.addButton(self.show_xt)
         kind.addButton(self.show_x0)
+        self.upscale = QCheckBox("×4 with IF stage II", self)
         self.live = QCheckBox("re-run SDEdit as you draw", self)
         self.live.setToolTip("SDEdit runs again shortly after every stroke; the result shows "
                              "beside the canvas (small models only)")
@@ -190,6 +191,7 @@ class ModesPanel(QWidget):
         form.addRow("Count", self.count)
         form.addRow("Preview", self.preview_every)
         form.addRow("Show", self._row(self.show_xt, self.show_x0))
+        form.addRow("Upscale", self.upscale)
         form.addRow("Live", self.live)
         self._optional = {"prompt2": self.prompt2, "view": self.view, "sigma": self.sigma,
                           "strength": strength, "live": self.live}
@@ -244,6 +246,30 @@ class ModesPanel(QWidget):
         if not small:
             self.live.setChecked(False)
         self.live.setEnabled(small)
+        self._set_upscaler(info.get("upscaler_name"), bool(info.get("upscaler", False)))
+        self._set_prompt_hint(bool(info.get("free_text", False)), choices)
+
+    def _set_upscaler(self, name: str | None, available: bool) -> None:
+        """The Upscale row shows for models that take an upscaler; it works where one is found."""
+        self._form.setRowVisible(self.upscale, bool(name))
+        if not available:
+            self.upscale.setChecked(False)
+        self.upscale.setEnabled(available)
+        self.upscale.setText(f"×4 with {name}" if name else "×4")
+        self.upscale.setToolTip(
+            f"Run {name} on the result: 4× larger, with the same views for anagrams"
+            if available else f"{name or 'An upscaler'} was not found: put IF-II-L or IF-II-M "
+            "beside the stage I folder or in the Hugging Face cache (README: DeepFloyd IF)")
+
+    def _set_prompt_hint(self, free_text: bool, choices: list[str] | None) -> None:
+        if free_text:
+            hint = "Type any prompt: the model's T5 encoder turns it into an embedding"
+        elif choices and len(choices) > 1:
+            hint = "The prompts this model has embeddings for"
+        else:
+            hint = ""
+        self.prompt.setToolTip(hint)
+        self.prompt2.setToolTip(hint)
 
     def _set_negate_enabled(self, enabled: bool) -> None:
         model = self.view.model()
@@ -330,6 +356,7 @@ class ModesPanel(QWidget):
             "count": self.count.value(),
             "preview_every": self.preview_every.value(),
             "preview_kind": "x0" if self.show_x0.isChecked() else "x_t",
+            "upscale": self.upscale.isEnabled() and self.upscale.isChecked(),
         }
 
     def apply_settings(self, settings: dict[str, Any]) -> None:
@@ -348,6 +375,8 @@ class ModesPanel(QWidget):
                 box.setValue(settings[key])
         if isinstance(settings.get("seed"), int):
             self.random_seed.setChecked(False)
+        if self.upscale.isEnabled():
+            self.upscale.setChecked(settings.get("upscale") is True)
         if isinstance(settings.get("i_start"), int):
             self.strength.setValue(settings["i_start"])
 

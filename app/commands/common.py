@@ -11,11 +11,10 @@ import torch
 from PIL import Image
 
 from engine import images
-from engine.devices import resolve_device
 from engine.errors import EngineError
 from engine.loops import StepRecord
 from engine.models.base import DiffusionModel
-from engine.models.registry import load_model
+from engine.models.registry import load_model, loading_note
 
 
 def model_from_args(args: argparse.Namespace) -> DiffusionModel:
@@ -29,31 +28,12 @@ def model_from_args(args: argparse.Namespace) -> DiffusionModel:
     return model
 
 
-REPORT_FROM = 256 * 1024**2  # real IF weights; tiny test models stay quiet
-
-
 def report_memory(args: argparse.Namespace) -> None:
     """Before loading DeepFloyd IF: one line on stderr with the memory it will need."""
-    from engine.models.deepfloyd import is_if_folder, resolve_dtype
-    from engine.models.memory import describe_bytes, estimate_memory
-    from engine.models.registry import resolve_folder
-
-    try:
-        folder = resolve_folder(args.model)
-    except EngineError:
-        return  # load_model reports it
-    if not is_if_folder(folder):
-        return
-    try:
-        device = resolve_device(args.device)
-        dtype = resolve_dtype(device, getattr(args, "dtype", None))
-        need = estimate_memory(folder, dtype, offload=getattr(args, "offload", "none"))
-    except EngineError:
-        return
-    if need >= REPORT_FROM:
-        where = "GPU memory" if device.type != "cpu" else "memory"
-        print(f"loading {folder.name}: needs about {describe_bytes(need)} of {where} "
-              f"({str(dtype).removeprefix('torch.')})", file=sys.stderr)
+    note = loading_note(args.model, args.device, getattr(args, "dtype", None),
+                        getattr(args, "offload", "none"))
+    if note:
+        print(note, file=sys.stderr)
 
 
 def generator_for(model: DiffusionModel, seed: int) -> torch.Generator:
@@ -76,7 +56,7 @@ def base_parameters(args: argparse.Namespace, model: DiffusionModel) -> dict:
         "guidance": model.default_guidance if args.guidance is None else args.guidance,
         "steps": args.steps,
         "timesteps": model.schedule.timesteps(args.steps),
-    }
+    } | ({"upscale": True} if getattr(args, "upscale", False) else {})
 
 
 def run_loop(loop: Iterator[StepRecord], keep_frames: bool = False
@@ -89,22 +69,6 @@ def run_loop(loop: Iterator[StepRecord], keep_frames: bool = False
     if last is None:
         raise EngineError("the run made no step")
     return last, frames
-
-
-def upscale(model: DiffusionModel, x: torch.Tensor, prompt: str | list[str], guidance: float,
-            generator: torch.Generator, views: list | None = None, parts: list | None = None
-            ) -> torch.Tensor:
-    """The model's upscaler (IF stage II) on x; anagrams pass their views, hybrids their parts.
-
-    Stage II's guidance is its own (4, as diffusers'), not stage I's.
-    """
-    up = model.upscaler()
-    if up is None:
-        raise EngineError(f"{model.name} has no upscaler (IF stage II provides one)")
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    cond, uncond = model.encode(prompts), model.encode([model.unconditional_prompt])
-    stage_two_guidance = getattr(up, "default_guidance", guidance)
-    return up.upscale(x, cond, uncond, generator, stage_two_guidance, views=views, parts=parts)
 
 
 def to_images(model: DiffusionModel, x: torch.Tensor) -> list[Image.Image]:

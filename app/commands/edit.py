@@ -12,15 +12,13 @@ from app.commands.common import (
     model_from_args,
     run_loop,
     to_images,
-    upscale,
     write_frames,
 )
-from app.jobs import Job, default_i_start, job_parameters, job_prompts, make_loop, resolve_job
-from engine import edits, images
+from app.jobs import Job, default_i_start, job_parameters, make_run, resolve_job
+from engine import images
 from engine.errors import EngineError
 from engine.models.base import DiffusionModel
 from engine.schedules import i_start_from_strength
-from engine.views import VIEWS, get_view
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,10 +29,8 @@ def run(args: argparse.Namespace) -> int:
     image = read_image(args, model)
     i_start = start_index(args, model, image is not None)
     job = resolve_job(model, job_from_args(args, model, image, i_start))
-    last, frames = run_loop(make_loop(model, job, generator), keep_frames=bool(args.frames))
+    last, frames = run_loop(make_run(model, job, generator), keep_frames=bool(args.frames))
     x = last.x_t
-    if args.upscale:
-        x = upscale_job(model, job, x, generator)
     params = job_parameters(job, args.model, model, prompts_file=args.prompts,
                             image=args.image, mask=args.mask)
     images.save_png(to_images(model, x)[0], args.out, params)
@@ -42,21 +38,6 @@ def run(args: argparse.Namespace) -> int:
         write_frames(model, frames, args.frames, params)
     print(f"wrote {args.out}" + (f" and {args.frames}" if args.frames else ""))
     return 0
-
-
-def upscale_job(model: DiffusionModel, job: Job, x: torch.Tensor, generator: torch.Generator
-                ) -> torch.Tensor:
-    """Stage II with the same views (anagram) or the frequency split at 4x (hybrid)."""
-    prompts = job_prompts(job)
-    if job.mode == "anagram":
-        views = [VIEWS["identity"], get_view(job.view, model.symmetric_range)]
-        return upscale(model, x, prompts, job.guidance, generator, views=views)
-    if job.mode == "hybrid":
-        sigma = None if job.sigma is None else job.sigma * 4
-        kernel = None if sigma is None else 2 * round(8 * sigma) + 1
-        parts = edits.hybrid_parts(kernel, sigma)
-        return upscale(model, x, prompts, job.guidance, generator, parts=parts)
-    return upscale(model, x, prompts[0], job.guidance, generator)
 
 
 def check_required(args: argparse.Namespace) -> None:
@@ -105,4 +86,4 @@ def job_from_args(args: argparse.Namespace, model: DiffusionModel, image: torch.
     return Job(mode=args.mode, prompt=args.prompt, prompt2=args.prompt2, view=args.view,
                sigma=args.sigma, i_start=i_start, guidance=args.guidance, steps=args.steps,
                seed=args.seed, image=image, mask=mask, jump_length=args.jump_length,
-               resample=args.resample)
+               resample=args.resample, upscale=args.upscale)

@@ -13,8 +13,8 @@ from app.commands.common import (
     model_from_args,
     run_loop,
     to_images,
-    upscale,
 )
+from app.jobs import Job, make_run
 from engine import edits, images
 from engine.errors import EngineError
 
@@ -26,11 +26,10 @@ def run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     prompt = edits.resolve_prompt(model, args.prompt)
     generator = generator_for(model, args.seed)
-    last, _ = run_loop(edits.sample(model, [prompt] * args.count, generator, args.guidance,
-                                    args.steps))
+    job = Job(prompt=prompt, guidance=args.guidance, steps=args.steps, seed=args.seed,
+              count=args.count, upscale=args.upscale)
+    last, _ = run_loop(make_run(model, job, generator))
     x = last.x_t
-    if args.upscale:
-        x = upscale(model, x, prompt, edits.resolve_guidance(model, args.guidance), generator)
     params = base_parameters(args, model) | {"prompt": prompt, "count": args.count}
     out = Path(args.out)
     pictures = to_images(model, x)

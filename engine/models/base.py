@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,6 +13,7 @@ from engine.errors import PromptError
 from engine.schedules import NoiseSchedule
 
 if TYPE_CHECKING:
+    from engine.loops import StepRecord
     from engine.views import View
 
 
@@ -42,6 +43,8 @@ class DiffusionModel(ABC):
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     schedule: NoiseSchedule
+    upscaler_name: str | None = None  # the upscaler this family can use, found or not
+    takes_precision = False  # large models: dtype and offload are the user's choice
 
     @property
     def conditional(self) -> bool:
@@ -77,11 +80,29 @@ class DiffusionModel(ABC):
     def upscaler(self) -> Upscaler | None:
         return None
 
+    def has_upscaler(self) -> bool:
+        """Whether `upscaler()` would find one, without loading it."""
+        return False
+
 
 class Upscaler(ABC):
     """Image + conditioning + noise level -> an image four times larger (IF stage II)."""
 
     scale: int = 4
+    default_guidance: float = 4.0
+
+    @abstractmethod
+    def num_steps(self, steps: int | None = None) -> int:
+        """How many updates `upscale_steps` makes for `steps` (None: the default)."""
+
+    @abstractmethod
+    def upscale_steps(self, image: torch.Tensor, cond: torch.Tensor | None,
+                      uncond: torch.Tensor | None, generator: torch.Generator,
+                      guidance: float = 4.0, noise_level: int = 250, steps: int | None = None,
+                      views: Sequence[View] | None = None,
+                      parts: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None
+                      ) -> Iterator[StepRecord]:
+        """`upscale` as a loop of step records, for previews; the last x_t is the result."""
 
     @abstractmethod
     def upscale(self, image: torch.Tensor, cond: torch.Tensor | None, uncond: torch.Tensor | None,

@@ -135,6 +135,8 @@ class IFStageOne(DiffusionModel):
     default_prompt = "a high quality photo"
     unconditional_prompt = ""
     default_guidance = 7.0
+    upscaler_name = "IF stage II"
+    takes_precision = True
 
     def __init__(self, folder: Path, device: torch.device, name: str,
                  dtype: str | torch.dtype | None = None, offload: str = "none") -> None:
@@ -194,6 +196,15 @@ class IFStageOne(DiffusionModel):
                             return_dict=False)[0]
         eps, variance = out.float().split(self.channels, dim=1)
         return Prediction(eps, variance)
+
+    def has_upscaler(self) -> bool:
+        from engine.models.deepfloyd_upscale import find_stage_two
+
+        try:
+            folder = find_stage_two(self.folder)
+        except ModelError:
+            return False
+        return folder.is_dir()
 
     def upscaler(self) -> Upscaler:
         """IF stage II, found beside this folder or in the Hugging Face cache (else an error)."""

@@ -87,6 +87,9 @@ class IFStageTwo(Upscaler):
         self.noising = NoiseSchedule.from_diffusers_config(
             read_json(folder / "image_noising_scheduler" / "scheduler_config.json"))
 
+    def num_steps(self, steps: int | None = None) -> int:
+        return len(self.schedule.timesteps(steps or self.default_steps)) - 1
+
     @torch.no_grad()
     def forward(self, x6: torch.Tensor, t: int, cond: torch.Tensor, noise_level: int
                 ) -> Prediction:

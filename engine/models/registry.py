@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from engine.devices import resolve_device
-from engine.errors import ModelError
+from engine.errors import EngineError, ModelError
 from engine.models.base import DiffusionModel
 from engine.models.deepfloyd import (
     is_if_folder,
@@ -109,11 +109,12 @@ TAKES_OPTIONS = ("deepfloyd-if", "deepfloyd-if-upscaler")
 
 
 def load_model(spec: str, device: str = "auto", dtype: str | None = None,
-               offload: str = "none") -> DiffusionModel:
+               offload: str = "none", *, where_they_apply: bool = False) -> DiffusionModel:
     """The model `spec` names, on the device asked for.
 
     dtype ("auto", "fp32", "fp16", "bf16") and offload ("none", "model", "sequential") apply to
-    DeepFloyd IF; the small models run in fp32 on the device and refuse other settings.
+    DeepFloyd IF; the small models run in fp32 on the device and refuse other settings, or
+    ignore them `where_they_apply` (the app's settings hold for whichever model is picked).
     """
     folder = resolve_folder(spec)
     dev = resolve_device(device)
@@ -124,7 +125,9 @@ def load_model(spec: str, device: str = "auto", dtype: str | None = None,
             name = spec if spec in BUNDLED else folder.name
             if loader.kind in TAKES_OPTIONS:
                 return loader.load(folder, dev, name, **options)
-            if dtype == "fp32":  # what the small models run in anyway
+            if where_they_apply:
+                options.clear()
+            elif dtype == "fp32":  # what the small models run in anyway
                 options.pop("dtype")
             if options:
                 asked = ", ".join(f"--{k} {v}" for k, v in options.items())
@@ -184,3 +187,28 @@ def memory_estimate(folder: Path, kind: str) -> int | None:
         return estimate_memory(folder, torch.float16) or None
     except ModelError:
         return None
+
+
+REPORT_FROM = 256 * 1024**2  # real IF weights; tiny test models stay quiet
+
+
+def loading_note(spec: str, device: str = "auto", dtype: str | None = None,
+                 offload: str = "none") -> str | None:
+    """For DeepFloyd IF with real weights: the memory it will need, said before loading."""
+    from engine.models.deepfloyd import resolve_dtype
+    from engine.models.memory import describe_bytes, estimate_memory
+
+    try:
+        folder = resolve_folder(spec)
+        if not is_if_folder(folder):
+            return None
+        dev = resolve_device(device)
+        torch_dtype = resolve_dtype(dev, dtype)
+        need = estimate_memory(folder, torch_dtype, offload=offload or "none")
+    except EngineError:
+        return None
+    if need < REPORT_FROM:
+        return None
+    where = "GPU memory" if dev.type != "cpu" else "memory"
+    return (f"loading {folder.name}: needs about {describe_bytes(need)} of {where} "
+            f"({str(torch_dtype).removeprefix('torch.')})")

@@ -21,6 +21,28 @@ def preprocess(prompt: str) -> str:
     return prompt.lower().strip()
 
 
+def check_tokenizer_packages(folder: Path) -> None:
+    """IF's tokenizer is a sentencepiece file (no tokenizer.json): reading it needs two
+    packages, and without them transformers fails with an unrelated message."""
+    if (folder / "tokenizer.json").is_file():
+        return
+    missing = [name for name, module in (("sentencepiece", "sentencepiece"),
+                                         ("protobuf", "google.protobuf"))
+               if not _importable(module)]
+    if missing:
+        raise ModelError(f"IF's tokenizer ({folder}) needs {' and '.join(missing)}: "
+                         f"pip install {' '.join(missing)}")
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package is missing
+        return False
+
+
 class T5PromptEncoder:
     def __init__(self, folder: Path, device: torch.device, dtype: torch.dtype,
                  offload: OffloadGroup | None = None, name: str = "IF") -> None:
@@ -40,6 +62,7 @@ class T5PromptEncoder:
         if missing:
             raise ModelError(f"{self.folder} has no T5 encoder: missing {', '.join(missing)} "
                              "(use the course's embeddings file with --prompts instead)")
+        check_tokenizer_packages(self.folder / "tokenizer")
         from transformers import AutoTokenizer, T5EncoderModel
 
         try:

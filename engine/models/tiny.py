@@ -137,43 +137,35 @@ TOKENIZER_TEXT = ("a high quality photo", "a rocket ship", "a pencil", "a man we
                   "a photo of a man", "a photo of a hipster barista")
 
 
-def _t5_tokenizer(cls, model_file: Path):
-    """transformers 5 builds T5Tokenizer from (piece, score) pairs; 4 from the .model file."""
-    import inspect
-
-    import sentencepiece as spm
-
-    if "vocab_file" in inspect.signature(cls.__init__).parameters:
-        return cls(vocab_file=str(model_file), extra_ids=0)
-    sp = spm.SentencePieceProcessor(model_file=str(model_file))
-    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
-    return cls(vocab=pieces, extra_ids=0)
-
-
 def save_tiny_t5(folder: str | Path, embedding_dim: int = 32) -> Path:
-    """A tiny T5 encoder (random) and an offline sentencepiece tokenizer, into an IF folder's
-    text_encoder/ and tokenizer/. Needs the `sentencepiece` package (a test dependency)."""
+    """A tiny T5 encoder (random) and a sentencepiece tokenizer trained here, into an IF folder's
+    text_encoder/ and tokenizer/. The tokenizer folder holds what the hub's IF repositories
+    hold (spiece.model and the two JSON files, no tokenizer.json), so loading it takes the same
+    conversion as the real one."""
     import sentencepiece as spm
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+    from transformers import T5Config, T5EncoderModel
 
     folder = Path(folder)
-    work = folder / "tokenizer-build"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "text.txt").write_text("\n".join(TOKENIZER_TEXT * 10) + "\n")
+    tokenizer = folder / "tokenizer"
+    tokenizer.mkdir(parents=True, exist_ok=True)
+    text = tokenizer / "text.txt"
+    text.write_text("\n".join(TOKENIZER_TEXT * 10) + "\n")
     spm.SentencePieceTrainer.train(
-        input=str(work / "text.txt"), model_prefix=str(work / "spiece"), vocab_size=64,
+        input=str(text), model_prefix=str(tokenizer / "spiece"), vocab_size=64,
         model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2,
         hard_vocab_limit=False)
-    tokenizer = _t5_tokenizer(T5Tokenizer, work / "spiece.model")
-    tokenizer.model_max_length = 77
-    tokenizer.save_pretrained(folder / "tokenizer")
+    text.unlink()
+    (tokenizer / "spiece.vocab").unlink()
+    pieces = spm.SentencePieceProcessor(model_file=str(tokenizer / "spiece.model"))
+    specials = {"eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+    (tokenizer / "special_tokens_map.json").write_text(json.dumps(specials))
+    (tokenizer / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "T5Tokenizer", "model_max_length": 77, "extra_ids": 0} | specials))
     torch.manual_seed(2)
-    config = T5Config(vocab_size=max(len(tokenizer), 64), d_model=embedding_dim, d_kv=8,
-                      d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8)
+    config = T5Config(vocab_size=max(pieces.get_piece_size(), 64), d_model=embedding_dim,
+                      d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                      relative_attention_num_buckets=8)
     T5EncoderModel(config).save_pretrained(folder / "text_encoder")
-    for path in work.iterdir():
-        path.unlink()
-    work.rmdir()
     index_path = folder / "model_index.json"
     index = json.loads(index_path.read_text())
     index["text_encoder"] = ["transformers", "T5EncoderModel"]

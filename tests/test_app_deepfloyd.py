@@ -1,0 +1,131 @@
+"""DeepFloyd IF in the window, on tiny IF-shaped models loaded through the real path: free-text
+prompts through the T5 encoder, stage II upscaling with previews, and the precision and offload
+settings of the Model menu."""
+
+import pytest
+import torch
+from test_app import RUN_TIMEOUT, open_window, run_and_wait, settings
+
+from app.jobs import Job, make_run
+from app.settings import Settings
+from engine.models import registry
+from engine.models.deepfloyd_upscale import IFStageTwo
+from engine.models.registry import load_model, loading_note
+from engine.models.tiny import save_tiny_if, save_tiny_if_stage_two, save_tiny_t5, tiny_embeddings
+
+
+@pytest.fixture(autouse=True)
+def quick_stage_two(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path_factory.mktemp("empty-hub")))
+    monkeypatch.delenv("DIFFUSION_CANVAS_IF_STAGE_II", raising=False)
+    monkeypatch.setattr(IFStageTwo, "default_steps", 2)
+
+
+@pytest.fixture(scope="module")
+def if_pair(tmp_path_factory):
+    """IF-I-tiny with its T5 encoder, and IF-II-tiny beside it, as downloaded."""
+    root = tmp_path_factory.mktemp("if-pair")
+    stage_one = save_tiny_if(root / "IF-I-tiny-v1.0")
+    save_tiny_t5(stage_one)
+    save_tiny_if_stage_two(root / "IF-II-tiny-v1.0")
+    return stage_one
+
+
+@pytest.fixture(scope="module")
+def lone_if(tmp_path_factory):
+    return save_tiny_if(tmp_path_factory.mktemp("lone") / "IF-I-tiny")
+
+
+def test_two_stages_count_as_one_run_and_end_four_times_larger(if_pair):
+    model = load_model(str(if_pair), "cpu")
+    up = model.upscaler()
+    job = Job(mode="anagram", prompt="a rocket ship", prompt2="a pencil", view="rot180", steps=3,
+              upscale=True)
+    records = list(make_run(model, job, torch.Generator().manual_seed(0)))
+    second = up.num_steps()
+    assert [r.step for r in records] == list(range(1, 3 + second + 1))
+    assert {r.total for r in records} == {3 + second}
+    assert records[2].x_t.shape[-1] == 32 and records[-1].x_t.shape[-1] == 128
+    plain = list(make_run(model, Job(mode="anagram", prompt="a rocket ship", prompt2="a pencil",
+                                     view="rot180", steps=3), torch.Generator().manual_seed(0)))
+    assert torch.equal(plain[-1].x_t, records[2].x_t), "stage I is the same run either way"
+
+
+def test_free_text_prompts_and_upscaling_in_the_window(qtbot, if_pair, tmp_path):
+    window = open_window(qtbot, str(if_pair), tmp_path / "w")
+    info = window.model_info
+    assert info["free_text"] and info["upscaler"] and info["prompts"] is None
+    assert "T5" in window.modes.prompt.toolTip()
+    assert window.modes.upscale.isVisible() and window.modes.upscale.isEnabled()
+    states = []
+    window.engine.stateChanged.connect(states.append)
+    window.modes.upscale.setChecked(True)
+    typed = "a watercolour of a lighthouse"  # in no embeddings file: T5 encodes it
+    previews, results = run_and_wait(qtbot, window, settings(window, "anagram", prompt=typed,
+                                                             prompt2="an old man", steps=2))
+    assert results[0]["upscale"] is True and results[0]["prompt"] == typed
+    assert "upscaling" in states
+    assert {p[0].width() for p in previews} == {32, 128}, "previews from both stages"
+    result = window.results[-1]
+    assert result.image.width() == 128
+    assert result.frames and {f.width() for f in result.frames} == {128}, "one animation size"
+    window.modes.apply_settings({"mode": "sample", "upscale": False})
+    assert not window.modes.settings()["upscale"]
+
+
+def test_without_stage_two_the_upscale_box_says_why(qtbot, lone_if, tmp_path):
+    window = open_window(qtbot, str(lone_if), tmp_path / "w")
+    box = window.modes.upscale
+    assert not window.model_info["upscaler"]
+    assert box.isVisible() and not box.isEnabled() and "IF-II" in box.toolTip()
+    assert window.modes.settings()["upscale"] is False
+    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
+        window.load_model("mnist")
+    assert not box.isVisible(), "digit models have no upscaler to offer"
+
+
+def test_precision_reloads_if_and_a_refused_choice_comes_back(qtbot, lone_if, tmp_path):
+    prompts = tmp_path / "prompts.pth"
+    torch.save(tiny_embeddings(["a high quality photo", ""]), prompts)
+    window = open_window(qtbot, str(lone_if), tmp_path / "w")
+    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
+        window.use_prompts_file(str(prompts))
+    assert window.model_info["dtype"] == "float32" and "fp32" in window.model_label.text()
+    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
+        window.precision_actions["bf16"].trigger()
+    assert loaded.args[0]["dtype"] == "bfloat16"
+    assert window.engine.loaded_model().unet.dtype == torch.bfloat16
+    assert Settings(window.settings.qsettings).precision == "bf16"
+    with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT) as failed:
+        window.precision_actions["fp16"].trigger()
+    assert "fp32 or bf16" in failed.args[0] and window.errors
+    assert window.precision == "bf16" and window.settings.precision == "bf16"
+    assert window.precision_actions["bf16"].isChecked()
+    assert window.engine.loaded_model().dtype == torch.bfloat16, "the loaded model is kept"
+    _, results = run_and_wait(qtbot, window, settings(window, "sample", steps=2))
+    assert results, "and it still runs"
+
+
+def test_digit_models_ignore_the_large_model_settings(qtbot, tmp_path):
+    ini = tmp_path / "w"
+    window = open_window(qtbot, "mnist", ini)
+    window.precision_actions["bf16"].trigger()
+    window.offload_actions["model"].trigger()
+    assert window.settings.offload == "model"
+    assert window.engine.loaded_model().dtype == torch.float32
+    second = open_window(qtbot, "mnist", tmp_path / "w2", settings=window.settings)
+    assert second.precision == "bf16" and second.offload_actions["model"].isChecked()
+    assert second.engine.loaded_model().dtype == torch.float32, "loaded with them set"
+
+
+def test_the_memory_note_comes_before_loading(qtbot, lone_if, tmp_path, monkeypatch):
+    assert loading_note(str(lone_if), "cpu") is None, "tiny weights stay quiet"
+    monkeypatch.setattr(registry, "REPORT_FROM", 0)
+    note = loading_note(str(lone_if), "cpu", "bf16")
+    assert note.startswith(f"loading {lone_if.name}: needs about") and "bfloat16" in note
+    assert loading_note("mnist", "cpu") is None
+    window = open_window(qtbot, "mnist", tmp_path / "w")
+    with qtbot.waitSignal(window.engine.loadNote, timeout=RUN_TIMEOUT) as said:
+        window.load_model(str(lone_if))
+    assert "needs about" in said.args[0]
+    assert window.statusBar().currentMessage().startswith("Loading")
