@@ -211,7 +211,7 @@ class NoiseExplorer(QWidget):
         self.iterative_thread.failed.connect(self.view.set_status)
         self.thread_.figureReady.connect(self._on_figure)
         self.thread_.failed.connect(self.view.set_status)
-        self.rebuild_timer.timeout.connect(self.rebuild)
+        self.rebuild_timer.timeout.connect(self._rebuild_when_shown)
         w.document.changed.connect(self._schedule_rebuild)
         w.document.regionChanged.connect(self._schedule_rebuild)
         w.engine.modelLoaded.connect(self._schedule_rebuild)
@@ -220,6 +220,14 @@ class NoiseExplorer(QWidget):
     # --- building ---------------------------------------------------------------------------
     def _schedule_rebuild(self, *_: Any) -> None:
         self.rebuild_timer.start()
+
+    def _rebuild_when_shown(self) -> None:
+        """Hidden, the explorer only forgets the old columns: it runs the model (and a text
+        encoder's first load) on this thread, so it must not do so for nothing."""
+        if self._active():
+            self.rebuild()
+        else:
+            self.explorer = None
 
     def _active(self) -> bool:
         dock = self.parentWidget()

@@ -47,6 +47,7 @@ class Job:
     jump_length: int = 1
     resample: int = 1
     upscale: bool = False  # then the model's upscaler (IF stage II) runs on the result
+    upscale_only: bool = False  # the upscaler alone, on `image` (a result of this job's mode)
     job_id: int = 0
 
 
@@ -65,12 +66,16 @@ def check_job(job: Job) -> None:
         raise EngineError("steps must be at least 1")
     if job.count < 1:
         raise EngineError("the count must be at least 1")
+    if job.mode in TWO_PROMPTS and job.prompt2 is None:
+        raise EngineError(f"{job.mode} needs a second prompt")
+    if job.upscale_only:
+        if job.image is None:
+            raise EngineError("there is no image to upscale")
+        return
     if job.mode in NEEDS_IMAGE and job.image is None:
         raise EngineError(f"{job.mode} needs an input image")
     if job.mode == "inpaint" and job.mask is None:
         raise EngineError("inpaint needs a mask: paint white where new content is generated")
-    if job.mode in TWO_PROMPTS and job.prompt2 is None:
-        raise EngineError(f"{job.mode} needs a second prompt")
     if job.preview_kind not in PREVIEW_KINDS:
         raise EngineError(f"preview kind must be one of {', '.join(PREVIEW_KINDS)}")
 
@@ -158,10 +163,18 @@ def make_run(model: DiffusionModel, job: Job, generator: torch.Generator
     The upscaler is loaded first, so a missing stage II fails before stage I's work.
     """
     job = resolve_job(model, job)
+    if job.upscale_only:
+        return upscale_loop(model, job, job.image, stage_two_generator(generator, job.seed))
     if not job.upscale:
         return make_loop(model, job, generator)
     up = upscaler_of(model)
     return _two_stages(model, job, generator, up.num_steps())
+
+
+def stage_two_generator(like: torch.Generator, seed: int) -> torch.Generator:
+    """Stage II's own noise, from the seed alone: upscaling a result later, from its PNG,
+    gives what upscaling in the run gave."""
+    return torch.Generator(device=like.device).manual_seed(int(seed))
 
 
 def _two_stages(model: DiffusionModel, job: Job, generator: torch.Generator, second: int
@@ -176,7 +189,7 @@ def _two_stages(model: DiffusionModel, job: Job, generator: torch.Generator, sec
     if last is None:
         raise EngineError("the run made no step")
     first = last.total
-    stage_two = upscale_loop(model, job, last.x_t, generator)
+    stage_two = upscale_loop(model, job, last.x_t, stage_two_generator(generator, job.seed))
     try:
         for record in stage_two:
             yield replace(record, step=first + record.step, total=first + second)
@@ -203,7 +216,7 @@ def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = Non
         "steps": job.steps,
         "timesteps": model.schedule.timesteps(job.steps) if model is not None else None,
     }
-    if job.upscale:
+    if job.upscale or job.upscale_only:
         params["upscale"] = True
     if job.mode == "sample":
         return params | {"prompt": job.prompt, "count": job.count}

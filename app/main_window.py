@@ -56,7 +56,7 @@ from app.document import Document
 from app.engine_thread import EngineThread
 from app.explorer import NoiseExplorer
 from app.history import History, Result
-from app.jobs import NEEDS_IMAGE, Job
+from app.jobs import MODES, NEEDS_IMAGE, Job
 from app.project import SUFFIX as PROJECT_SUFFIX
 from app.project import ProjectError, apply_project, load_project, save_project
 from app.qt_images import pil_to_qimage, qimage_to_pil
@@ -600,6 +600,7 @@ class MainWindow(QMainWindow):
         strip.exportRequested.connect(lambda i: self.export_dialog(self.history[i]))
         strip.removeRequested.connect(self.remove_result)
         strip.viewRequested.connect(lambda i: self.view_illusion(self.history[i]))
+        strip.upscaleRequested.connect(lambda i: self.upscale_result(self.history[i]))
         self.explorer_dock.visibilityChanged.connect(self._on_explorer_shown)
         self.live_timer.timeout.connect(self.run_live)
         self.canvas.toolChanged.connect(self._remember_tool)
@@ -780,8 +781,8 @@ class MainWindow(QMainWindow):
         size, ch = info["size"], info["channels"]
         self.model_label.setStyleSheet("")
         self.model_label.setToolTip(str(info.get("spec", "")))
-        short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
-        dtype = f", {short.get(info['dtype'], info['dtype'])}" if info.get("takes_precision") else ""
+        short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(info["dtype"])
+        dtype = f", {short or info['dtype']}" if info.get("takes_precision") else ""
         self.model_label.setText(f"Model: {info['name']}  ({size}×{size}, {ch} channel"
                                  f"{'s' if ch != 1 else ''}, {info['device']}{dtype})")
         if self.model_spec not in [a.data() for a in self.model_actions()]:
@@ -790,6 +791,10 @@ class MainWindow(QMainWindow):
             action.setChecked(action.data() == self.model_spec)
         if self._pristine:
             self._default_document(info)
+        name = info.get("upscaler_name")
+        self.history_strip.set_action_state(
+            "upscaleRequested", bool(name), bool(info.get("upscaler")),
+            self.modes.upscale.toolTip())
 
     def _on_load_failed(self, message: str) -> None:
         self._restore_options()
@@ -1029,6 +1034,19 @@ class MainWindow(QMainWindow):
         if live:
             self._live_jobs.add(job_id)
         return job_id
+
+    def upscale_result(self, result: Result | None = None) -> int | None:
+        """Runs the upscaler on a result made by this model, with its prompts and views."""
+        result = result or self._shown
+        info = self.model_info
+        try:
+            job = upscale_job(result, info)
+        except EngineError as error:
+            self.show_error("Cannot upscale", str(error))
+            return None
+        self._run_started = time.monotonic()
+        self.modes.set_running(True)
+        return self.engine.submit(job)
 
     def cancel_run(self) -> None:
         self.engine.cancel()
@@ -1304,6 +1322,26 @@ class MainWindow(QMainWindow):
         self.settings.set_window_geometry(self.saveGeometry())
         self.settings.sync()
         super().closeEvent(event)
+
+
+def upscale_job(result: Result | None, info: dict[str, Any] | None) -> Job:
+    """The job that upscales `result` (a stage I image of the model `info` describes)."""
+    if result is None:
+        raise EngineError("pick a result to upscale")
+    if info is None or not info.get("upscaler"):
+        raise EngineError("the model loaded has no upscaler: upscaling needs DeepFloyd IF with "
+                          "its stage II")
+    p = result.parameters
+    size = info["size"]
+    if p.get("upscale") or result.image.width() != size or result.image.height() != size:
+        raise EngineError(f"only {size}×{size} results of {info['name']} can be upscaled; "
+                          f"this one is {result.image.width()}×{result.image.height()}")
+    image = images.prepare_image(qimage_to_pil(result.image, "RGB"), size, info["channels"],
+                                 info["data_range"])
+    mode = p.get("mode") or "sample"
+    return Job(mode=mode if mode in MODES else "sample", prompt=p.get("prompt"),
+               prompt2=p.get("prompt2"), view=p.get("view") or "flip", sigma=p.get("sigma"),
+               seed=int(p.get("seed") or 0), image=image, upscale_only=True)
 
 
 def run_app(path: str | None = None) -> int:

@@ -2,12 +2,16 @@
 prompts through the T5 encoder, stage II upscaling with previews, and the precision and offload
 settings of the Model menu."""
 
+import numpy as np
 import pytest
 import torch
 from test_app import RUN_TIMEOUT, open_window, run_and_wait, settings
 
-from app.jobs import Job, make_run
+from app.jobs import Job, make_run, resolve_job, upscale_loop
+from app.qt_images import qimage_to_numpy, qimage_to_pil
 from app.settings import Settings
+from engine import images
+from engine.loops import final
 from engine.models import registry
 from engine.models.deepfloyd_upscale import IFStageTwo
 from engine.models.registry import load_model, loading_note
@@ -49,6 +53,9 @@ def test_two_stages_count_as_one_run_and_end_four_times_larger(if_pair):
     plain = list(make_run(model, Job(mode="anagram", prompt="a rocket ship", prompt2="a pencil",
                                      view="rot180", steps=3), torch.Generator().manual_seed(0)))
     assert torch.equal(plain[-1].x_t, records[2].x_t), "stage I is the same run either way"
+    alone = final(upscale_loop(model, resolve_job(model, job), records[2].x_t,
+                               torch.Generator().manual_seed(0)))
+    assert torch.equal(alone.x_t, records[-1].x_t), "stage II's noise comes from the seed alone"
 
 
 def test_free_text_prompts_and_upscaling_in_the_window(qtbot, if_pair, tmp_path):
@@ -73,15 +80,49 @@ def test_free_text_prompts_and_upscaling_in_the_window(qtbot, if_pair, tmp_path)
     assert not window.modes.settings()["upscale"]
 
 
+def test_a_result_upscaled_afterwards_matches_upscaling_in_the_run(qtbot, if_pair, tmp_path):
+    window = open_window(qtbot, str(if_pair), tmp_path / "w")
+    both = settings(window, "anagram", prompt="a rocket ship", prompt2="a pencil", view="rot180",
+                    steps=2, seed=7)
+    run_and_wait(qtbot, window, both | {"upscale": True})
+    in_run = window.results[-1]
+    run_and_wait(qtbot, window, both)
+    small = window.results[-1]
+    assert small.image.width() == 32
+    menu = window.history_strip.context_menu(len(window.history) - 1)
+    action = next(a for a in menu.actions() if a.objectName() == "upscaleRequested")
+    assert action.isVisible() and action.isEnabled()
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        action.trigger()
+    later = window.results[-1]
+    assert later.image.width() == 128 and later.parameters["upscale"] is True
+    assert later.parameters["mode"] == "anagram" and later.parameters["prompt2"] == "a pencil"
+    model = window.engine.loaded_model()  # idle now: safe to use here
+    job = resolve_job(model, Job(mode="anagram", prompt="a rocket ship", prompt2="a pencil",
+                                 view="rot180", seed=7))
+    low = images.prepare_image(qimage_to_pil(small.image, "RGB"), 32, 3, (-1.0, 1.0))
+    expected = final(upscale_loop(model, job, low, torch.Generator().manual_seed(7))).x_t
+    assert np.array_equal(qimage_to_numpy(later.image, "RGB"),
+                          np.asarray(images.to_pil(expected[0], (-1.0, 1.0))))
+    assert in_run.image.width() == 128
+    window.upscale_result(later)
+    assert "only 32×32 results" in window.errors[-1]
+
+
 def test_without_stage_two_the_upscale_box_says_why(qtbot, lone_if, tmp_path):
     window = open_window(qtbot, str(lone_if), tmp_path / "w")
     box = window.modes.upscale
     assert not window.model_info["upscaler"]
+    menu = window.history_strip.context_menu(0)
+    action = next(a for a in menu.actions() if a.objectName() == "upscaleRequested")
+    assert action.isVisible() and not action.isEnabled() and "IF-II" in action.toolTip()
     assert box.isVisible() and not box.isEnabled() and "IF-II" in box.toolTip()
     assert window.modes.settings()["upscale"] is False
     with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
         window.load_model("mnist")
     assert not box.isVisible(), "digit models have no upscaler to offer"
+    menu = window.history_strip.context_menu(0)
+    assert not next(a for a in menu.actions() if a.objectName() == "upscaleRequested").isVisible()
 
 
 def test_precision_reloads_if_and_a_refused_choice_comes_back(qtbot, lone_if, tmp_path):

@@ -235,6 +235,30 @@ def test_the_tokenizer_is_read_as_the_hubs_and_missing_packages_are_named(models
     assert "needs protobuf: pip install protobuf" in capsys.readouterr().err
 
 
+def test_two_threads_asking_for_the_text_encoder_load_it_once(models, monkeypatch):
+    import threading
+    import time
+
+    from transformers import T5EncoderModel
+
+    real, calls = T5EncoderModel.from_pretrained, []
+
+    def slow(*args, **kwargs):  # widens the window in which a second load could start
+        calls.append(threading.current_thread().name)
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T5EncoderModel, "from_pretrained", slow)
+    encoder = load_model(str(models / "IF-I-tiny-v1.0"), "cpu").text_encoder
+    threads = [threading.Thread(target=encoder.load) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert not any(p.is_meta for p in encoder.model.parameters())
+
+
 def _lone(tmp_path):
     return save_tiny_if(tmp_path / "IF-I-lone")
 

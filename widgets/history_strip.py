@@ -20,6 +20,7 @@ MENU_ACTIONS = (  # (object name, text); the object name is also the signal's na
     ("useAsInputRequested", "Use as input"),
     ("exportRequested", "Export…"),
     ("viewRequested", "View illusion…"),
+    ("upscaleRequested", "Upscale ×4"),
     ("removeRequested", "Remove"),
 )
 
@@ -74,12 +75,16 @@ class HistoryStrip(QWidget):
     useAsInputRequested = Signal(int)
     exportRequested = Signal(int)
     viewRequested = Signal(int)  # open the anagram / hybrid viewer
+    upscaleRequested = Signal(int)  # run the model's upscaler on the result
     removeRequested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None,
                  thumbnail_size: int = DEFAULT_THUMBNAIL) -> None:
         super().__init__(parent)
         self._side = int(thumbnail_size)
+        # (visible, enabled, tooltip) per action; the upscaler's shows once a model has one
+        self._action_states: dict[str, tuple[bool, bool, str]] = {
+            "upscaleRequested": (False, False, "")}
         self.list_widget = self._make_list()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -157,8 +162,18 @@ class HistoryStrip(QWidget):
             action.setObjectName(name)
             signal = getattr(self, name)
             action.triggered.connect(lambda _=False, s=signal: s.emit(index))
+            state = self._action_states.get(name)
+            if state is not None:
+                action.setVisible(state[0])
+                action.setEnabled(state[1])
+                action.setToolTip(state[2])
             menu.addAction(action)
+        menu.setToolTipsVisible(True)
         return menu
+
+    def set_action_state(self, name: str, visible: bool, enabled: bool, tip: str = "") -> None:
+        """How the menu shows action `name` from now on (e.g. no upscaler: hidden or greyed)."""
+        self._action_states[name] = (visible, enabled, tip)
 
     def _on_context_menu(self, pos: QPoint) -> None:
         item = self.list_widget.itemAt(pos)

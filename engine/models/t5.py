@@ -7,6 +7,7 @@ tokenizer/ (local files only).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import torch
@@ -53,10 +54,14 @@ class T5PromptEncoder:
         self.name = name
         self.model = None
         self.tokenizer = None
+        self._lock = threading.Lock()  # two threads asking at once load it once
 
     def load(self) -> None:
-        if self.model is not None:
-            return
+        with self._lock:
+            if self.model is None:
+                self._load()
+
+    def _load(self) -> None:
         missing = [p for p in ("text_encoder/config.json", "tokenizer")
                    if not (self.folder / p).exists()]
         if missing:
