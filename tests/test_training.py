@@ -257,3 +257,25 @@ def test_command_maps_cli_args_and_defaults(idx_dir, tmp_path, capsys):
     assert "lr" in capsys.readouterr().err
     with pytest.raises(EngineError, match="fp16 needs a CUDA"):
         train(TrainConfig.for_kind("time", precision="fp16", device="cpu"), tmp_path / "x")
+
+
+def test_a_bundle_holds_fp16_weights_that_load_through_the_registry(tmp_path, capsys):
+    from engine.models.registry import load_model
+    from engine.models.tiny import save_tiny_digit_model
+    from engine.training.bundle import main as bundle
+
+    run = save_tiny_digit_model(tmp_path / "run", "time", hidden=4)
+    (run / "loss.csv").write_text("step,epoch,loss\n1,1,0.5\n")
+    (run / "training_state.pt").write_bytes(b"optimizer state stays behind")
+    assert bundle([str(run), str(tmp_path / "bundle")]) == 0
+    out = tmp_path / "bundle"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "loss.csv",
+                                                     "model.safetensors"]
+    assert json.loads((out / "config.json").read_text())["storage"] == "float16"
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o644
+    original, bundled = load_model(str(run), "cpu"), load_model(str(out), "cpu")
+    x, t = torch.rand(2, 1, 28, 28), torch.tensor([100, 250])
+    a, b = (m.predict(x, t, m.encode(["", ""])).eps for m in (original, bundled))
+    assert torch.allclose(a, b, atol=1e-2) and not torch.equal(a, b)
+    assert bundle([str(tmp_path / "nothing"), str(tmp_path / "b2")]) == 1
+    assert "no such checkpoint folder" in capsys.readouterr().err
