@@ -1,4 +1,4 @@
-"""Sample quality of the class-conditioned MNIST model, judged by the bundled digit classifier.
+"""Sample quality of the MNIST models, judged by the bundled digit classifier.
 
 For each digit the model draws `--per-digit` samples with CFG (γ = 5, the default strided
 steps) and the classifier reads them: per-digit accuracy, the overall CFG accuracy (goal >= 99%),
@@ -7,6 +7,10 @@ in the classifier's penultimate features between the CFG samples (all digits) an
 set, beside the same distance for as many training images as there are samples (its floor: what
 real digits score). `--compare-ddpm` adds the full 300-step DDPM loop against the strided one, in
 time and judged accuracy.
+
+An unconditional model (the time-conditioned `mnist-time`) draws 10·`--per-digit` samples; the
+table then shows how its samples spread over the digits (the classifier's reading), the share
+read with confidence >= 0.9 (legible digits), and the same Fréchet distances.
 
     python benchmarks/bench_quality.py [--model mnist] [--per-digit 100] [--steps N] [--seed 0]
                                        [--compare-ddpm] [--ddpm-per-digit 20] [--threads N]
@@ -32,6 +36,7 @@ from engine.training.classifier import (  # noqa: E402
     features,
     frechet_distance,
     load_classifier,
+    logits,
     predict_digits,
 )
 
@@ -51,6 +56,51 @@ def draw(model, per_digit: int, guidance: float, steps: int | None, seed: int,
         seconds += time.perf_counter() - t0
         out.append(record.x_t.detach().float().cpu().clamp(0, 1))
     return torch.cat(out), labels, seconds
+
+
+def draw_unconditional(model, n: int, steps: int | None, seed: int, chunk: int
+                       ) -> tuple[torch.Tensor, float]:
+    out, seconds = [], 0.0
+    for i, start in enumerate(range(0, n, chunk)):
+        gen = torch.Generator(device=model.device).manual_seed(seed * 100_003 + i)
+        t0 = time.perf_counter()
+        record = loops.final(edits.sample(model, [""] * min(chunk, n - start), gen, steps=steps))
+        seconds += time.perf_counter() - t0
+        out.append(record.x_t.detach().float().cpu().clamp(0, 1))
+    return torch.cat(out), seconds
+
+
+def frechet_rows(net, samples: list[tuple[str, torch.Tensor]], test, train, seed: int) -> None:
+    """The Fréchet distances of each set of samples to the test set, and the floor."""
+    test_x = torch.from_numpy(test.images).float().div(255).unsqueeze(1)
+    n = max(len(x) for _, x in samples)
+    pick = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)),
+                                              replace=False)
+    train_x = torch.from_numpy(train.images[pick]).float().div(255).unsqueeze(1)
+    f_test = features(net, test_x)
+    rows = [(name, len(x), frechet_distance(features(net, x), f_test)) for name, x in samples]
+    rows.append(("MNIST train images (floor)", len(pick),
+                 frechet_distance(features(net, train_x), f_test)))
+    print(f"| Fréchet distance to the {len(test)} test images (classifier features) | images "
+          "| distance |")
+    print("|---|---|---|")
+    for name, count, value in rows:
+        print(f"| {name} | {count} | {value:.3f} |")
+    print()
+
+
+def unconditional_report(model, net, args, test, train) -> None:
+    n = 10 * args.per_digit
+    x, seconds = draw_unconditional(model, n, args.steps, args.seed, args.chunk)
+    probs = torch.softmax(logits(net, x), dim=1)
+    read, confidence = probs.argmax(1), probs.max(1).values
+    print("| digit read | share of samples |")
+    print("|---|---|")
+    for d in range(10):
+        print(f"| {d} | {pct(float((read == d).float().mean()))} |")
+    print(f"\n{pct(float((confidence >= 0.9).float().mean()))} of {n} samples are read with "
+          f"confidence >= 0.9 (legible); sampling took {seconds:.1f} s.\n")
+    frechet_rows(net, [("samples", x)], test, train, args.seed)
 
 
 def accuracy(net, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -91,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as error:
         print(f"bench_quality: cannot load model {args.model!r}: {error}")
         return 1
-    if not getattr(model, "conditional", False) or "0" not in model.prompt_choices():
-        print(f"bench_quality: {args.model!r} is not a class-conditioned MNIST model")
+    conditional = bool(getattr(model, "conditional", False))
+    if (conditional and "0" not in (model.prompt_choices() or [])) or model.image_size != 28:
+        print(f"bench_quality: {args.model!r} is not an MNIST model")
         return 1
     try:
         net = load_classifier(args.classifier)
@@ -103,10 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     steps_name = args.steps if args.steps is not None else len(model.schedule.timesteps()) - 1
-    n = 10 * args.per_digit
     print(f"# Sample quality: model {args.model!r}, {args.per_digit} samples per digit, "
           f"{steps_name} steps, seed {args.seed}, {torch.get_num_threads()} threads\n")
 
+    if not conditional:
+        unconditional_report(model, net, args, test, train)
+        return 0
     cfg_x, labels, cfg_s = draw(model, args.per_digit, args.guidance, args.steps, args.seed,
                                 args.chunk)
     cfg_acc, cfg_digits = accuracy(net, cfg_x, labels)
@@ -122,21 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CFG accuracy {pct(cfg_acc)} ({goal} the 99% goal); sampling {cfg_s:.1f} s for CFG, "
           f"{un_s:.1f} s without guidance.\n")
 
-    test_x = torch.from_numpy(test.images).float().div(255).unsqueeze(1)
-    gen = np.random.default_rng(args.seed)
-    pick = gen.choice(len(train), size=min(n, len(train)), replace=False)
-    train_x = torch.from_numpy(train.images[pick]).float().div(255).unsqueeze(1)
-    f_test = features(net, test_x)
-    rows = [("CFG samples", n, frechet_distance(features(net, cfg_x), f_test)),
-            ("unguided samples", n, frechet_distance(features(net, un_x), f_test)),
-            ("MNIST train images (floor)", len(pick),
-             frechet_distance(features(net, train_x), f_test))]
-    print(f"| Fréchet distance to the {len(test)} test images (classifier features) | images "
-          "| distance |")
-    print("|---|---|---|")
-    for name, count, value in rows:
-        print(f"| {name} | {count} | {value:.3f} |")
-    print()
+    frechet_rows(net, [("CFG samples", cfg_x), ("unguided samples", un_x)], test, train,
+                 args.seed)
 
     if args.compare_ddpm:
         per = args.ddpm_per_digit or args.per_digit
