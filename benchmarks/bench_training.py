@@ -46,28 +46,31 @@ def batches(n: int, batch: int, seed: int = 0) -> list[tuple[torch.Tensor, ...]]
     return out
 
 
-def run(net, data, autocast_dtype, channels_last: bool, device) -> tuple[float, list[float]]:
+def run(net, data, autocast_dtype, channels_last: bool, device, compiled: bool = False
+        ) -> tuple[float, list[float]]:
     net = net.to(device)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    forward = torch.compile(net) if compiled else net
+    warm = 3 if compiled else 1  # compiling takes the first steps (forward, then backward)
     losses = []
     for i, (x, t, c, eps) in enumerate(data):
-        if i == 1:  # the first step warms up kernels and allocators
+        if i == warm:  # the first steps warm up kernels and allocators
             start = time.perf_counter()
         x, t, c, eps = (v.to(device) for v in (x, t, c, eps))
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                             enabled=autocast_dtype is not None):
-            loss = F.mse_loss(net(x, t, c).float(), eps)
+            loss = F.mse_loss(forward(x, t, c).float(), eps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.item())
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return (len(data) - 1) * data[0][0].shape[0] / (time.perf_counter() - start), losses
+    return (len(data) - warm) * data[0][0].shape[0] / (time.perf_counter() - start), losses
 
 
 def step_flops(net, sample) -> int:
@@ -96,6 +99,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true",
+                        help="add a row: the default path under torch.compile")
     args = parser.parse_args()
     device = torch.device(args.device)
     fast = torch.float16 if device.type == "cuda" else (
@@ -106,6 +111,12 @@ def main() -> None:
     flops = step_flops(copy.deepcopy(base), data[0]) / args.batch_size
     course_ips, course_loss = run(copy.deepcopy(base), data, None, False, device)
     fast_ips, fast_loss = run(copy.deepcopy(base), data, fast, device.type == "cpu", device)
+    rows = [("course: fp32 eager", course_ips, None),
+            (f"default: {fast} autocast + channels_last", fast_ips, fast)]
+    if args.compile:
+        compiled_ips, compiled_loss = run(copy.deepcopy(base), data, fast,
+                                          device.type == "cpu", device, compiled=True)
+        rows.append((f"{fast} autocast + channels_last + torch.compile", compiled_ips, fast))
     peak32 = matmul_peak(torch.float32, device)
     peak_fast = matmul_peak(fast, device) if fast is not None else peak32
     drift = abs(sum(fast_loss) - sum(course_loss)) / sum(course_loss)
@@ -113,13 +124,17 @@ def main() -> None:
           f"class UNet D={args.hidden}, batch {args.batch_size}, {args.steps} steps\n")
     print("| path | images/s | ratio | achieved GFLOP/s | matmul peak GFLOP/s | of peak |")
     print("|---|---|---|---|---|---|")
-    for name, ips, peak in (("course: fp32 eager", course_ips, peak32),
-                            (f"default: {fast} autocast + channels_last", fast_ips, peak_fast)):
+    for name, ips, dtype in rows:
+        peak = peak32 if dtype is None else peak_fast
         print(f"| {name} | {ips:.0f} | {ips / course_ips:.2f}× | {ips * flops / 1e9:.0f} | "
               f"{peak / 1e9:.0f} | {ips * flops / peak:.0%} |")
     mean_course, mean_fast = (sum(v) / len(v) for v in (course_loss, fast_loss))
     print(f"\nmean loss over the {args.steps} steps: course {mean_course:.4f}, "
           f"default {mean_fast:.4f} (difference {drift:.1%}; goal < 5%)")
+    if args.compile:
+        mean_compiled = sum(compiled_loss) / len(compiled_loss)
+        print(f"compiled: {mean_compiled:.4f} "
+              f"(difference {abs(mean_compiled - mean_course) / mean_course:.1%})")
 
 
 if __name__ == "__main__":
