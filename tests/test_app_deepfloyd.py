@@ -13,31 +13,18 @@ from app.settings import Settings
 from engine import images
 from engine.loops import final
 from engine.models import registry
-from engine.models.deepfloyd_upscale import IFStageTwo
 from engine.models.registry import load_model, loading_note
-from engine.models.tiny import save_tiny_if, save_tiny_if_stage_two, save_tiny_t5, tiny_embeddings
+from engine.models.tiny import tiny_embeddings
 
 
 @pytest.fixture(autouse=True)
-def quick_stage_two(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path_factory.mktemp("empty-hub")))
-    monkeypatch.delenv("DIFFUSION_CANVAS_IF_STAGE_II", raising=False)
-    monkeypatch.setattr(IFStageTwo, "default_steps", 2)
+def isolated(if_environment):
+    pass
 
 
 @pytest.fixture(scope="module")
-def if_pair(tmp_path_factory):
-    """IF-I-tiny with its T5 encoder, and IF-II-tiny beside it, as downloaded."""
-    root = tmp_path_factory.mktemp("if-pair")
-    stage_one = save_tiny_if(root / "IF-I-tiny-v1.0")
-    save_tiny_t5(stage_one)
-    save_tiny_if_stage_two(root / "IF-II-tiny-v1.0")
-    return stage_one
-
-
-@pytest.fixture(scope="module")
-def lone_if(tmp_path_factory):
-    return save_tiny_if(tmp_path_factory.mktemp("lone") / "IF-I-tiny")
+def if_pair(if_models):
+    return if_models / "IF-I-tiny-v1.0"
 
 
 def test_two_stages_count_as_one_run_and_end_four_times_larger(if_pair):

@@ -11,10 +11,9 @@ from PIL import Image
 from app.cli import main
 from engine import edits, loops
 from engine.errors import ModelError, PromptError
-from engine.models.deepfloyd_upscale import IFStageTwo
 from engine.models.memory import OffloadGroup, estimate_memory, parameter_count
 from engine.models.registry import find_models, load_model
-from engine.models.tiny import save_tiny_if, save_tiny_if_stage_two, save_tiny_t5, tiny_embeddings
+from engine.models.tiny import save_tiny_if, save_tiny_if_stage_two, tiny_embeddings
 from engine.prompts import attach_embeddings, load_embeddings
 from engine.reproduce_a import digits_setup, if_setup
 from engine.training.checkpoint import save_weights, write_config
@@ -34,25 +33,18 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
-def empty_hub_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path_factory.mktemp("empty-hub")))
-    monkeypatch.delenv("DIFFUSION_CANVAS_IF_STAGE_II", raising=False)
-    monkeypatch.setattr(IFStageTwo, "default_steps", 2)
+def isolated(if_environment):
+    pass
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """IF-I-tiny (with a tiny T5 and tokenizer) and IF-II-tiny side by side, as downloaded."""
-    root = tmp_path_factory.mktemp("deepfloyd")
-    stage_one = save_tiny_if(root / "IF-I-tiny-v1.0")
-    save_tiny_t5(stage_one)
-    save_tiny_if_stage_two(root / "IF-II-tiny-v1.0")
-    return root
+def models(if_models):
+    return if_models
 
 
 @pytest.fixture(scope="module")
-def lone_stage_one(tmp_path_factory):
-    return save_tiny_if(tmp_path_factory.mktemp("alone") / "IF-I-tiny")
+def lone_stage_one(lone_if):
+    return lone_if
 
 
 @pytest.fixture(scope="module")
