@@ -507,6 +507,12 @@ class MainWindow(QMainWindow):
             menu.addSection(title)
             for info in models:
                 self._add_model_action(f"{info.name}  ({info.kind})", info.name, str(info.where))
+                if info.kind == "deepfloyd-if-upscaler":  # found by stage I, not loaded alone
+                    action = self.model_actions()[-1]
+                    action.setEnabled(False)
+                    action.setText(f"{info.name}  (IF stage II: Upscale uses it)")
+                    action.setToolTip(f"{info.where}: stage II upscales stage I's results; "
+                                      "load a stage I model (IF-I-*) and tick Upscale")
             if not models:
                 menu.addAction(empty).setEnabled(False)
         known = {m.name for m in found}

@@ -14,7 +14,7 @@ from engine import images
 from engine.loops import final
 from engine.models import registry
 from engine.models.registry import load_model, loading_note
-from engine.models.tiny import tiny_embeddings
+from engine.models.tiny import save_tiny_if, save_tiny_if_stage_two, tiny_embeddings
 
 
 @pytest.fixture(autouse=True)
@@ -157,3 +157,22 @@ def test_the_memory_note_comes_before_loading(qtbot, lone_if, tmp_path, monkeypa
         window.load_model(str(lone_if))
     assert "needs about" in said.args[0]
     assert window.statusBar().currentMessage().startswith("Loading")
+
+
+def test_the_model_menu_lists_cached_if_and_greys_out_stage_two(qtbot, tmp_path, monkeypatch):
+    hub = tmp_path / "hub"
+    for name, save in (("IF-I-tiny", save_tiny_if), ("IF-II-M-v1.0", save_tiny_if_stage_two)):
+        repo = hub / f"models--DeepFloyd--{name}"
+        save(repo / "snapshots" / "abc")
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text("abc")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    window = open_window(qtbot, "mnist", tmp_path / "w")
+    actions = {a.data(): a for a in window.model_actions()}
+    assert actions["DeepFloyd/IF-I-tiny"].isEnabled()
+    stage_two = actions["DeepFloyd/IF-II-M-v1.0"]
+    assert not stage_two.isEnabled() and "Upscale" in stage_two.text()
+    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
+        actions["DeepFloyd/IF-I-tiny"].trigger()
+    assert loaded.args[0]["spec"] == "DeepFloyd/IF-I-tiny"
+    assert loaded.args[0]["upscaler"], "stage II is found in the cache"
