@@ -7,6 +7,7 @@ from engine import edits, loops
 from engine.models.registry import bundled_folder, load_model
 from engine.training.classifier import load_classifier, predict_digits
 
+LEGIBLE_SHARE = 0.6  # of the time model's samples, read by the classifier with p >= 0.9
 pytestmark = pytest.mark.skipif(not (bundled_folder("mnist") / "config.json").exists(),
                                 reason="the bundled digit model is not in this checkout")
 
@@ -25,3 +26,18 @@ def test_the_classifier_reads_each_digit_the_bundled_model_draws():
     x = loops.final(edits.sample(model, digits, torch.Generator().manual_seed(0))).x_t
     judged = predict_digits(load_classifier(), x.clamp(0, 1))
     assert judged.tolist() == list(range(10))
+
+
+@pytest.mark.skipif(not (bundled_folder("mnist-time") / "config.json").exists(),
+                    reason="the time-conditioned model is not bundled in this checkout")
+def test_the_bundled_time_model_draws_legible_digits_of_many_kinds():
+    from engine.training.classifier import logits
+
+    model = load_model("mnist-time", "cpu")
+    assert not model.conditional
+    assert (bundled_folder("mnist-time") / "model.safetensors").stat().st_size <= 16 * 2**20
+    x = loops.final(edits.sample(model, [""] * 40, torch.Generator().manual_seed(0))).x_t
+    probs = torch.softmax(logits(load_classifier(), x.clamp(0, 1)), dim=1)
+    legible = probs.max(1).values >= 0.9
+    assert legible.float().mean() >= LEGIBLE_SHARE, legible.float().mean()
+    assert len(set(probs.argmax(1)[legible].tolist())) >= 7, "not one digit drawn over and over"
