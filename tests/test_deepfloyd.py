@@ -156,8 +156,14 @@ def test_anagram_upscale_from_the_command_line(models, tmp_path):
     out = tmp_path / "anagram.png"
     assert main(["edit", "anagram", "--model", str(models / "IF-I-tiny-v1.0"), "--prompt",
                  "a rocket ship", "--prompt2", "a pencil", "--steps", "2", "--upscale",
-                 "--device", "cpu", "--out", str(out)]) == 0
+                 "--device", "cpu", "--out", str(out), "--frames", str(tmp_path / "f.gif")]) == 0
     assert Image.open(out).size == (128, 128)
+    with Image.open(tmp_path / "f.gif") as gif:
+        sizes = set()
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            sizes.add(gif.size)
+        assert gif.n_frames == 2 + 2 and sizes == {(256, 256)}, "both stages, one size"
 
 
 def test_missing_stage_two_is_named(lone_stage_one, embeddings_file, tmp_path, capsys):

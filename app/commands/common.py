@@ -77,8 +77,10 @@ def to_images(model: DiffusionModel, x: torch.Tensor) -> list[Image.Image]:
 
 def write_frames(model: DiffusionModel, frames: list[torch.Tensor], path: str, params: dict
                  ) -> None:
+    """Every frame at one size, at least 256 px: small models' frames (and stage I's, before
+    an upscaler's) are blown up with square pixels."""
     pictures = [images.to_pil(f[0], model.data_range) for f in frames]
-    scale = max(1, 256 // model.image_size)
-    if scale > 1:
-        pictures = [p.resize((p.width * scale, p.height * scale), Image.NEAREST) for p in pictures]
+    side = max(256, *(p.width for p in pictures))
+    pictures = [p if p.width == side else p.resize((side, side * p.height // p.width),
+                                                   Image.NEAREST) for p in pictures]
     images.save_frames(pictures, Path(path), parameters=params)
