@@ -7,7 +7,7 @@ from engine import edits, loops
 from engine.models.registry import bundled_folder, load_model
 from engine.training.classifier import load_classifier, predict_digits
 
-LEGIBLE_SHARE = 0.6  # of the time model's samples, read by the classifier with p >= 0.9
+LEGIBLE_SHARE = 0.5  # of the time model's samples, read by the classifier with p >= 0.9
 pytestmark = pytest.mark.skipif(not (bundled_folder("mnist") / "config.json").exists(),
                                 reason="the bundled digit model is not in this checkout")
 
