@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from app.commands.common import generator_for
 from engine import edits
 from engine.errors import EngineError
 from engine.loops import StepRecord
@@ -164,17 +165,11 @@ def make_run(model: DiffusionModel, job: Job, generator: torch.Generator
     """
     job = resolve_job(model, job)
     if job.upscale_only:
-        return upscale_loop(model, job, job.image, stage_two_generator(generator, job.seed))
+        return upscale_loop(model, job, job.image, generator_for(model, job.seed))
     if not job.upscale:
         return make_loop(model, job, generator)
     up = upscaler_of(model)
     return _two_stages(model, job, generator, up.num_steps())
-
-
-def stage_two_generator(like: torch.Generator, seed: int) -> torch.Generator:
-    """Stage II's own noise, from the seed alone: upscaling a result later, from its PNG,
-    gives what upscaling in the run gave."""
-    return torch.Generator(device=like.device).manual_seed(int(seed))
 
 
 def _two_stages(model: DiffusionModel, job: Job, generator: torch.Generator, second: int
@@ -189,7 +184,8 @@ def _two_stages(model: DiffusionModel, job: Job, generator: torch.Generator, sec
     if last is None:
         raise EngineError("the run made no step")
     first = last.total
-    stage_two = upscale_loop(model, job, last.x_t, stage_two_generator(generator, job.seed))
+    # stage II's noise comes from the seed alone, so upscaling a result later gives the same
+    stage_two = upscale_loop(model, job, last.x_t, generator_for(model, job.seed))
     try:
         for record in stage_two:
             yield replace(record, step=first + record.step, total=first + second)

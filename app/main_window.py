@@ -506,9 +506,9 @@ class MainWindow(QMainWindow):
         for title, models, empty in sections:
             menu.addSection(title)
             for info in models:
-                self._add_model_action(f"{info.name}  ({info.kind})", info.name, str(info.where))
+                action = self._add_model_action(f"{info.name}  ({info.kind})", info.name,
+                                                str(info.where))
                 if info.kind == "deepfloyd-if-upscaler":  # found by stage I, not loaded alone
-                    action = self.model_actions()[-1]
                     action.setEnabled(False)
                     action.setText(f"{info.name}  (IF stage II: Upscale uses it)")
                     action.setToolTip(f"{info.where}: stage II upscales stage I's results; "
@@ -558,7 +558,7 @@ class MainWindow(QMainWindow):
             actions[key] = action
         return actions
 
-    def _add_model_action(self, text: str, spec: str, where: str) -> None:
+    def _add_model_action(self, text: str, spec: str, where: str) -> QAction:
         action = QAction(text, self, checkable=True)
         action.setData(spec)
         action.setToolTip(where)
@@ -566,6 +566,7 @@ class MainWindow(QMainWindow):
         action.triggered.connect(lambda _=False, n=spec: self.load_model(n))
         self._model_group.addAction(action)
         self.model_menu.addAction(action)
+        return action
 
     def model_actions(self) -> list[QAction]:
         return self._model_group.actions()
@@ -1032,6 +1033,9 @@ class MainWindow(QMainWindow):
             else:
                 self.show_error("Cannot run", str(error))
             return None
+        return self._submit(job, live)
+
+    def _submit(self, job: Job, live: bool = False) -> int:
         self._run_started = time.monotonic()
         self.modes.set_running(True)
         self.progress_bar.setRange(0, 1)
@@ -1050,9 +1054,7 @@ class MainWindow(QMainWindow):
         except EngineError as error:
             self.show_error("Cannot upscale", str(error))
             return None
-        self._run_started = time.monotonic()
-        self.modes.set_running(True)
-        return self.engine.submit(job)
+        return self._submit(job)
 
     def cancel_run(self) -> None:
         self.engine.cancel()
