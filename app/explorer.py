@@ -222,8 +222,8 @@ class NoiseExplorer(QWidget):
         self.rebuild_timer.start()
 
     def _rebuild_when_shown(self) -> None:
-        """Hidden, the explorer only forgets the old columns: it runs the model (and a text
-        encoder's first load) on this thread, so it must not do so for nothing."""
+        """Hidden, the explorer only forgets the old columns: rebuilding asks its threads to
+        run the model (and maybe load a text encoder), which must not happen for nothing."""
         if self._active():
             self.rebuild()
         else:

@@ -6,14 +6,16 @@ the accuracy without guidance (γ = 1: the conditional estimate alone), and the 
 in the classifier's penultimate features between the CFG samples (all digits) and the MNIST test
 set, beside the same distance for as many training images as there are samples (its floor: what
 real digits score). `--compare-ddpm` adds the full 300-step DDPM loop against the strided one, in
-time and judged accuracy.
+time and judged accuracy. `--anagrams N` draws N visual anagrams of the showcase, a 6 that turns
+into a 9 (view rot180), and reports how often the classifier reads a 6 upright and a 9 turned.
 
 An unconditional model (the time-conditioned `mnist-time`) draws 10·`--per-digit` samples; the
 table then shows how its samples spread over the digits (the classifier's reading), the share
 read with confidence >= 0.9 (legible digits), and the same Fréchet distances.
 
     python benchmarks/bench_quality.py [--model mnist] [--per-digit 100] [--steps N] [--seed 0]
-                                       [--compare-ddpm] [--ddpm-per-digit 20] [--threads N]
+                                       [--compare-ddpm] [--ddpm-per-digit 20] [--anagrams N]
+                                       [--threads N]
 
 Prints markdown tables. Exit 1 with one line if the model or the classifier is missing.
 """
@@ -109,6 +111,28 @@ def accuracy(net, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, to
     return float((pred == labels).float().mean()), per_digit
 
 
+def anagram_report(model, net, n: int, guidance: float, steps: int | None, seed: int) -> None:
+    """The showcase: a 6 upright that reads as a 9 turned over (rot180)."""
+    from engine.views import get_view
+
+    views = [get_view("identity", model.symmetric_range), get_view("rot180", model.symmetric_range)]
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    t0 = time.perf_counter()
+    record = loops.final(edits.anagram(model, ["6", "9"], views, gen, guidance=guidance,
+                                       steps=steps, batch=n))
+    seconds = time.perf_counter() - t0
+    x = record.x_t.detach().float().cpu().clamp(0, 1)
+    upright = predict_digits(net, x) == 6
+    turned = predict_digits(net, views[1].apply(x)) == 9
+    print(f"## Visual anagram 6 / 9 (rot180), CFG γ={guidance:g}, {n} anagrams\n")
+    print("| read as | share |")
+    print("|---|---|")
+    print(f"| 6 upright | {pct(upright.float().mean().item())} |")
+    print(f"| 9 turned over | {pct(turned.float().mean().item())} |")
+    print(f"| both | **{pct((upright & turned).float().mean().item())}** |\n")
+    print(f"Sampling took {seconds:.1f} s ({1000 * seconds / n:.0f} ms per anagram).\n")
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -127,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time and judge 300-step DDPM against the strided loop")
     parser.add_argument("--ddpm-per-digit", type=int, default=None,
                         help="samples per digit for --compare-ddpm (default: --per-digit)")
+    parser.add_argument("--anagrams", type=int, default=0,
+                        help="also draw this many 6/9 visual anagrams and judge both readings")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
@@ -191,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             count = len(model.schedule.timesteps(steps)) - 1
             print(f"| {name} | {count} | {s:.1f} | {1000 * s / len(lab):.1f} | {pct(acc)} |")
         print()
+    if args.anagrams:
+        anagram_report(model, net, args.anagrams, args.guidance, args.steps, args.seed)
     return 0
 
 

@@ -11,6 +11,7 @@ For one clean image x_0 and a fixed noise ε, `Explorer` gives, at any t:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from engine.loops import (
     randn,
     x0_from_eps,
 )
-from engine.models.base import DiffusionModel
+from engine.models.base import DiffusionModel, Prediction
 
 COURSE_T = 1000
 COURSE_FIGURE_TS = (250, 500, 750)  # A-1.1 to A-1.4 show these noise levels
@@ -66,9 +67,19 @@ class Explorer:
         generator = torch.Generator(device="cpu").manual_seed(noise_seed)
         self.noise = randn(self.x0.shape, generator).to(model.device)
         self.timesteps = model.schedule.timesteps(steps)
-        prompt = edits.resolve_prompt(model, prompt)
-        cond, uncond = edits.conditioning(model, [prompt])
-        self.estimate: Estimator = estimator_for(model, cond, uncond, float(guidance))
+        self.prompt = edits.resolve_prompt(model, prompt)
+        self.guidance = float(guidance)
+        self._estimate: Estimator | None = None
+        self._lock = threading.Lock()
+
+    def estimate(self, x: torch.Tensor, t: int) -> Prediction:
+        """The model's estimate; the prompt is encoded on first use, on the caller's thread
+        (a text encoder's first load can take a minute: not on the GUI thread)."""
+        with self._lock:
+            if self._estimate is None:
+                cond, uncond = edits.conditioning(self.model, [self.prompt])
+                self._estimate = estimator_for(self.model, cond, uncond, self.guidance)
+        return self._estimate(x, t)
 
     @property
     def top(self) -> int:

@@ -176,3 +176,24 @@ def test_the_model_menu_lists_cached_if_and_greys_out_stage_two(qtbot, tmp_path,
         actions["DeepFloyd/IF-I-tiny"].trigger()
     assert loaded.args[0]["spec"] == "DeepFloyd/IF-I-tiny"
     assert loaded.args[0]["upscaler"], "stage II is found in the cache"
+
+
+def test_the_explorer_encodes_a_typed_prompt_off_the_gui_thread(qtbot, if_pair, tmp_path,
+                                                                 monkeypatch):
+    import threading
+
+    from transformers import T5EncoderModel
+
+    real, loaded_on = T5EncoderModel.from_pretrained, []
+
+    def recorded(*args, **kwargs):
+        loaded_on.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T5EncoderModel, "from_pretrained", recorded)
+    window = open_window(qtbot, str(if_pair), tmp_path / "w")
+    window.modes.prompt.set_prompt("a lighthouse at dusk")
+    with qtbot.waitSignal(window.explorer.updated, timeout=RUN_TIMEOUT):
+        window.show_explorer()
+    assert loaded_on == [False], "T5 loaded once, by the explorer's thread"
+    assert not window.explorer.column("one_step").isNull()

@@ -28,6 +28,23 @@ def test_the_classifier_reads_each_digit_the_bundled_model_draws():
     assert judged.tolist() == list(range(10))
 
 
+@pytest.mark.parametrize("upright, turned", [("6", "9"), ("4", "7")])
+def test_an_anagram_reads_as_one_digit_upright_and_another_turned_over(upright, turned):
+    """6/9 is the showcase; 4/7 shows the views at work, since a 4 turned over is no 7."""
+    from engine.views import get_view
+
+    model = load_model("mnist", "cpu")
+    views = [get_view("identity", model.symmetric_range), get_view("rot180", model.symmetric_range)]
+    net = load_classifier()
+    x = loops.final(edits.anagram(model, [upright, turned], views,
+                                  torch.Generator().manual_seed(0), batch=6)).x_t.clamp(0, 1)
+    assert predict_digits(net, x).tolist() == [int(upright)] * 6
+    assert (predict_digits(net, views[1].apply(x)) == int(turned)).sum() >= 5
+    if upright == "4":
+        plain = loops.final(edits.sample(model, ["4"] * 6, torch.Generator().manual_seed(0))).x_t
+        assert (predict_digits(net, views[1].apply(plain.clamp(0, 1))) == 7).sum() <= 1
+
+
 @pytest.mark.skipif(not (bundled_folder("mnist-time") / "config.json").exists(),
                     reason="the time-conditioned model is not bundled in this checkout")
 def test_the_bundled_time_model_draws_legible_digits_of_many_kinds():
