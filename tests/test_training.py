@@ -279,3 +279,34 @@ def test_a_bundle_holds_fp16_weights_that_load_through_the_registry(tmp_path, ca
     assert torch.allclose(a, b, atol=1e-2) and not torch.equal(a, b)
     assert bundle([str(tmp_path / "nothing"), str(tmp_path / "b2")]) == 1
     assert "no such checkpoint folder" in capsys.readouterr().err
+
+
+def test_two_processes_under_torch_distributed_share_the_epoch(idx_dir, tmp_path):
+    """What `accelerate launch` starts on several GPUs, here as two CPU processes (gloo): each
+    takes its own half of every global batch, so an epoch has half the steps; rank 0 saves."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = str(free.getsockname()[1])
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "ddp"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_port", port, "main.py", "train", "class", "--out", str(out),
+               "--hidden", "8", "--batch-size", "32", "--epochs", "2", "--limit", "256",
+               "--data", str(idx_dir), "--precision", "fp32", "--threads", "1"]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("trained class model") == 1, "one summary line, from rank 0"
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["epochs_done"] == 2 and saved["training"]["num_processes"] == 2
+    rows = (out / "loss.csv").read_text().splitlines()[1:]
+    assert len(rows) == 2 * 256 // (2 * 32), "4 steps an epoch, not 8"
+    losses = [float(r.split(",")[2]) for r in rows]
+    assert losses[-1] < losses[0]
+    model, _ = ckpt.load_model(out)
+    assert not any(name.startswith("module.") for name in model.state_dict())
