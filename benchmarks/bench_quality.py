@@ -9,6 +9,11 @@ real digits score). `--compare-ddpm` adds the full 300-step DDPM loop against th
 time and judged accuracy. `--anagrams N` draws N visual anagrams of the showcase, a 6 that turns
 into a 9 (view rot180), and reports how often the classifier reads a 6 upright and a 9 turned.
 
+The single-step denoiser (`mnist-denoiser`, trained at σ = 0.5) is judged on 10·`--per-digit` test
+digits noised at each σ of the course's out-of-distribution figure: the mean squared error of its
+output against the clean digit, beside the noisy input's, and how often the classifier reads the
+right digit in the noisy input and in the output.
+
 An unconditional model (the time-conditioned `mnist-time`) draws 10·`--per-digit` samples; the
 table then shows how its samples spread over the digits (the classifier's reading), the share
 read with confidence >= 0.9 (legible digits), and the same Fréchet distances.
@@ -105,6 +110,27 @@ def unconditional_report(model, net, args, test, train) -> None:
     frechet_rows(net, [("samples", x)], test, train, args.seed)
 
 
+def denoiser_report(model, net, args, test) -> None:
+    from engine.training.figures import NOISE_LEVELS
+
+    n = 10 * args.per_digit
+    x = torch.from_numpy(test.images[:n]).float().div(255).unsqueeze(1).to(model.device)
+    labels = torch.from_numpy(test.labels[:n].astype("int64"))
+    gen = torch.Generator().manual_seed(args.seed)
+    print(f"{n} MNIST test digits, noised as z = x + σε and denoised in one step.\n")
+    print("| σ | MSE noisy | MSE denoised | classifier on noisy | classifier on denoised |")
+    print("|---|---|---|---|---|")
+    for sigma in NOISE_LEVELS:
+        z = x + sigma * torch.randn(x.shape, generator=gen).to(model.device)
+        with torch.no_grad():
+            out = torch.cat([model.net(part) for part in z.split(args.chunk)]).float()
+        mse = lambda y: float((y.cpu() - x.cpu()).pow(2).mean())  # noqa: E731
+        read = lambda y: float((predict_digits(net, y.cpu().clamp(0, 1)) == labels)  # noqa: E731
+                               .float().mean())
+        print(f"| {sigma:g} | {mse(z):.4f} | {mse(out):.4f} | {pct(read(z))} | {pct(read(out))} |")
+    print()
+
+
 def accuracy(net, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
     pred = predict_digits(net, images)
     per_digit = torch.stack([(pred[labels == d] == d).float().mean() for d in range(10)])
@@ -183,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Sample quality: model {args.model!r}, {args.per_digit} samples per digit, "
           f"{steps_name} steps, seed {args.seed}, {torch.get_num_threads()} threads\n")
 
+    if getattr(model, "kind", None) == "denoiser":
+        denoiser_report(model, net, args, test)
+        return 0
     if not conditional:
         unconditional_report(model, net, args, test, train)
         return 0
