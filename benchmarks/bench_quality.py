@@ -131,6 +131,27 @@ def denoiser_report(model, net, args, test) -> None:
     print()
 
 
+def digit_report(model, net, args, test, train) -> None:
+    """CFG and unguided accuracy per digit, and the Fréchet distances."""
+    cfg_x, labels, cfg_s = draw(model, args.per_digit, args.guidance, args.steps, args.seed,
+                                args.chunk)
+    cfg_acc, cfg_digits = accuracy(net, cfg_x, labels)
+    un_x, _, un_s = draw(model, args.per_digit, 1.0, args.steps, args.seed, args.chunk)
+    un_acc, un_digits = accuracy(net, un_x, labels)
+
+    print(f"| digit | CFG γ={args.guidance:g} | no guidance (γ=1) |")
+    print("|---|---|---|")
+    for d in range(10):
+        print(f"| {d} | {pct(float(cfg_digits[d]))} | {pct(float(un_digits[d]))} |")
+    goal = "meets" if cfg_acc >= 0.99 else "misses"
+    print(f"| **all** | **{pct(cfg_acc)}** | **{pct(un_acc)}** |\n")
+    print(f"CFG accuracy {pct(cfg_acc)} ({goal} the 99% goal); sampling {cfg_s:.1f} s for CFG, "
+          f"{un_s:.1f} s without guidance.\n")
+
+    frechet_rows(net, [("CFG samples", cfg_x), ("unguided samples", un_x)], test, train,
+                 args.seed)
+
+
 def accuracy(net, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
     pred = predict_digits(net, images)
     per_digit = torch.stack([(pred[labels == d] == d).float().mean() for d in range(10)])
@@ -167,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mnist", help="bundled name or folder (default mnist)")
     parser.add_argument("--classifier", default=None, help="classifier folder (default bundled)")
-    parser.add_argument("--per-digit", type=int, default=100)
+    parser.add_argument("--per-digit", type=int, default=100,
+                        help="samples per digit (0: skip the accuracy tables)")
     parser.add_argument("--steps", type=int, default=None,
                         help="sampling updates (default: the model's strided default, 30)")
     parser.add_argument("--guidance", type=float, default=5.0)
@@ -215,26 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     if not conditional:
         unconditional_report(model, net, args, test, train)
         return 0
-    cfg_x, labels, cfg_s = draw(model, args.per_digit, args.guidance, args.steps, args.seed,
-                                args.chunk)
-    cfg_acc, cfg_digits = accuracy(net, cfg_x, labels)
-    un_x, _, un_s = draw(model, args.per_digit, 1.0, args.steps, args.seed, args.chunk)
-    un_acc, un_digits = accuracy(net, un_x, labels)
-
-    print(f"| digit | CFG γ={args.guidance:g} | no guidance (γ=1) |")
-    print("|---|---|---|")
-    for d in range(10):
-        print(f"| {d} | {pct(float(cfg_digits[d]))} | {pct(float(un_digits[d]))} |")
-    goal = "meets" if cfg_acc >= 0.99 else "misses"
-    print(f"| **all** | **{pct(cfg_acc)}** | **{pct(un_acc)}** |\n")
-    print(f"CFG accuracy {pct(cfg_acc)} ({goal} the 99% goal); sampling {cfg_s:.1f} s for CFG, "
-          f"{un_s:.1f} s without guidance.\n")
-
-    frechet_rows(net, [("CFG samples", cfg_x), ("unguided samples", un_x)], test, train,
-                 args.seed)
-
+    if args.per_digit:
+        digit_report(model, net, args, test, train)
     if args.compare_ddpm:
-        per = args.ddpm_per_digit or args.per_digit
+        per = args.ddpm_per_digit or args.per_digit or 10
         top = model.schedule.top
         print(f"## DDPM ({top} steps) vs strided ({steps_name} steps), CFG γ={args.guidance:g}, "
               f"{per} samples per digit\n")

@@ -58,3 +58,22 @@ def test_the_bundled_time_model_draws_legible_digits_of_many_kinds():
     legible = probs.max(1).values >= 0.9
     assert legible.float().mean() >= LEGIBLE_SHARE, legible.float().mean()
     assert len(set(probs.argmax(1)[legible].tolist())) >= 7, "not one digit drawn over and over"
+
+
+@pytest.mark.skipif(not (bundled_folder("mnist-denoiser") / "config.json").exists(),
+                    reason="the single-step denoiser is not bundled in this checkout")
+def test_the_bundled_denoiser_recovers_digits_noised_at_its_sigma():
+    from engine.training.data import load_mnist
+
+    model = load_model("mnist-denoiser", "cpu")
+    assert model.kind == "denoiser" and not model.conditional
+    assert (bundled_folder("mnist-denoiser") / "model.safetensors").stat().st_size <= 16 * 2**20
+    test = load_mnist("test")
+    x = torch.from_numpy(test.images[:200]).float().div(255).unsqueeze(1)
+    z = x + 0.5 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model.net(z).float()
+    assert (out - x).pow(2).mean() < 0.02, "the noisy input's error is 0.25"
+    net, labels = load_classifier(), torch.from_numpy(test.labels[:200].astype("int64"))
+    assert (predict_digits(net, out.clamp(0, 1)) == labels).float().mean() >= 0.9
+    assert (predict_digits(net, z.clamp(0, 1)) == labels).float().mean() < 0.5, "noise hides them"
