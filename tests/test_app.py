@@ -312,3 +312,15 @@ def test_keys_new_dialog_and_paste(qtbot, window):
     assert window.document.size() == QSize(40, 30)
     window.undo_action.trigger()
     assert window.document.size() == QSize(280, 280)
+
+
+def test_guidance_is_greyed_out_for_a_model_that_takes_no_prompt(qtbot, tmp_path):
+    from engine.models.tiny import save_tiny_digit_model
+
+    unconditional = save_tiny_digit_model(tmp_path / "tiny-time", kind="time")
+    window = open_window(qtbot, str(unconditional), tmp_path / "w")
+    assert not window.modes.guidance.isEnabled()
+    assert "no prompt" in window.modes.guidance.toolTip()
+    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
+        window.load_model(str(save_tiny_digit_model(tmp_path / "tiny-class")))
+    assert window.modes.guidance.isEnabled()

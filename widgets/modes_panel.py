@@ -46,6 +46,8 @@ VIEWS = [
     ("negate", "negate (colours)"),
 ]
 UNCONDITIONAL = "(unconditional)"
+GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
+NO_GUIDANCE_TIP = "This model takes no prompt, so guidance has nothing to steer by"
 MAX_SEED = 2**31 - 1
 LIVE_MAX_SIZE = 64  # Live mode needs a model small enough to re-run while the user draws
 # which optional rows each mode shows
@@ -131,7 +133,7 @@ class ModesPanel(QWidget):
         self.strength_label = QLabel(self)
         self.guidance = QDoubleSpinBox(self, minimum=0.0, maximum=30.0, singleStep=0.5,
                                        decimals=1)
-        self.guidance.setToolTip("Classifier-free guidance scale (1 = no guidance)")
+        self.guidance.setToolTip(GUIDANCE_TIP)
         self.steps = QSpinBox(self, minimum=0, maximum=1000)
         self.steps.setSpecialValueText("default")
         self.seed = QSpinBox(self, minimum=0, maximum=MAX_SEED)
@@ -235,6 +237,9 @@ class ModesPanel(QWidget):
         if choices and len(choices) > 1:
             self.prompt2.setCurrentIndex(min(1, self.prompt2.count() - 1))
         self.guidance.setValue(float(info.get("default_guidance", 1.0)))
+        conditional = bool(info.get("conditional", True))
+        self.guidance.setEnabled(conditional)
+        self.guidance.setToolTip(GUIDANCE_TIP if conditional else NO_GUIDANCE_TIP)
         self._default_steps = int(info.get("timesteps", 0))
         self.steps.setSpecialValueText(
             f"default ({self._default_steps})" if self._default_steps else "default")
