@@ -227,13 +227,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_quality: {error}")
         return 1
 
+    if getattr(model, "kind", None) == "denoiser":
+        print(f"# Denoising quality: model {args.model!r}, seed {args.seed}, "
+              f"{torch.get_num_threads()} threads\n")
+        denoiser_report(model, net, args, test)
+        return 0
     steps_name = args.steps if args.steps is not None else len(model.schedule.timesteps()) - 1
     print(f"# Sample quality: model {args.model!r}, {args.per_digit} samples per digit, "
           f"{steps_name} steps, seed {args.seed}, {torch.get_num_threads()} threads\n")
 
-    if getattr(model, "kind", None) == "denoiser":
-        denoiser_report(model, net, args, test)
-        return 0
     if not conditional:
         unconditional_report(model, net, args, test, train)
         return 0
