@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine import edits, loops  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from engine.training.classifier import (  # noqa: E402
+    as_images,
     features,
     frechet_distance,
     load_classifier,
@@ -79,11 +80,11 @@ def draw_unconditional(model, n: int, steps: int | None, seed: int, chunk: int
 
 def frechet_rows(net, samples: list[tuple[str, torch.Tensor]], test, train, seed: int) -> None:
     """The Fréchet distances of each set of samples to the test set, and the floor."""
-    test_x = torch.from_numpy(test.images).float().div(255).unsqueeze(1)
+    test_x = as_images(test.images)
     n = max(len(x) for _, x in samples)
     pick = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)),
                                               replace=False)
-    train_x = torch.from_numpy(train.images[pick]).float().div(255).unsqueeze(1)
+    train_x = as_images(train.images[pick])
     f_test = features(net, test_x)
     rows = [(name, len(x), frechet_distance(features(net, x), f_test)) for name, x in samples]
     rows.append(("MNIST train images (floor)", len(pick),
@@ -114,20 +115,25 @@ def denoiser_report(model, net, args, test) -> None:
     from engine.training.figures import NOISE_LEVELS
 
     n = 10 * args.per_digit
-    x = torch.from_numpy(test.images[:n]).float().div(255).unsqueeze(1).to(model.device)
+    x = as_images(test.images[:n])
     labels = torch.from_numpy(test.labels[:n].astype("int64"))
     gen = torch.Generator().manual_seed(args.seed)
+
+    def mse(y: torch.Tensor) -> float:
+        return float((y - x).pow(2).mean())
+
+    def read(y: torch.Tensor) -> str:
+        return pct(float((predict_digits(net, y) == labels).float().mean()))
+
     print(f"{n} MNIST test digits, noised as z = x + σε and denoised in one step.\n")
     print("| σ | MSE noisy | MSE denoised | classifier on noisy | classifier on denoised |")
     print("|---|---|---|---|---|")
     for sigma in NOISE_LEVELS:
-        z = x + sigma * torch.randn(x.shape, generator=gen).to(model.device)
+        z = x + sigma * torch.randn(x.shape, generator=gen)
         with torch.no_grad():
-            out = torch.cat([model.net(part) for part in z.split(args.chunk)]).float()
-        mse = lambda y: float((y.cpu() - x.cpu()).pow(2).mean())  # noqa: E731
-        read = lambda y: float((predict_digits(net, y.cpu().clamp(0, 1)) == labels)  # noqa: E731
-                               .float().mean())
-        print(f"| {sigma:g} | {mse(z):.4f} | {mse(out):.4f} | {pct(read(z))} | {pct(read(out))} |")
+            out = torch.cat([model.net(part.to(model.device)).float().cpu()
+                             for part in z.split(args.chunk)])
+        print(f"| {sigma:g} | {mse(z):.4f} | {mse(out):.4f} | {read(z)} | {read(out)} |")
     print()
 
 

@@ -5,7 +5,7 @@ import torch
 
 from engine import edits, loops
 from engine.models.registry import bundled_folder, load_model
-from engine.training.classifier import load_classifier, predict_digits
+from engine.training.classifier import as_images, load_classifier, predict_digits
 
 LEGIBLE_SHARE = 0.5  # of the time model's samples, read by the classifier with p >= 0.9
 pytestmark = pytest.mark.skipif(not (bundled_folder("mnist") / "config.json").exists(),
@@ -69,7 +69,7 @@ def test_the_bundled_denoiser_recovers_digits_noised_at_its_sigma():
     assert model.kind == "denoiser" and not model.conditional
     assert (bundled_folder("mnist-denoiser") / "model.safetensors").stat().st_size <= 16 * 2**20
     test = load_mnist("test")
-    x = torch.from_numpy(test.images[:200]).float().div(255).unsqueeze(1)
+    x = as_images(test.images[:200])
     z = x + 0.5 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         out = model.net(z).float()

@@ -185,3 +185,12 @@ def test_closing_while_training_stops_cleanly(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: again.state != "running", timeout=4 * RUN_TIMEOUT)
     assert again.state == "finished", again.status.text()
     assert read_config(out)["epochs_done"] == 2
+
+
+def test_a_prompt_the_model_cannot_take_is_named_in_the_explorer(qtbot, window):
+    window.modes.prompt.set_prompt("not a digit")
+    explorer = window.explorer
+    with qtbot.waitSignal(explorer.thread_.failed, timeout=RUN_TIMEOUT) as failed:
+        window.show_explorer()
+    assert "not a digit" in failed.args[0]
+    assert explorer.view.status.text() == failed.args[0]

@@ -106,7 +106,7 @@ def load_classifier(folder: str | os.PathLike | None = None,
     return net.to(device).eval()
 
 
-def _as_batch(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+def as_images(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """[N, 1, 28, 28] (or [N, 28, 28]) float in [0, 1]; uint8 is divided by 255."""
     x = torch.as_tensor(images)
     if x.dtype == torch.uint8:
@@ -123,7 +123,7 @@ def _batched(fn, net: nn.Module, images, batch_size: int) -> torch.Tensor:
     was_training = net.training
     net.eval()
     try:
-        x = _as_batch(images)
+        x = as_images(images)
         device = next(net.parameters()).device
         outs = [fn(x[i:i + batch_size].to(device)).float().cpu()
                 for i in range(0, len(x), batch_size)]
