@@ -26,6 +26,7 @@ from PySide6.QtGui import (
     QCloseEvent,
     QColor,
     QDragEnterEvent,
+    QDragMoveEvent,
     QDropEvent,
     QImage,
     QKeySequence,
@@ -195,12 +196,12 @@ class ExportDialog(QDialog):
 class Asker:
     """The questions and file dialogs the window asks; tests pass a subclass that answers."""
 
-    def unsaved_changes(self, parent: QWidget, name: str) -> str:
-        """"save", "discard" or "cancel"."""
+    def unsaved_changes(self, parent: QWidget, name: str, action: str = "closing") -> str:
+        """"save", "discard" or "cancel"; `action` is what would lose the changes."""
         buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                    | QMessageBox.StandardButton.Cancel)
         box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
-                          f"Save the changes to {name} before closing?", buttons, parent)
+                          f"Save the changes to {name} before {action}?", buttons, parent)
         box.setDefaultButton(QMessageBox.StandardButton.Save)
         box.exec()
         answer = box.standardButton(box.clickedButton())
@@ -574,6 +575,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         e = self.engine
         e.stateChanged.connect(self._on_state)
+        self.training_panel.activityChanged.connect(lambda _: self._on_state(e.state))
         e.modelLoaded.connect(self._on_model_loaded)
         e.loadFailed.connect(self._on_load_failed)
         e.loadNote.connect(lambda note: self.statusBar().showMessage(note[:1].upper() + note[1:],
@@ -825,13 +827,25 @@ class MainWindow(QMainWindow):
         self.modes.set_timesteps(ts)
 
     # --- documents ------------------------------------------------------------------------------
-    def _default_document(self, info: dict[str, Any] | None) -> None:
-        """A black 280 × 280 canvas with a white brush for the digit model; white otherwise."""
+    def _default_canvas(self, info: dict[str, Any] | None) -> tuple[int, QColor]:
+        """The model's canvas: 280 × 280 black for the digit models, 512 × 512 white otherwise."""
         if is_digit_model(self.model_spec, info):
-            self.new_document(DIGIT_CANVAS, DIGIT_CANVAS, BLACK)
-        elif info is not None:
-            self.new_document(512, 512, WHITE)
+            return DIGIT_CANVAS, BLACK
+        return 512, WHITE
+
+    def _default_document(self, info: dict[str, Any] | None) -> None:
+        if info is not None:
+            side, background = self._default_canvas(info)
+            self.new_document(side, side, background)
         self._pristine = True
+
+    def may_replace_document(self, action: str) -> bool:
+        """Before New, Open or a drop replaces the document: unsaved changes are saved,
+        discarded or the replacement is cancelled, as the user answers."""
+        if not self.is_modified():
+            return True
+        answer = self.asker.unsaved_changes(self, self.document_name(), action)
+        return answer == "discard" or (answer == "save" and self.save_project())
 
     def new_document(self, width: int, height: int, background: QColor) -> None:
         """A fresh document; the brush takes the colour that shows on the background."""
@@ -847,8 +861,10 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def new_dialog(self) -> None:
-        black = is_digit_model(self.model_spec, self.model_info)
-        dialog = NewDialog(self, self.document.size(), black)
+        if not self.may_replace_document("starting a new image"):
+            return
+        side, background = self._default_canvas(self.model_info)
+        dialog = NewDialog(self, QSize(side, side), background == BLACK)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.new_document(*dialog.choice())
 
@@ -873,6 +889,8 @@ class MainWindow(QMainWindow):
         except EngineError as error:
             self.show_error("Cannot open the image", str(error))
             return False
+        if not self.may_replace_document("opening another file"):
+            return False
         parameters = None
         if path.lower().endswith(PARAMETER_SUFFIXES):
             parameters = export.settings_from_png(path)
@@ -896,6 +914,8 @@ class MainWindow(QMainWindow):
             data = load_project(path)  # checks everything before anything changes
         except ProjectError as error:
             self.show_error("Cannot open the project", str(error))
+            return False
+        if not self.may_replace_document("opening another file"):
             return False
         self.live_timer.stop()
         apply_project(data, self.document, self.history)
@@ -968,14 +988,28 @@ class MainWindow(QMainWindow):
                 return True
         return False
 
+    # A drop is always a copy: a file manager deletes the source of an accepted move, so a
+    # source that offers no copy is refused.
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         data = event.mimeData()
         if data.hasImage() or any(url.isLocalFile() for url in data.urls()):
-            event.acceptProposedAction()
+            self._accept_as_copy(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self._accept_as_copy(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        if self._take_mime(event.mimeData(), "Drop image"):
-            event.acceptProposedAction()
+        if self._accept_as_copy(event) and not self._take_mime(event.mimeData(), "Drop image"):
+            event.ignore()
+
+    @staticmethod
+    def _accept_as_copy(event: QDropEvent) -> bool:
+        if not event.possibleActions() & Qt.DropAction.CopyAction:
+            event.ignore()
+            return False
+        event.setDropAction(Qt.DropAction.CopyAction)
+        event.accept()
+        return True
 
     # --- recovery -------------------------------------------------------------------------------
     def offer_recovery(self) -> bool:
@@ -1062,7 +1096,8 @@ class MainWindow(QMainWindow):
     def _on_state(self, state: str) -> None:
         text = {"loading": "Loading model…", "idle": "Idle", "running": "Running",
                 "upscaling": "Upscaling (stage II)"}
-        self.state_label.setText(text.get(state, state))
+        self.state_label.setText(state == "idle" and self.training_panel.busy_text()
+                                 or text.get(state, state))
 
     def _on_progress(self, step: int, total: int, eta: float) -> None:
         self.progress_bar.setTextVisible(True)
@@ -1317,11 +1352,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Asks to save unsaved changes (Save / Discard / Cancel), then cancels any run, joins
         the engine thread and removes this session's autosave."""
-        if self.is_modified():
-            answer = self.asker.unsaved_changes(self, self.document_name())
-            if answer == "cancel" or (answer == "save" and not self.save_project()):
-                event.ignore()
-                return
+        if not self.may_replace_document("closing"):
+            event.ignore()
+            return
         self.live_timer.stop()
         self.training_panel.shutdown()
         self.explorer.shutdown()

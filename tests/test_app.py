@@ -38,8 +38,8 @@ class FakeAsker(Asker):
         self.export = ExportChoice()
         self.asked: list[str] = []
 
-    def unsaved_changes(self, parent, name):
-        self.asked.append(f"unsaved {name}")
+    def unsaved_changes(self, parent, name, action="closing"):
+        self.asked.append(f"unsaved {name}" if action == "closing" else f"unsaved {name} {action}")
         return self.unsaved
 
     def offer_recovery(self, parent, recovery):

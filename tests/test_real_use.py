@@ -1,0 +1,118 @@
+"""Issue 11: what an hour of real use found (lost work, controls that mislead)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QColor, QDropEvent
+from PySide6.QtWidgets import QDialog
+from test_app import draw_digit, open_window
+
+from app.document import image_array
+from app.main_window import MainWindow, NewDialog
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from test_app import tiny_model as make
+
+    return make.__wrapped__(tmp_path_factory)
+
+
+@pytest.fixture
+def window(qtbot, tiny_model, tmp_path):
+    return open_window(qtbot, tiny_model, tmp_path / "window")
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((64, 48, 3), 200, np.uint8)).save(path)
+    return path
+
+
+def pixels(window: MainWindow) -> np.ndarray:
+    return image_array(window.document.image()).copy()
+
+
+KEEP: list[QMimeData] = []  # an event only points at its data: keep it alive with the event
+
+
+COPY_OR_MOVE = Qt.DropAction.CopyAction | Qt.DropAction.MoveAction
+
+
+def drop(window: MainWindow, path: Path, action=COPY_OR_MOVE) -> QDropEvent:
+    data = QMimeData()
+    KEEP.append(data)
+    data.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(10, 10), action, data, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    return event
+
+
+@pytest.mark.parametrize("how", ["open", "drop"])
+def test_opening_over_an_edited_canvas_asks_first(window, photo, tmp_path, how):
+    asker = window.asker
+    draw_digit(window)
+    drawn = pixels(window)
+    replace = (lambda: window.open_path(str(photo))) if how == "open" else (
+        lambda: drop(window, photo))
+    asker.unsaved = "cancel"
+    replace()
+    assert asker.asked == ["unsaved Untitled opening another file"]
+    assert np.array_equal(pixels(window), drawn), "cancel keeps the drawing"
+    asker.unsaved, asker.paths = "save", [str(tmp_path / "kept.dcproj")]
+    replace()
+    assert (tmp_path / "kept.dcproj").is_file(), "save writes the drawing first"
+    assert window.document.size().width() == 48, "then the photo replaces it"
+    asker.asked.clear()
+    window.open_path(str(photo))
+    assert asker.asked == [], "nothing unsaved: no question"
+
+
+def test_discard_replaces_without_saving(window, photo, tmp_path):
+    draw_digit(window)
+    window.asker.unsaved = "discard"
+    assert window.open_path(str(photo))
+    assert window.document.size().width() == 48 and not list(tmp_path.rglob("*.dcproj"))
+
+
+def test_a_broken_file_asks_nothing(window, tmp_path):
+    draw_digit(window)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    assert not window.open_path(str(bad))
+    assert window.asker.asked == [], "nothing would be replaced: no question"
+
+
+def test_drops_are_copies_never_moves(window, photo):
+    event = drop(window, photo)  # a file manager offers copy or move, and proposes a move
+    assert event.isAccepted() and event.dropAction() == Qt.DropAction.CopyAction
+    assert window.document.size().width() == 48
+    event = drop(window, photo, Qt.DropAction.MoveAction)
+    assert not event.isAccepted(), "a source that can only move is refused"
+
+
+def test_new_asks_and_defaults_to_the_model_canvas(window, photo, monkeypatch):
+    sizes = []
+
+    def fake_exec(dialog):
+        sizes.append((dialog.width_box.value(), dialog.height_box.value()))
+        return QDialog.DialogCode.Rejected
+
+    monkeypatch.setattr(NewDialog, "exec", fake_exec)
+    assert window.open_path(str(photo))  # a 48 x 64 document
+    window.new_dialog()
+    assert sizes == [(280, 280)], "New offers the digit model's canvas, not the last document's"
+    window.document.begin_stroke("brush", QPointF(20, 10), 8, 1.0, QColor(0, 0, 0))
+    window.document.stroke_to(QPointF(20, 50))
+    window.document.end_stroke()
+    window.asker.unsaved = "cancel"
+    window.new_dialog()
+    assert window.asker.asked == ["unsaved photo.png starting a new image"]
+    assert len(sizes) == 1, "cancelled before the New dialog"
+
+
