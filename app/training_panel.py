@@ -7,7 +7,9 @@ epoch and that mid-epoch state (also written every `SAVE_EVERY_S`) are what a re
 from, so stopping loses no finished step. Its epoch hook makes a sample
 grid (digits for the class model, samples for the time model, denoised digits for the
 denoiser) and emits it. `TrainingPanel` holds the command line's settings, a live log-scale
-loss curve and the latest grid, and loads a trained folder into the canvas.
+loss curve, an epoch progress bar with the run's ETA, and the latest grid (scaled to the
+panel, never the panel to it), and loads a trained folder into the canvas. `busy_text` and
+`activityChanged` tell the window's status bar that training runs.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import csv
 import math
 import os
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from PySide6.QtCore import QThread, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import QRect, QSize, QThread, Signal
+from PySide6.QtGui import QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -30,7 +33,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -92,6 +97,86 @@ def read_losses(out_dir: Path) -> list[tuple[int, float]]:
 
 def has_run(out_dir: Path) -> bool:
     return (out_dir / ckpt.CONFIG).exists() or (out_dir / ckpt.STATE).exists()
+
+
+def latest_samples(out_dir: Path) -> Path | None:
+    """The run's last epoch-end grid (samples-epoch-N.png with the largest N), if any."""
+    found = []
+    for path in out_dir.glob(SAMPLES_FILE.format(epoch="*")):
+        number = path.stem.rsplit("-", 1)[-1]
+        if number.isdigit():
+            found.append((int(number), path))
+    return max(found)[1] if found else None
+
+
+def eta_seconds(done: int, total: int, elapsed_s: float) -> float | None:
+    """Seconds left at the rate so far: `done` of `total` steps took `elapsed_s`; None before
+    the first step."""
+    if done <= 0:
+        return None
+    return max(0, total - done) * elapsed_s / done
+
+
+def format_eta(seconds: float | None) -> str:
+    """'ETA 42 s', 'ETA 2 min 05 s', 'ETA 3 h 01 min'; '' when unknown."""
+    if seconds is None:
+        return ""
+    s = round(seconds)
+    if s < 60:
+        return f"ETA {s} s"
+    if s < 3600:
+        return f"ETA {s // 60} min {s % 60:02d} s"
+    return f"ETA {s // 3600} h {s % 3600 // 60:02d} min"
+
+
+class ScaledImage(QWidget):
+    """An image drawn as large as its box allows, aspect kept: whole factors (square pixels)
+    when it is smaller than the box, smooth scaling down when it is larger. Its size never
+    depends on the image's, so a wide grid cannot widen the dock it sits in."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumHeight(90)
+
+    def set_image(self, image: QImage | None) -> None:
+        self._image = None if image is None or image.isNull() else image
+        self.setToolTip("" if self._image is None else
+                        f"{self._image.width()} × {self._image.height()} px")
+        self.update()
+
+    def image(self) -> QImage | None:
+        return self._image
+
+    def sizeHint(self) -> QSize:
+        return QSize(160, 120)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(40, 90)
+
+    def shown_size(self) -> QSize:
+        """The size the image is drawn at in the current box (0 × 0 without an image)."""
+        if self._image is None:
+            return QSize(0, 0)
+        box, w, h = self.contentsRect(), self._image.width(), self._image.height()
+        whole = min(box.width() // w, box.height() // h)
+        if whole >= 1:
+            return QSize(w * whole, h * whole)
+        factor = min(box.width() / w, box.height() / h)
+        return QSize(max(1, int(w * factor)), max(1, int(h * factor)))
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self._image is None:
+            return
+        size = self.shown_size()
+        target = QRect(0, 0, size.width(), size.height())
+        target.moveCenter(self.contentsRect().center())
+        painter = QPainter(self)
+        crisp = size.width() >= self._image.width()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, not crisp)
+        painter.drawImage(target, self._image)
+        painter.end()
 
 
 @torch.no_grad()
@@ -171,12 +256,16 @@ class TrainingPanel(QWidget):
     """Settings (as on the command line), Start / Stop / Resume, the curve and the samples."""
 
     stateChanged = Signal(str)  # "running", "stopped", "finished", "failed"
+    activityChanged = Signal(str)  # busy_text(): "Training …" while a run goes, else ""
 
     def __init__(self, window: MainWindow | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.window_ = window
         self.thread_: TrainingThread | None = None
         self.state = "idle"
+        self._first_step: tuple[int, float] | None = None  # (global step, time) seen first
+        self._total_steps = 0
+        self._busy = ""
         self._build()
         self._lay_out()
         self._connect()
@@ -205,8 +294,12 @@ class TrainingPanel(QWidget):
         self.status = QLabel("Not training.", self)
         self.status.setWordWrap(True)
         self.curve = LossCurve(self)
-        self.samples = QLabel(self)
-        self.samples.setMinimumHeight(90)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Not training")
+        self.eta = QLabel(self)
+        self.samples = ScaledImage(self)
         self.sample_image: QImage | None = None
 
     def _lay_out(self) -> None:
@@ -229,8 +322,12 @@ class TrainingPanel(QWidget):
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
+        progress = QHBoxLayout()
+        progress.addWidget(self.progress, 1)
+        progress.addWidget(self.eta)
+        layout.addLayout(progress)
         layout.addWidget(self.curve, 1)
-        layout.addWidget(self.samples)
+        layout.addWidget(self.samples, 1)
 
     def _connect(self) -> None:
         self.kind.currentTextChanged.connect(self._on_kind)
@@ -317,6 +414,7 @@ class TrainingPanel(QWidget):
             self._set_state("failed", str(error))
             return False
         self.curve.set_points(read_losses(out_dir) if resume else [])
+        self._begin_progress(config, out_dir, resume)
         thread = TrainingThread(config, out_dir, resume)
         thread.stepDone.connect(self._on_step)
         thread.epochDone.connect(self._on_epoch)
@@ -327,6 +425,7 @@ class TrainingPanel(QWidget):
         thread.finished.connect(self._on_thread_finished)
         self.thread_ = thread
         self._set_buttons(True)
+        self._set_busy("Training…")
         self._set_state("running", f"{'Resuming' if resume else 'Training'} {config.kind} "
                         f"(D={config.hidden}, batch {config.batch_size}, {config.epochs} "
                         f"epochs) in {out_dir}…")
@@ -346,16 +445,53 @@ class TrainingPanel(QWidget):
         self.thread_.request_stop()
         return self.thread_.wait(timeout_ms)
 
+    def _begin_progress(self, config: TrainConfig, out_dir: Path, resume: bool) -> None:
+        """A clean slate for the run: no grid from another run (a resume shows its folder's
+        last one), an empty epoch bar, no ETA until steps have been timed."""
+        previous = latest_samples(out_dir) if resume else None
+        self._show_grid(QImage(str(previous)) if previous is not None else None)
+        per_epoch = steps_per_epoch(config)
+        self._total_steps = config.epochs * per_epoch
+        self._first_step = None
+        self.progress.setRange(0, per_epoch)
+        self.progress.setValue(0)
+        self.progress.setFormat(f"Epoch 1/{config.epochs}: %p%")
+        self.eta.setText("")
+
+    def _show_grid(self, image: QImage | None) -> None:
+        self.sample_image = None if image is None or image.isNull() else image
+        self.samples.set_image(self.sample_image)
+
     def _on_step(self, step: int, epoch: int, loss: float) -> None:
         self.curve.add_point(step, loss)
         if step % 10 == 0:
             self.status.setText(f"Epoch {epoch}/{self.epochs.value()}, step {step}, "
                                 f"loss {loss:.4f}")
+        per_epoch = max(1, self.progress.maximum())
+        epochs = max(1, self._total_steps // per_epoch)
+        self.progress.setFormat(f"Epoch {epoch}/{epochs}: %p%")
+        self.progress.setValue(step - (epoch - 1) * per_epoch)
+        now = time.monotonic()
+        if self._first_step is None:
+            self._first_step = (step, now)
+        first, since = self._first_step
+        eta = format_eta(eta_seconds(step - first, self._total_steps - first, now - since))
+        self.eta.setText(eta)
+        self._set_busy(f"Training {epoch}/{epochs}" + (f" · {eta}" if eta else ""))
 
     def _on_epoch(self, epoch: int, image: QImage) -> None:
-        self.sample_image = image
-        self.samples.setPixmap(QPixmap.fromImage(image))
+        self._show_grid(image)
         self.status.setText(f"Epoch {epoch}/{self.epochs.value()} saved in {self.out_dir()}")
+
+    def busy_text(self) -> str:
+        """What the status bar says while a run trains ("Training 2/5 · ETA 3 min 10 s"),
+        "" when none does."""
+        return self._busy
+
+    def _set_busy(self, text: str) -> None:
+        if text != self._busy:
+            self._busy = text
+            self.activityChanged.emit(text)
 
     def _on_succeeded(self, epochs: int, final: float | None) -> None:
         loss = f"{final:.4f}" if final is not None else "n/a"
@@ -373,6 +509,9 @@ class TrainingPanel(QWidget):
     def _set_state(self, state: str, text: str) -> None:
         self.state = state
         self.status.setText(text)
+        if state != "running":
+            self.eta.setText("")
+            self._set_busy("")
         self.stateChanged.emit(state)
 
     def load_into_canvas(self) -> bool:

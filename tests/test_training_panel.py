@@ -1,0 +1,119 @@
+"""The Training panel in the window: its sample grid fits the dock, its progress and ETA, the
+status bar while it trains, and a new run's clean slate."""
+
+import pytest
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QColor, QImage
+from test_app import RUN_TIMEOUT, open_window
+
+from app.training_panel import SAMPLES_FILE, ScaledImage, TrainingPanel, eta_seconds, format_eta
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from test_app import tiny_model as make
+
+    return make.__wrapped__(tmp_path_factory)
+
+
+@pytest.fixture
+def window(qtbot, tiny_model, tmp_path):
+    return open_window(qtbot, tiny_model, tmp_path / "window")
+
+
+def big_grid(width: int = 1800, height: int = 400) -> QImage:
+    image = QImage(width, height, QImage.Format.Format_RGB32)
+    image.fill(QColor(200, 200, 200))
+    return image
+
+
+def tiny_run(panel: TrainingPanel, out, epochs: int = 2, limit: int = 256) -> None:
+    panel.set_settings(kind="time", out=str(out), epochs=epochs, batch_size=64, hidden=4,
+                       lr=1e-3, seed=0, limit=limit, precision="fp32")
+
+
+def test_a_grid_wider_than_the_dock_leaves_the_window_its_width(qtbot, window):
+    window.resize(1280, 800)
+    window.training_dock.show()
+    window.training_dock.raise_()
+    qtbot.wait(50)
+    width, dock_width = window.width(), window.training_dock.width()
+    window.training_panel._on_epoch(1, big_grid())
+    qtbot.wait(100)
+    assert window.width() == width, "the grid scales to the dock, not the dock to the grid"
+    assert window.training_dock.width() == dock_width
+    shown = window.training_panel.samples.shown_size()
+    assert 0 < shown.width() <= window.training_dock.width()
+    assert shown.height() * 1800 == pytest.approx(shown.width() * 400, abs=1800), "aspect kept"
+
+
+def test_the_scaled_image_fits_its_box_and_keeps_small_grids_crisp(qtbot):
+    label = ScaledImage()
+    qtbot.addWidget(label)
+    label.resize(300, 200)
+    label.set_image(big_grid(1800, 400))
+    assert label.shown_size() == QSize(300, 66)
+    label.set_image(big_grid(28, 28))
+    assert label.shown_size() == QSize(196, 196), "whole factors when scaling up (7 × 28)"
+    assert label.minimumSizeHint().width() < 100
+    label.set_image(None)
+    assert label.shown_size() == QSize(0, 0)
+
+
+def test_eta_from_the_rate_so_far():
+    assert eta_seconds(done=10, total=110, elapsed_s=5.0) == pytest.approx(50.0)
+    assert eta_seconds(done=0, total=100, elapsed_s=3.0) is None
+    assert eta_seconds(done=100, total=100, elapsed_s=3.0) == 0.0
+    assert format_eta(None) == ""
+    assert format_eta(42.4) == "ETA 42 s"
+    assert format_eta(125) == "ETA 2 min 05 s"
+    assert format_eta(3 * 3600 + 60) == "ETA 3 h 01 min"
+
+
+def test_training_shows_progress_eta_and_the_window_is_not_idle(qtbot, window, tmp_path):
+    panel = window.training_panel
+    window.training_dock.show()
+    assert window.state_label.text() == "Idle"
+    out = tmp_path / "run"
+    tiny_run(panel, out, epochs=2, limit=256)  # 4 steps an epoch
+    seen: list[tuple[str, str, str]] = []
+
+    def watch() -> bool:
+        if panel.state == "running":
+            seen.append((window.state_label.text(), panel.progress.format(), panel.eta.text()))
+        return panel.state != "running"
+
+    assert panel.start()
+    qtbot.waitUntil(watch, timeout=4 * RUN_TIMEOUT)
+    assert panel.state == "finished", panel.status.text()
+    assert seen, "steps were reported"
+    assert all(state.startswith("Training") for state, _, _ in seen), seen
+    assert any("ETA" in eta for _, _, eta in seen), seen
+    assert any("Epoch 2/2" in fmt for _, fmt, _ in seen), seen
+    assert panel.progress.maximum() == 4
+    assert panel.progress.value() == 4, "the last epoch's bar is full"
+    assert window.state_label.text() == "Idle", "idle again once training ends"
+    assert panel.eta.text() == ""
+
+
+def test_a_new_run_clears_the_previous_grid_and_a_resume_shows_its_own(qtbot, tmp_path):
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel._on_epoch(3, big_grid(280, 28))
+    assert panel.sample_image is not None
+    out = tmp_path / "run"
+    tiny_run(panel, out, epochs=1, limit=64)
+    assert panel.start()
+    assert panel.sample_image is None and panel.samples.image() is None, "the old grid is gone"
+    qtbot.waitUntil(lambda: panel.state != "running", timeout=4 * RUN_TIMEOUT)
+    assert panel.state == "finished", panel.status.text()
+    assert (out / SAMPLES_FILE.format(epoch=1)).exists()
+    other = TrainingPanel()
+    qtbot.addWidget(other)
+    other._on_epoch(7, big_grid(280, 28))
+    other.set_settings(out=str(out), epochs=2)
+    assert other.start(resume=True)
+    shown = other.samples.image()
+    assert shown is not None and shown.size() != QSize(280, 28), "the folder's own last grid"
+    qtbot.waitUntil(lambda: other.state != "running", timeout=4 * RUN_TIMEOUT)
+    assert other.state == "finished", other.status.text()
