@@ -137,7 +137,8 @@ def test_loss_falls_and_checkpoint_loads(idx_dir, tmp_path):
     assert per_epoch[-1] < 0.8 * per_epoch[0], per_epoch
     assert [e for e, _, _ in seen] == [1, 2, 3] and not any(training for _, training, _ in seen)
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "loss.csv", "model.safetensors"]
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.json", "config.json", "loss.csv",
+                                                     "model.safetensors"]
     config_json = json.loads((run / "config.json").read_text())
     assert config_json["kind"] == "class" and config_json["convention"] == "ddpm"
     assert config_json["num_timesteps"] == 300 and config_json["epochs_done"] == 3

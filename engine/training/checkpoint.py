@@ -8,17 +8,29 @@
   dicts, lists and numbers, so it loads with torch.load(..., weights_only=True). A mid-epoch save
   (train.py, every 10 min) writes only this file, with `step` > 0 and the weights inside it.
   It is deleted when the run finishes.
+- checkpoint.json: the manifest of the last checkpoint: the SHA-256 of every file it wrote (so
+  bytes damaged after saving are caught on load) and its epoch and step.
 
-Every file is written to a temporary name in the same folder and moved into place with os.replace,
-so a crash leaves either the old file or the new one. An epoch is saved weights first, then the
-training state, then config.json; `epochs_done` of all three must agree on resume.
+A checkpoint is one atomic unit (`save_checkpoint`): its files are written into a fresh folder
+`.checkpoint.staging/` beside them, with the manifest last and everything synced; renaming that
+folder to `.checkpoint.pending/` is the commit point; the files are then moved into place one by
+one and the folder removed. `recover` (run before every save, every resume and every load)
+finishes a commit that a kill interrupted after its commit point and drops a staging folder from
+before it, so a kill at any instant leaves the previous checkpoint or the new one, never a mix.
+Single files outside a checkpoint (`save_weights`, `write_config`, ...) are written to a
+temporary name and moved into place with os.replace.
 """
+
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
-from collections.abc import Callable
+import re
+import shutil
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +43,18 @@ from engine.files import replacing
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 STATE = "training_state.pt"
+MANIFEST = "checkpoint.json"
+STAGING = ".checkpoint.staging"
+PENDING = ".checkpoint.pending"
 FORMAT = "diffusion-canvas-partb/1"
+MANIFEST_FORMAT = "diffusion-canvas-checkpoint/1"
+
+Writer = Callable[[str], None]  # writes one file at the path it is given
+
+# Tests set this to a function of the step's name ("staged model.safetensors", "committed",
+# "moved config.json", ...) that raises, to stop a save at that exact point as a kill would.
+fault: Callable[[str], None] | None = None
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # engine.files.replacing's temporaries
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
@@ -46,6 +69,12 @@ def save_weights(model_or_state: nn.Module | dict, path: str | os.PathLike,
 
     Only floating tensors are cast (BatchNorm's num_batches_tracked stays int64).
     """
+    atomic_write(path, weights_writer(model_or_state, dtype, metadata))
+
+
+def weights_writer(model_or_state: nn.Module | dict, dtype: torch.dtype | None = None,
+                   metadata: dict[str, Any] | None = None) -> Writer:
+    """A Writer of the safetensors file save_weights writes (the tensors copied now)."""
     from safetensors.torch import save_file
 
     state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
@@ -57,7 +86,7 @@ def save_weights(model_or_state: nn.Module | dict, path: str | os.PathLike,
         tensors[name] = tensor.contiguous()
     meta = {"format": FORMAT}
     meta.update({k: str(v) for k, v in (metadata or {}).items()})
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return lambda tmp: save_file(tensors, tmp, metadata=meta)
 
 
 def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -76,17 +105,23 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     except Exception as error:
         raise CheckpointError(f"{path} is not a readable safetensors file (corrupt or truncated: "
                               f"{_short(error)})") from None
+    check_finite(tensors.items(), path)
     return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}, metadata
 
 
 def write_config(out_dir: str | os.PathLike, config: dict[str, Any]) -> None:
-    text = json.dumps(config, indent=2, sort_keys=False) + "\n"
+    atomic_write(Path(out_dir) / CONFIG, config_writer(config))
+
+
+def config_writer(config: dict[str, Any]) -> Writer:
+    """A Writer of config.json; ValueError for a value JSON cannot hold (NaN, a tensor)."""
+    text = json.dumps(config, indent=2, sort_keys=False, allow_nan=False) + "\n"
 
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
 
-    atomic_write(Path(out_dir) / CONFIG, write)
+    return write
 
 
 def read_config(out_dir: str | os.PathLike) -> dict[str, Any]:
@@ -103,13 +138,19 @@ def read_config(out_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def save_training_state(out_dir: str | os.PathLike, state: dict[str, Any]) -> None:
-    atomic_write(Path(out_dir) / STATE, lambda tmp: torch.save(state, tmp))
+    """training_state.pt alone, as a checkpoint of its own (the manifest keeps the others)."""
+    save_checkpoint(out_dir, state=state)
+
+
+def state_writer(state: dict[str, Any]) -> Writer:
+    return lambda tmp: torch.save(state, tmp)
 
 
 def load_training_state(out_dir: str | os.PathLike) -> dict[str, Any]:
     path = Path(out_dir) / STATE
     if not path.is_file():
         raise CheckpointError(f"{out_dir} has no {STATE}: nothing to resume")
+    verify(out_dir, STATE)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -117,6 +158,7 @@ def load_training_state(out_dir: str | os.PathLike) -> dict[str, Any]:
                               ) from None
     if not isinstance(state, dict) or "epoch" not in state or "optimizer" not in state:
         raise CheckpointError(f"{path} is not a Diffusion Canvas training state")
+    check_finite(tensors_in({k: v for k, v in state.items() if k != "rng"}), path)
     return state
 
 
@@ -128,10 +170,13 @@ def load_model(out_dir: str | os.PathLike, device: str | torch.device = "cpu"
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise CheckpointError(f"{out_dir}: no such checkpoint folder")
+    with contextlib.suppress(OSError):  # a read-only folder is read as it is
+        recover(out_dir)
     config = read_config(out_dir)
     kind, hidden = config.get("kind"), config.get("hidden")
     if kind not in KINDS or not isinstance(hidden, int) or hidden < 1:
         raise CheckpointError(f"{out_dir / CONFIG}: unknown model kind {kind!r} / width {hidden!r}")
+    verify(out_dir, WEIGHTS)
     state, meta = load_weights(out_dir / WEIGHTS)
     if meta.get("kind", kind) != kind or meta.get("hidden", str(hidden)) != str(hidden):
         raise CheckpointError(
@@ -161,6 +206,173 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], where: Pat
         raise CheckpointError(f"{where} does not match a {getattr(model, 'kind', '?')} UNet of "
                               f"width {getattr(model, 'hidden', '?')}: " + "; ".join(parts))
     model.load_state_dict(state)
+
+
+
+# ----------------------------------------------------------------------------------------------
+# a checkpoint as one atomic unit
+
+
+def save_checkpoint(out_dir: str | os.PathLike, *, weights: nn.Module | dict | None = None,
+                    weights_metadata: dict[str, Any] | None = None,
+                    config: dict[str, Any] | None = None, state: dict[str, Any] | None = None,
+                    files: Mapping[str, Writer] | None = None, remove: Iterable[str] = (),
+                    info: dict[str, Any] | None = None) -> None:
+    """Writes model.safetensors, config.json, training_state.pt (those given) and `files` (name
+    -> Writer) as one unit, and deletes the files named in `remove` with it: after a kill at any
+    instant the folder holds the previous checkpoint or this one. Files left out are kept as
+    they were (their checksums stay in the manifest). `info` goes into the manifest."""
+    writers: dict[str, Writer] = {}
+    if weights is not None:
+        writers[WEIGHTS] = weights_writer(weights, metadata=weights_metadata)
+    if state is not None:
+        writers[STATE] = state_writer(state)
+    writers.update(files or {})
+    if config is not None:
+        writers[CONFIG] = config_writer(config)
+    commit(out_dir, writers, remove, info)
+
+
+def commit(out_dir: str | os.PathLike, writers: Mapping[str, Writer], remove: Iterable[str] = (),
+           info: dict[str, Any] | None = None) -> None:
+    """The unit behind save_checkpoint: stage every file, commit by one rename, move in place."""
+    out_dir = Path(out_dir)
+    remove = sorted(set(remove) - set(writers))
+    for name in [*writers, *remove]:
+        if name in (MANIFEST, STAGING, PENDING) or Path(name).name != name:
+            raise ValueError(f"{name!r} cannot be part of a checkpoint")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recover(out_dir)
+    staging = out_dir / STAGING
+    staging.mkdir()
+    sums = {k: v for k, v in read_manifest(out_dir).get("files", {}).items()
+            if k not in remove and k not in writers and (out_dir / k).is_file()}
+    for name, write in writers.items():
+        path = staging / name
+        write(str(path))
+        _fsync(path)
+        sums[name] = file_digest(path)
+        _fault_point(f"staged {name}")
+    manifest = dict(info or {}, format=MANIFEST_FORMAT, files=sums, remove=remove)
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    _fsync(staging / MANIFEST)
+    _fsync(staging)
+    _fault_point("staged manifest")
+    os.rename(staging, out_dir / PENDING)  # the commit point
+    _fsync(out_dir)
+    _fault_point("committed")
+    _roll_forward(out_dir)
+
+
+def recover(out_dir: str | os.PathLike) -> str | None:
+    """Brings a folder an interrupted save left back to one checkpoint: a committed save is
+    finished, an uncommitted one dropped, stale temporaries removed. Says what it did (or None).
+    OSError if the folder cannot be written."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return None
+    done = None
+    if (out_dir / STAGING).exists():
+        shutil.rmtree(out_dir / STAGING)
+        done = "dropped a checkpoint that was being written when the run stopped"
+    if (out_dir / PENDING).exists():
+        _roll_forward(out_dir)
+        done = "finished saving the checkpoint that was being moved into place"
+    for path in out_dir.iterdir():
+        if _TEMP.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+    return done
+
+
+def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """checkpoint.json, or {} when there is none (a folder from before manifests, a bundle)."""
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path} is corrupt ({_short(error)})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files", {}), dict):
+        raise CheckpointError(f"{path} is not a checkpoint manifest")
+    return manifest
+
+
+def verify(out_dir: str | os.PathLike, *names: str) -> None:
+    """CheckpointError if a named file differs from the checksum the manifest holds for it."""
+    out_dir = Path(out_dir)
+    sums = read_manifest(out_dir).get("files", {})
+    for name in names:
+        path = out_dir / name
+        if name in sums and path.is_file() and file_digest(path) != sums[name]:
+            raise CheckpointError(f"{path} was changed or damaged after it was saved (its "
+                                  f"checksum differs from {MANIFEST}'s)")
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _roll_forward(out_dir: Path) -> None:
+    pending = out_dir / PENDING
+    manifest_path = pending / MANIFEST
+    if manifest_path.is_file():  # else every file, the manifest last, was moved already
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        for name in manifest.get("files", {}):
+            if (pending / name).is_file():
+                os.replace(pending / name, out_dir / name)
+                _fault_point(f"moved {name}")
+        for name in manifest.get("remove", []):
+            (out_dir / name).unlink(missing_ok=True)
+        os.replace(manifest_path, out_dir / MANIFEST)
+        _fsync(out_dir)
+    shutil.rmtree(pending)
+
+
+def _fsync(path: Path) -> None:
+    """Flushes a file, or a folder's entries, to the disk (folders: where the OS allows it)."""
+    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() and hasattr(os, "O_DIRECTORY") else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if path.is_dir():
+            return  # Windows cannot open a folder
+        raise
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fault_point(step: str) -> None:
+    if fault is not None:
+        fault(step)
+
+
+def check_finite(tensors: Iterable[tuple[str, Any]], where: Path | str) -> None:
+    """CheckpointError naming the first floating tensor holding NaN or infinity."""
+    for name, value in tensors:
+        if torch.is_tensor(value) and value.is_floating_point() and value.numel() \
+                and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{where} holds non-finite values (NaN or infinity) in "
+                                  f"{name}: it is damaged, or the run diverged before it saved")
+
+
+def tensors_in(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """(dotted name, tensor) for every tensor inside nested dicts and lists."""
+    if torch.is_tensor(value):
+        yield prefix or "tensor", value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from tensors_in(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from tensors_in(item, f"{prefix}[{index}]")
 
 
 def _short(error: BaseException) -> str:

@@ -57,6 +57,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                   lr_decay=True),
 }
 
+# The most each whole-number setting may ask for (threads: 4× this machine's cores).
+LIMITS: dict[str, int] = {"epochs": 100_000, "batch_size": 65_536, "hidden": 1024,
+                          "num_timesteps": 100_000, "limit": 10_000_000,
+                          "num_threads": 4 * max(1, os.cpu_count() or 1)}
+
 # Settings that change the numbers a run computes: a resume must match them all.
 RUN_SETTINGS = ("kind", "hidden", "epochs", "batch_size", "lr", "lr_decay", "sigma", "p_uncond",
                 "num_timesteps", "seed", "limit", "data")
@@ -108,15 +113,20 @@ class TrainConfig:
         problems = []
         if self.kind not in KINDS:
             problems.append(f"kind must be one of {', '.join(KINDS)}")
-        for name in ("epochs", "batch_size", "hidden", "num_timesteps"):
-            if int(getattr(self, name)) < 1:
-                problems.append(f"{name.replace('_', '-')} must be at least 1")
-        if not self.lr > 0:
-            problems.append("lr must be positive")
-        if self.limit is not None and self.limit < 1:
-            problems.append("limit must be at least 1")
-        if self.kind == "denoiser" and not (self.sigma or 0) > 0:
-            problems.append("the denoiser needs sigma > 0")
+        for name, most in LIMITS.items():
+            value = getattr(self, name)
+            if value is None and name in ("limit", "num_threads"):
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+                problems.append(f"{name.replace('_', '-').replace('num-', '')} must be a whole "
+                                f"number from 1 to {most}, not {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            problems.append(f"lr must be a positive finite number, not {self.lr!r}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 63:
+            problems.append(f"seed must be a whole number from 0 to 2**63 - 1, not {self.seed!r}")
+        sigma = self.sigma or 0
+        if self.kind == "denoiser" and not (math.isfinite(sigma) and sigma > 0):
+            problems.append("the denoiser needs a finite sigma > 0")
         if not 0.0 <= self.p_uncond < 1.0:
             problems.append("p_uncond must be in [0, 1)")
         if self.precision not in PRECISIONS:
@@ -383,19 +393,25 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
     out_dir = Path(out_dir)
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
-    runner = (_Accelerated if launched_by_accelerate() else _Plain)(device, precision)
-    device = runner.device
-    if device.type == "cpu":  # the cores, shared out among the processes of this machine
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", runner.num_processes) or 1)
-        torch.set_num_threads(config.num_threads or max(1, cpu_count() // max(1, local)))
-    verbose = progress and runner.is_main
-
+    main_process = int(os.environ.get("RANK", "0") or 0) == 0
+    if main_process:
+        _recover(out_dir, progress)
     has_checkpoint = (out_dir / ckpt.CONFIG).exists() or (out_dir / ckpt.STATE).exists()
     if not resume and has_checkpoint:
         raise CheckpointError(f"{out_dir} already holds a training run; pass --resume to continue "
                               "it, or choose another --out")
     if resume and not has_checkpoint:
         raise CheckpointError(f"{out_dir} holds no training run to resume")
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)) or 1)
+    threads = config.num_threads or max(1, cpu_count() // max(1, local))
+    if resume:
+        precision, threads = _as_saved(out_dir, config, device, precision, threads,
+                                       progress and main_process)
+    runner = (_Accelerated if launched_by_accelerate() else _Plain)(device, precision)
+    device = runner.device
+    if device.type == "cpu":  # the cores, shared out among the processes of this machine
+        torch.set_num_threads(threads)
+    verbose = progress and runner.is_main
 
     data = load_mnist("train", config.data_dir)
     if config.limit is not None:
@@ -403,7 +419,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
                        data.split)
     settings = run_settings(config, data)
     extra = {"precision": precision, "device": device.type, "channels_last": config.channels_last,
-             "num_processes": runner.num_processes}
+             "num_processes": runner.num_processes, "threads": torch.get_num_threads()}
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -440,6 +456,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
                 raise CheckpointError(f"{out_dir / ckpt.STATE}: the mid-epoch weights are missing")
             where = out_dir / ckpt.STATE
         else:
+            ckpt.verify(out_dir, ckpt.WEIGHTS)
             weights, meta = ckpt.load_weights(out_dir / ckpt.WEIGHTS)
             where = out_dir / ckpt.WEIGHTS
         epochs = {"training state": int(state["epoch"]),
@@ -557,7 +574,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
             if (config.save_every_s is not None and world == 1 and step < steps_per_epoch - 1
                     and time.perf_counter() - last_save >= config.save_every_s):
                 _save_mid_epoch(out_dir, model, optimizer, scheduler, runner, settings, epoch,
-                                step + 1, losses, epoch_losses, noise_gen)
+                                step + 1, losses, epoch_losses, noise_gen, extra)
                 last_save = time.perf_counter()
             if on_step_end is not None:
                 try:
@@ -567,7 +584,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
                         if world == 1:
                             _save_mid_epoch(out_dir, model, optimizer, scheduler, runner,
                                             settings, epoch, step + 1, losses, epoch_losses,
-                                            noise_gen)
+                                            noise_gen, extra)
                         bar.close()
                         raise
                     stopping = stop  # the epoch's last step: stop once the epoch is saved
@@ -593,8 +610,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
             raise stopping
     bar.close()
 
-    if runner.is_main:
-        (out_dir / ckpt.STATE).unlink(missing_ok=True)
+    if runner.is_main and (out_dir / ckpt.STATE).exists():  # the last epoch removes it
+        ckpt.save_checkpoint(out_dir, remove=[ckpt.STATE])
     runner.wait()
     final = _mean(epoch_losses) if epoch_losses else None
     return TrainResult(out_dir, config.epochs, final, losses)
@@ -611,34 +628,32 @@ def _mean(values: list[float]) -> float | None:
 def _save_epoch(out_dir: Path, model: nn.Module, optimizer, scheduler, runner: _Plain,
                 config: TrainConfig, settings: dict, extra: dict, done: int, final: float,
                 losses: list[float], epoch_losses: list[float], steps_per_epoch: int) -> None:
-    """Weights, then training state, then config.json (the last one marks the epoch as saved)."""
+    """Weights, training state, loss.csv and config.json as one checkpoint (checkpoint.py); the
+    last epoch's leaves the training state out and removes the previous one."""
     state_dict = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    ckpt.save_weights(state_dict, out_dir / ckpt.WEIGHTS,
-                      metadata={"kind": config.kind, "hidden": config.hidden, "epoch": done})
-    opt_state = optimizer.state_dict()
-    opt_state = _to_cpu(opt_state)
-    state = {
+    finished = done >= config.epochs
+    state = None if finished else {
         "epoch": done,
         "settings": settings,
-        "optimizer": opt_state,
+        "run": extra,
+        "optimizer": _to_cpu(optimizer.state_dict()),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": runner.scaler_state(),
         "losses": losses,
         "rng": {"torch": torch.get_rng_state(),
                 "note": "per-epoch generators are re-seeded from (seed, epoch)"},
     }
-    ckpt.save_training_state(out_dir, state)
-    first_step = (done - 1) * steps_per_epoch
-    with open(out_dir / LOSS_CSV, "a", newline="") as f:
-        writer = csv.writer(f)
-        for i, value in enumerate(epoch_losses):
-            writer.writerow([first_step + i + 1, done, f"{value:.6g}"])
-    ckpt.write_config(out_dir, model_config(config, settings, done, final, extra))
+    ckpt.save_checkpoint(
+        out_dir, weights=state_dict,
+        weights_metadata={"kind": config.kind, "hidden": config.hidden, "epoch": done},
+        state=state, files={LOSS_CSV: _loss_csv_writer(losses, steps_per_epoch)},
+        config=model_config(config, settings, done, final, extra),
+        remove=[ckpt.STATE] if finished else [], info={"epoch": done, "step": 0})
 
 
 def _save_mid_epoch(out_dir: Path, model: nn.Module, optimizer, scheduler, runner: _Plain,
                     settings: dict, epoch: int, step: int, losses: list[float],
-                    epoch_losses: list[float], noise_gen: torch.Generator) -> None:
+                    epoch_losses: list[float], noise_gen: torch.Generator, extra: dict) -> None:
     """Only training_state.pt: weights inside it; model.safetensors stays the last epoch's."""
     model = runner.unwrap(model)
     state = {
@@ -652,8 +667,9 @@ def _save_mid_epoch(out_dir: Path, model: nn.Module, optimizer, scheduler, runne
         "losses": losses,
         "epoch_losses": list(epoch_losses),
         "noise_generator": noise_gen.get_state(),
+        "run": extra,
     }
-    ckpt.save_training_state(out_dir, state)
+    ckpt.save_checkpoint(out_dir, state=state, info={"epoch": epoch, "step": step})
 
 
 def _to_cpu(value):
@@ -668,11 +684,67 @@ def _to_cpu(value):
 
 def _rewrite_loss_csv(out_dir: Path, losses: list[float], steps_per_epoch: int) -> None:
     """loss.csv from the saved history: drops rows of an epoch that was never checkpointed."""
+    ckpt.atomic_write(out_dir / LOSS_CSV, _loss_csv_writer(losses, steps_per_epoch))
+
+
+def _loss_csv_writer(losses: list[float], steps_per_epoch: int) -> ckpt.Writer:
+    rows = list(losses)
+
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["step", "epoch", "loss"])
-            for i, value in enumerate(losses):
+            for i, value in enumerate(rows):
                 writer.writerow([i + 1, i // steps_per_epoch + 1, f"{value:.6g}"])
 
-    ckpt.atomic_write(out_dir / LOSS_CSV, write)
+    return write
+
+
+def _recover(out_dir: Path, progress: bool) -> None:
+    """Finishes or drops a save that a kill interrupted (checkpoint.recover), saying so."""
+    try:
+        done = ckpt.recover(out_dir)
+    except OSError as error:
+        raise CheckpointError(f"{out_dir}: cannot tidy up an interrupted save ({error})") from None
+    if done:
+        _log(f"{out_dir}: {done}", progress)
+
+
+def _as_saved(out_dir: Path, config: TrainConfig, device: torch.device, precision: str,
+              threads: int, verbose: bool) -> tuple[str, int]:
+    """The precision and CPU thread count a resume runs with: the saved run's, since both change
+    the weights. An explicit --precision that differs is refused; threads are reapplied."""
+    saved = _saved_run(out_dir)
+    was = saved.get("precision")
+    if was in PRECISIONS[1:] and was != precision:
+        if config.precision != "auto":
+            raise CheckpointError(
+                f"cannot resume {out_dir}: precision {was} (saved) vs {precision} (now); a run "
+                f"continued in another precision ends with other weights: leave out --precision "
+                f"to continue in {was}, or start again in a new folder")
+        try:
+            precision = resolve_precision(was, device)
+        except EngineError as error:
+            raise CheckpointError(f"cannot resume {out_dir} in its precision {was} here: "
+                                  f"{error}") from None
+        _log(f"resuming in {was}, the saved run's precision", verbose)
+    count = saved.get("threads")
+    if (device.type == "cpu" and isinstance(count, int) and not isinstance(count, bool)
+            and 1 <= count <= 4096 and count != threads):
+        slower = " (more than this machine's cores: slower)" if count > cpu_count() else ""
+        _log(f"resuming with {count} CPU threads as the run started, not {threads}: the weights "
+             f"depend on the thread count{slower}", verbose)
+        threads = count
+    return precision, threads
+
+
+def _saved_run(out_dir: Path) -> dict[str, Any]:
+    """The saved run's device, precision and threads: config.json's record, or the state's."""
+    try:
+        if (out_dir / ckpt.CONFIG).is_file():
+            return dict(ckpt.read_config(out_dir).get("training") or {})
+        if (out_dir / ckpt.STATE).is_file():
+            return dict(ckpt.load_training_state(out_dir).get("run") or {})
+    except CheckpointError:
+        pass  # the resume itself reports a damaged file
+    return {}
