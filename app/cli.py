@@ -36,6 +36,17 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upscale", action="store_true", help="run the model's upscaler on the result")
 
 
+def frames_scale(text: str) -> int:
+    """--frames-scale: a whole number from 1 to 64."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to 64, not {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffusion-canvas",
@@ -83,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resample", type=int, default=1, help="inpaint: RePaint repeats")
     p.add_argument("--out", required=True, metavar="OUT.png")
     p.add_argument("--frames", metavar="OUT.gif", help="also write the denoising frames")
+    p.add_argument("--frames-scale", type=frames_scale, metavar="N",
+                   help="the frames' whole scale, square pixels (default: the largest that "
+                   "stays within 256 px, x9 for the 28 px digits)")
 
     p = sub.add_parser("reproduce", help="regenerate the write-up's figures")
     p.add_argument("part", choices=("part-a", "part-b"))

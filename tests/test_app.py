@@ -140,7 +140,7 @@ def test_title_default_document_and_model(window):
     assert window.model_info["size"] == 28 and "28×28" in window.model_label.text()
     assert window.modes.prompt.itemText(window.modes.prompt.count() - 1) == "(unconditional)"
     window.modes.set_mode("sdedit")
-    assert window.modes.strength_label.text() == "i_start 9 of 30 (t = 210)"
+    assert window.modes.strength_label.text() == "strength 0.70 · i_start 9 of 0–29 (t = 210)"
 
 
 @pytest.mark.parametrize("mode,extra", [
@@ -173,8 +173,8 @@ def test_sdedit_starts_at_the_chosen_i_start(qtbot, window):
     draw_digit(window)
     window.modes.set_mode("sdedit")
     window.modes.steps.setValue(5)
-    window.modes.strength.setValue(2)
-    assert window.modes.strength_label.text() == "i_start 2 of 5 (t = 180)"
+    window.modes.set_i_start(2)
+    assert window.modes.strength_label.text() == "strength 0.60 · i_start 2 of 0–4 (t = 180)"
     _, results = run_and_wait(qtbot, window, window.modes.settings())
     assert results[0]["i_start"] == 2 and results[0]["timesteps"] == [300, 240, 180, 120, 60, 0]
 

@@ -114,5 +114,35 @@ def test_new_asks_and_defaults_to_the_model_canvas(window, photo, monkeypatch):
     window.new_dialog()
     assert window.asker.asked == ["unsaved photo.png starting a new image"]
     assert len(sizes) == 1, "cancelled before the New dialog"
+    window.asker.unsaved = "discard"  # so that the test's teardown closes the window
 
 
+
+
+def test_typing_a_step_count_keeps_the_strength(qtbot, window):
+    modes = window.modes
+    modes.set_mode("sdedit")
+    modes.set_i_start(5)  # of 0-29 on the default 31 timesteps: strength 1 - 5/30
+    modes.steps.selectAll()
+    qtbot.keyClicks(modes.steps, "300")  # through 3 and 30 on the way
+    assert modes.steps.value() == 300
+    assert modes.i_start() == round(5 / 30 * 300), "the same share of noise, not pure noise"
+    assert modes.settings()["i_start"] == modes.i_start()
+    modes.steps.selectAll()
+    qtbot.keyClicks(modes.steps, "5")
+    modes.steps.selectAll()
+    qtbot.keyClicks(modes.steps, "0")  # back to the default
+    assert modes.i_start() == 5
+
+
+@pytest.mark.parametrize("key", [Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_PageUp])
+def test_strength_keys_mean_more_change(qtbot, window, key):
+    modes = window.modes
+    modes.set_mode("sdedit")
+    modes.set_i_start(10)
+    modes.strength.setFocus()
+    qtbot.keyClick(modes.strength, key)
+    assert modes.i_start() < 10, "right / up / PgUp: more noise, a bigger change"
+    assert not modes.strength.invertedControls() and not modes.strength.invertedAppearance()
+    shown = f"strength {1 - modes.i_start() / 30:.2f} · i_start"
+    assert modes.strength_label.text().startswith(shown)

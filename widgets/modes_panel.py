@@ -49,6 +49,7 @@ UNCONDITIONAL = "(unconditional)"
 GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
 NO_GUIDANCE_TIP = "This model takes no prompt, so guidance has nothing to steer by"
 MAX_SEED = 2**31 - 1
+DEFAULT_STRENGTH = 0.7  # SDEdit's share of noise at first (app.jobs uses the same for the CLI)
 LIVE_MAX_SIZE = 64  # Live mode needs a model small enough to re-run while the user draws
 # which optional rows each mode shows
 ROWS = {
@@ -127,9 +128,13 @@ class ModesPanel(QWidget):
         self.sigma = QDoubleSpinBox(self, minimum=0.0, maximum=20.0, singleStep=0.5, decimals=1)
         self.sigma.setSpecialValueText("auto")
         self.sigma.setToolTip("Blur σ of the low-pass part (auto scales with the image size)")
+        # The slider's value is how many strided steps of noise are added (max_i_start - i_start),
+        # so right, up, PgUp and the wheel all mean more noise, a bigger change.
         self.strength = QSlider(Qt.Orientation.Horizontal, self, minimum=0, maximum=1)
-        self.strength.setInvertedAppearance(True)  # right = more noise = a bigger change
-        self.strength.setToolTip("Where SDEdit starts on the strided timesteps (0 = pure noise)")
+        self.strength.setToolTip("How much of the drawing SDEdit changes: right = more noise. "
+                                 "i_start is the course's index into the strided timesteps "
+                                 "(0 = pure noise)")
+        self._strength_fraction = DEFAULT_STRENGTH
         self.strength_label = QLabel(self)
         self.guidance = QDoubleSpinBox(self, minimum=0.0, maximum=30.0, singleStep=0.5,
                                        decimals=1)
@@ -217,7 +222,7 @@ class ModesPanel(QWidget):
 
     def _connect(self) -> None:
         self.mode.currentIndexChanged.connect(self._on_mode)
-        self.strength.valueChanged.connect(self._show_strength)
+        self.strength.valueChanged.connect(self._on_strength_moved)
         self.steps.valueChanged.connect(self.stepsChanged)
         self.dice.clicked.connect(self.roll_seed)
         self.run_button.clicked.connect(self.request_run)
@@ -285,26 +290,48 @@ class ModesPanel(QWidget):
                 self.view.setCurrentIndex(0)
 
     def set_timesteps(self, timesteps: list[int]) -> None:
-        """The strided timesteps of the current step count, for the strength slider's label.
-
-        The slider keeps its place as a fraction of the way (strength 0.7 at first).
-        """
-        old_n = len(self._timesteps) - 1
-        fraction = self.strength.value() / old_n if old_n > 0 else 0.3
+        """The strided timesteps of the current step count. The strength is kept as a fraction
+        (1 = pure noise), so changing the step count, even through a half-typed number, never
+        moves it; the slider shows the nearest i_start."""
         self._timesteps = list(timesteps)
-        n = len(timesteps) - 1
         self.strength.blockSignals(True)
-        self.strength.setMaximum(max(n - 1, 0))
-        self.strength.setValue(min(round(fraction * n), max(n - 1, 0)))
+        self.strength.setMaximum(self._max_i_start())
+        self.strength.setValue(self._max_i_start() - self._i_start_for(self._strength_fraction))
         self.strength.blockSignals(False)
-        self._show_strength(self.strength.value())
+        self._show_strength()
 
-    def _show_strength(self, i_start: int) -> None:
+    def _max_i_start(self) -> int:
+        """The last i_start that still denoises (the final timestep, t = 0, would not)."""
+        return max(len(self._timesteps) - 2, 0)
+
+    def _i_start_for(self, fraction: float) -> int:
+        n = len(self._timesteps)
+        return min(round((1.0 - fraction) * (n - 1)), self._max_i_start()) if n > 1 else 0
+
+    def i_start(self) -> int:
+        """The course's i_start that the strength slider shows (0 = pure noise)."""
+        return self._max_i_start() - self.strength.value()
+
+    def set_i_start(self, i_start: int) -> None:
+        i_start = min(max(int(i_start), 0), self._max_i_start())
+        self.strength.setValue(self._max_i_start() - i_start)
+        self._on_strength_moved()
+
+    def _on_strength_moved(self, *_: object) -> None:
+        n = len(self._timesteps)
+        if n > 1:
+            self._strength_fraction = 1.0 - self.i_start() / (n - 1)
+        self._show_strength()
+
+    def _show_strength(self) -> None:
         ts = self._timesteps
         if len(ts) < 2:
             self.strength_label.setText("i_start –")
             return
-        self.strength_label.setText(f"i_start {i_start} of {len(ts) - 1} (t = {ts[i_start]})")
+        i_start = self.i_start()
+        self.strength_label.setText(
+            f"strength {1.0 - i_start / (len(ts) - 1):.2f} · i_start {i_start} of "
+            f"0–{self._max_i_start()} (t = {ts[i_start]})")
 
     # --- modes and running ----------------------------------------------------------------------
     def current_mode(self) -> str:
@@ -354,7 +381,7 @@ class ModesPanel(QWidget):
             "prompt2": self.prompt2.prompt() if mode in ("anagram", "hybrid") else None,
             "view": str(self.view.currentData()),
             "sigma": self.sigma.value() or None,
-            "i_start": self.strength.value() if mode in ("sdedit", "img2img") else None,
+            "i_start": self.i_start() if mode in ("sdedit", "img2img") else None,
             "guidance": self.guidance.value(),
             "steps": self.steps.value() or None,
             "seed": self.seed.value(),
@@ -383,7 +410,7 @@ class ModesPanel(QWidget):
         if self.upscale.isEnabled():
             self.upscale.setChecked(settings.get("upscale") is True)
         if isinstance(settings.get("i_start"), int):
-            self.strength.setValue(settings["i_start"])
+            self.set_i_start(settings["i_start"])
 
     def request_run(self) -> None:
         if self.run_button.isEnabled():

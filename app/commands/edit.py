@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
                             image=args.image, mask=args.mask)
     images.save_png(to_images(model, x)[0], args.out, params)
     if args.frames:
-        write_frames(model, frames, args.frames, params)
+        write_frames(model, frames, args.frames, params, args.frames_scale)
     print(f"wrote {args.out}" + (f" and {args.frames}" if args.frames else ""))
     return 0
 
