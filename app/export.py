@@ -22,7 +22,6 @@ from engine import images
 from engine.errors import ImageError
 
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
-FRAMES_MIN_SIDE = 256  # frames are scaled up (nearest) by whole factors to about this size
 MAX_SCALE = 64
 
 
@@ -46,17 +45,23 @@ def export_frames(
 ) -> None:
     """Writes `result.frames` as an animation: GIF for .gif, APNG for .png / .apng.
 
-    `scale` defaults to the largest whole factor that keeps a frame within 256 px (nearest),
-    as the command line does (28 px digits -> 252 px).
+    `scale` is the whole factor the user picked (1 = model size); None is the largest whole
+    factor that keeps a frame within 256 px, as the command line's default (28 px -> 252 px).
+    Pixels stay square (nearest) at every scale.
     """
     if not result.frames:
         raise ImageError("this result has no frames to export")
-    pictures = [_flat(frame) for frame in result.frames]
-    if scale is None:
-        scale = max(1, FRAMES_MIN_SIDE // max(1, max(pictures[0].size)))
-    scale = _check_scale(scale)
-    pictures = [_scaled(p, scale, "nearest") for p in pictures]
+    pictures = images.frames_at_scale([_flat(frame) for frame in result.frames], scale)
     images.save_frames(pictures, path, duration_ms, result.parameters)
+
+
+def frames_size(result: Result, scale: int | None = None) -> tuple[int, int]:
+    """The size export_frames writes at `scale` (for a dialog to say before it writes)."""
+    frames = result.frames or [result.image]
+    widest = max(frames, key=lambda f: f.width())
+    factor = images.default_frames_scale(max(widest.width(), widest.height())) \
+        if scale is None else _check_scale(scale)
+    return widest.width() * factor, widest.height() * factor
 
 
 def settings_from_png(path: str | os.PathLike[str]) -> dict[str, Any] | None:

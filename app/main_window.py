@@ -185,8 +185,7 @@ class ExportDialog(QDialog):
 
     def _on_kind(self) -> None:
         png = self.kind.currentData() == "png"
-        self.scale.setEnabled(png)
-        self.resample.setEnabled(png)
+        self.resample.setEnabled(png)  # the scale applies to frames too (square pixels)
 
     def choice(self) -> ExportChoice:
         return ExportChoice(str(self.kind.currentData()), int(self.scale.currentData()),
@@ -1313,7 +1312,7 @@ class MainWindow(QMainWindow):
             return False
         if choice.kind == "png":
             return self.export_result(path, result, choice.scale, choice.resample)
-        return self.export_frames(path, result)
+        return self.export_frames(path, result, choice.scale)
 
     def export_result(self, path: str, result: Result | None = None, scale: int = 1,
                       resample: str = "nearest") -> bool:
@@ -1332,7 +1331,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported {path}", 5000)
         return True
 
-    def export_frames(self, path: str, result: Result | None = None) -> bool:
+    def export_frames(self, path: str, result: Result | None = None,
+                      scale: int | None = None) -> bool:
         """Writes the result's denoising frames: GIF for .gif, APNG otherwise."""
         result = result or self._shown
         if result is None:
@@ -1340,7 +1340,7 @@ class MainWindow(QMainWindow):
         if not path.lower().endswith((".gif", ".png", ".apng")):
             path += ".gif"
         try:
-            export.export_frames(result, path)
+            export.export_frames(result, path, scale=scale)
         except (EngineError, ValueError) as error:
             self.show_error("Cannot export the frames", str(error))
             return False

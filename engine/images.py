@@ -34,6 +34,8 @@ FORMAT_NAMES = "PNG, JPEG, WebP, BMP, TIFF, GIF"
 WHITE: Color = (255, 255, 255)
 BLACK: Color = (0, 0, 0)
 LAST_FRAME_MS = 1000
+FRAMES_SIDE = 256  # frames default to the largest whole scale that keeps them within this
+MAX_FRAMES_SCALE = 64
 # Mask pixels darker than this (of 255) count as black when deciding whether a mask is empty,
 # so JPEG noise in a black mask does not pass for a painted area.
 MASK_EMPTY_LEVEL = 8
@@ -316,6 +318,29 @@ def read_parameters(path: PathLike) -> dict | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def default_frames_scale(side: int, limit: int = FRAMES_SIDE) -> int:
+    """The largest whole factor that keeps a `side`-pixel frame within `limit` px (at least 1):
+    28 px digits -> 9 (252 px), 64 px -> 4 (256 px)."""
+    return max(1, limit // max(1, side))
+
+
+def frames_at_scale(frames: Sequence[Image.Image], scale: int | None = None
+                    ) -> list[Image.Image]:
+    """Every frame at one size, with square pixels: the widest frame times `scale` (a whole
+    number; None: default_frames_scale). Narrower frames (stage I's, before an upscaler's)
+    are blown up to that size too, by whole factors where the widths divide (a cascade's 4)."""
+    if not frames:
+        raise ValueError("there are no frames to scale")
+    widest = max(frames, key=lambda f: f.width)
+    if scale is None:
+        scale = default_frames_scale(max(widest.size))
+    if int(scale) != scale or not 1 <= scale <= MAX_FRAMES_SCALE:
+        raise ValueError(f"the frames' scale must be a whole number from 1 to "
+                         f"{MAX_FRAMES_SCALE}, not {scale}")
+    size = (widest.width * int(scale), widest.height * int(scale))
+    return [f if f.size == size else f.resize(size, Image.Resampling.NEAREST) for f in frames]
 
 
 def save_frames(

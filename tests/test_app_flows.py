@@ -82,7 +82,7 @@ def test_export_scaled_png_and_frames_then_reopen_restores_settings(qtbot, windo
 
     with Image.open(png) as im:
         assert im.size == (112, 112)
-    asker.export = ExportChoice("gif")
+    asker.export = ExportChoice("gif", 9)  # the scale picked is the scale written
     asker.paths = [str(tmp_path / "steps.gif")]
     assert window.export_dialog()
     with Image.open(tmp_path / "steps.gif") as im:

@@ -75,12 +75,11 @@ def to_images(model: DiffusionModel, x: torch.Tensor) -> list[Image.Image]:
     return [images.to_pil(item, model.data_range) for item in x.detach().cpu()]
 
 
-def write_frames(model: DiffusionModel, frames: list[torch.Tensor], path: str, params: dict
-                 ) -> None:
-    """Every frame at one size, at least 256 px: small models' frames (and stage I's, before
-    an upscaler's) are blown up with square pixels."""
-    pictures = [images.to_pil(f[0], model.data_range) for f in frames]
-    side = max(256, *(p.width for p in pictures))
-    pictures = [p if p.width == side else p.resize((side, side * p.height // p.width),
-                                                   Image.NEAREST) for p in pictures]
+def write_frames(model: DiffusionModel, frames: list[torch.Tensor], path: str, params: dict,
+                 scale: int | None = None) -> None:
+    """Every frame at one size with square pixels, the widest frame times a whole `scale`
+    (default: the largest that stays within 256 px); stage I's frames before an upscaler's
+    are blown up to the same size."""
+    pictures = images.frames_at_scale([images.to_pil(f[0], model.data_range) for f in frames],
+                                      scale)
     images.save_frames(pictures, Path(path), parameters=params)
