@@ -330,6 +330,7 @@ def _roll_forward(out_dir: Path) -> None:
             (out_dir / name).unlink(missing_ok=True)
         os.replace(manifest_path, out_dir / MANIFEST)
         _fsync(out_dir)
+        _fault_point(f"moved {MANIFEST}")
     shutil.rmtree(pending)
 
 

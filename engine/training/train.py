@@ -394,14 +394,17 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     main_process = int(os.environ.get("RANK", "0") or 0) == 0
-    if main_process:
-        _recover(out_dir, progress)
+    recovered = _recover(out_dir, progress) if main_process else None
     has_checkpoint = (out_dir / ckpt.CONFIG).exists() or (out_dir / ckpt.STATE).exists()
     if not resume and has_checkpoint:
         raise CheckpointError(f"{out_dir} already holds a training run; pass --resume to continue "
                               "it, or choose another --out")
     if resume and not has_checkpoint:
-        raise CheckpointError(f"{out_dir} holds no training run to resume")
+        if not (recovered or (out_dir / LOSS_CSV).is_file()):
+            raise CheckpointError(f"{out_dir} holds no training run to resume")
+        _log(f"{out_dir}: the run stopped before its first checkpoint; starting from epoch 1",
+             progress and main_process)
+        resume = False
     local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)) or 1)
     threads = config.num_threads or max(1, cpu_count() // max(1, local))
     if resume:
@@ -700,7 +703,7 @@ def _loss_csv_writer(losses: list[float], steps_per_epoch: int) -> ckpt.Writer:
     return write
 
 
-def _recover(out_dir: Path, progress: bool) -> None:
+def _recover(out_dir: Path, progress: bool) -> str | None:
     """Finishes or drops a save that a kill interrupted (checkpoint.recover), saying so."""
     try:
         done = ckpt.recover(out_dir)
@@ -708,6 +711,7 @@ def _recover(out_dir: Path, progress: bool) -> None:
         raise CheckpointError(f"{out_dir}: cannot tidy up an interrupted save ({error})") from None
     if done:
         _log(f"{out_dir}: {done}", progress)
+    return done
 
 
 def _as_saved(out_dir: Path, config: TrainConfig, device: torch.device, precision: str,
