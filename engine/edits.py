@@ -5,11 +5,12 @@ visual anagrams and hybrid images. Each returns a generator of step records.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from engine.errors import EngineError, PromptError
-from engine.filters import colour_part, grey_part, highpass, lowpass
+from engine.filters import blur_params, colour_part, grey_part, highpass, lowpass
 from engine.loops import (
     Estimator,
     StepRecord,
@@ -189,6 +190,80 @@ def hybrid_parts(kernel_size: int | None = None, sigma: float | None = None,
     return [lambda e: lowpass(e, kernel_size, sigma), lambda e: highpass(e, kernel_size, sigma)]
 
 
+@dataclass(frozen=True)
+class Split:
+    """How a hybrid splits ε: 'frequency' (low / high pass at `sigma`), 'triple' (low /
+    medium / high: `sigma` the coarse blur, `sigma2` the fine one, the paper's 2 and 1 at 64 px)
+    or 'colour' (grey / colour). `kernel` is the blur kernel's side."""
+
+    kind: str = "frequency"
+    sigma: float | None = None
+    sigma2: float | None = None
+    kernel: int | None = None
+
+    def parameters(self) -> dict:
+        return {"split": self.kind} | ({} if self.kind == "colour" else {
+            "sigma": self.sigma, "kernel": self.kernel}) | (
+            {"sigma2": self.sigma2} if self.kind == "triple" else {})
+
+    def scaled(self, factor: int) -> Split:
+        """The same split on an image `factor` times larger (stage II)."""
+        if self.kind == "colour":
+            return self
+        s2 = None if self.sigma2 is None else self.sigma2 * factor
+        sigma = self.sigma * factor
+        return Split(self.kind, sigma, s2, _kernel_for(sigma))
+
+    def parts(self) -> list[Part]:
+        if self.kind == "colour":
+            return [grey_part, colour_part]
+        if self.kind == "frequency":
+            return hybrid_parts(self.kernel, self.sigma)
+        return triple_parts(self.kernel, self.sigma, self.sigma2)
+
+
+SPLITS = ("frequency", "triple", "colour")
+
+
+def _kernel_for(sigma: float) -> int:
+    return 2 * round(8 * sigma) + 1  # 33 at σ = 2, as the course
+
+
+def resolve_split(size: int, kind: str = "frequency", sigma: float | None = None,
+                  sigma2: float | None = None, prompts: int = 2) -> Split:
+    """The split with its defaults filled in for images of side `size`: σ = size / 32 (2 at
+    64 px, the course's) and, for the triple split, the fine σ2 = σ / 2 (the paper's 1)."""
+    if kind not in SPLITS:
+        raise EngineError(f"unknown split {kind!r}; choose from {', '.join(SPLITS)}")
+    need = 3 if kind == "triple" else 2
+    if prompts != need:
+        raise EngineError(f"a {kind} hybrid takes {need} prompts, not {prompts}")
+    if kind == "colour":
+        return Split("colour")
+    sigma = blur_params(size)[1] if sigma is None else float(sigma)
+    kernel = blur_params(size)[0] if sigma == blur_params(size)[1] else _kernel_for(sigma)
+    if kind == "frequency":
+        return Split(kind, sigma, None, kernel)
+    sigma2 = sigma / 2 if sigma2 is None else float(sigma2)
+    if not 0 < sigma2 < sigma:
+        raise EngineError(f"the fine blur σ2 ({sigma2:g}) must be above 0 and below the coarse "
+                          f"σ ({sigma:g})")
+    return Split(kind, sigma, sigma2, max(kernel, _kernel_for(sigma2)))
+
+
+def triple_parts(kernel_size: int | None, sigma: float | None, sigma2: float | None
+                 ) -> list[Part]:
+    """[low, medium, high] pass, which sum to ε: high = ε - blur_fine(ε), low =
+    blur_coarse(blur_fine(ε)), medium = blur_fine(ε) - low (the paper's triple hybrid)."""
+
+    def fine(e: torch.Tensor) -> torch.Tensor:
+        return lowpass(e, kernel_size, sigma2)
+
+    return [lambda e: lowpass(fine(e), kernel_size, sigma),
+            lambda e: fine(e) - lowpass(fine(e), kernel_size, sigma),
+            lambda e: e - fine(e)]
+
+
 def hybrid(model: DiffusionModel, prompt_low: str, prompt_high: str, generator: torch.Generator,
            guidance: float | None = None, steps: int | None = None, sigma: float | None = None,
            kernel_size: int | None = None, colour: bool = False,
@@ -198,9 +273,25 @@ def hybrid(model: DiffusionModel, prompt_low: str, prompt_high: str, generator: 
     if colour and model.channels != 3:
         raise EngineError("a colour hybrid needs an RGB model")
     if sigma is not None and kernel_size is None:
-        kernel_size = 2 * round(8 * sigma) + 1  # 33 at σ = 2, as the course
+        kernel_size = _kernel_for(sigma)
     cond, uncond = _multi_conditioning(model, [prompt_low, prompt_high], "a hybrid image")
     parts = hybrid_parts(kernel_size, sigma, colour)
+    estimate = factorized_estimator(model, cond, uncond, parts, resolve_guidance(model, guidance))
+    return _denoise_from(model, estimate, generator, steps, image, i_start, batch)
+
+
+def split_hybrid(model: DiffusionModel, prompts: Sequence[str], split: Split,
+                 generator: torch.Generator, guidance: float | None = None,
+                 steps: int | None = None, image: torch.Tensor | None = None, i_start: int = 0,
+                 batch: int = 1) -> Iterator[StepRecord]:
+    """A hybrid over a resolved split: two prompts (frequency, colour) or three (triple:
+    far, middle distance, close)."""
+    if split.kind == "colour" and model.channels != 3:
+        raise EngineError("a colour hybrid needs an RGB model; this model's images are grey")
+    parts = split.parts()
+    if len(prompts) != len(parts):
+        raise EngineError(f"a {split.kind} hybrid takes {len(parts)} prompts, not {len(prompts)}")
+    cond, uncond = _multi_conditioning(model, prompts, "a hybrid image")
     estimate = factorized_estimator(model, cond, uncond, parts, resolve_guidance(model, guidance))
     return _denoise_from(model, estimate, generator, steps, image, i_start, batch)
 
