@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QCloseEvent, QImage
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -243,6 +243,15 @@ class SweepDialog(QDialog):
     def cancel(self) -> None:
         if self.sweep is not None:
             self.sweep.cancel()
+
+    def reject(self) -> None:
+        """Esc: the dialog goes and takes every job of its sweep with it."""
+        self.cancel()
+        super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.cancel()
+        super().closeEvent(event)
 
     def _on_item(self, index: int) -> None:
         assert self.sweep is not None

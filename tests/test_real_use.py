@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent
-from PySide6.QtWidgets import QDialog
-from test_app import draw_digit, open_window
+from PySide6.QtWidgets import QApplication, QDialog
+from test_app import RUN_TIMEOUT, draw_digit, open_window, slow_down
 
 from app.document import image_array
 from app.main_window import MainWindow, NewDialog
@@ -146,3 +146,27 @@ def test_strength_keys_mean_more_change(qtbot, window, key):
     assert not modes.strength.invertedControls() and not modes.strength.invertedAppearance()
     shown = f"strength {1 - modes.i_start() / 30:.2f} · i_start"
     assert modes.strength_label.text().startswith(shown)
+
+
+@pytest.mark.parametrize("how", ["escape", "close"])
+def test_leaving_the_sweep_dialog_cancels_the_whole_sweep(qtbot, window, how):
+    calls = slow_down(window, 0.05)
+    draw_digit(window)
+    window.modes.steps.setValue(5)
+    dialog = window.open_sweeps()
+    finished = []
+    window.engine.finished.connect(lambda *args: finished.append(args))
+    sweep = dialog.run_sweep("i_start")
+    assert sweep is not None and sweep.active
+    qtbot.waitUntil(lambda: len(calls) > 0, timeout=RUN_TIMEOUT)
+    if how == "escape":
+        dialog.activateWindow()  # as the window manager does for a dialog just shown
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
+        qtbot.keyClick(QApplication.focusWidget() or dialog, Qt.Key.Key_Escape)
+    else:
+        dialog.close()
+    assert not dialog.isVisible() and not sweep.active
+    made = len(calls)
+    qtbot.wait(800)  # six jobs of five steps at 50 ms each would take 1.5 s
+    assert len(calls) <= made + 1, "at most the step in flight ends: no later job runs"
+    assert finished == [], "no job of the sweep finished after the dialog went"
