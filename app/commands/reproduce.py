@@ -9,10 +9,12 @@ from engine.errors import EngineError
 
 def run(args: argparse.Namespace) -> int:
     if args.part == "part-b":
-        from engine.training.reproduce import reproduce_part_b
+        from engine.training.reproduce import QUICK_NOTE, reproduce_part_b
 
         made = reproduce_part_b(args.out, quick=args.quick, device=args.device)
         print(f"wrote {len(made)} figures and index.html to {args.out}")
+        if args.quick:
+            print(QUICK_NOTE)
         return 0
     try:
         from engine.reproduce_a import reproduce_part_a
