@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent
 from PySide6.QtWidgets import QApplication, QDialog
 from test_app import RUN_TIMEOUT, draw_digit, open_window, slow_down
@@ -170,3 +170,36 @@ def test_leaving_the_sweep_dialog_cancels_the_whole_sweep(qtbot, window, how):
     qtbot.wait(800)  # six jobs of five steps at 50 ms each would take 1.5 s
     assert len(calls) <= made + 1, "at most the step in flight ends: no later job runs"
     assert finished == [], "no job of the sweep finished after the dialog went"
+
+
+def test_canvas_keys_work_wherever_the_focus_is(qtbot, window):
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    window.modes.run_button.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.modes.run_button)
+    canvas, before = window.canvas, window.canvas.brush_size()
+    qtbot.keyClick(window.modes.run_button, Qt.Key.Key_BracketRight)
+    assert canvas.brush_size() > before
+    qtbot.keyClick(window.modes.run_button, Qt.Key.Key_BracketLeft)
+    assert canvas.brush_size() == before
+    window.modes.prompt.setFocus()  # an editable prompt: the keys are typed, not taken
+    editor = QApplication.focusWidget()
+    if editor is not None and editor.testAttribute(Qt.WidgetAttribute.WA_InputMethodEnabled):
+        qtbot.keyClick(editor, Qt.Key.Key_BracketRight)
+        assert canvas.brush_size() == before
+
+
+def test_space_drag_pans_and_never_paints(qtbot, window):
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    window.modes.mode.setFocus()
+    canvas, drawn = window.canvas, pixels(window)
+    offset = canvas.offset()
+    qtbot.keyPress(window.modes.mode, Qt.Key.Key_Space)
+    start, end = canvas.rect().center(), canvas.rect().center() + QPoint(40, 30)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(canvas, end)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
+    qtbot.keyRelease(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert np.array_equal(pixels(window), drawn), "space-drag painted"
+    assert canvas.offset() - offset == QPointF(40, 30)

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -29,7 +29,7 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
 HANDLE = 8  # corner handle size in view pixels
@@ -105,6 +105,9 @@ class CanvasView(QWidget):
         self._corner = (1, 1)  # direction from the anchor to the dragged corner
         self._space = False
         self._last_stroke_end: QPointF | None = None
+        app = QApplication.instance()
+        if app is not None:  # [, ] and space work wherever the focus is in this window
+            app.installEventFilter(self)
 
     # --- document -------------------------------------------------------------------------------
     def set_document(self, doc: CanvasDocument | None) -> None:
@@ -523,16 +526,50 @@ class CanvasView(QWidget):
         event.accept()
 
     # --- keys -----------------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and self._is_window_key(watched):
+            assert isinstance(event, QKeyEvent)
+            press = kind == QEvent.Type.KeyPress
+            if self._canvas_key(event, press):
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _is_window_key(self, watched: QObject) -> bool:
+        """A key for this canvas: sent to a widget of its window while that window is active,
+        and not typed into a text field."""
+        if not isinstance(watched, QWidget) or not self.isVisible():
+            return False
+        window = self.window()
+        if watched.window() is not window or not window.isActiveWindow():
+            return False
+        return not watched.testAttribute(Qt.WidgetAttribute.WA_InputMethodEnabled)
+
+    def _canvas_key(self, event: QKeyEvent, press: bool) -> bool:
+        """Space (pan while held), [ and ]; True if the key was one of them."""
+        key = event.key()
+        if event.modifiers() & ~(Qt.KeyboardModifier.KeypadModifier
+                                 | Qt.KeyboardModifier.ShiftModifier):
+            return False
+        if key == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space = press
+                self._update_cursor()
+            return True
+        if key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight):
+            if press:
+                grow = key == Qt.Key.Key_BracketRight
+                self.set_brush_size(max(self._size + 1, self._size * 1.2) if grow
+                                    else min(self._size - 1, self._size / 1.2))
+            return True
+        return False
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key, mods = event.key(), event.modifiers()
         ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
-        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = True
-            self._update_cursor()
-        elif key == Qt.Key.Key_BracketRight:
-            self.set_brush_size(max(self._size + 1, self._size * 1.2))
-        elif key == Qt.Key.Key_BracketLeft:
-            self.set_brush_size(min(self._size - 1, self._size / 1.2))
+        if self._canvas_key(event, True):
+            pass
         elif ctrl and key == Qt.Key.Key_0:
             self.fit()
         elif ctrl and key == Qt.Key.Key_1:
@@ -547,9 +584,7 @@ class CanvasView(QWidget):
         event.accept()
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = False
-            self._update_cursor()
+        if self._canvas_key(event, False):
             event.accept()
             return
         super().keyReleaseEvent(event)
