@@ -849,6 +849,7 @@ class MainWindow(QMainWindow):
     def new_document(self, width: int, height: int, background: QColor) -> None:
         """A fresh document; the brush takes the colour that shows on the background."""
         self.document.new_blank(width, height, background)
+        self.modes.forget_restored_seed()
         brush = WHITE if background.lightness() < 128 else BLACK
         self.canvas.set_color(brush)
         self.tool_options.set_color(brush)
@@ -905,6 +906,8 @@ class MainWindow(QMainWindow):
         self._update_title()
         if parameters:
             self.modes.apply_settings(parameters)
+        else:
+            self.modes.forget_restored_seed()
         return True
 
     def open_project(self, path: str) -> bool:

@@ -203,3 +203,27 @@ def test_space_drag_pans_and_never_paints(qtbot, window):
     qtbot.keyRelease(QApplication.focusWidget(), Qt.Key.Key_Space)
     assert np.array_equal(pixels(window), drawn), "space-drag painted"
     assert canvas.offset() - offset == QPointF(40, 30)
+
+
+def test_a_restored_seed_serves_one_run(window, photo):
+    modes = window.modes
+    assert modes.random_seed.isChecked()
+    modes.apply_settings({"mode": "sample", "seed": 1234})
+    assert not modes.random_seed.isChecked() and modes.seed.value() == 1234
+    assert modes.settings()["seed"] == 1234, "the file's seed remakes its result"
+    assert modes.random_seed.isChecked(), "then random again"
+    seeds = {modes.settings()["seed"] for _ in range(5)}
+    assert len(seeds) > 1 and 1234 not in seeds
+
+
+def test_a_fresh_image_goes_back_to_random_seeds(window, photo):
+    modes = window.modes
+    modes.apply_settings({"mode": "sample", "seed": 99})
+    assert window.open_path(str(photo))  # a PNG without settings
+    assert modes.random_seed.isChecked()
+    modes.apply_settings({"mode": "sample", "seed": 99})
+    window.new_document(64, 64, QColor(0, 0, 0))
+    assert modes.random_seed.isChecked()
+    modes.roll_seed()  # the dice: a fixed seed the user chose stays fixed
+    window.new_document(64, 64, QColor(0, 0, 0))
+    assert not modes.random_seed.isChecked()

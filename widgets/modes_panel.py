@@ -135,6 +135,7 @@ class ModesPanel(QWidget):
                                  "i_start is the course's index into the strided timesteps "
                                  "(0 = pure noise)")
         self._strength_fraction = DEFAULT_STRENGTH
+        self._seed_once = False  # the seed shown came from a file and serves one run
         self.strength_label = QLabel(self)
         self.guidance = QDoubleSpinBox(self, minimum=0.0, maximum=30.0, singleStep=0.5,
                                        decimals=1)
@@ -230,6 +231,10 @@ class ModesPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.cancel_action.triggered.connect(self.cancelRequested)
         self.live.toggled.connect(self.liveChanged)
+        self.random_seed.toggled.connect(self._on_random_toggled)
+
+    def _on_random_toggled(self, _checked: bool) -> None:
+        self._seed_once = False  # the user chose: no seed is restored any more
 
     # --- the model ------------------------------------------------------------------------------
     def set_model_info(self, info: dict[str, Any] | None) -> None:
@@ -364,8 +369,15 @@ class ModesPanel(QWidget):
         self.cancel_button.setEnabled(running)
         self.cancel_action.setEnabled(running)
 
+    def forget_restored_seed(self) -> None:
+        """A seed restored from a file serves one run (or until a fresh image): random again."""
+        if self._seed_once:
+            self._seed_once = False
+            self.random_seed.setChecked(True)
+
     def roll_seed(self) -> None:
         """A new random seed, kept fixed."""
+        self._seed_once = False
         self.random_seed.setChecked(False)
         self.seed.setValue(random.randint(0, MAX_SEED))
 
@@ -374,6 +386,8 @@ class ModesPanel(QWidget):
         `draw_seed` is False (Live runs and saved projects keep the one shown)."""
         if draw_seed and self.random_seed.isChecked():
             self.seed.setValue(random.randint(0, MAX_SEED))
+        elif draw_seed and self._seed_once:
+            self.forget_restored_seed()  # this run reuses the file's seed; the next draws anew
         mode = self.current_mode()
         return {
             "mode": mode,
@@ -405,8 +419,9 @@ class ModesPanel(QWidget):
         for box, key in numbers:
             if isinstance(settings.get(key), int | float):
                 box.setValue(settings[key])
-        if isinstance(settings.get("seed"), int):
+        if isinstance(settings.get("seed"), int) and self.random_seed.isChecked():
             self.random_seed.setChecked(False)
+            self._seed_once = True
         if self.upscale.isEnabled():
             self.upscale.setChecked(settings.get("upscale") is True)
         if isinstance(settings.get("i_start"), int):
