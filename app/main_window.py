@@ -598,6 +598,7 @@ class MainWindow(QMainWindow):
         doc.modifiedChanged.connect(self._update_title)
         doc.changed.connect(self._on_drawing_changed)
         doc.regionChanged.connect(self._on_drawing_changed)
+        self.modes.inputsChanged.connect(self._on_drawing_changed)  # Live follows every input
         h, strip = self.history, self.history_strip
         h.added.connect(self._on_history_added)
         h.removed.connect(self._on_history_removed)

@@ -227,3 +227,25 @@ def test_a_fresh_image_goes_back_to_random_seeds(window, photo):
     modes.roll_seed()  # the dice: a fixed seed the user chose stays fixed
     window.new_document(64, 64, QColor(0, 0, 0))
     assert not modes.random_seed.isChecked()
+
+
+def test_live_reruns_when_any_input_changes(qtbot, window):
+    submitted: list[dict] = []
+    submit = window.engine.submit
+    window.engine.submit = lambda job: submitted.append(vars(job).copy()) or submit(job)
+    window.live_timer.setInterval(50)
+    modes = window.modes
+    modes.set_mode("sdedit")
+    modes.steps.setValue(5)
+    modes.live.setChecked(True)
+    qtbot.waitUntil(lambda: len(submitted) == 1, timeout=RUN_TIMEOUT)
+    changes = [(lambda: modes.prompt.set_prompt("3"), "prompt", "3"),
+               (lambda: modes.set_i_start(1), "i_start", 1),
+               (lambda: modes.guidance.setValue(2.5), "guidance", 2.5),
+               (lambda: modes.seed.setValue(77), "seed", 77)]
+    for change, key, value in changes:
+        before = len(submitted)
+        change()
+        qtbot.waitUntil(lambda b=before: len(submitted) == b + 1, timeout=RUN_TIMEOUT)
+        assert submitted[-1][key] == value, f"Live re-ran with the new {key}"
+    modes.live.setChecked(False)

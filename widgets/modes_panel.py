@@ -105,6 +105,7 @@ class ModesPanel(QWidget):
     stepsChanged = Signal(int)  # 0 = the model's default
     modeChanged = Signal(str)
     liveChanged = Signal(bool)  # the Live toggle (SDEdit re-runs as the user draws)
+    inputsChanged = Signal()  # a prompt, the strength, guidance, steps or the seed changed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -232,6 +233,11 @@ class ModesPanel(QWidget):
         self.cancel_action.triggered.connect(self.cancelRequested)
         self.live.toggled.connect(self.liveChanged)
         self.random_seed.toggled.connect(self._on_random_toggled)
+        for signal in (self.prompt.currentTextChanged, self.prompt2.currentTextChanged,
+                       self.strength.valueChanged, self.guidance.valueChanged,
+                       self.steps.valueChanged, self.seed.valueChanged,
+                       self.view.currentIndexChanged, self.sigma.valueChanged):
+            signal.connect(self.inputsChanged)
 
     def _on_random_toggled(self, _checked: bool) -> None:
         self._seed_once = False  # the user chose: no seed is restored any more
@@ -385,7 +391,9 @@ class ModesPanel(QWidget):
         """The current settings; keys match app.jobs.Job. A random seed is drawn here unless
         `draw_seed` is False (Live runs and saved projects keep the one shown)."""
         if draw_seed and self.random_seed.isChecked():
+            self.seed.blockSignals(True)  # a drawn seed is no user change: Live need not re-run
             self.seed.setValue(random.randint(0, MAX_SEED))
+            self.seed.blockSignals(False)
         elif draw_seed and self._seed_once:
             self.forget_restored_seed()  # this run reuses the file's seed; the next draws anew
         mode = self.current_mode()
