@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models")
+SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models", "data")
 EDIT_MODES = ("sdedit", "img2img", "inpaint", "anagram", "hybrid")
 VIEWS = ("flip", "mirror", "rot90", "rot180", "rot270", "transpose", "negate")
 
@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a Part B MNIST model")
-    p.add_argument("kind", choices=("denoiser", "time", "class"))
+    p.add_argument("kind", choices=("denoiser", "time", "class", "emoji-base", "emoji-upscale"),
+                   help="a Part B MNIST model, or a stage of the emoji cascade (emoji-base: "
+                   "text -> 32 px; emoji-upscale: 32 -> 64 px)")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -71,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="train on the first N images only (quick runs)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores; 1 leaves a "
                    "core free when the machine is shared)")
+    p.add_argument("--shape", help="emoji-base: the UNet shape (docs/benchmarks.md)")
+    p.add_argument("--text-encoder", metavar="DIR", help="emoji-upscale: the stage I IF folder "
+                   "whose text encoder it is trained with (RUN/pipeline/IF-I-emoji)")
+    p.add_argument("--max-steps", type=int, help="emoji: stop (saved) after N steps (smoke runs)")
 
     p = sub.add_parser("sample", help="sample images from a model")
     _add_model_args(p)
@@ -113,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", nargs="+")
 
     sub.add_parser("models", help="list the models found: name, kind, size, where")
+
+    p = sub.add_parser("data", help="prepare a training set (emoji: open emoji art via npm)")
+    p.add_argument("dataset", choices=("emoji",))
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--cache", metavar="DIR", help="where the npm tarballs are kept "
+                   "(default: DIR/npm-cache)")
     return parser
 
 

@@ -31,6 +31,10 @@ def _saved_settings(out_dir: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.kind.startswith("emoji-"):
+        from app.commands.train_emoji import run as run_emoji
+
+        return run_emoji(args)
     from engine.training.train import TrainConfig, train
 
     out_dir = Path(args.out)

@@ -1,0 +1,697 @@
+"""Training the emoji cascade (issue 12): `train emoji-base` (stage I) and `emoji-upscale` (II).
+
+Stage I learns text -> 32x32 RGB in [-1, 1]: its UNet and a small T5 encoder are trained
+together, the tokenizer is trained once from the data's labels at the start of the run. Stage II
+learns 32 -> 64: the low-resolution image (the 64 px image averaged 2x2) is upsampled bilinearly
+and noised to a random augmentation level with IF's image-noising scheduler, concatenated to
+x_t, and the level is the class label; its text embeddings come from a finished stage I's
+encoder, frozen (`text_encoder=` a stage I pipeline folder), as IF's stage II reads stage I's T5.
+
+Determinism: the initial weights come from `seed`; the epoch's draw of images from
+(seed, "order", epoch) and every random draw of a step (prompts, t, ε, augmentation) from
+(seed, "step", global step), so a resume from any saved step sees the batches an uninterrupted
+run sees. An epoch is len(set) weighted draws with replacement (flags and keycaps down-weighted).
+
+Files in the run folder (the checkpoint functions of engine/training/checkpoint.py):
+- training_state.pt: the step, raw and EMA weights, optimizer, loss history: the truth a
+  `--resume` continues from; saved at every epoch's end and every `save_every_s` mid-epoch;
+- model.safetensors + config.json: the EMA weights and settings after the last epoch;
+- tokenizer/ (stage I), loss.csv (step, epoch, loss, simple, vlb, lr), samples/epoch-NNNN.png;
+- pipeline/IF-I-emoji or pipeline/IF-II-emoji: the EMA weights as a DeepFloyd IF folder, what
+  `--model` and diffusers' IFPipeline load.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine import images as _images_module  # noqa: F401 - loaded now: a long run outlives edits
+from engine.errors import CheckpointError, EngineError
+from engine.training import checkpoint as ckpt
+from engine.training import emoji_data
+from engine.training.emoji_model import (
+    EMA,
+    STAGE_ONE,
+    STAGE_ONE_SHAPES,
+    STAGE_TWO,
+    Diffusion,
+    PromptTokens,
+    TextShape,
+    build_text_encoder,
+    build_unet,
+    hybrid_loss,
+    load_tokenizer,
+    train_tokenizer,
+)
+from engine.training.train import _seeded, cpu_count, resolve_device, resolve_precision
+
+STAGES = {"emoji-base": "base", "emoji-upscale": "upscale"}
+FOLDERS = {"base": "IF-I-emoji", "upscale": "IF-II-emoji"}
+LOSS_CSV = "loss.csv"
+SAMPLE_PROMPTS = ("grinning face", "cat face", "red apple", "rocket", "pizza", "snowman",
+                  "thumbs up sign, twemoji", "dog face, google")
+# settings that change what a run computes: a resume must match them
+RUN_SETTINGS = ("stage", "shape", "batch_size", "lr", "warmup", "ema", "p_uncond", "p_style",
+                "vocab", "seed", "limit", "min_snr", "learn_variance", "data", "text_encoder")
+
+
+@dataclass
+class EmojiTrainConfig:
+    stage: str  # base | upscale
+    data_dir: str
+    epochs: int = 500
+    batch_size: int = 32
+    lr: float = 5e-4
+    warmup: int = 250  # steps of linear LR warm-up, then constant
+    ema: float = 0.999
+    p_uncond: float = 0.1  # prompt dropout to '' (CFG)
+    p_style: float = 0.5  # share of prompts that name the vendor's style word
+    shape: str = ""  # UNet shape name (stage I); "" = the default of the stage
+    vocab: int = 3000
+    seed: int = 0
+    limit: int | None = None
+    min_snr: bool = True
+    learn_variance: bool = True  # hybrid loss; False = L_simple only (fixed variance)
+    text_encoder: str | None = None  # stage II: a stage I pipeline folder
+    device: str = "auto"
+    precision: str = "auto"
+    num_threads: int | None = None
+    save_every_s: float | None = 600.0
+    sample_steps: int = 25
+    sample_guidance: float = 3.0
+    grad_clip: float = 1.0
+
+    def validate(self) -> None:
+        problems = []
+        if self.stage not in FOLDERS:
+            problems.append(f"stage must be one of {', '.join(FOLDERS)}")
+        for name in ("epochs", "batch_size", "vocab"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name.replace('_', '-')} must be at least 1")
+        if not self.lr > 0:
+            problems.append("lr must be positive")
+        if self.warmup < 0:
+            problems.append("warmup must be at least 0")
+        if not 0 <= self.ema < 1:
+            problems.append("ema must be in [0, 1)")
+        if not 0 <= self.p_uncond < 1 or not 0 <= self.p_style <= 1:
+            problems.append("p_uncond must be in [0, 1) and p_style in [0, 1]")
+        if self.stage == "base" and self.shape_name not in STAGE_ONE_SHAPES:
+            problems.append(f"shape must be one of {', '.join(STAGE_ONE_SHAPES)}")
+        if self.stage == "upscale" and not self.text_encoder:
+            problems.append("stage II needs the text encoder of a stage I run (--text-encoder "
+                            "RUN/pipeline/IF-I-emoji)")
+        if self.limit is not None and self.limit < 1:
+            problems.append("limit must be at least 1")
+        if problems:
+            raise EngineError("bad training settings: " + "; ".join(problems))
+
+    @property
+    def shape_name(self) -> str:
+        return self.shape or (STAGE_ONE if self.stage == "base" else STAGE_TWO.name)
+
+
+@dataclass
+class EmojiTrainResult:
+    out_dir: Path
+    epochs_done: int
+    steps_done: int
+    final_loss: float | None
+    pipeline: Path | None
+
+
+# ----------------------------------------------------------------------------------------------
+# the networks of a stage
+
+
+class StageOne(nn.Module):
+    """Stage I's trained pair: the UNet and the text encoder (state dict keys unet.*, text.*)."""
+
+    def __init__(self, unet: nn.Module, text: nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+        self.text = text
+
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.text(ids, attention_mask=mask)[0]
+
+
+class StageTwo(nn.Module):
+    def __init__(self, unet: nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+
+
+def _build(config: EmojiTrainConfig, vocab_size: int, text_dim: int) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if config.stage == "base":
+            unet = build_unet(STAGE_ONE_SHAPES[config.shape_name], 32, text_dim)
+            return StageOne(unet, build_text_encoder(vocab_size, TextShape(vocab=config.vocab)))
+        return StageTwo(build_unet(STAGE_TWO, 64, text_dim, stage_two=True))
+
+
+def _frozen_text(folder: Path):
+    """(T5 encoder, tokenizer folder) of a stage I pipeline folder, for stage II."""
+    from transformers import T5EncoderModel
+
+    if not (folder / "text_encoder" / "config.json").is_file() or not (folder / "tokenizer"
+                                                                        ).is_dir():
+        raise EngineError(f"{folder} is not a stage I pipeline with text_encoder/ and "
+                          "tokenizer/ (use RUN/pipeline/IF-I-emoji of an emoji-base run)")
+    model = T5EncoderModel.from_pretrained(str(folder / "text_encoder"), local_files_only=True)
+    return model.eval().requires_grad_(False), folder / "tokenizer"
+
+
+# ----------------------------------------------------------------------------------------------
+# prompts
+
+
+def make_prompt(entry: dict, g: torch.Generator, p_uncond: float, p_style: float) -> str:
+    """'' (p_uncond), else the name (half the time) or one of its phrases, with the style word
+    appended (p_style): 'grinning face', 'grinning, twemoji'."""
+    r = torch.rand(3, generator=g).tolist()
+    texts = emoji_data.texts_of(entry)
+    pick = int(torch.randint(len(texts), (1,), generator=g))
+    if r[0] < p_uncond or not texts:
+        return ""
+    text = texts[0] if r[1] < 0.5 else texts[pick]
+    return f"{text}, {entry['style']}" if r[2] < p_style else text
+
+
+# ----------------------------------------------------------------------------------------------
+# sampling (the sample grids; the app samples through the IF adapter)
+
+
+@torch.no_grad()
+def sample(unet: nn.Module, cond: torch.Tensor, uncond: torch.Tensor, steps: int,
+           guidance: float, g: torch.Generator, size: int = 32,
+           low_res: torch.Tensor | None = None, noise_level: int = 250) -> torch.Tensor:
+    """IFPipeline's loop: DDPMScheduler (learned range, thresholding) on `steps` strided
+    timesteps, CFG on ε, the conditional variance. Stage II when low_res is given."""
+    from diffusers import DDPMScheduler
+
+    from engine.models.tiny import IF_NOISING_SCHEDULER, IF_SCHEDULER
+
+    sched = DDPMScheduler.from_config(IF_SCHEDULER)
+    sched.set_timesteps(steps)
+    n = cond.shape[0]
+    x = torch.randn(n, 3, size, size, generator=g)
+    extra: dict[str, Any] = {}
+    if low_res is not None:
+        noising = DDPMScheduler.from_config(IF_NOISING_SCHEDULER)
+        up = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=True)
+        level = torch.full((n,), noise_level, dtype=torch.long)
+        up = noising.add_noise(up, torch.randn(up.shape, generator=g), level)
+        extra["class_labels"] = torch.cat([level, level])
+    both = torch.cat([cond, uncond.expand(n, -1, -1)])
+    for t in sched.timesteps:
+        inp = torch.cat([x, x])
+        if low_res is not None:
+            inp = torch.cat([inp, torch.cat([up, up])], dim=1)
+        out = unet(inp, t, encoder_hidden_states=both, **extra).sample.float()
+        c, u = out.chunk(2)
+        eps = u[:, :3] + guidance * (c[:, :3] - u[:, :3])
+        x = sched.step(torch.cat([eps, c[:, 3:]], dim=1), t, x, generator=g).prev_sample
+    return x.clamp(-1, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# the IF folder
+
+
+def model_index(stage: str) -> dict[str, Any]:
+    import diffusers
+
+    text = stage == "base"
+    index = {"_class_name": "IFPipeline" if text else "IFSuperResolutionPipeline",
+             "_diffusers_version": diffusers.__version__,
+             "unet": ["diffusers", "UNet2DConditionModel"],
+             "scheduler": ["diffusers", "DDPMScheduler"],
+             "text_encoder": ["transformers", "T5EncoderModel"] if text else [None, None],
+             "tokenizer": ["transformers", "T5Tokenizer"] if text else [None, None],
+             "safety_checker": [None, None], "feature_extractor": [None, None],
+             "watermarker": [None, None], "requires_safety_checker": False}
+    if not text:
+        index["image_noising_scheduler"] = ["diffusers", "DDPMScheduler"]
+    return index
+
+
+def export_pipeline(stage: str, unet: nn.Module, folder: Path, text: nn.Module | None = None,
+                    tokenizer_dir: Path | None = None, dtype: torch.dtype | None = None,
+                    notes: dict[str, Any] | None = None) -> Path:
+    """Write an IF pipeline folder (replacing `folder` whole, so a reader never sees half)."""
+    from engine.models.tiny import IF_NOISING_SCHEDULER, IF_SCHEDULER
+
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.mkdir(parents=True)
+        unet_out = unet if dtype is None else _cast_copy(unet, dtype)
+        unet_out.save_pretrained(tmp / "unet", safe_serialization=True)
+        schedulers = {"scheduler": IF_SCHEDULER}
+        if stage == "upscale":
+            schedulers["image_noising_scheduler"] = IF_NOISING_SCHEDULER
+        for sub, config in schedulers.items():
+            (tmp / sub).mkdir()
+            (tmp / sub / "scheduler_config.json").write_text(json.dumps(config, indent=2))
+        if stage == "base":
+            if text is None or tokenizer_dir is None:
+                raise EngineError("a stage I folder needs its text encoder and tokenizer")
+            (text if dtype is None else _cast_copy(text, dtype)).save_pretrained(
+                tmp / "text_encoder", safe_serialization=True)
+            shutil.copytree(tokenizer_dir, tmp / "tokenizer")
+        (tmp / "model_index.json").write_text(json.dumps(model_index(stage), indent=2))
+        if notes:
+            (tmp / "emoji.json").write_text(json.dumps(notes, indent=2))
+        old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _cast_copy(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(module).to(dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# the loop
+
+
+def _log(message: str, enabled: bool = True) -> None:
+    if enabled:
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+
+
+def run_settings(config: EmojiTrainConfig, data: emoji_data.EmojiSet) -> dict[str, Any]:
+    values = asdict(config)
+    values["shape"] = config.shape_name
+    values["data"] = {"source": data.source, "fingerprint": data.fingerprint()}
+    return {k: values[k] for k in RUN_SETTINGS}
+
+
+def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    out = []
+    for key in RUN_SETTINGS:
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-9):
+            continue
+        if (key == "data" and isinstance(a, dict) and isinstance(b, dict)
+                and a.get("fingerprint") == b.get("fingerprint")):
+            continue  # the same images, moved
+        if a != b:
+            out.append(f"{key.replace('_', '-')} {a} (saved) vs {b} (now)")
+    return out
+
+
+def _images(data: emoji_data.EmojiSet) -> tuple[torch.Tensor, torch.Tensor]:
+    """(64 px, 32 px) float images in [-1, 1]; 32 px is the exact 2x2 mean of 64 px."""
+    x64 = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return x64, F.avg_pool2d(x64, 2)
+
+
+def lr_at(config: EmojiTrainConfig, step: int) -> float:
+    """Linear warm-up over `warmup` steps (step counts from 0), then constant."""
+    if config.warmup <= 0:
+        return config.lr
+    return config.lr * min(1.0, (step + 1) / config.warmup)
+
+
+def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = False,
+                progress: bool = True, max_steps: int | None = None) -> EmojiTrainResult:
+    """Train one stage per `config` into out_dir (resume=True continues the run there).
+
+    max_steps stops the run (saved) after that many optimizer steps in this call (smoke runs).
+    """
+    from tqdm import tqdm
+
+    config.validate()
+    out_dir = Path(out_dir)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    torch.set_num_threads(config.num_threads or cpu_count())
+    has_run = (out_dir / ckpt.STATE).exists()
+    if not resume and has_run:
+        raise CheckpointError(f"{out_dir} already holds a training run; pass --resume to continue "
+                              "it, or choose another --out")
+    if resume and not has_run:
+        if (out_dir / ckpt.CONFIG).exists():
+            raise CheckpointError(f"{out_dir} has no {ckpt.STATE}: the run finished or cannot be "
+                                  "resumed")
+        raise CheckpointError(f"{out_dir} holds no training run to resume")
+
+    data = emoji_data.load_set(config.data_dir)
+    if config.limit is not None:
+        data = emoji_data.EmojiSet(data.images[:config.limit], data.entries[:config.limit],
+                                   data.source)
+    settings = run_settings(config, data)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    # text: stage I trains its tokenizer once; stage II reads stage I's, frozen
+    frozen = None
+    if config.stage == "base":
+        tok_dir = out_dir / "tokenizer"
+        if not (tok_dir / "spiece.model").is_file():
+            if resume:
+                raise CheckpointError(f"{tok_dir} is missing: the run cannot be resumed")
+            train_tokenizer(emoji_data.corpus(data.entries), tok_dir, config.vocab)
+        tokenizer = load_tokenizer(tok_dir)
+        vocab_size = max(len(tokenizer), 8)
+        text_dim = TextShape(vocab=config.vocab).d_model
+    else:
+        frozen, tok_dir = _frozen_text(Path(config.text_encoder).expanduser())
+        tokenizer = load_tokenizer(tok_dir)
+        vocab_size = len(tokenizer)
+        text_dim = int(frozen.config.d_model)
+    tokens = PromptTokens(tokenizer)
+    model = _build(config, vocab_size, text_dim)
+    ema = EMA(model, config.ema)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.999), weight_decay=0.0)
+
+    step_global, losses = 0, []
+    if resume:
+        state = ckpt.load_training_state(out_dir)
+        diffs = _differences(state.get("settings") or {}, settings)
+        if diffs:
+            raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
+                                  f"run's: {'; '.join(diffs)}")
+        try:
+            ckpt.load_state_into(model, state["model"], out_dir / ckpt.STATE)
+            optimizer.load_state_dict(state["optimizer"])
+            ema.load_state_dict(state["ema"])
+        except (KeyError, ValueError, RuntimeError) as error:
+            raise CheckpointError(f"{out_dir / ckpt.STATE} does not fit this model ({error})"
+                                  ) from None
+        step_global = int(state["step"])
+        losses = [list(map(float, row)) for row in state.get("losses", [])]
+        if len(losses) != step_global:
+            raise CheckpointError(f"{out_dir / ckpt.STATE}: its loss history does not match its "
+                                  "step; start again in a new folder")
+
+    model = model.to(device)
+    for group_state in optimizer.state.values():
+        for key, value in group_state.items():
+            if torch.is_tensor(value) and key != "step":
+                group_state[key] = value.to(device)
+    if frozen is not None:
+        frozen = frozen.to(device)
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+
+    x64, x32 = _images(data)
+    weights = torch.from_numpy(data.weights())
+    per_epoch = max(1, round(float(weights.sum())))
+    steps_per_epoch = math.ceil(per_epoch / config.batch_size)
+    diffusion = Diffusion()
+    noising = Diffusion(_noising_config()) if config.stage == "upscale" else None
+    start_epoch, start_step = divmod(step_global, steps_per_epoch)
+    _rewrite_loss_csv(out_dir, losses, steps_per_epoch)
+    if start_epoch >= config.epochs:
+        _log(f"{out_dir}: this run already finished all {config.epochs} epochs", progress)
+        return EmojiTrainResult(out_dir, start_epoch, step_global, _last_mean(losses),
+                                _pipeline_dir(out_dir, config))
+
+    n_params = sum(p.numel() for p in params) / 1e6
+    _log(f"training emoji {config.stage} ({config.shape_name}, {n_params:.2f} M trained "
+         f"parameters) on {len(data)} images ({per_epoch} weighted draws per epoch), "
+         f"{device.type} {precision}, {torch.get_num_threads()} thread(s), batch "
+         f"{config.batch_size}, {steps_per_epoch} steps/epoch, epochs {start_epoch + 1}.."
+         f"{config.epochs}, from step {step_global}", progress)
+    bar = tqdm(total=steps_per_epoch * config.epochs, initial=step_global, unit="step",
+               file=sys.stderr, disable=not progress, dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 60.0)
+    done_here = 0
+    last_save = time.perf_counter()
+    stopped = False
+    epoch = start_epoch
+    for epoch in range(start_epoch, config.epochs):
+        bar.set_description(f"emoji-{config.stage} epoch {epoch + 1}/{config.epochs}")
+        order = torch.multinomial(weights, steps_per_epoch * config.batch_size,
+                                  replacement=True,
+                                  generator=_seeded(config.seed, "order", epoch))
+        started, seen = time.perf_counter(), 0
+        first = start_step if epoch == start_epoch else 0
+        model.train()
+        for step in range(first, steps_per_epoch):
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+            g = _seeded(config.seed, "step", step_global)
+            row = _train_step(config, model, frozen, optimizer, scaler, autocast_dtype, ema,
+                              diffusion, noising, tokens, data, x64, x32, idx, g, device,
+                              step_global)
+            losses.append(row)
+            step_global += 1
+            done_here += 1
+            seen += len(idx)
+            bar.update(1)
+            if step % 10 == 0:
+                recent = losses[-50:]
+                bar.set_postfix(loss=f"{sum(r[0] for r in recent) / len(recent):.4f}",
+                                refresh=False)
+            stop = max_steps is not None and done_here >= max_steps
+            if step < steps_per_epoch - 1 and (stop or (
+                    config.save_every_s is not None
+                    and time.perf_counter() - last_save >= config.save_every_s)):
+                _save_state(out_dir, model, optimizer, ema, settings, step_global, losses)
+                _append_loss_csv(out_dir, losses, steps_per_epoch)
+                last_save = time.perf_counter()
+            if stop:
+                stopped = True
+                break
+        if stopped and step < steps_per_epoch - 1:
+            break
+        elapsed = time.perf_counter() - started
+        _end_epoch(config, out_dir, model, optimizer, ema, settings, step_global, losses,
+                   steps_per_epoch, epoch + 1, tok_dir, frozen, tokens, x32,
+                   [e.get("name", "") for e in data.entries])
+        last_save = time.perf_counter()
+        _log(f"epoch {epoch + 1}/{config.epochs}: mean loss "
+             f"{_mean_of(losses[-steps_per_epoch:]):.5f}, {elapsed:.0f} s "
+             f"({seen / max(elapsed, 1e-9):.1f} images/s), saved {out_dir}", progress)
+        if stopped:
+            break
+    bar.close()
+    return EmojiTrainResult(out_dir, step_global // steps_per_epoch, step_global,
+                            _last_mean(losses[-steps_per_epoch:]), _pipeline_dir(out_dir, config))
+
+
+def _noising_config() -> dict:
+    from engine.models.tiny import IF_NOISING_SCHEDULER
+
+    return dict(IF_NOISING_SCHEDULER)
+
+
+def _train_step(config: EmojiTrainConfig, model: nn.Module, frozen, optimizer, scaler,
+                autocast_dtype, ema: EMA, diffusion: Diffusion, noising: Diffusion | None,
+                tokens: PromptTokens, data: emoji_data.EmojiSet, x64: torch.Tensor,
+                x32: torch.Tensor, idx: torch.Tensor, g: torch.Generator,
+                device: torch.device, step_global: int) -> list[float]:
+    prompts = [make_prompt(data.entries[i], g, config.p_uncond, config.p_style)
+               for i in idx.tolist()]
+    ids, mask = tokens(prompts)
+    b = len(prompts)
+    x0 = (x32 if config.stage == "base" else x64)[idx]
+    t = torch.randint(0, diffusion.T, (b,), generator=g)
+    eps = torch.randn(x0.shape, generator=g)
+    extra: dict[str, Any] = {}
+    if config.stage == "upscale":
+        level = torch.randint(0, noising.T, (b,), generator=g)
+        up = F.interpolate(x32[idx], (64, 64), mode="bilinear", align_corners=True)
+        up = noising.q_sample(up, level, torch.randn(up.shape, generator=g))
+        extra["class_labels"] = level.to(device)
+    x0, t, eps = x0.to(device), t.to(device), eps.to(device)
+    x_t = diffusion.q_sample(x0, t, eps)
+    inp = x_t if config.stage == "base" else torch.cat([x_t, up.to(device)], dim=1)
+    lr = lr_at(config, step_global)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
+                        enabled=autocast_dtype is not None):
+        if config.stage == "base":
+            cond = model.encode(ids.to(device), mask.to(device))
+        else:
+            with torch.no_grad():
+                cond = frozen(ids.to(device), attention_mask=mask.to(device))[0]
+        out = model.unet(inp, t, encoder_hidden_states=cond, **extra).sample
+    if config.learn_variance:
+        loss, simple, vlb = hybrid_loss(diffusion, out, x0, x_t, t, eps, config.min_snr)
+    else:
+        mse = ((out.float()[:, :3] - eps) ** 2).mean(dim=(1, 2, 3))
+        w = diffusion.min_snr_weight(t) if config.min_snr else torch.ones_like(mse)
+        loss = (w * mse).mean()
+        simple, vlb = loss.detach(), torch.zeros(())
+    if not torch.isfinite(loss):
+        raise EngineError(f"the loss became {loss.item()} at step {step_global + 1}: lower --lr, "
+                          "or use --precision fp32")
+    optimizer.zero_grad(set_to_none=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+    ema.update(model)
+    return [float(loss.detach()), float(simple), float(vlb), lr]
+
+
+def _mean_of(rows: list[list[float]]) -> float:
+    return sum(r[0] for r in rows) / len(rows) if rows else float("nan")
+
+
+def _last_mean(rows: list[list[float]]) -> float | None:
+    return _mean_of(rows) if rows else None
+
+
+def _pipeline_dir(out_dir: Path, config: EmojiTrainConfig) -> Path | None:
+    folder = out_dir / "pipeline" / FOLDERS[config.stage]
+    return folder if folder.is_dir() else None
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+
+
+def _to_cpu(value):
+    if torch.is_tensor(value):
+        return value.detach().to("cpu")
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(v) for v in value]
+    return value
+
+
+def _save_state(out_dir: Path, model: nn.Module, optimizer, ema: EMA, settings: dict,
+                step_global: int, losses: list[list[float]]) -> None:
+    ckpt.save_training_state(out_dir, {
+        "epoch": None, "step": step_global, "model": _cpu_state(model),
+        "ema": _to_cpu(ema.state_dict()), "optimizer": _to_cpu(optimizer.state_dict()),
+        "settings": settings, "losses": losses})
+
+
+def _ema_model(model: nn.Module, ema: EMA) -> nn.Module:
+    import copy
+
+    shadow = copy.deepcopy(model).cpu()
+    shadow.load_state_dict(ema.shadow)
+    return shadow.eval()
+
+
+def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimizer, ema: EMA,
+               settings: dict, step_global: int, losses: list[list[float]],
+               steps_per_epoch: int, done: int, tok_dir: Path, frozen, tokens: PromptTokens,
+               x32: torch.Tensor, names: list[str]) -> None:
+    """Training state, EMA weights + config.json, loss.csv, the IF folder, a sample grid."""
+    _save_state(out_dir, model, optimizer, ema, settings, step_global, losses)
+    shadow = _ema_model(model, ema)
+    weights = {k: v.clone() for k, v in shadow.state_dict().items()}  # T5 ties two tensors
+    ckpt.save_weights(weights, out_dir / ckpt.WEIGHTS,
+                      metadata={"kind": f"emoji-{config.stage}", "epoch": done,
+                                "step": step_global})
+    final = _mean_of(losses[-steps_per_epoch:])
+    record = {"format": "diffusion-canvas-emoji-run/1", "kind": f"emoji-{config.stage}",
+              "hidden": 0, "training": settings, "epochs": config.epochs, "epochs_done": done,
+              "steps_done": step_global, "final_loss": final,
+              "config": {k: v for k, v in asdict(config).items()
+                         if k not in ("device", "num_threads")}}
+    ckpt.write_config(out_dir, record)
+    _append_loss_csv(out_dir, losses, steps_per_epoch)
+    folder = out_dir / "pipeline" / FOLDERS[config.stage]
+    notes = {"epochs_done": done, "steps_done": step_global, "final_loss": final,
+             "prompt_format": "NAME or NAME, STYLE (style: google, twemoji)",
+             "default_prompt": "grinning face", "default_guidance": config.sample_guidance}
+    if config.stage == "base":
+        export_pipeline("base", shadow.unet, folder, shadow.text, tok_dir, notes=notes)
+    else:
+        export_pipeline("upscale", shadow.unet, folder, notes=notes)
+    _sample_grid(config, out_dir, shadow, frozen, tokens, x32, done, names)
+
+
+def _sample_grid(config: EmojiTrainConfig, out_dir: Path, shadow: nn.Module, frozen,
+                 tokens: PromptTokens, x32: torch.Tensor, done: int, names: list[str]) -> Path:
+    """Stage I: the SAMPLE_PROMPTS; stage II: spread-out training images at 32 px (top row)
+    and their upscales, prompted with their names."""
+    from engine.images import make_grid, save_png, to_pil
+
+    picks = torch.linspace(0, len(x32) - 1, len(SAMPLE_PROMPTS)).long()
+    prompts = (list(SAMPLE_PROMPTS) if config.stage == "base"
+               else [names[i] for i in picks.tolist()])
+    ids, mask = tokens(prompts + [""])
+    with torch.no_grad():
+        text = shadow.text if config.stage == "base" else frozen.cpu()
+        emb = text(ids, attention_mask=mask)[0].float()
+    g = torch.Generator().manual_seed(config.seed)
+    low = None
+    if config.stage == "upscale":
+        low = x32[picks]
+    x = sample(shadow.unet, emb[:-1], emb[-1:], config.sample_steps, config.sample_guidance, g,
+               size=32 if config.stage == "base" else 64, low_res=low)
+    images = [to_pil(im, (-1.0, 1.0)) for im in x]
+    if low is not None:
+        images = [to_pil(F.interpolate(im[None], (64, 64), mode="nearest")[0], (-1.0, 1.0))
+                  for im in low] + images
+        prompts = ["low res"] * len(low) + prompts
+    path = out_dir / "samples" / f"epoch-{done:04d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_png(make_grid(images, columns=len(SAMPLE_PROMPTS)), path,
+             {"epoch": done, "prompts": prompts, "steps": config.sample_steps,
+              "guidance": config.sample_guidance, "seed": config.seed})
+    return path
+
+
+def _rows(losses: list[list[float]], steps_per_epoch: int, start: int = 0):
+    for i in range(start, len(losses)):
+        loss, simple, vlb, lr = losses[i]
+        yield [i + 1, i // steps_per_epoch + 1, f"{loss:.6g}", f"{simple:.6g}", f"{vlb:.6g}",
+               f"{lr:.3g}"]
+
+
+def _rewrite_loss_csv(out_dir: Path, losses: list[list[float]], steps_per_epoch: int) -> None:
+    """loss.csv from the saved history (rows of steps never saved are dropped)."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["step", "epoch", "loss", "simple", "vlb", "lr"])
+            writer.writerows(_rows(losses, steps_per_epoch))
+
+    ckpt.atomic_write(out_dir / LOSS_CSV, write)
+
+
+def _append_loss_csv(out_dir: Path, losses: list[list[float]], steps_per_epoch: int) -> None:
+    path = out_dir / LOSS_CSV
+    try:
+        with open(path, newline="") as f:
+            written = max(0, sum(1 for _ in f) - 1)
+    except OSError:
+        written = 0
+    if written > len(losses):
+        _rewrite_loss_csv(out_dir, losses, steps_per_epoch)
+        return
+    with open(path, "a", newline="") as f:
+        csv.writer(f).writerows(_rows(losses, steps_per_epoch, written))
