@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models", "data")
 EDIT_MODES = ("sdedit", "img2img", "inpaint", "anagram", "hybrid")
-VIEWS = ("flip", "mirror", "rot90", "rot180", "rot270", "transpose", "negate")
+VIEWS = ("flip", "mirror", "rot90", "rot180", "rot270", "transpose", "negate",
+         "jigsaw", "patches", "pixels", "inner-circle", "square-hinge", "skew")  # engine.views
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -45,6 +46,22 @@ def frames_scale(text: str) -> int:
     if not 1 <= value <= 64:
         raise argparse.ArgumentTypeError(f"a whole number from 1 to 64, not {text!r}")
     return value
+
+
+def _add_illusion_args(p: argparse.ArgumentParser) -> None:
+    """Anagrams over 3 and 4 views, the seeded views' seed, and the hybrids' splits."""
+    p.add_argument("--prompt3", help="anagram: a third prompt, seen through --view3; hybrid: "
+                   "the medium band of a triple (low / medium / high) split")
+    p.add_argument("--view3", choices=VIEWS, help="anagram: the view --prompt3 is seen through")
+    p.add_argument("--prompt4", help="anagram: a fourth prompt, seen through --view4")
+    p.add_argument("--view4", choices=VIEWS, help="anagram: the view --prompt4 is seen through")
+    p.add_argument("--view-seed", type=int, default=0,
+                   help="draws the jigsaw, patches and pixels permutations (default 0)")
+    p.add_argument("--split", choices=("frequency", "triple", "colour"),
+                   help="hybrid: low / high pass (default; triple with --prompt3), or grey "
+                   "(--prompt) / colour (--prompt2) for RGB models")
+    p.add_argument("--sigma2", type=float, help="triple hybrid: the fine blur that splits the "
+                   "medium band from the high (default: half of --sigma)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resample", type=int, default=1, help="inpaint: RePaint repeats")
     p.add_argument("--out", required=True, metavar="OUT.png")
     p.add_argument("--frames", metavar="OUT.gif", help="also write the denoising frames")
+    _add_illusion_args(p)
     p.add_argument("--frames-scale", type=frames_scale, metavar="N",
                    help="the frames' whole scale, square pixels (default: the largest that "
                    "stays within 256 px, x9 for the 28 px digits)")

@@ -18,7 +18,7 @@ from engine.errors import EngineError
 from engine.loops import StepRecord
 from engine.models.base import DiffusionModel, Upscaler
 from engine.schedules import i_start_from_strength
-from engine.views import VIEWS, get_view
+from engine.views import SEEDED, View, views_for
 
 MODES = ("sample", "sdedit", "inpaint", "img2img", "anagram", "hybrid")
 PREVIEW_KINDS = ("x_t", "x0")
@@ -50,6 +50,13 @@ class Job:
     upscale: bool = False  # then the model's upscaler (IF stage II) runs on the result
     upscale_only: bool = False  # the upscaler alone, on `image` (a result of this job's mode)
     job_id: int = 0
+    # anagrams over 3 or 4 views: the further prompts, each seen through its view; hybrids:
+    # one further prompt makes a triple (low / medium / high) split, it is the medium band
+    more_prompts: tuple[str, ...] = ()
+    more_views: tuple[str, ...] = ()
+    view_seed: int = 0  # draws the seeded views (jigsaw, patches, pixels)
+    split: str = "frequency"  # hybrids: frequency, triple or colour
+    sigma2: float | None = None  # the triple split's fine blur
 
 
 def default_i_start(mode: str, num_timesteps: int) -> int:
@@ -69,6 +76,7 @@ def check_job(job: Job) -> None:
         raise EngineError("the count must be at least 1")
     if job.mode in TWO_PROMPTS and job.prompt2 is None:
         raise EngineError(f"{job.mode} needs a second prompt")
+    check_more(job)
     if job.upscale_only:
         if job.image is None:
             raise EngineError("there is no image to upscale")
@@ -79,6 +87,43 @@ def check_job(job: Job) -> None:
         raise EngineError("inpaint needs a mask: paint white where new content is generated")
     if job.preview_kind not in PREVIEW_KINDS:
         raise EngineError(f"preview kind must be one of {', '.join(PREVIEW_KINDS)}")
+
+
+def check_more(job: Job) -> None:
+    """The further prompts of an anagram (one view each, up to 4 in all) or a triple hybrid."""
+    more = len(job.more_prompts)
+    if job.mode == "anagram":
+        if more != len(job.more_views):
+            raise EngineError(f"an anagram needs one view for each prompt: {2 + more} prompts "
+                              f"but {2 + len(job.more_views)} views")
+        if more > 2:
+            raise EngineError(f"an anagram takes at most 4 prompts and views, not {2 + more}")
+    elif job.mode == "hybrid":
+        if job.split == "triple" and more != 1:
+            raise EngineError("a triple hybrid needs a third prompt (the medium band)")
+        if job.split != "triple" and more:
+            raise EngineError(f"a {job.split} hybrid takes two prompts; a third one makes a "
+                              "triple (low / medium / high) hybrid")
+    elif more or job.more_views:
+        raise EngineError(f"{job.mode} takes one prompt")
+
+
+def anagram_views(model: DiffusionModel, job: Job) -> list[View]:
+    """The identity, then each of the job's views, at the model's size (refused there with the
+    reason where a view cannot cut that size up)."""
+    return views_for([job.view, *job.more_views], model.image_size, model.symmetric_range,
+                     job.view_seed)
+
+
+def band_order(job: Job) -> list[str]:
+    """A hybrid's prompts from the lowest band up: a triple's third prompt is its medium band."""
+    prompts = job_prompts(job)
+    return [prompts[0], prompts[2], prompts[1]] if len(prompts) == 3 else prompts
+
+
+def hybrid_split(model: DiffusionModel, job: Job) -> edits.Split:
+    return edits.resolve_split(model.image_size, job.split, job.sigma, job.sigma2,
+                               len(job_prompts(job)))
 
 
 def resolve_job(model: DiffusionModel, job: Job) -> Job:
@@ -99,7 +144,9 @@ def resolve_job(model: DiffusionModel, job: Job) -> Job:
 def job_prompts(job: Job) -> list[str]:
     """The prompts of a resolved job: one, or two for anagrams and hybrids."""
     prompt = job.prompt or ""
-    return [prompt, job.prompt2 or ""] if job.mode in TWO_PROMPTS else [prompt]
+    if job.mode not in TWO_PROMPTS:
+        return [prompt]
+    return [prompt, job.prompt2 or "", *job.more_prompts]
 
 
 def _batch(image: torch.Tensor | None, count: int) -> torch.Tensor | None:
@@ -123,9 +170,11 @@ def make_loop(model: DiffusionModel, job: Job, generator: torch.Generator
                              job.jump_length, job.resample)
     prompts = job_prompts(job)
     if job.mode == "anagram":
-        views = [VIEWS["identity"], get_view(job.view, model.symmetric_range)]
-        return edits.anagram(model, prompts, views, generator, guidance, steps, job.image,
-                             i_start, job.count)
+        return edits.anagram(model, prompts, anagram_views(model, job), generator, guidance,
+                             steps, job.image, i_start, job.count)
+    if job.split != "frequency":
+        return edits.split_hybrid(model, band_order(job), hybrid_split(model, job), generator,
+                                  guidance, steps, job.image, i_start, job.count)
     return edits.hybrid(model, prompts[0], prompts[1], generator, guidance, steps,
                         sigma=job.sigma, image=job.image, i_start=i_start, batch=job.count)
 
@@ -142,11 +191,13 @@ def upscale_loop(model: DiffusionModel, job: Job, x: torch.Tensor, generator: to
     """Stage II on a resolved job's result, with its views (anagram) or its frequency split
     at the upscaler's scale (hybrid). Stage II's guidance is its own (4, as diffusers')."""
     up = upscaler_of(model)
-    prompts = job_prompts(job)
+    prompts = band_order(job) if job.mode == "hybrid" else job_prompts(job)
     cond, uncond = model.encode(prompts), model.encode([model.unconditional_prompt])
     views = parts = None
     if job.mode == "anagram":
-        views = [VIEWS["identity"], get_view(job.view, model.symmetric_range)]
+        views = anagram_views(model, job)
+    elif job.mode == "hybrid" and job.split != "frequency":
+        parts = hybrid_split(model, job).scaled(up.scale).parts()
     elif job.mode == "hybrid":
         sigma = None if job.sigma is None else job.sigma * up.scale
         kernel = None if sigma is None else 2 * round(8 * sigma) + 1
@@ -220,4 +271,24 @@ def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = Non
     return params | {
         "mode": job.mode, "prompt": job.prompt, "prompt2": job.prompt2 if two else None,
         "view": job.view if job.mode == "anagram" else None, "sigma": job.sigma,
-        "i_start": job.i_start, "image": image, "mask": mask}
+        "i_start": job.i_start, "image": image, "mask": mask} | illusion_parameters(job, model)
+
+
+def illusion_parameters(job: Job, model: DiffusionModel | None) -> dict:
+    """An anagram's further prompts and views and its views' seed; a hybrid's split (with the
+    σs and kernel resolved for the model's size), so an exported illusion can be re-viewed."""
+    out: dict = {}
+    if job.mode == "anagram":
+        views = [job.view, *job.more_views]
+        if job.more_prompts:
+            out |= {"prompts": job_prompts(job), "views": views}
+        if any(v in SEEDED for v in views):
+            out["view_seed"] = job.view_seed
+    elif job.mode == "hybrid":
+        if job.more_prompts:
+            out["prompt3"] = job.more_prompts[0]  # the medium band
+        if model is not None:
+            out |= hybrid_split(model, job).parameters()
+        else:
+            out |= {"split": job.split} | ({"sigma2": job.sigma2} if job.sigma2 else {})
+    return out

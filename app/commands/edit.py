@@ -86,4 +86,26 @@ def job_from_args(args: argparse.Namespace, model: DiffusionModel, image: torch.
     return Job(mode=args.mode, prompt=args.prompt, prompt2=args.prompt2, view=args.view,
                sigma=args.sigma, i_start=i_start, guidance=args.guidance, steps=args.steps,
                seed=args.seed, image=image, mask=mask, jump_length=args.jump_length,
-               resample=args.resample, upscale=args.upscale)
+               resample=args.resample, upscale=args.upscale, **illusion_fields(args))
+
+
+def illusion_fields(args: argparse.Namespace) -> dict:
+    """--prompt3/--view3 and --prompt4/--view4 (anagrams over 3 and 4 views), --prompt3 of a
+    triple hybrid, --view-seed, --split and --sigma2, as the Job's fields."""
+    prompt3, prompt4 = getattr(args, "prompt3", None), getattr(args, "prompt4", None)
+    views = (getattr(args, "view3", None), getattr(args, "view4", None))
+    if prompt4 is not None and prompt3 is None:
+        raise EngineError("--prompt4 needs --prompt3")
+    more = tuple(p for p in (prompt3, prompt4) if p is not None)
+    split = getattr(args, "split", None) or ("triple" if args.mode == "hybrid" and more
+                                             else "frequency")
+    fields = {"more_prompts": more, "view_seed": getattr(args, "view_seed", 0) or 0,
+              "split": split, "sigma2": getattr(args, "sigma2", None)}
+    if args.mode != "anagram":
+        if any(views):
+            raise EngineError("--view3 and --view4 are for anagrams")
+        return fields
+    for i, (prompt, view) in enumerate(zip((prompt3, prompt4), views), start=3):
+        if (prompt is None) != (view is None):
+            raise EngineError(f"an anagram's --prompt{i} and --view{i} go together")
+    return fields | {"more_views": tuple(v for v in views if v is not None)}
