@@ -299,6 +299,6 @@ def corpus(entries: list[dict]) -> list[str]:
     for entry in entries:
         for text in texts_of(entry):
             lines.append(text)
-            lines.append(f"{text} {entry['style']}")
+            lines.append(f"{text}, {entry['style']}")  # the form make_prompt gives
         lines += [entry.get("category", ""), entry.get("subcategory", "")]
     return [line for line in lines if line]
