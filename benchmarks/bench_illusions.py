@@ -21,14 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import edits, loops  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
+from engine.filters import lowpass  # noqa: E402
 from engine.illusion_scores import blend, score, summary  # noqa: E402
 from engine.models.registry import load_model  # noqa: E402
 from engine.training.classifier import load_classifier, logits  # noqa: E402
-from engine.views import views_for  # noqa: E402
+from engine.views import View, views_for  # noqa: E402
 
 VIEWS = ("flip", "mirror", "rot90", "rot180", "rot270", "transpose", "jigsaw", "patches",
          "pixels", "inner-circle", "square-hinge", "skew")
 EXTRA = ("6,9:rot180", "4,7,1:rot180,rot90", "4,7,1,0:rot180,rot90,rot270")
+HYBRIDS = ("0,1:frequency", "0,1,7:triple", "0,1:colour")
 
 
 def parse_row(text: str) -> tuple[list[str], list[str]]:
@@ -72,6 +74,39 @@ class Bench:
             self.sampling_s[prompt] = time.perf_counter() - t0
         return self.plain[prompt]
 
+    def hybrids(self, prompts: list[str], split) -> tuple[torch.Tensor, float]:
+        out, t0 = [], time.perf_counter()
+        for seed, count in self.batches():
+            gen = torch.Generator().manual_seed(self.args.seed + seed)
+            out.append(loops.final(edits.split_hybrid(self.model, prompts, split, gen,
+                                                      steps=self.args.steps, batch=count)).x_t)
+        return torch.cat(out).float().cpu(), time.perf_counter() - t0
+
+    def hybrid_row(self, prompts: list[str], kind: str) -> str:
+        """A hybrid's 'views' are distances: seen from afar (blurred at twice the coarse σ),
+        from the middle (at twice the fine σ, triple only) and close (as it is), each to read
+        as its band's prompt; the baseline is the classic hybrid of independent samples, each
+        band taken from its own prompt's sample."""
+        label = f"{' / '.join(prompts)} | hybrid, {kind} split"
+        try:
+            split = edits.resolve_split(self.model.image_size, kind, prompts=len(prompts))
+            if kind == "colour" and self.model.channels != 3:
+                raise EngineError("a colour hybrid needs an RGB model; this model's images are "
+                                  "grey")
+        except EngineError as error:
+            return f"| {label} | refused: {error} |" + " |" * 9
+        order = [prompts[0], prompts[2], prompts[1]] if len(prompts) == 3 else prompts
+        sigmas = [split.sigma] + ([split.sigma2] if kind == "triple" else [])
+        views = [View(f"far {2 * s:g}", _blur(2 * s), _blur(2 * s)) for s in sigmas]
+        views.append(View("close", lambda x: x, lambda x: x))
+        classes = [int(p) for p in order]
+        x, seconds = self.hybrids(order, split)
+        ours = score(self.judge, x, views, classes)
+        parts = split.parts()
+        classic = sum(part(self.samples(p)) for part, p in zip(parts, order))
+        base = score(self.judge, classic, views, classes)
+        return self.cells(label, ours, base, seconds / len(x))
+
     def row(self, prompts: list[str], names: list[str]) -> str:
         label = f"{' / '.join(prompts)} | {', '.join(names)}"
         try:
@@ -84,10 +119,14 @@ class Bench:
         ours = score(self.judge, x, views, classes)
         base = score(self.judge, blend([self.samples(p) for p in prompts], views), views,
                      classes)
+        return self.cells(label, ours, base, seconds / len(x))
+
+    @staticmethod
+    def cells(label: str, ours, base, seconds: float) -> str:
         a, c = summary(ours.alignment), summary(ours.concealment)
         ba, bc = summary(base.alignment), summary(base.concealment)
         ratio = a["mean"] / max(ba["mean"], 1e-9)
-        per = 1000 * seconds / len(x)
+        per = 1000 * seconds
         return (f"| {label} | {a['mean']:.3f} | {a['p90']:.3f} | {a['p95']:.3f} | "
                 f"{c['mean']:.3f} | {c['p90']:.3f} | {c['p95']:.3f} | {ba['mean']:.3f} | "
                 f"{bc['mean']:.3f} | {ratio:.2f}× | {per:.0f} |")
@@ -107,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--views", default=",".join(VIEWS))
     parser.add_argument("--extra", nargs="*", default=list(EXTRA),
                         help="further rows, 'p1,p2[,p3[,p4]]:view2[,view3[,view4]]'")
+    parser.add_argument("--hybrids", nargs="*", default=list(HYBRIDS),
+                        help="hybrid rows, 'far,close[,medium]:frequency|triple|colour'")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
@@ -121,9 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     rows += [parse_row(text) for text in args.extra]
     for prompts, names in rows:
         print(bench.row(prompts, names), flush=True)
+    for text in args.hybrids:
+        prompts, kind = text.split(":")
+        print(bench.hybrid_row(prompts.split(","), kind), flush=True)
     taken = ", ".join(f"{p}: {1000 * s / args.seeds:.0f} ms" for p, s in bench.sampling_s.items())
     print(f"\nBaseline samples per image ({taken}).")
     return 0
+
+
+def _blur(sigma: float):
+    return lambda x: lowpass(x, None, sigma)
 
 
 if __name__ == "__main__":
