@@ -274,6 +274,24 @@ def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = Non
         "i_start": job.i_start, "image": image, "mask": mask} | illusion_parameters(job, model)
 
 
+def illusion_fields(p: dict) -> dict:
+    """The Job fields of an illusion from its parameters chunk (the inverse of
+    illusion_parameters): its further prompts and views, view seed and split."""
+    out: dict = {}
+    if isinstance(p.get("view_seed"), int):
+        out["view_seed"] = p["view_seed"]
+    prompts, views = p.get("prompts"), p.get("views")
+    if p.get("mode") == "anagram" and isinstance(prompts, list) and isinstance(views, list):
+        out |= {"more_prompts": tuple(prompts[2:]), "more_views": tuple(views[1:])}
+    if p.get("mode") == "hybrid" and p.get("split") in edits.SPLITS:
+        out["split"] = p["split"]
+        if isinstance(p.get("prompt3"), str):
+            out["more_prompts"] = (p["prompt3"],)
+        if isinstance(p.get("sigma2"), int | float):
+            out["sigma2"] = float(p["sigma2"])
+    return out
+
+
 def illusion_parameters(job: Job, model: DiffusionModel | None) -> dict:
     """An anagram's further prompts and views and its views' seed; a hybrid's split (with the
     σs and kernel resolved for the model's size), so an exported illusion can be re-viewed."""

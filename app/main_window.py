@@ -57,7 +57,8 @@ from app.document import Document
 from app.engine_thread import EngineThread
 from app.explorer import NoiseExplorer
 from app.history import History, Result
-from app.jobs import MODES, NEEDS_IMAGE, Job
+from app.illusions import open_anagram_viewer
+from app.jobs import MODES, NEEDS_IMAGE, Job, illusion_fields
 from app.project import SUFFIX as PROJECT_SUFFIX
 from app.project import ProjectError, apply_project, load_project, save_project
 from app.qt_images import pil_to_qimage, qimage_to_pil
@@ -70,7 +71,7 @@ from engine.errors import EngineError
 from engine.schedules import evenly_spaced_timesteps
 from widgets.canvas import CanvasView
 from widgets.history_strip import HistoryStrip
-from widgets.illusion_viewers import AnagramViewer, HybridViewer
+from widgets.illusion_viewers import HybridViewer
 from widgets.modes_panel import ModesPanel
 from widgets.tool_options import ToolOptions
 
@@ -1229,8 +1230,11 @@ class MainWindow(QMainWindow):
         p = result.parameters
         prompts = (str(p.get("prompt") or ""), str(p.get("prompt2") or ""))
         if mode == "anagram":
-            viewer: QDialog = AnagramViewer(result.image, str(p.get("view") or "flip"), prompts,
-                                            self)
+            try:  # every view (3-4 view anagrams, seeded permutations), motions and scores
+                viewer: QDialog = open_anagram_viewer(result.image, p, self, self.asker)
+            except EngineError as error:
+                self.statusBar().showMessage(f"View illusion: {error}", 8000)
+                return None
         else:
             viewer = HybridViewer(result.image, prompts, self)
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -1386,7 +1390,8 @@ def upscale_job(result: Result | None, info: dict[str, Any] | None) -> Job:
     mode = p.get("mode") or "sample"
     return Job(mode=mode if mode in MODES else "sample", prompt=p.get("prompt"),
                prompt2=p.get("prompt2"), view=p.get("view") or "flip", sigma=p.get("sigma"),
-               seed=int(p.get("seed") or 0), image=image, upscale_only=True)
+               seed=int(p.get("seed") or 0), image=image, upscale_only=True,
+               **illusion_fields(p))
 
 
 def run_app(path: str | None = None) -> int:

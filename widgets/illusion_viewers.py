@@ -2,7 +2,8 @@
 several sizes and blurred / sharpened, so both of its prompts can be seen.
 
 The views mirror engine.views by name (flip, mirror, rot90, rot180, rot270, transpose, negate)
-with Qt's own image operations; this module imports neither engine/ nor app/.
+with Qt's own image operations; the permutation views (jigsaw, patches, ...) come from the app
+as images and per-pixel motions. This module imports neither engine/ nor app/.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import Qt, QVariantAnimation
+from PySide6.QtCore import Qt, QVariantAnimation, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QHBoxLayout,
     QLabel,
@@ -27,6 +29,7 @@ from widgets.image_strip import ImageCell, scaled_to
 SIDE = 224
 ANIMATION_MS = 1200
 HYBRID_SIZES = (256, 128, 64, 32, 16)
+GIF_STEPS, GIF_HOLD = 12, 6  # frames of a view's animation, and frames held at either end
 
 
 def _rotated(image: QImage, degrees_anticlockwise: int) -> QImage:
@@ -63,7 +66,10 @@ VIEW_IMAGES: dict[str, Callable[[QImage], QImage]] = {
 VIEW_TEXT = {"flip": "turned upside down", "mirror": "mirrored", "rot90": "turned 90° left",
              "rot180": "turned 180°", "rot270": "turned 90° right",
              "transpose": "mirrored about the diagonal", "negate": "negated",
-             "identity": "as it is"}
+             "identity": "as it is", "jigsaw": "jigsaw pieces moved",
+             "patches": "patches shuffled", "pixels": "pixels shuffled",
+             "inner-circle": "inner circle turned", "square-hinge": "squares hinged",
+             "skew": "skewed"}
 
 
 def view_image(image: QImage, view: str) -> QImage:
@@ -109,21 +115,82 @@ def animation_frame(image: QImage, view: str, p: float, side: int = SIDE) -> QIm
     return out
 
 
-class AnagramViewer(QDialog):
-    """The result upright, its view, and an animation that turns one into the other."""
+def _rgb_of(image: QImage) -> np.ndarray:
+    converted = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w, line = converted.height(), converted.width(), converted.bytesPerLine()
+    raw = np.frombuffer(converted.constBits(), np.uint8, count=h * line).reshape(h, line)
+    return raw[:, : w * 3].reshape(h, w, 3).copy()
 
-    def __init__(self, image: QImage, view: str, prompts: tuple[str, str] = ("", ""),
-                 parent: QWidget | None = None) -> None:
+
+def motion_frame(image: QImage, motion: np.ndarray, p: float, side: int = SIDE) -> QImage:
+    """A permutation view `p` of the way through: every pixel on its way, as `motion` says
+    (float [5, n, n]: angle in degrees anticlockwise, pivot y, pivot x, shift y, shift x; at
+    p = 1 each pixel is where the view puts it). Pixels are drawn as blocks, the still ones
+    first; mid-way the blocks are one pixel larger so a turning piece shows no gaps."""
+    rgb = _rgb_of(image)
+    n = rgb.shape[0]
+    scale = max(1, side // n)
+    angle, py, px, sy, sx = (np.asarray(m, np.float64) for m in motion)
+    y, x = np.mgrid[0:n, 0:n].astype(np.float64)
+    theta = np.deg2rad(angle * p)
+    dy, dx = y - py, x - px
+    at_x = px + np.cos(theta) * dx + np.sin(theta) * dy + p * sx
+    at_y = py - np.sin(theta) * dx + np.cos(theta) * dy + p * sy
+    top, left = np.rint(at_y * scale).astype(int), np.rint(at_x * scale).astype(int)
+    moving = (angle != 0) | (sx != 0) | (sy != 0)
+    order = np.argsort(moving.ravel(), kind="stable")  # the still pixels first
+    top, left, colours = top.ravel()[order], left.ravel()[order], rgb.reshape(-1, 3)[order]
+    canvas = np.zeros((n * scale, n * scale, 3), np.uint8)
+    block = scale + (1 if 0 < p < 1 else 0)
+    for oy in range(block):
+        for ox in range(block):
+            yy, xx = top + oy, left + ox
+            inside = (yy >= 0) & (yy < n * scale) & (xx >= 0) & (xx < n * scale)
+            canvas[yy[inside], xx[inside]] = colours[inside]
+    return _to_qimage(canvas.astype(np.float32))
+
+
+class AnagramViewer(QDialog):
+    """The result upright and through each of its views, an animation of one view at a time
+    (a turn, or for a permutation every piece on its way), the scores that say how well the
+    illusion works, and the animation of every view in turn as a GIF (`exportRequested`).
+
+    `views`: (name, viewed image) for every view after the upright one (default: `view`, made
+    here with Qt); `motions`: name -> float [5, n, n] for the permutation views (engine.views'
+    `motion`); `scores`: a line to show (alignment and concealment)."""
+
+    exportRequested = Signal()
+
+    def __init__(self, image: QImage, view: str, prompts: tuple[str, ...] = ("", ""),
+                 parent: QWidget | None = None, *,
+                 views: list[tuple[str, QImage]] | None = None,
+                 motions: dict[str, np.ndarray] | None = None,
+                 scores: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Anagram viewer")
         self.image = QImage(image)
-        self.view = view
+        self.views = views or [(view, view_image(self.image, view))]
+        self.motions = dict(motions or {})
+        self.view = self.views[0][0]
+        prompts = tuple(prompts) + ("",) * (len(self.views) + 1 - len(prompts))
         self.upright = ImageCell(f"upright: {prompts[0]!r}" if prompts[0] else "upright", SIDE,
                                  self)
-        self.viewed = ImageCell(f"{VIEW_TEXT.get(view, view)}: {prompts[1]!r}"
-                                if prompts[1] else VIEW_TEXT.get(view, view), SIDE, self)
         self.upright.set_image(self.image)
-        self.viewed.set_image(view_image(self.image, view))
+        self.cells = []
+        for (name, seen), prompt in zip(self.views, prompts[1:]):
+            text = VIEW_TEXT.get(name, name)
+            cell = ImageCell(f"{text}: {prompt!r}" if prompt else text, SIDE, self)
+            cell.set_image(seen)
+            self.cells.append(cell)
+        self.viewed = self.cells[0]
+        self.scores = QLabel(scores or "", self)
+        self.scores.setWordWrap(True)
+        self.scores.setVisible(bool(scores))
+        self.chooser = QComboBox(self)
+        for name, _ in self.views:
+            self.chooser.addItem(VIEW_TEXT.get(name, name), name)
+        self.chooser.setVisible(len(self.views) > 1)
+        self.chooser.currentIndexChanged.connect(self._choose)
         self.stage = QLabel(self)
         self.stage.setFixedSize(SIDE, SIDE)
         self.progress = 0.0
@@ -135,6 +202,9 @@ class AnagramViewer(QDialog):
         self.turn_button = QPushButton("Turn it", self)
         self.turn_button.setToolTip(f"Animate the view: {VIEW_TEXT.get(view, view)}")
         self.turn_button.clicked.connect(self.turn)
+        self.export_button = QPushButton("Export GIF…", self)
+        self.export_button.setToolTip("Every view in turn, as an animated GIF")
+        self.export_button.clicked.connect(self.exportRequested)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.setRange(0, 100)
         self.slider.valueChanged.connect(lambda v: self.set_progress(v / 100))
@@ -144,14 +214,26 @@ class AnagramViewer(QDialog):
     def _lay_out(self) -> None:
         row = QHBoxLayout()
         row.addWidget(self.upright)
-        row.addWidget(self.viewed)
+        for cell in self.cells:
+            row.addWidget(cell)
         animated = QVBoxLayout()
+        animated.addWidget(self.chooser)
         animated.addWidget(self.stage)
         animated.addWidget(self.slider)
-        animated.addWidget(self.turn_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.turn_button)
+        buttons.addWidget(self.export_button)
+        animated.addLayout(buttons)
         row.addLayout(animated)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addWidget(self.scores)
+
+    def _choose(self) -> None:
+        self.view = str(self.chooser.currentData())
+        self.turn_button.setToolTip(f"Animate the view: {VIEW_TEXT.get(self.view, self.view)}")
+        self.animation.stop()
+        self.set_progress(0.0)
 
     def set_progress(self, p: float) -> None:
         self.progress = float(p)
@@ -160,8 +242,25 @@ class AnagramViewer(QDialog):
         self.slider.blockSignals(False)
         self.stage.setPixmap(QPixmap.fromImage(self.frame()))
 
-    def frame(self) -> QImage:
-        return animation_frame(self.image, self.view, self.progress)
+    def frame(self, view: str | None = None, p: float | None = None) -> QImage:
+        """The animation of `view` (default: the one chosen) at `p` (default: the slider's)."""
+        view = self.view if view is None else view
+        p = self.progress if p is None else p
+        if view in self.motions:
+            picture = motion_frame(self.image, self.motions[view], p)
+            return scaled_to(picture, SIDE).scaled(SIDE, SIDE,
+                                                   Qt.AspectRatioMode.IgnoreAspectRatio,
+                                                   Qt.TransformationMode.FastTransformation)
+        return animation_frame(self.image, view, p)
+
+    def gif_frames(self, steps: int = GIF_STEPS) -> list[QImage]:
+        """Each view in turn: there and back, holding at both ends."""
+        frames: list[QImage] = []
+        ramp = [i / steps for i in range(steps + 1)]
+        for name, _ in self.views:
+            there = [self.frame(name, p) for p in ramp]
+            frames += [there[0]] * GIF_HOLD + there + [there[-1]] * GIF_HOLD + there[::-1]
+        return frames
 
     def turn(self) -> None:
         """Plays the turn forward, or back if it was turned already."""

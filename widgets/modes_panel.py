@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.illusion_options import VIEWS, IllusionOptions
+
 MODES = [
     ("sample", "Sample"),
     ("sdedit", "SDEdit"),
@@ -35,15 +37,6 @@ MODES = [
     ("img2img", "Image-to-image"),
     ("anagram", "Visual anagram"),
     ("hybrid", "Hybrid"),
-]
-VIEWS = [
-    ("flip", "flip (upside down)"),
-    ("mirror", "mirror (left-right)"),
-    ("rot90", "rot90"),
-    ("rot180", "rot180"),
-    ("rot270", "rot270"),
-    ("transpose", "transpose"),
-    ("negate", "negate (colours)"),
 ]
 UNCONDITIONAL = "(unconditional)"
 GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
@@ -57,8 +50,8 @@ ROWS = {
     "sdedit": {"strength", "live"},
     "img2img": {"strength"},
     "inpaint": set(),
-    "anagram": {"prompt2", "view"},
-    "hybrid": {"prompt2", "sigma"},
+    "anagram": {"prompt2", "view", "illusion"},
+    "hybrid": {"prompt2", "sigma", "illusion"},
 }
 PROMPT_LABELS = {
     "anagram": ("Upright", "Through view"),
@@ -126,6 +119,7 @@ class ModesPanel(QWidget):
         self.view = QComboBox(self)
         for key, label in VIEWS:
             self.view.addItem(label, key)
+        self.illusion = IllusionOptions(PromptBox, self)  # 3-4 view anagrams, hybrid splits
         self.sigma = QDoubleSpinBox(self, minimum=0.0, maximum=20.0, singleStep=0.5, decimals=1)
         self.sigma.setSpecialValueText("auto")
         self.sigma.setToolTip("Blur σ of the low-pass part (auto scales with the image size)")
@@ -193,6 +187,7 @@ class ModesPanel(QWidget):
         form.addRow(self.prompt2_label, self.prompt2)
         form.addRow("View", self.view)
         form.addRow("Blur σ", self.sigma)
+        form.addRow("", self.illusion)
         form.addRow("Strength", strength)
         form.addRow("Guidance", self.guidance)
         form.addRow("Steps", self.steps)
@@ -203,6 +198,7 @@ class ModesPanel(QWidget):
         form.addRow("Upscale", self.upscale)
         form.addRow("Live", self.live)
         self._optional = {"prompt2": self.prompt2, "view": self.view, "sigma": self.sigma,
+                          "illusion": self.illusion,
                           "strength": strength, "live": self.live}
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button, 1)
@@ -260,6 +256,7 @@ class ModesPanel(QWidget):
         self.steps.setSpecialValueText(
             f"default ({self._default_steps})" if self._default_steps else "default")
         self._set_negate_enabled(bool(info.get("symmetric", False)))
+        self.illusion.set_choices(choices, default, bool(info.get("symmetric", False)))
         self.set_timesteps(list(info.get("timestep_values", [])))
         self.run_button.setEnabled(bool(info))
         self.run_action.setEnabled(bool(info))
@@ -367,6 +364,7 @@ class ModesPanel(QWidget):
         mode = self.current_mode()
         for name, widget in self._optional.items():
             self._form.setRowVisible(widget, name in ROWS[mode])
+        self.illusion.set_mode(mode)
         first, second = PROMPT_LABELS.get(mode, ("Prompt", "Prompt 2"))
         self.prompt_label.setText(first)
         self.prompt2_label.setText(second)
@@ -411,7 +409,7 @@ class ModesPanel(QWidget):
             "preview_every": self.preview_every.value(),
             "preview_kind": "x0" if self.show_x0.isChecked() else "x_t",
             "upscale": self.upscale.isEnabled() and self.upscale.isChecked(),
-        }
+        } | self.illusion.settings(mode)
 
     def apply_settings(self, settings: dict[str, Any]) -> None:
         """Shows the settings of an earlier run (a PNG's parameters), where they apply."""
@@ -434,6 +432,7 @@ class ModesPanel(QWidget):
             self.upscale.setChecked(settings.get("upscale") is True)
         if isinstance(settings.get("i_start"), int):
             self.set_i_start(settings["i_start"])
+        self.illusion.apply_settings(settings)
 
     def request_run(self) -> None:
         if self.run_button.isEnabled():

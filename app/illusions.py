@@ -1,0 +1,118 @@
+"""The app side of the illusion viewer: a result's views (remade from its parameters, seeded
+permutations included), the per-pixel motions that animate them, the scores that say whether
+the illusion works, and the GIF the viewer exports. Qt is used only to move images in and out.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QWidget
+
+from app.qt_images import numpy_to_qimage, qimage_to_numpy, qimage_to_pil
+from engine import images
+from engine.errors import EngineError
+from engine.illusion_scores import score
+from engine.views import View, views_for
+from widgets.illusion_viewers import AnagramViewer
+
+DIGITS = [str(d) for d in range(10)]
+DIGIT_SIZE = 28
+
+
+def anagram_names(p: dict[str, Any]) -> list[str]:
+    """The views after the upright one, as the parameters chunk records them."""
+    views = p.get("views")
+    if isinstance(views, list) and views and all(isinstance(v, str) for v in views):
+        return list(views)
+    return [str(p.get("view") or "flip")]
+
+
+def anagram_prompts(p: dict[str, Any]) -> list[str]:
+    prompts = p.get("prompts")
+    if isinstance(prompts, list) and all(isinstance(x, str) for x in prompts):
+        return list(prompts)
+    return [str(p.get("prompt") or ""), str(p.get("prompt2") or "")]
+
+
+def result_views(image: QImage, p: dict[str, Any]) -> list[View]:
+    """identity + the result's views, defined on the size it was made at (a result upscaled
+    by stage II is seen through the stage I views, scaled), with its recorded view seed."""
+    side = image.width()
+    base = side // 4 if p.get("upscale") and side % 4 == 0 else side
+    seed = p.get("view_seed") if isinstance(p.get("view_seed"), int) else 0
+    return views_for(anagram_names(p), base, symmetric_range=True, seed=seed)
+
+
+def as_tensor(image: QImage) -> torch.Tensor:
+    """[1, C, H, W] uint8 values as float (grey stays one channel), for exact permutations."""
+    a = qimage_to_numpy(image)
+    a = a[..., None] if a.ndim == 2 else a[..., :3]
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()
+
+
+def as_qimage(x: torch.Tensor) -> QImage:
+    a = x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    return numpy_to_qimage(np.ascontiguousarray(a[..., 0] if a.shape[-1] == 1 else a))
+
+
+@functools.lru_cache(maxsize=1)
+def digit_judge():
+    from engine.training.classifier import load_classifier, logits
+
+    net = load_classifier()
+    return lambda x: logits(net, x)
+
+
+def scores_line(image: QImage, views: list[View], prompts: list[str]) -> str:
+    """Alignment and concealment (the Visual Anagrams metrics) by the digit classifier, for a
+    digit illusion; otherwise why there is no score."""
+    if not (image.width() == image.height() == DIGIT_SIZE and prompts
+            and all(p in DIGITS for p in prompts)):
+        return "No scores: only digit illusions have a judge (the bundled digit classifier)."
+    try:
+        judge = digit_judge()
+    except EngineError as error:
+        return f"No scores: {error}"
+    grey = as_tensor(image).mean(1, keepdim=True) / 255.0
+    s = score(judge, grey, views, [int(p) for p in prompts])
+    return (f"Alignment A = {s.alignment.item():.2f} (the worst view's probability of its own "
+            f"digit) · concealment C = {s.concealment.item():.2f} (1 = each view shows only "
+            f"its digit, {1 / len(views):.2f} = no difference) — by the digit classifier")
+
+
+def open_anagram_viewer(image: QImage, p: dict[str, Any], parent: QWidget | None,
+                        asker: Any = None) -> AnagramViewer:
+    """The viewer for an anagram result: every view, its motion and its scores."""
+    views = result_views(image, p)
+    x = as_tensor(image)
+    seen = [(v.name, as_qimage(v.apply(x))) for v in views[1:]]
+    n = image.width()
+    motions = {v.name: v.motion(n).numpy() for v in views[1:] if v.motion(n) is not None}
+    prompts = anagram_prompts(p)
+    viewer = AnagramViewer(image, views[1].name, tuple(prompts), parent, views=seen,
+                           motions=motions, scores=scores_line(image, views, prompts))
+    if asker is not None:
+        viewer.exportRequested.connect(lambda: export_gif(viewer, p, asker))
+    return viewer
+
+
+def export_gif(viewer: AnagramViewer, p: dict[str, Any], asker: Any) -> str | None:
+    """Asks where, then writes the viewer's animation of every view with the parameters."""
+    path = asker.save_path(viewer, "Export the views as GIF", "illusion.gif", "GIF (*.gif)")
+    if not path:
+        return None
+    if not path.lower().endswith(".gif"):
+        path += ".gif"
+    write_gif(viewer, os.fspath(path), p)
+    return path
+
+
+def write_gif(viewer: AnagramViewer, path: str, p: dict[str, Any]) -> None:
+    frames = [qimage_to_pil(frame, "RGB") for frame in viewer.gif_frames()]
+    images.save_frames(frames, path, duration_ms=60, parameters=p)
