@@ -20,7 +20,10 @@ def _saved(out_dir: Path) -> dict:
 
     try:
         if (out_dir / ckpt.CONFIG).is_file():
-            return dict(ckpt.read_config(out_dir).get("config") or {})
+            record = ckpt.read_config(out_dir)
+            saved = dict(record.get("config") or {})
+            saved["shape"] = (record.get("training") or {}).get("shape") or saved.get("shape")
+            return saved
         if (out_dir / ckpt.STATE).is_file():
             state = ckpt.load_training_state(out_dir)
             settings = dict(state.get("settings") or {})

@@ -125,6 +125,23 @@ def load_unet(folder: Path, dtype: torch.dtype, device: torch.device,
                          f"{str(error).splitlines()[0][:300]}") from None
 
 
+HINTS = "diffusion_canvas.json"
+
+
+def read_hints(folder: Path) -> dict:
+    """An IF folder's optional adapter hints (our own trained folders write them):
+    default_prompt, default_guidance, and `words`, the vocabulary its prompts were trained on.
+    Absent or unreadable: {} and IF's defaults."""
+    path = folder / HINTS
+    if not path.is_file():
+        return {}
+    try:
+        hints = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return hints if isinstance(hints, dict) else {}
+
+
 def has_text_encoder(folder: Path) -> bool:
     return (folder / "text_encoder" / "config.json").is_file() and (folder / "tokenizer").is_dir()
 
@@ -155,6 +172,14 @@ class IFStageOne(DiffusionModel):
         hid = self.unet.config.encoder_hid_dim or self.unet.config.cross_attention_dim
         self.embedding_dim = int(hid)
         self.embeddings: dict[str, torch.Tensor] = {}
+        hints = read_hints(folder)
+        if isinstance(hints.get("default_prompt"), str):
+            self.default_prompt = hints["default_prompt"]
+        if isinstance(hints.get("default_guidance"), (int, float)):
+            self.default_guidance = float(hints["default_guidance"])
+        words = hints.get("words")
+        self.words: list[str] | None = ([w for w in words if isinstance(w, str)]
+                                        if isinstance(words, list) else None)
         self.text_encoder = None
         if has_text_encoder(folder):
             from engine.models.t5 import T5PromptEncoder
@@ -213,7 +238,7 @@ class IFStageOne(DiffusionModel):
 
             folder = find_stage_two(self.folder)
             self._upscaler = IFStageTwo(folder, self.device, self.dtype, self.offload,
-                                        self.embedding_dim)
+                                        self.embedding_dim, low_size=self.image_size)
         return self._upscaler
 
 

@@ -61,12 +61,13 @@ def find_stage_two(stage_one: Path) -> Path:
 
 
 class IFStageTwo(Upscaler):
-    scale = 4
+    scale = 4  # IF: 64 -> 256; a stage II of another size gives its own (low_size)
     default_guidance = 4.0
     default_steps: int | None = None  # None: stride 20 on T = 1000 (50 steps, as diffusers')
 
     def __init__(self, folder: Path, device: torch.device, dtype: torch.dtype,
-                 offload: OffloadGroup | None = None, embedding_dim: int | None = None) -> None:
+                 offload: OffloadGroup | None = None, embedding_dim: int | None = None,
+                 low_size: int | None = None) -> None:
         check_complete(folder, "DeepFloyd IF stage II", SCHEDULERS)
         self.folder, self.device, self.dtype = folder, device, dtype
         self.offload = offload or OffloadGroup(device)
@@ -82,6 +83,11 @@ class IFStageTwo(Upscaler):
                              f"{embedding_dim}: the two stages do not belong together")
         self.embedding_dim = hid
         self.image_size = int(config.sample_size)
+        if low_size is not None:  # stage I's size: the factor is the ratio of the two
+            if self.image_size % low_size or self.image_size <= low_size:
+                raise ModelError(f"{folder} makes {self.image_size} px images; it cannot "
+                                 f"upscale stage I's {low_size} px by a whole factor")
+            self.scale = self.image_size // low_size
         self.schedule = NoiseSchedule.from_diffusers_config(
             read_json(folder / "scheduler" / "scheduler_config.json"), "learned_range", 20, 980)
         self.noising = NoiseSchedule.from_diffusers_config(

@@ -26,7 +26,14 @@ from engine.models.diffusers_unet import DiffusersUNet, is_unet2d_folder
 from engine.models.mnist import is_mnist_folder, load_mnist_model
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
-BUNDLED = {"mnist": "mnist-class", "mnist-time": "mnist-time", "mnist-denoiser": "mnist-denoiser"}
+BUNDLED = {"mnist": "mnist-class", "mnist-time": "mnist-time", "mnist-denoiser": "mnist-denoiser",
+           "emoji": "emoji/IF-I-emoji"}
+# what to say when a bundled name's folder is absent for a known reason
+NOT_BUNDLED_YET = {
+    "emoji": ("the emoji model is not bundled yet: it is still being trained (issue 12). Train "
+              "one with `python main.py data emoji --out DATA` and `python main.py train "
+              "emoji-base --data DATA --out RUN`, then pass --model RUN/pipeline/IF-I-emoji"),
+}
 
 Detect = Callable[[Path], bool]
 Load = Callable[[Path, torch.device, str], DiffusionModel]
@@ -68,6 +75,8 @@ def resolve_folder(spec: str) -> Path:
     """The folder behind a bundled name, a path, or a cached Hugging Face id."""
     if spec in BUNDLED:
         folder = bundled_folder(spec)
+        if not folder.is_dir() and spec in NOT_BUNDLED_YET:
+            raise ModelError(NOT_BUNDLED_YET[spec])
         if not folder.is_dir():
             raise ModelError(f"the bundled model {spec!r} is missing from {folder}; "
                              "reinstall, or train one with `python main.py train`")

@@ -302,3 +302,13 @@ def corpus(entries: list[dict]) -> list[str]:
             lines.append(f"{text}, {entry['style']}")  # the form make_prompt gives
         lines += [entry.get("category", ""), entry.get("subcategory", "")]
     return [line for line in lines if line]
+
+
+def vocabulary(entries: list[dict]) -> list[str]:
+    """The words the labels use (names, short names, style words), sorted: what the model knows."""
+    found = set()
+    for entry in entries:
+        for text in texts_of(entry):
+            found.update(text.split())
+        found.add(entry.get("style", ""))
+    return sorted(w for w in found if w)

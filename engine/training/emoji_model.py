@@ -56,6 +56,9 @@ STAGE_ONE_SHAPES = {
 }
 STAGE_ONE = "s4l"
 STAGE_TWO = UNetShape("up", (32, 64, 96), (False, False, True), groups=16)
+# for tests only: the same block types at the smallest widths
+TEST_SHAPE = UNetShape("test", (16, 32), (False, True), head_dim=16, groups=8)
+STAGE_ONE_SHAPES["test"] = TEST_SHAPE
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from torch import nn
 
 from engine import images as _images_module  # noqa: F401 - loaded now: a long run outlives edits
 from engine.errors import CheckpointError, EngineError
+from engine.models.deepfloyd import HINTS
 from engine.training import checkpoint as ckpt
 from engine.training import emoji_data
 from engine.training.emoji_model import (
@@ -275,7 +276,7 @@ def export_pipeline(stage: str, unet: nn.Module, folder: Path, text: nn.Module |
             shutil.copytree(tokenizer_dir, tmp / "tokenizer")
         (tmp / "model_index.json").write_text(json.dumps(model_index(stage), indent=2))
         if notes:
-            (tmp / "emoji.json").write_text(json.dumps(notes, indent=2))
+            (tmp / HINTS).write_text(json.dumps(notes, indent=2))
         old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
         if folder.exists():
             folder.rename(old)
@@ -484,7 +485,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         elapsed = time.perf_counter() - started
         _end_epoch(config, out_dir, model, optimizer, ema, settings, step_global, losses,
                    steps_per_epoch, epoch + 1, tok_dir, frozen, tokens, x32,
-                   [e.get("name", "") for e in data.entries])
+                   [e.get("name", "") for e in data.entries],
+                   emoji_data.vocabulary(data.entries))
         last_save = time.perf_counter()
         _log(f"epoch {epoch + 1}/{config.epochs}: mean loss "
              f"{_mean_of(losses[-steps_per_epoch:]):.5f}, {elapsed:.0f} s "
@@ -606,7 +608,7 @@ def _ema_model(model: nn.Module, ema: EMA) -> nn.Module:
 def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimizer, ema: EMA,
                settings: dict, step_global: int, losses: list[list[float]],
                steps_per_epoch: int, done: int, tok_dir: Path, frozen, tokens: PromptTokens,
-               x32: torch.Tensor, names: list[str]) -> None:
+               x32: torch.Tensor, names: list[str], words: list[str]) -> None:
     """Training state, EMA weights + config.json, loss.csv, the IF folder, a sample grid."""
     _save_state(out_dir, model, optimizer, ema, settings, step_global, losses)
     shadow = _ema_model(model, ema)
@@ -619,13 +621,14 @@ def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimi
               "hidden": 0, "training": settings, "epochs": config.epochs, "epochs_done": done,
               "steps_done": step_global, "final_loss": final,
               "config": {k: v for k, v in asdict(config).items()
-                         if k not in ("device", "num_threads")}}
+                         if k not in ("device", "num_threads")} | {"shape": config.shape_name}}
     ckpt.write_config(out_dir, record)
     _append_loss_csv(out_dir, losses, steps_per_epoch)
     folder = out_dir / "pipeline" / FOLDERS[config.stage]
-    notes = {"epochs_done": done, "steps_done": step_global, "final_loss": final,
+    notes = {"default_prompt": "grinning face", "default_guidance": config.sample_guidance,
              "prompt_format": "NAME or NAME, STYLE (style: google, twemoji)",
-             "default_prompt": "grinning face", "default_guidance": config.sample_guidance}
+             "epochs_done": done, "steps_done": step_global, "final_loss": final,
+             "words": words}
     if config.stage == "base":
         export_pipeline("base", shadow.unet, folder, shadow.text, tok_dir, notes=notes)
     else:

@@ -1,0 +1,95 @@
+"""Fake emoji-datasource tarballs (generated images, no download) for the emoji tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from PIL import Image
+
+from engine.training.emoji_data import VENDORS, tarball_name
+
+# (emoji.json entry, RGB colour of its square); the skin variant's colour must never be kept
+SKIN_COLOUR = (10, 200, 30)
+
+
+def _entry(name, image, category, subcategory, short_names, order, **extra):
+    return {"name": name, "unified": image[:-4].upper(), "image": image,
+            "short_name": short_names[0], "short_names": short_names, "category": category,
+            "subcategory": subcategory, "sort_order": order, "has_img_google": True,
+            "has_img_twitter": True, **extra}
+
+
+ENTRIES = [
+    (_entry("GRINNING FACE", "1f600.png", "Smileys & Emotion", "face-smiling", ["grinning"], 1),
+     (250, 200, 0)),
+    (_entry("WAVING HAND SIGN", "1f44b.png", "People & Body", "hand-fingers-open", ["wave"], 2,
+            skin_variations={"1F3FB": {"unified": "1F44B-1F3FB", "image": "1f44b-1f3fb.png",
+                                       "has_img_google": True, "has_img_twitter": True}}),
+     (240, 180, 60)),
+    (_entry("Egypt Flag", "1f1ea-1f1ec.png", "Flags", "country-flag", ["flag-eg"], 3),
+     (200, 0, 0)),
+    (_entry("KEYCAP 0", "0030-fe0f-20e3.png", "Symbols", "keycap", ["zero"], 4), (90, 90, 200)),
+    (_entry("EMOJI MODIFIER FITZPATRICK TYPE-3", "1f3fc.png", "Component", "skin-tone",
+            ["skin-tone-3"], 5), (200, 150, 100)),
+    (_entry("ROCKET", "1f680.png", "Travel & Places", "transport-air", ["rocket"], 6,
+            has_img_twitter=False), (120, 120, 120)),
+]
+KEPT = {"google": 5, "twemoji": 4}  # grinning, wave, flag, keycap; rocket for google only
+
+
+def png(colour: tuple[int, int, int], size: int = 64) -> bytes:
+    """A transparent square image with an opaque coloured square in its middle."""
+    im = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    q = size // 4
+    im.paste((*colour, 255), (q, q, size - q, size - q))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_tarball(path: Path, folder: str, hostile: bool = True) -> Path:
+    """An emoji-datasource-like .tgz: package/emoji.json and package/img/<folder>/64/*.png,
+    plus (hostile) members that try to escape the folder."""
+    entries = [e for e, _ in ENTRIES]
+    with tarfile.open(path, "w:gz") as tar:
+        _add(tar, "package/emoji.json", json.dumps(entries).encode())
+        for entry, colour in ENTRIES:
+            _add(tar, f"package/img/{folder}/64/{entry['image']}", png(colour))
+        _add(tar, f"package/img/{folder}/64/1f44b-1f3fb.png", png(SKIN_COLOUR))
+        if hostile:
+            _add(tar, "../escaped.png", png(SKIN_COLOUR))
+            _add(tar, f"package/img/{folder}/64/../../../../escaped.png", png(SKIN_COLOUR))
+            link = tarfile.TarInfo(f"package/img/{folder}/64/link.png")
+            link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(link)
+    return path
+
+
+def write_cache(cache: Path) -> dict[str, Path]:
+    """Both vendors' tarballs under the names `npm pack` gives them."""
+    cache.mkdir(parents=True, exist_ok=True)
+    return {style: write_tarball(cache / tarball_name(package), folder)
+            for style, (package, folder, _) in VENDORS.items()}
+
+
+def write_emoji_set(folder: Path, copies: int = 3) -> Path:
+    """A small prepared set (the fake art, repeated) for training tests."""
+    import numpy as np
+
+    from engine.training import emoji_data
+
+    cache = write_cache(folder.parent / f"{folder.name}-cache")
+    data = emoji_data.build_from_tarballs(cache)
+    data = emoji_data.EmojiSet(np.concatenate([data.images] * copies),
+                               data.entries * copies, data.source)
+    emoji_data.write_set(data, folder)
+    return folder
