@@ -192,7 +192,7 @@ class EngineWorker(QObject):
 
     def _run_loop(self, model: DiffusionModel, job: Job, job_id: int) -> None:
         job = resolve_job(model, job)
-        generator = generator_for(model, job.seed)
+        generator = generator_for(model, job.seed, job.count)
         loop = make_run(model, job, generator)
         frames: list[list[QImage]] = []  # frames[i]: image i's x_t at every previewed step
         last: StepRecord | None = None

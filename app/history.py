@@ -16,8 +16,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 TITLE_KEYS = ("mode", "command")
-SUMMARY_KEYS = ("mode", "command", "model", "prompt", "prompt2", "view", "seed", "guidance",
-                "steps", "strength", "i_start", "sigma")
+SUMMARY_KEYS = ("mode", "command", "model", "prompt", "prompt2", "view", "seed", "index",
+                "batch_seed", "guidance", "steps", "strength", "i_start", "sigma")
 MAX_VALUE_CHARS = 80
 
 
@@ -30,11 +30,16 @@ class Result:
     frames: list[QImage] = field(default_factory=list)
 
     def title(self) -> str:
-        """A short label: the mode and the seed, e.g. "sdedit 42"."""
+        """A short label: the mode, its key setting, the seed and the place in its batch,
+        e.g. "sdedit i 9 · 42", "anagram 6/9 rot180 · 7 #2"."""
         p = self.parameters
         kind = next((str(p[k]) for k in TITLE_KEYS if p.get(k)), "result")
-        seed = p.get("seed")
-        return kind if seed is None else f"{kind} {seed}"
+        parts = [kind, key_setting(p)]
+        if p.get("seed") is not None:
+            parts.append(f"· {p['seed']}")
+        if isinstance(p.get("index"), int):
+            parts.append(f"#{p['index'] + 1}")
+        return " ".join(part for part in parts if part)
 
     def summary(self) -> str:
         """Its main parameters, one `key: value` per line (a tooltip)."""
@@ -68,9 +73,27 @@ class Result:
         return cls(read(entry["image"]), dict(parameters), [read(str(n)) for n in frames])
 
 
-def _short(value: object) -> str:
+def key_setting(p: dict[str, Any]) -> str:
+    """What tells results of one mode apart: the prompt(s), the strength, the view."""
+    mode = p.get("mode") or p.get("command")
+
+    def prompt(key: str) -> str:
+        text = p.get(key)
+        return "uncond." if text == "" else _short(text, 14) if text is not None else ""
+
+    if mode == "anagram":
+        return f"{prompt('prompt')}/{prompt('prompt2')} {p.get('view') or ''}".strip()
+    if mode == "hybrid":
+        return f"{prompt('prompt')}/{prompt('prompt2')}"
+    if mode in ("sdedit", "img2img") and p.get("i_start") is not None:
+        strength = f"i {p['i_start']}"
+        return f"{prompt('prompt')} {strength}" if mode == "img2img" else strength
+    return prompt("prompt")
+
+
+def _short(value: object, limit: int = MAX_VALUE_CHARS) -> str:
     text = str(value).replace("\n", " ")
-    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class History(QObject):

@@ -216,7 +216,7 @@ def make_run(model: DiffusionModel, job: Job, generator: torch.Generator
     """
     job = resolve_job(model, job)
     if job.upscale_only:
-        return upscale_loop(model, job, job.image, generator_for(model, job.seed))
+        return upscale_loop(model, job, job.image, generator_for(model, job.seed, job.count))
     if not job.upscale:
         return make_loop(model, job, generator)
     up = upscaler_of(model)
@@ -236,7 +236,7 @@ def _two_stages(model: DiffusionModel, job: Job, generator: torch.Generator, sec
         raise EngineError("the run made no step")
     first = last.total
     # stage II's noise comes from the seed alone, so upscaling a result later gives the same
-    stage_two = upscale_loop(model, job, last.x_t, generator_for(model, job.seed))
+    stage_two = upscale_loop(model, job, last.x_t, generator_for(model, job.seed, job.count))
     try:
         for record in stage_two:
             yield replace(record, step=first + record.step, total=first + second)

@@ -1130,7 +1130,7 @@ class MainWindow(QMainWindow):
     def _on_finished(self, results: list, parameters: dict, frames: list) -> None:
         live = self._is_live_signal()
         self._live_jobs.discard(self.engine.job_id)
-        batch = [Result(image, parameters | {"index": i} if len(results) > 1 else parameters,
+        batch = [Result(image, own_parameters(parameters, i, len(results)),
                         list(frames[i]) if i < len(frames) else [])
                  for i, image in enumerate(results)]
         self._run_ended(f"{'Live: done' if live else 'Done'} in "
@@ -1371,6 +1371,18 @@ class MainWindow(QMainWindow):
         self.settings.set_window_geometry(self.saveGeometry())
         self.settings.sync()
         super().closeEvent(event)
+
+
+def own_parameters(parameters: dict[str, Any], index: int, count: int) -> dict[str, Any]:
+    """Result `index` of a batch of `count`: its index and its own seed (the batch's seed + index,
+    which makes it again alone)."""
+    if count <= 1:
+        return parameters
+    seed = parameters.get("seed")
+    own: dict[str, Any] = {"index": index}
+    if isinstance(seed, int):
+        own |= {"seed": seed + index, "batch_seed": seed}
+    return parameters | own
 
 
 def upscale_job(result: Result | None, info: dict[str, Any] | None) -> Job:

@@ -34,8 +34,24 @@ class StepRecord:
     total: int = 0  # the number of updates this loop makes
 
 
-def randn(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
-    """Standard normal noise, always drawn in float32 so a seed gives the same bits in any dtype."""
+class SeedBatch:
+    """One generator per image of a batch: image i of a batch seeded s is drawn exactly as a
+    batch of one seeded s + i, so any result of a batch can be made again alone."""
+
+    def __init__(self, seed: int, count: int, device: torch.device | str = "cpu") -> None:
+        self.seeds = [int(seed) + i for i in range(max(int(count), 1))]
+        self.generators = [torch.Generator(device=device).manual_seed(s) for s in self.seeds]
+        self.device = self.generators[0].device
+
+
+def randn(shape: Sequence[int], generator: torch.Generator | SeedBatch) -> torch.Tensor:
+    """Standard normal noise, always drawn in float32 so a seed gives the same bits in any dtype.
+    A `SeedBatch` whose size is the batch's draws each image from its own generator."""
+    if isinstance(generator, SeedBatch):
+        gens = generator.generators
+        if shape[0] != len(gens):  # not one image per seed (a stacked batch): the first draws all
+            return randn(shape, gens[0])
+        return torch.cat([randn((1, *shape[1:]), g) for g in gens])
     return torch.randn(tuple(shape), generator=generator, device=generator.device,
                        dtype=torch.float32)
 

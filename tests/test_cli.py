@@ -47,9 +47,15 @@ def test_sample_writes_samples_and_grid_with_parameters(tiny_model, tmp_path):
     assert names == ["grid.png", "sample-000.png", "sample-001.png", "sample-002.png"]
     assert Image.open(out / "sample-000.png").size == (28, 28)
     params = read_parameters(out / "sample-001.png")
-    assert params["prompt"] == "7" and params["seed"] == 4 and params["index"] == 1
+    assert params["prompt"] == "7" and params["seed"] == 5 and params["index"] == 1
+    assert params["batch_seed"] == 4, "each sample has its own seed: the batch's + its index"
     assert params["timesteps"] == [300, 240, 180, 120, 60, 0]
     assert params["guidance"] == 5.0
+    alone = tmp_path / "alone"
+    assert main(["sample", "--model", tiny_model, "--prompt", "7", "-n", "1", "--steps", "5",
+                 "--seed", "5", "--out", str(alone)]) == 0
+    assert np.array_equal(np.asarray(Image.open(alone / "sample-000.png")),
+                          np.asarray(Image.open(out / "sample-001.png"))), "remade alone"
 
 
 def test_same_seed_gives_the_same_file(tiny_model, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QColor, QDropEvent
+from PySide6.QtGui import QColor, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QDialog
 from test_app import RUN_TIMEOUT, draw_digit, open_window, slow_down
 
@@ -249,3 +249,35 @@ def test_live_reruns_when_any_input_changes(qtbot, window):
         qtbot.waitUntil(lambda b=before: len(submitted) == b + 1, timeout=RUN_TIMEOUT)
         assert submitted[-1][key] == value, f"Live re-ran with the new {key}"
     modes.live.setChecked(False)
+
+
+def test_each_result_of_a_batch_has_its_own_seed_and_remakes_alone(qtbot, window):
+    from test_app import settings
+
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        window.run_job(settings(window, "sample", prompt="3", seed=40, count=3))
+    batch = window.results[-3:]
+    assert [r.parameters["seed"] for r in batch] == [40, 41, 42]
+    assert [r.parameters["index"] for r in batch] == [0, 1, 2]
+    titles = [r.title() for r in batch]
+    assert titles == ["sample 3 · 40 #1", "sample 3 · 41 #2", "sample 3 · 42 #3"]
+    assert len({r.summary() for r in batch}) == 3
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        window.run_job(settings(window, "sample", prompt="3", seed=41, count=1))
+    alone = window.results[-1]
+    assert np.array_equal(image_array(alone.image), image_array(batch[1].image)), \
+        "result #2 of the batch, made again alone from its own seed"
+
+
+def test_history_titles_name_the_key_setting():
+    from app.history import Result
+
+    def title(**p):
+        return Result(QImage(4, 4, QImage.Format.Format_RGB32), p).title()
+
+    assert title(mode="sdedit", i_start=9, seed=1) == "sdedit i 9 · 1"
+    assert title(mode="img2img", prompt="7", i_start=3, seed=1) == "img2img 7 i 3 · 1"
+    assert title(mode="anagram", prompt="6", prompt2="9", view="rot180", seed=2) == \
+        "anagram 6/9 rot180 · 2"
+    assert title(mode="hybrid", prompt="0", prompt2="1", seed=3) == "hybrid 0/1 · 3"
+    assert title(mode="sample", prompt="", seed=4) == "sample uncond. · 4"

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     check_steps(args.steps)
     model = model_from_args(args)
     prompt = edits.resolve_prompt(model, args.prompt)
-    generator = generator_for(model, args.seed)
+    generator = generator_for(model, args.seed, args.count)
     job = Job(prompt=prompt, guidance=args.guidance, steps=args.steps, seed=args.seed,
               count=args.count, upscale=args.upscale)
     last, _ = run_loop(make_run(model, job, generator))
@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     pictures = to_images(model, x)
     for index, picture in enumerate(pictures):
-        images.save_png(picture, out / f"sample-{index:03d}.png", params | {"index": index})
+        own = {"index": index, "seed": args.seed + index, "batch_seed": args.seed}
+        images.save_png(picture, out / f"sample-{index:03d}.png", params | own)
     columns = min(len(pictures), max(1, math.ceil(math.sqrt(len(pictures)))))
     images.save_png(images.make_grid(pictures, columns), out / "grid.png", params)
     print(f"wrote {len(pictures)} samples and grid.png to {out}")
