@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+from app.commands import values as v
 
 SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models", "data")
 EDIT_MODES = ("sdedit", "img2img", "inpaint", "anagram", "hybrid")
@@ -20,7 +23,8 @@ VIEWS = ("flip", "mirror", "rot90", "rot180", "rot270", "transpose", "negate",
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="mnist", help="mnist (default), mnist-time, mnist-denoiser, "
                    "a model folder, or a Hugging Face id in the local cache")
-    p.add_argument("--prompts", metavar="FILE", help="a .pth embeddings file (the course's format)")
+    p.add_argument("--prompts", metavar="FILE", type=v.path,
+                   help="a .pth embeddings file (the course's format)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                    help="DeepFloyd IF: auto = fp16 on a GPU, fp32 on the CPU")
@@ -31,9 +35,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", help="without it, the model's default prompt")
-    p.add_argument("--guidance", type=float, help="CFG scale; default: the model's")
-    p.add_argument("--steps", type=int, help="number of denoising steps on the strided schedule")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--guidance", type=v.number(0.0, 100.0), help="CFG scale; default: the model's")
+    p.add_argument("--steps", type=v.whole(1, v.MAX_STEPS),
+                   help="number of denoising steps on the strided schedule")
+    p.add_argument("--seed", type=v.whole(0, v.MAX_SEED), default=0)
     p.add_argument("--upscale", action="store_true", help="run the model's upscaler on the result")
 
 
@@ -55,17 +60,30 @@ def _add_illusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--view3", choices=VIEWS, help="anagram: the view --prompt3 is seen through")
     p.add_argument("--prompt4", help="anagram: a fourth prompt, seen through --view4")
     p.add_argument("--view4", choices=VIEWS, help="anagram: the view --prompt4 is seen through")
-    p.add_argument("--view-seed", type=int, default=0,
+    p.add_argument("--view-seed", type=v.whole(0, v.MAX_SEED), default=0,
                    help="draws the jigsaw, patches and pixels permutations (default 0)")
     p.add_argument("--split", choices=("frequency", "triple", "colour"),
                    help="hybrid: low / high pass (default; triple with --prompt3), or grey "
                    "(--prompt) / colour (--prompt2) for RGB models")
-    p.add_argument("--sigma2", type=float, help="triple hybrid: the fine blur that splits the "
+    p.add_argument("--sigma2", type=v.number(above=0.0, high=1000.0),
+                   help="triple hybrid: the fine blur that splits the "
                    "medium band from the high (default: half of --sigma)")
 
 
+class BadValue(Exception):
+    """An option's value out of its range (app.commands.values): one line, exit 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        option, _, reason = message.partition(": ")
+        if option.startswith("argument ") and reason.startswith("must be "):
+            raise BadValue(f"{option[len('argument '):]} {reason}")
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="diffusion-canvas",
         description="Diffusion Canvas: an image editor for diffusion models. "
         "Without a subcommand it opens the app.",
@@ -76,47 +94,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=("denoiser", "time", "class", "emoji-base", "emoji-upscale"),
                    help="a Part B MNIST model, or a stage of the emoji cascade (emoji-base: "
                    "text -> 32 px; emoji-upscale: 32 -> 64 px)")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--hidden", type=int, help="UNet width D")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--data", metavar="DIR", help="a folder of MNIST-style IDX files")
+    p.add_argument("--out", required=True, metavar="DIR", type=v.path)
+    p.add_argument("--epochs", type=v.whole(1, 100_000))
+    p.add_argument("--batch-size", type=v.whole(1, 65_536))
+    p.add_argument("--hidden", type=v.whole(1, 1024), help="UNet width D")
+    p.add_argument("--lr", type=v.number(above=0.0, high=10.0))
+    p.add_argument("--data", metavar="DIR", type=v.path, help="a folder of MNIST-style IDX files")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=v.whole(0, v.MAX_SEED), default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto: bf16 autocast on CPU, fp16 AMP on CUDA")
-    p.add_argument("--limit", type=int, help="train on the first N images only (quick runs)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: all cores; 1 leaves a "
+    p.add_argument("--limit", type=v.whole(1, 10_000_000),
+                   help="train on the first N images only (quick runs)")
+    p.add_argument("--threads", type=v.whole(1, v.MAX_THREADS),
+                   help="CPU threads (default: all cores; 1 leaves a "
                    "core free when the machine is shared)")
     p.add_argument("--shape", help="emoji-base: the UNet shape (docs/benchmarks.md)")
     p.add_argument("--text-encoder", metavar="DIR", help="emoji-upscale: the stage I IF folder "
                    "whose text encoder it is trained with (RUN/pipeline/IF-I-emoji)")
-    p.add_argument("--max-steps", type=int, help="emoji: stop (saved) after N steps (smoke runs)")
+    p.add_argument("--max-steps", type=v.whole(1, 10 ** 9),
+                   help="emoji: stop (saved) after N steps (smoke runs)")
 
     p = sub.add_parser("sample", help="sample images from a model")
     _add_model_args(p)
     _add_run_args(p)
-    p.add_argument("-n", "--count", type=int, default=8)
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("-n", "--count", type=v.whole(1, v.MAX_COUNT), default=8)
+    p.add_argument("--out", required=True, metavar="DIR", type=v.path)
 
     p = sub.add_parser("edit", help="edit an image: sdedit, img2img, inpaint, anagram, hybrid")
     p.add_argument("mode", choices=EDIT_MODES)
     _add_model_args(p)
     _add_run_args(p)
-    p.add_argument("--image", metavar="IN")
-    p.add_argument("--mask", metavar="MASK", help="white where new content is generated")
+    p.add_argument("--image", metavar="IN", type=v.path)
+    p.add_argument("--mask", metavar="MASK", type=v.path,
+                   help="white where new content is generated")
     p.add_argument("--prompt2", help="anagram: seen through --view; hybrid: the high-pass prompt")
     p.add_argument("--view", default="flip", choices=VIEWS)
-    p.add_argument("--sigma", type=float, help="hybrid blur sigma (default scales with size)")
+    p.add_argument("--sigma", type=v.number(above=0.0, high=1000.0),
+                   help="hybrid blur sigma (default scales with size)")
     start = p.add_mutually_exclusive_group()
-    start.add_argument("--i-start", type=int, help="index into the strided timesteps (0 = noise)")
-    start.add_argument("--strength", type=float, help="0 = no change, 1 = pure noise")
-    p.add_argument("--jump-length", type=int, default=1, help="inpaint: RePaint jump length")
-    p.add_argument("--resample", type=int, default=1, help="inpaint: RePaint repeats")
-    p.add_argument("--out", required=True, metavar="OUT.png")
-    p.add_argument("--frames", metavar="OUT.gif", help="also write the denoising frames")
+    start.add_argument("--i-start", type=v.whole(0, v.MAX_STEPS),
+                       help="index into the strided timesteps (0 = noise)")
+    start.add_argument("--strength", type=v.number(0.0, 1.0), help="0 = no change, 1 = pure noise")
+    p.add_argument("--jump-length", type=v.whole(1, v.MAX_JUMP), default=1,
+                   help="inpaint: RePaint jump length")
+    p.add_argument("--resample", type=v.whole(1, v.MAX_RESAMPLE), default=1,
+                   help="inpaint: RePaint repeats")
+    p.add_argument("--out", required=True, metavar="OUT.png", type=v.path)
+    p.add_argument("--frames", metavar="OUT.gif", type=v.path,
+                   help="also write the denoising frames")
     _add_illusion_args(p)
     p.add_argument("--frames-scale", type=frames_scale, metavar="N",
                    help="the frames' whole scale, square pixels (default: the largest that "
@@ -126,21 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("part", choices=("part-a", "part-b"))
     _add_model_args(p)
     p.add_argument("--quick", action="store_true", help="a small budget that suits CI")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR", type=v.path)
 
     p = sub.add_parser("encode-prompts", help="compute prompt embeddings with a T5 encoder")
     p.add_argument("--model", required=True, help="an IF folder with text_encoder/ and "
                    "tokenizer/, or its Hugging Face id in the local cache")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
-    p.add_argument("--out", required=True, metavar="FILE.pth")
+    p.add_argument("--out", required=True, metavar="FILE.pth", type=v.path)
     p.add_argument("prompt", nargs="+")
 
     sub.add_parser("models", help="list the models found: name, kind, size, where")
 
     p = sub.add_parser("data", help="prepare a training set (emoji: open emoji art via npm)")
     p.add_argument("dataset", choices=("emoji",))
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR", type=v.path)
     p.add_argument("--cache", metavar="DIR", help="where the npm tarballs are kept "
                    "(default: DIR/npm-cache)")
     return parser
@@ -153,13 +180,22 @@ def _handler(command: str):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
+    if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")
+                    and _may_open(argv)):
         from app.main_window import run_app
 
         return run_app(argv[0] if argv else None)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
+        parser.error(f"{argv[0]!r} is neither a command ({', '.join(SUBCOMMANDS)}) nor a file "
+                     "to open")
+    try:
+        args = parser.parse_args(argv)
+    except BadValue as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if args.command is None:
-        build_parser().print_help()
+        parser.print_help()
         return 2
     from engine.errors import EngineError
 
@@ -171,3 +207,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a file that cannot be written or read: say which and why
+        print(f"error: {_os_error(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:  # the promise is one line, never a traceback
+        if os.environ.get("DIFFUSION_CANVAS_DEBUG"):
+            raise
+        text = " ".join(str(error).split())[:300] or type(error).__name__
+        print(f"error: {args.command} failed: {text} ({type(error).__name__}; set "
+              "DIFFUSION_CANVAS_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _may_open(argv: list[str]) -> bool:
+    """`main.py FILE` opens the app on an existing file (or a name that looks like one)."""
+    name = argv[0]
+    return len(argv) == 1 and (os.path.exists(name) or os.sep in name or "." in name)
+
+
+def _os_error(error: OSError) -> str:
+    where = error.filename if error.filename is not None else ""
+    reason = error.strerror or str(error) or type(error).__name__
+    return f"{where}: {reason}" if where else reason
