@@ -126,7 +126,7 @@ def motion_frame(image: QImage, motion: np.ndarray, p: float, side: int = SIDE) 
     """A permutation view `p` of the way through: every pixel on its way, as `motion` says
     (float [5, n, n]: angle in degrees anticlockwise, pivot y, pivot x, shift y, shift x; at
     p = 1 each pixel is where the view puts it). Pixels are drawn as blocks, the still ones
-    first; mid-way the blocks are one pixel larger so a turning piece shows no gaps."""
+    first; mid-way the blocks are larger so a turning piece shows no gaps."""
     rgb = _rgb_of(image)
     n = rgb.shape[0]
     scale = max(1, side // n)
@@ -141,10 +141,12 @@ def motion_frame(image: QImage, motion: np.ndarray, p: float, side: int = SIDE) 
     order = np.argsort(moving.ravel(), kind="stable")  # the still pixels first
     top, left, colours = top.ravel()[order], left.ravel()[order], rgb.reshape(-1, 3)[order]
     canvas = np.zeros((n * scale, n * scale, 3), np.uint8)
-    block = scale + (1 if 0 < p < 1 else 0)
+    # mid-way a block turned by 45° needs √2 of its side to leave no gaps between neighbours
+    block = int(np.ceil(scale * 1.45)) if 0 < p < 1 else scale
+    lead = (block - scale) // 2
     for oy in range(block):
         for ox in range(block):
-            yy, xx = top + oy, left + ox
+            yy, xx = top + oy - lead, left + ox - lead
             inside = (yy >= 0) & (yy < n * scale) & (xx >= 0) & (xx < n * scale)
             canvas[yy[inside], xx[inside]] = colours[inside]
     return _to_qimage(canvas.astype(np.float32))
