@@ -480,6 +480,7 @@ class MainWindow(QMainWindow):
         self.sweep_action = self._action(menu, "&Sweep…", "Ctrl+Shift+W", self.open_sweeps)
         self.view_illusion_action = self._action(menu, "View &illusion…", "Ctrl+Shift+I",
                                                  lambda: self.view_illusion())
+        self.view_illusion_action.setEnabled(False)  # until an anagram or hybrid is shown
 
     def _action(self, menu: Any, text: str, key: Any, slot: Any) -> QAction:
         action = QAction(text, self)
@@ -1222,12 +1223,12 @@ class MainWindow(QMainWindow):
     def view_illusion(self, result: Result | None = None) -> QDialog | None:
         """The anagram or hybrid viewer for `result` (default: the one shown)."""
         result = result or self._shown
-        mode = result.parameters.get("mode") if result is not None else None
-        if result is None or mode not in ("anagram", "hybrid"):
+        if result is None or not is_illusion(result):
             self.statusBar().showMessage("View illusion: select an anagram or hybrid result",
                                          5000)
             return None
         p = result.parameters
+        mode = p["mode"]
         prompts = (str(p.get("prompt") or ""), str(p.get("prompt2") or ""))
         if mode == "anagram":
             try:  # every view (3-4 view anagrams, seeded permutations), motions and scores
@@ -1261,13 +1262,12 @@ class MainWindow(QMainWindow):
         self._shown, self._shown_live = result, live
         self.result_view.show_result(result, live)
         self.export_action.setEnabled(result is not None)
+        self.view_illusion_action.setEnabled(is_illusion(result))
 
     def _on_history_added(self, index: int) -> None:
         result = self.history[index]
-        title = result.title()
-        if isinstance(result.parameters.get("index"), int):  # one image of a batch
-            title += f" #{result.parameters['index'] + 1}"
-        self.history_strip.add(result.image, title, result.summary())
+        hidden = () if is_illusion(result) else ("viewRequested",)
+        self.history_strip.add(result.image, result.title(), result.summary(), hidden)
         self._set_history_dirty(True)
 
     def _on_history_removed(self, index: int) -> None:
@@ -1371,6 +1371,11 @@ class MainWindow(QMainWindow):
         self.settings.set_window_geometry(self.saveGeometry())
         self.settings.sync()
         super().closeEvent(event)
+
+
+def is_illusion(result: Result | None) -> bool:
+    """An anagram or a hybrid: a result the illusion viewer can show."""
+    return result is not None and result.parameters.get("mode") in ("anagram", "hybrid")
 
 
 def own_parameters(parameters: dict[str, Any], index: int, count: int) -> dict[str, Any]:

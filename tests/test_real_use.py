@@ -281,3 +281,45 @@ def test_history_titles_name_the_key_setting():
         "anagram 6/9 rot180 · 2"
     assert title(mode="hybrid", prompt="0", prompt2="1", seed=3) == "hybrid 0/1 · 3"
     assert title(mode="sample", prompt="", seed=4) == "sample uncond. · 4"
+
+
+def test_view_illusion_is_offered_only_for_illusions(qtbot, window):
+    from test_app import settings
+
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        window.run_job(settings(window, "sample", prompt="3", seed=1))
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        window.run_job(settings(window, "anagram", prompt="6", prompt2="9", view="rot180"))
+
+    def offered(index):
+        menu = window.history_strip.context_menu(index)
+        return next(a for a in menu.actions() if a.objectName() == "viewRequested").isVisible()
+
+    assert not offered(0) and offered(1)
+    window.show_result(window.results[0])
+    assert not window.view_illusion_action.isEnabled()
+    window.show_result(window.results[1])
+    assert window.view_illusion_action.isEnabled()
+
+
+def test_guidance_is_greyed_for_the_unconditional_prompt(window):
+    modes = window.modes
+    modes.set_mode("sample")
+    modes.prompt.set_prompt("")
+    assert not modes.guidance.isEnabled() and "unconditional" in modes.guidance.toolTip()
+    modes.prompt.set_prompt("4")
+    assert modes.guidance.isEnabled()
+    modes.set_mode("anagram")
+    modes.prompt.set_prompt("")
+    modes.prompt2.set_prompt("9")
+    assert modes.guidance.isEnabled(), "one prompt of two still steers"
+
+
+def test_sdedit_and_img2img_look_different(window):
+    modes = window.modes
+    shown = {}
+    for mode in ("sdedit", "img2img"):
+        modes.set_mode(mode)
+        shown[mode] = (modes.mode_hint.text(), modes.prompt_label.text())
+    assert shown["sdedit"][0] != shown["img2img"][0]
+    assert shown["img2img"][1] == "Pull towards" and shown["sdedit"][1] == "Prompt"

@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QIcon, QImage, QKeyEvent, QPainter, QPaintEve
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QMenu, QVBoxLayout, QWidget
 
 DEFAULT_THUMBNAIL = 96
+HIDDEN_ROLE = Qt.ItemDataRole.UserRole + 1  # the menu actions an item does without
 MENU_ACTIONS = (  # (object name, text); the object name is also the signal's name
     ("applyRequested", "Apply to canvas"),
     ("useAsInputRequested", "Use as input"),
@@ -117,10 +118,13 @@ class HistoryStrip(QWidget):
         return lw
 
     # --- contents ---------------------------------------------------------------------------
-    def add(self, image: QImage, title: str, tooltip: str = "") -> int:
-        """Appends a thumbnail of `image`; returns its index."""
+    def add(self, image: QImage, title: str, tooltip: str = "",
+            hidden: tuple[str, ...] = ()) -> int:
+        """Appends a thumbnail of `image`; returns its index. `hidden` names the menu actions
+        that do not apply to this one (e.g. "viewRequested" for a result that is no illusion)."""
         item = QListWidgetItem(QIcon(thumbnail(image, self._side)), title)
         item.setToolTip(tooltip or title)
+        item.setData(HIDDEN_ROLE, tuple(hidden))
         item.setSizeHint(self.list_widget.gridSize())
         self.list_widget.addItem(item)
         self.list_widget.scrollToItem(item)
@@ -157,6 +161,8 @@ class HistoryStrip(QWidget):
     def context_menu(self, index: int) -> QMenu:
         """The menu of actions for thumbnail `index` (shown on right-click; tests trigger it)."""
         menu = QMenu(self)
+        item = self.list_widget.item(index)
+        hidden = set(item.data(HIDDEN_ROLE) or ()) if item is not None else set()
         for name, text in MENU_ACTIONS:
             action = QAction(text, menu)
             action.setObjectName(name)
@@ -167,6 +173,8 @@ class HistoryStrip(QWidget):
                 action.setVisible(state[0])
                 action.setEnabled(state[1])
                 action.setToolTip(state[2])
+            if name in hidden:
+                action.setVisible(False)
             menu.addAction(action)
         menu.setToolTipsVisible(True)
         return menu

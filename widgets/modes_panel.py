@@ -41,6 +41,8 @@ MODES = [
 UNCONDITIONAL = "(unconditional)"
 GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
 NO_GUIDANCE_TIP = "This model takes no prompt, so guidance has nothing to steer by"
+UNCONDITIONAL_GUIDANCE_TIP = ("The prompt is unconditional: guidance has nothing to steer by "
+                              "(pick a prompt to use it)")
 MAX_SEED = 2**31 - 1
 DEFAULT_STRENGTH = 0.7  # SDEdit's share of noise at first (app.jobs uses the same for the CLI)
 LIVE_MAX_SIZE = 64  # Live mode needs a model small enough to re-run while the user draws
@@ -53,7 +55,17 @@ ROWS = {
     "anagram": {"prompt2", "view", "illusion"},
     "hybrid": {"prompt2", "sigma", "illusion"},
 }
+MODE_HINTS = {
+    "sample": "New images from pure noise, for the prompt.",
+    "sdedit": "Noises your drawing part of the way, then the model denoises it into something it "
+              "believes (the course's SDEdit, with the model's default prompt).",
+    "inpaint": "Paint a mask (M): only the masked part is generated, the rest is kept.",
+    "img2img": "SDEdit pulled towards a prompt you name: draw a 1, ask for a 7.",
+    "anagram": "One image that reads as one prompt upright and as another through a view.",
+    "hybrid": "One image that is one prompt from afar and another up close.",
+}
 PROMPT_LABELS = {
+    "img2img": ("Pull towards", "Prompt 2"),
     "anagram": ("Upright", "Through view"),
     "hybrid": ("Far (low-pass)", "Close (high-pass)"),
 }
@@ -114,6 +126,8 @@ class ModesPanel(QWidget):
         self.mode = QComboBox(self)
         for key, label in MODES:
             self.mode.addItem(label, key)
+        self.mode_hint = QLabel(self, wordWrap=True)
+        self.mode_hint.setStyleSheet("QLabel { color: palette(mid); }")
         self.prompt = PromptBox(self)
         self.prompt2 = PromptBox(self)
         self.view = QComboBox(self)
@@ -131,6 +145,7 @@ class ModesPanel(QWidget):
                                  "(0 = pure noise)")
         self._strength_fraction = DEFAULT_STRENGTH
         self._seed_once = False  # the seed shown came from a file and serves one run
+        self._conditional = True
         self.strength_label = QLabel(self)
         self.guidance = QDoubleSpinBox(self, minimum=0.0, maximum=30.0, singleStep=0.5,
                                        decimals=1)
@@ -183,6 +198,7 @@ class ModesPanel(QWidget):
         column.addWidget(self.strength)
         column.addWidget(self.strength_label)
         form.addRow("Mode", self.mode)
+        form.addRow("", self.mode_hint)
         form.addRow(self.prompt_label, self.prompt)
         form.addRow(self.prompt2_label, self.prompt2)
         form.addRow("View", self.view)
@@ -220,6 +236,8 @@ class ModesPanel(QWidget):
 
     def _connect(self) -> None:
         self.mode.currentIndexChanged.connect(self._on_mode)
+        self.prompt.currentTextChanged.connect(self._update_guidance)
+        self.prompt2.currentTextChanged.connect(self._update_guidance)
         self.strength.valueChanged.connect(self._on_strength_moved)
         self.steps.valueChanged.connect(self.stepsChanged)
         self.dice.clicked.connect(self.roll_seed)
@@ -249,9 +267,8 @@ class ModesPanel(QWidget):
         if choices and len(choices) > 1:
             self.prompt2.setCurrentIndex(min(1, self.prompt2.count() - 1))
         self.guidance.setValue(float(info.get("default_guidance", 1.0)))
-        conditional = bool(info.get("conditional", True))
-        self.guidance.setEnabled(conditional)
-        self.guidance.setToolTip(GUIDANCE_TIP if conditional else NO_GUIDANCE_TIP)
+        self._conditional = bool(info.get("conditional", True))
+        self._update_guidance()
         self._default_steps = int(info.get("timesteps", 0))
         self.steps.setSpecialValueText(
             f"default ({self._default_steps})" if self._default_steps else "default")
@@ -354,8 +371,22 @@ class ModesPanel(QWidget):
         """Live is on and applies (SDEdit mode)."""
         return self.live.isChecked() and self.live.isEnabled() and self.current_mode() == "sdedit"
 
+    def _update_guidance(self, *_: object) -> None:
+        """Guidance steers by the prompts: greyed out where every prompt is unconditional."""
+        if not self._conditional:
+            self.guidance.setEnabled(False)
+            self.guidance.setToolTip(NO_GUIDANCE_TIP)
+            return
+        prompts = [self.prompt.prompt()]
+        if self.current_mode() in ("anagram", "hybrid"):
+            prompts.append(self.prompt2.prompt())
+        steering = any(prompts)
+        self.guidance.setEnabled(steering)
+        self.guidance.setToolTip(GUIDANCE_TIP if steering else UNCONDITIONAL_GUIDANCE_TIP)
+
     def _on_mode(self) -> None:
         self._show_rows()
+        self._update_guidance()
         if self.live.isChecked():
             self.liveChanged.emit(self.is_live())
         self.modeChanged.emit(self.current_mode())
@@ -365,6 +396,7 @@ class ModesPanel(QWidget):
         for name, widget in self._optional.items():
             self._form.setRowVisible(widget, name in ROWS[mode])
         self.illusion.set_mode(mode)
+        self.mode_hint.setText(MODE_HINTS[mode])
         first, second = PROMPT_LABELS.get(mode, ("Prompt", "Prompt 2"))
         self.prompt_label.setText(first)
         self.prompt2_label.setText(second)
