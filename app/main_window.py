@@ -85,6 +85,9 @@ IMAGE_FILTER = f"Images ({IMAGE_SUFFIXES});;All files (*)"
 PARAMETER_SUFFIXES = (".png", ".apng", ".gif")  # files whose settings we can read back
 BLACK, WHITE = QColor(0, 0, 0), QColor(255, 255, 255)
 RESULT_SIDE = 240
+DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable
+                 | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                 | QDockWidget.DockWidgetFeature.DockWidgetClosable)
 DIGIT_CANVAS = 280  # ten canvas pixels per model pixel of the 28 x 28 digit model
 LIVE_DELAY_MS = 300  # Live mode re-runs this long after the last change of the drawing
 EXPORT_SCALES = (1, 4, 8)
@@ -381,21 +384,20 @@ class MainWindow(QMainWindow):
         tools = QDockWidget("Tools", self)
         tools.setObjectName("tools")
         tools.setWidget(self.tool_options)
-        tools.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        tools.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable)  # View menu hides it
         tools.setTitleBarWidget(QWidget(tools))  # a slim bar, no title
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, tools)
         modes = QDockWidget("Modes", self)
         modes.setObjectName("modes")
         modes.setWidget(self.modes)
-        modes.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        modes.setFeatures(DOCK_FEATURES)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, modes)
         history = QDockWidget("History", self)
         history.setObjectName("history")
         history.setWidget(self.history_strip)
-        history.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                            | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        history.setFeatures(DOCK_FEATURES)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, history)
+        self.tools_dock, self.modes_dock, self.history_dock = tools, modes, history
         self.explorer_dock = self._side_dock("Noise explorer", "explorer", self.explorer)
         self.training_dock = self._side_dock("Training", "training", self.training_panel)
         self.tabifyDockWidget(self.explorer_dock, self.training_dock)
@@ -407,9 +409,7 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        dock.setFeatures(DOCK_FEATURES)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         dock.hide()
         return dock
@@ -427,8 +427,17 @@ class MainWindow(QMainWindow):
         self.progress_bar.setTextVisible(False)
         self.eta_label = QLabel(self)
         self.eta_label.setMinimumWidth(80)
-        for widget in (self.model_label, self.state_label, self.progress_bar, self.eta_label):
+        self.zoom_label = QLabel(self)
+        self.zoom_label.setMinimumWidth(60)
+        self.zoom_label.setToolTip("Canvas zoom (View ▸ Zoom in / out / Fit / 100%)")
+        self.canvas.zoomChanged.connect(self._show_zoom)
+        self._show_zoom(self.canvas.zoom())
+        for widget in (self.zoom_label, self.model_label, self.state_label, self.progress_bar,
+                       self.eta_label):
             bar.addPermanentWidget(widget)
+
+    def _show_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f}%")
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -448,6 +457,8 @@ class MainWindow(QMainWindow):
                                          self.paste)
         self.export_action = self._action(menu, "&Export result…", "Ctrl+E", self.export_dialog)
         self.export_action.setEnabled(False)
+        self.export_canvas_action = self._action(menu, "Export &canvas…", "Ctrl+Shift+E",
+                                                 self.export_canvas_dialog)
         menu.addSeparator()
         self.quit_action = self._action(menu, "&Quit", "Ctrl+Q", self.close)
         self._fill_recent_menu()
@@ -459,6 +470,10 @@ class MainWindow(QMainWindow):
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         menu.addActions([self.undo_action, self.redo_action])
         menu.addSeparator()
+        self.copy_result_action = self._action(menu, "&Copy result", "Ctrl+Shift+C",
+                                               lambda: self.copy_result())
+        self.copy_result_action.setEnabled(False)
+        menu.addSeparator()
         menu.addAction(self.modes.run_action)
         menu.addAction(self.modes.cancel_action)
 
@@ -469,6 +484,19 @@ class MainWindow(QMainWindow):
     def _build_view_menu(self) -> None:
         """Looking inside: the noise explorer, sweeps, the illusion viewers, training."""
         menu = self.menuBar().addMenu("&View")
+        canvas = self.canvas
+        self.zoom_in_action = self._action(menu, "Zoom &in", QKeySequence.StandardKey.ZoomIn,
+                                           lambda: canvas.zoom_by(1.25))
+        self.zoom_out_action = self._action(menu, "Zoom &out", QKeySequence.StandardKey.ZoomOut,
+                                            lambda: canvas.zoom_by(1 / 1.25))
+        self.fit_action = self._action(menu, "&Fit", "Ctrl+0", canvas.fit)
+        self.actual_size_action = self._action(menu, "&100%", "Ctrl+1", canvas.actual_size)
+        menu.addSeparator()
+        for dock, text in ((self.tools_dock, "T&ool options"), (self.modes_dock, "&Modes"),
+                           (self.history_dock, "&History")):
+            toggle = dock.toggleViewAction()
+            toggle.setText(text)
+            menu.addAction(toggle)
         self.explorer_action = self.explorer_dock.toggleViewAction()
         self.explorer_action.setText("Noise &explorer")
         self.explorer_action.setShortcut(QKeySequence("Ctrl+Shift+X"))
@@ -1262,6 +1290,7 @@ class MainWindow(QMainWindow):
         self._shown, self._shown_live = result, live
         self.result_view.show_result(result, live)
         self.export_action.setEnabled(result is not None)
+        self.copy_result_action.setEnabled(result is not None)
         self.view_illusion_action.setEnabled(is_illusion(result))
 
     def _on_history_added(self, index: int) -> None:
@@ -1337,6 +1366,34 @@ class MainWindow(QMainWindow):
             return False
         self.settings.set_last_folder("export", path)
         self.statusBar().showMessage(f"Exported {path}", 5000)
+        return True
+
+    def copy_result(self, result: Result | None = None) -> bool:
+        """Puts the result (at the model's size) on the clipboard."""
+        result = result or self._shown
+        if result is None:
+            return False
+        QApplication.clipboard().setImage(result.image)
+        self.statusBar().showMessage("Copied the result to the clipboard", 3000)
+        return True
+
+    def export_canvas_dialog(self) -> bool:
+        start = str(Path(self.settings.last_folder("export"))
+                    / f"{Path(self.document_name()).stem}.png")
+        path = self.asker.save_path(self, "Export the canvas", start, "PNG image (*.png)")
+        return bool(path) and self.export_canvas(path)
+
+    def export_canvas(self, path: str) -> bool:
+        """Writes the drawing itself, at the canvas's size, as a PNG."""
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        try:
+            images.save_png(qimage_to_pil(self.document.image(), "RGB"), path)
+        except (EngineError, OSError) as error:
+            self.show_error("Cannot export the canvas", str(error))
+            return False
+        self.settings.set_last_folder("export", path)
+        self.statusBar().showMessage(f"Exported the canvas to {path}", 5000)
         return True
 
     def export_frames(self, path: str, result: Result | None = None,

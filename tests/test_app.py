@@ -323,4 +323,5 @@ def test_guidance_is_greyed_out_for_a_model_that_takes_no_prompt(qtbot, tmp_path
     assert "no prompt" in window.modes.guidance.toolTip()
     with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
         window.load_model(str(save_tiny_digit_model(tmp_path / "tiny-class")))
+    window.modes.prompt.set_prompt("3")  # the unconditional default would grey it too
     assert window.modes.guidance.isEnabled()

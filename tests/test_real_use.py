@@ -323,3 +323,39 @@ def test_sdedit_and_img2img_look_different(window):
         shown[mode] = (modes.mode_hint.text(), modes.prompt_label.text())
     assert shown["sdedit"][0] != shown["img2img"][0]
     assert shown["img2img"][1] == "Pull towards" and shown["sdedit"][1] == "Prompt"
+
+
+def test_view_menu_zooms_and_brings_back_every_dock(qtbot, window):
+    window.fit_action.trigger()
+    fitted = window.canvas.zoom()
+    assert window.zoom_label.text() == f"{fitted * 100:.0f}%"
+    window.zoom_in_action.trigger()
+    assert window.canvas.zoom() == pytest.approx(fitted * 1.25)
+    assert window.zoom_label.text() == f"{fitted * 125:.0f}%"
+    window.actual_size_action.trigger()
+    assert window.canvas.zoom() == 1.0 and window.zoom_label.text() == "100%"
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    toggles = {a.text(): a for a in view_menu.actions()}
+    for dock, text in ((window.modes_dock, "&Modes"), (window.history_dock, "&History"),
+                       (window.tools_dock, "T&ool options")):
+        dock.close() if dock is not window.tools_dock else toggles[text].trigger()
+        assert not dock.isVisible()
+        toggles[text].trigger()
+        assert dock.isVisible(), f"View ▸ {text} brings the dock back"
+
+
+def test_copy_result_and_export_the_canvas(qtbot, window, tmp_path):
+    from test_app import settings
+
+    assert not window.copy_result_action.isEnabled()
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        window.run_job(settings(window, "sample", prompt="3", seed=1))
+    window.copy_result_action.trigger()
+    copied = QApplication.clipboard().image()
+    assert copied.size() == window.results[-1].image.size()
+    draw_digit(window)
+    window.asker.paths = [str(tmp_path / "drawing")]
+    assert window.export_canvas_dialog()
+    saved = np.asarray(Image.open(tmp_path / "drawing.png").convert("RGB"))
+    assert saved.shape == (280, 280, 3)
+    assert np.array_equal(saved, pixels(window)[..., :3]), "the drawing, pixel for pixel"
