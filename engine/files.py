@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     over `path`, on any failure removed."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
@@ -26,3 +29,22 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+STALE_AFTER_S = 3600.0  # a writer of a temporary this old was killed: no save takes an hour
+
+
+def remove_stale_temporaries(target: str | os.PathLike, older_than_s: float = STALE_AFTER_S
+                             ) -> int:
+    """Deletes the temporaries that killed writes of `target` left beside it (those older than
+    `older_than_s`, so a write in progress elsewhere is left alone); returns how many."""
+    target = Path(target)
+    removed = 0
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            if len(tmp.name) == len(target.name) + 14 and now - tmp.stat().st_mtime > older_than_s:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                    removed += 1
+    return removed

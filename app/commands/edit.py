@@ -14,6 +14,7 @@ from app.commands.common import (
     to_images,
     write_frames,
 )
+from app.commands.outputs import all_or_nothing, check_file_outputs
 from app.jobs import Job, default_i_start, job_parameters, make_run, resolve_job
 from engine import images
 from engine.errors import EngineError
@@ -24,6 +25,7 @@ from engine.schedules import i_start_from_strength
 def run(args: argparse.Namespace) -> int:
     check_steps(args.steps)
     check_required(args)
+    check_file_outputs(out=args.out, frames=args.frames)
     model = model_from_args(args)
     generator = generator_for(model, args.seed)
     image = read_image(args, model)
@@ -33,9 +35,11 @@ def run(args: argparse.Namespace) -> int:
     x = last.x_t
     params = job_parameters(job, args.model, model, prompts_file=args.prompts,
                             image=args.image, mask=args.mask)
-    images.save_png(to_images(model, x)[0], args.out, params)
-    if args.frames:
-        write_frames(model, frames, args.frames, params, args.frames_scale)
+    with all_or_nothing() as written:  # a failed --frames takes the result with it
+        images.save_png(to_images(model, x)[0], args.out, params)
+        written.append(args.out)
+        if args.frames:
+            write_frames(model, frames, args.frames, params, args.frames_scale)
     print(f"wrote {args.out}" + (f" and {args.frames}" if args.frames else ""))
     return 0
 

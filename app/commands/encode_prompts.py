@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from app.commands.outputs import check_file_outputs
 from engine.devices import resolve_device
 from engine.errors import EngineError, ModelError
 from engine.models.deepfloyd import has_text_encoder, is_if_folder, resolve_dtype
@@ -16,6 +17,7 @@ from engine.models.t5 import T5PromptEncoder, encode_to_file
 
 
 def run(args: argparse.Namespace) -> int:
+    check_file_outputs(out=args.out)
     folder = resolve_folder(args.model)
     if not is_if_folder(folder):
         raise ModelError(f"{folder} is not a DeepFloyd IF folder: encode-prompts needs IF's "

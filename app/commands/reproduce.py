@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from app.commands.outputs import check_folder_output
 from engine.errors import EngineError
 
 
 def run(args: argparse.Namespace) -> int:
+    check_folder_output(args.out)
     if args.part == "part-b":
         from engine.training.reproduce import QUICK_NOTE, reproduce_part_b
 

@@ -14,6 +14,7 @@ from app.commands.common import (
     run_loop,
     to_images,
 )
+from app.commands.outputs import all_or_nothing, check_folder_output
 from app.jobs import Job, make_run
 from engine import edits, images
 from engine.errors import EngineError
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise EngineError("-n must be at least 1")
     check_steps(args.steps)
+    check_folder_output(args.out)
     model = model_from_args(args)
     prompt = edits.resolve_prompt(model, args.prompt)
     generator = generator_for(model, args.seed, args.count)
@@ -33,10 +35,12 @@ def run(args: argparse.Namespace) -> int:
     params = base_parameters(args, model) | {"prompt": prompt, "count": args.count}
     out = Path(args.out)
     pictures = to_images(model, x)
-    for index, picture in enumerate(pictures):
-        own = {"index": index, "seed": args.seed + index, "batch_seed": args.seed}
-        images.save_png(picture, out / f"sample-{index:03d}.png", params | own)
-    columns = min(len(pictures), max(1, math.ceil(math.sqrt(len(pictures)))))
-    images.save_png(images.make_grid(pictures, columns), out / "grid.png", params)
+    with all_or_nothing() as written:  # a failure part-way leaves no partial set
+        for index, picture in enumerate(pictures):
+            own = {"index": index, "seed": args.seed + index, "batch_seed": args.seed}
+            images.save_png(picture, out / f"sample-{index:03d}.png", params | own)
+            written.append(out / f"sample-{index:03d}.png")
+        columns = min(len(pictures), max(1, math.ceil(math.sqrt(len(pictures)))))
+        images.save_png(images.make_grid(pictures, columns), out / "grid.png", params)
     print(f"wrote {len(pictures)} samples and grid.png to {out}")
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from engine.errors import ModelError
+from engine.files import replacing
 from engine.models.memory import OffloadGroup, translate_oom
 
 MAX_TOKENS = 77
@@ -106,9 +107,6 @@ def encode_to_file(encoder: T5PromptEncoder, prompts: list[str], path: str | Pat
     wanted = list(dict.fromkeys([*prompts, ""]))
     embeddings = encoder(wanted).to("cpu", torch.float16)
     data = {p: embeddings[i:i + 1].clone() for i, p in enumerate(wanted)}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(data, tmp)
-    tmp.replace(path)
+    with replacing(path) as tmp:  # removed if the save fails: no <out>.tmp left behind
+        torch.save(data, tmp)
     return data

@@ -134,6 +134,11 @@ def read_config(out_dir: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path} is corrupt ({_short(error)})") from None
     if not isinstance(config, dict) or "kind" not in config or "hidden" not in config:
         raise CheckpointError(f"{path} is not a Diffusion Canvas Part B model config")
+    for key, most in (("hidden", 1024), ("num_timesteps", 100_000)):
+        value = config.get(key, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+            raise CheckpointError(f"{path}: {key} must be a whole number from 1 to {most}, not "
+                                  f"{value!r}")
     return config
 
 

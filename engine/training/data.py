@@ -94,6 +94,12 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None,
         raise DataError(f"{source}: {len(images)} images but {len(labels)} labels")
     if images.shape[1:] != (28, 28):
         raise DataError(f"{source}: images are {images.shape[1:]}, not 28×28")
+    if len(labels) and int(labels.max()) > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(f"{source}: label {int(labels[bad])} at image {bad}: digit labels are "
+                        "0 to 9")
+    if not len(labels):
+        raise DataError(f"{source}: the data set holds no images")
     return Dataset(images, labels, source, split)
 
 
@@ -112,21 +118,34 @@ def _find_idx_pair(folder: Path, split: str) -> tuple[Path, Path]:
     return found[0], found[1]
 
 
+MAX_IDX_BYTES = 1 << 30  # 1 GiB: MNIST's training images are 47 MB, and 60,000 × 28 × 28 is
+
+
 def _read_idx(path: Path, dims: int) -> np.ndarray:
+    """An IDX file of unsigned bytes; a .gz is inflated only as far as its header says it is
+    long (plus one byte to catch padding), so a small file cannot inflate to gigabytes."""
     opener = gzip.open if path.suffix == ".gz" else open
+    start = 4 + 4 * dims
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as error:
+            header = f.read(start)
+            if len(header) < start or header[:3] != b"\0\0\x08" or header[3] != dims:
+                raise DataError(f"{path}: not an IDX file of unsigned bytes with {dims} "
+                                "dimension(s)")
+            shape = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big")
+                          for i in range(dims))
+            count = int(np.prod(shape, dtype=np.int64)) if shape else 0
+            if count > MAX_IDX_BYTES:
+                raise DataError(f"{path}: its header asks for {shape} ({count:,} bytes), more "
+                                f"than the {MAX_IDX_BYTES:,} bytes a training set may hold")
+            raw = f.read(count + 1)
+    except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"{path}: cannot be read ({error})") from None
-    if len(raw) < 4 + 4 * dims or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] != dims:
-        raise DataError(f"{path}: not an IDX file of unsigned bytes with {dims} dimension(s)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
-    count = int(np.prod(shape))
-    start = 4 + 4 * dims
-    if len(raw) - start != count:
-        raise DataError(f"{path}: truncated or padded ({len(raw) - start} bytes, expected {count})")
-    return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(shape).copy()
+    if len(raw) != count:
+        state = "padded" if len(raw) > count else "truncated"
+        raise DataError(f"{path}: {state} ({len(raw)}{'+' if len(raw) > count else ''} bytes "
+                        f"of pixels, expected {count})")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,62 @@
+"""Outputs written whole or not at all: checked before the run, removed when the run fails."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.errors import EngineError
+
+
+def check_file_outputs(**named: str | None) -> None:
+    """Each named output file (option -> path) can be written, and no two are the same file."""
+    seen: dict[Path, str] = {}
+    for option, path in named.items():
+        if path is None:
+            continue
+        target = Path(path).expanduser().absolute()
+        flag = "--" + option.replace("_", "-")
+        if target in seen:
+            raise EngineError(f"{seen[target]} and {flag} name the same file {path}: one would "
+                              "overwrite the other")
+        seen[target] = flag
+        if target.is_dir():
+            raise EngineError(f"{flag} {path} is a folder; name a file")
+        _check_folder_writable(target.parent, f"{flag} {path}")
+
+
+def check_folder_output(path: str, option: str = "out") -> None:
+    """The output folder exists as a writable folder, or can be made."""
+    target = Path(path).expanduser().absolute()
+    flag = "--" + option.replace("_", "-")
+    if target.exists() and not target.is_dir():
+        raise EngineError(f"{flag} {path} is a file, not a folder")
+    _check_folder_writable(target, f"{flag} {path}")
+
+
+def _check_folder_writable(folder: Path, what: str) -> None:
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EngineError(f"cannot write {what}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise EngineError(f"cannot write {what}: {existing} is not writable")
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[list[Path]]:
+    """Yields a list to append each output to once written; if the block fails, every file in
+    it is removed, so a failed run leaves no partial set of outputs."""
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                Path(path).unlink()
+        raise
