@@ -334,6 +334,7 @@ class MainWindow(QMainWindow):
         self._file_name: str | None = None  # the image file opened, when not a project
         self._history_dirty = False  # the history changed since the last save or open
         self._pristine = True  # the startup document, untouched: may follow the model
+        self._run_settings_restored = False
         self._run_started = 0.0
         self._shown: Result | None = None
         self._shown_live = False
@@ -830,6 +831,9 @@ class MainWindow(QMainWindow):
             action.setChecked(action.data() == self.model_spec)
         if self._pristine:
             self._default_document(info)
+        if not self._run_settings_restored:  # once, when the first model's prompts are known
+            self._run_settings_restored = True
+            self.modes.restore_remembered(self.settings.run_settings)
         name = info.get("upscaler_name")
         self.history_strip.set_action_state(
             "upscaleRequested", bool(name), bool(info.get("upscaler")),
@@ -1058,10 +1062,9 @@ class MainWindow(QMainWindow):
         if answer != "restore":
             return False
         try:
-            self.autosaver.restore(self.document, self.history)
-        except ProjectError as error:
+            recovery = self.autosaver.restore(self.document, self.history)
+        except ProjectError as error:  # the file is kept (the message says where)
             self.show_error("Cannot restore the autosave", str(error))
-            self.autosaver.discard()
             return False
         self._pristine = False
         self.project_path = recovery.project_path
@@ -1072,6 +1075,10 @@ class MainWindow(QMainWindow):
         if len(self.history):
             self.history_strip.set_current(len(self.history) - 1)
         self.statusBar().showMessage("Restored the autosaved work", 8000)
+        if recovery.lost:
+            self.show_error("Part of the autosave was damaged", "Restored what could be read; "
+                            f"lost: {'; '.join(recovery.lost)}. The damaged file is kept as "
+                            f"{recovery.kept_at}.")
         return True
 
     # --- running --------------------------------------------------------------------------------
@@ -1092,6 +1099,8 @@ class MainWindow(QMainWindow):
 
     def run_job(self, settings: dict[str, Any] | None = None, live: bool = False) -> int | None:
         """Queues a run of the panel's settings (or `settings`); returns the job id."""
+        if not live:
+            self.settings.run_settings = self.modes.remembered_settings()  # kept after a crash
         try:
             job = self.make_job(settings if settings is not None else self.modes.settings())
         except EngineError as error:
@@ -1420,6 +1429,7 @@ class MainWindow(QMainWindow):
         if not self.may_replace_document("closing"):
             event.ignore()
             return
+        self.settings.run_settings = self.modes.remembered_settings()
         self.live_timer.stop()
         self.training_panel.shutdown()
         self.explorer.shutdown()

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -143,6 +143,16 @@ class Settings:
         self._write("files/recent", "[]")
 
     # --- window ------------------------------------------------------------------------------
+    @property
+    def run_settings(self) -> dict[str, Any]:
+        """The modes panel's settings at the last run or close (mode, prompts, strength...);
+        the panel checks each value before it shows it."""
+        return self._read("run/panel", {}, _json_object)
+
+    @run_settings.setter
+    def run_settings(self, value: dict[str, Any]) -> None:
+        self._write("run/panel", json.dumps(value, default=str))
+
     def window_geometry(self) -> QByteArray | None:
         """What QWidget.saveGeometry() gave, for restoreGeometry(); None if never saved."""
         return self._read("window/geometry", None, _bytes)
@@ -178,6 +188,13 @@ def _bytes(value: object) -> QByteArray | None:
         data = QByteArray(value)
         return data if not data.isEmpty() else None
     raise TypeError(f"not bytes: {value!r}")
+
+
+def _json_object(value: object) -> dict[str, Any]:
+    data = json.loads(_text(value))
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    return data
 
 
 def _json_strings(value: object) -> list[str]:

@@ -359,3 +359,24 @@ def test_copy_result_and_export_the_canvas(qtbot, window, tmp_path):
     saved = np.asarray(Image.open(tmp_path / "drawing.png").convert("RGB"))
     assert saved.shape == (280, 280, 3)
     assert np.array_equal(saved, pixels(window)[..., :3]), "the drawing, pixel for pixel"
+
+
+def test_run_settings_come_back_at_the_next_launch(qtbot, tiny_model, tmp_path):
+    from test_app import settings
+
+    first = open_window(qtbot, tiny_model, tmp_path / "app")
+    modes = first.modes
+    modes.set_mode("img2img")
+    modes.prompt.set_prompt("7")
+    modes.set_i_start(12)
+    modes.guidance.setValue(3.5)
+    with qtbot.waitSignal(first.engine.finished, timeout=RUN_TIMEOUT):
+        job = first.run_job(settings(first, "img2img", prompt="7", i_start=2, guidance=3.5))
+        assert job is not None, getattr(first, "errors", None)
+    # a crash: no close, the next launch reads what the last run left
+    again = open_window(qtbot, tiny_model, tmp_path / "app")
+    shown = again.modes.settings(draw_seed=False)
+    assert shown["mode"] == "img2img" and shown["prompt"] == "7"
+    assert shown["guidance"] == 3.5 and again.modes.random_seed.isChecked()
+    first.close()
+    again.close()

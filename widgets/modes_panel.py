@@ -443,6 +443,20 @@ class ModesPanel(QWidget):
             "upscale": self.upscale.isEnabled() and self.upscale.isChecked(),
         } | self.illusion.settings(mode)
 
+    def remembered_settings(self) -> dict[str, Any]:
+        """What the next launch starts with: the settings shown, and whether seeds are random."""
+        return self.settings(draw_seed=False) | {"random_seed": self.random_seed.isChecked()}
+
+    def restore_remembered(self, settings: dict[str, Any]) -> None:
+        """Shows what `remembered_settings` gave at the last launch; a random seed stays random."""
+        settings = dict(settings)
+        seed = settings.pop("seed", None)
+        random_seed = settings.pop("random_seed", True) is not False
+        self.apply_settings(settings)
+        if not random_seed and isinstance(seed, int) and 0 <= seed <= MAX_SEED:
+            self.seed.setValue(seed)
+            self.random_seed.setChecked(False)
+
     def apply_settings(self, settings: dict[str, Any]) -> None:
         """Shows the settings of an earlier run (a PNG's parameters), where they apply."""
         if settings.get("mode") or settings.get("command") == "sample":
