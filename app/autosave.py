@@ -27,7 +27,15 @@ from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
 
 from app.document import Document
 from app.history import History
-from app.project import MANIFEST, ProjectError, apply_project, load_project, save_project
+from app.project import (
+    MANIFEST,
+    ProjectError,
+    apply_project,
+    load_project,
+    readable_entries,
+    salvage_project,
+    save_project,
+)
 
 DEFAULT_INTERVAL_S = 30.0
 AUTOSAVE_NAME = "autosave.dcproj"
@@ -45,6 +53,9 @@ class Recovery:
     size: tuple[int, int]  # the image's width and height
     project_path: str | None  # the project that session had open, if any
     _lock: QLockFile | None = field(default=None, repr=False, compare=False)
+    damaged: bool = False  # its manifest could be read only by walking a damaged file
+    lost: list[str] = field(default_factory=list)  # after restore: what could not be restored
+    kept_at: Path | None = None  # after a damaged restore: where the original file was kept
 
     @property
     def folder(self) -> Path:
@@ -173,19 +184,45 @@ class Autosaver(QObject):
     def restore(self, document: Document | None = None, history: History | None = None
                 ) -> Recovery:
         """Puts the pending recovery into `document` (default: the watched one) as one undo step,
-        autosaves it in this session, then deletes the old one. Raises ProjectError if it is
-        damaged (it is kept; `discard` deletes it) and LookupError if there is none."""
+        autosaves it in this session, then deletes the old one. A damaged autosave gives what
+        can be read of it (`lost` says what could not be, the original is kept at `kept_at`);
+        ProjectError when nothing can be (the file is kept too), LookupError if there is none."""
         recovery = self.pending_recovery()
         if recovery is None:
             raise LookupError("there is no autosave to restore")
-        data = load_project(recovery.path)
+        try:
+            data, lost = load_project(recovery.path), []
+        except ProjectError as error:
+            try:
+                data, lost = salvage_project(recovery.path)
+            except ProjectError:
+                kept = self._keep_damaged(recovery)
+                raise ProjectError(f"{error}; nothing in it could be restored. The file is kept "
+                                   f"as {kept}") from None
         document = self._document if document is None else document
         history = self._history if history is None else history
         apply_project(data, document, history, undoable=True)
         self.project_path = recovery.project_path
-        if self.save_now():  # our own copy first, so a crash now loses nothing
+        recovery.lost = lost
+        if not self.save_now():  # our own copy first, so a crash now loses nothing
+            return recovery
+        if lost:  # keep the damaged original: what was lost may matter to someone
+            recovery.kept_at = self._keep_damaged(recovery)
+        else:
             self.discard()
         return recovery
+
+    def _keep_damaged(self, recovery: Recovery) -> Path:
+        """Moves a damaged autosave out of its session folder (so it is not offered again) to
+        `<autosave>/damaged-<time>.dcproj`, and lets the folder go."""
+        stamp = recovery.saved_at.strftime("%Y%m%d-%H%M%S")
+        kept = self._root / f"damaged-{stamp}-{uuid.uuid4().hex[:4]}{Path(AUTOSAVE_NAME).suffix}"
+        try:
+            os.replace(recovery.path, kept)
+        except OSError:
+            return recovery.path  # it stays where it is
+        self.discard()
+        return kept
 
     def discard(self) -> None:
         """Deletes the pending recovery, if any."""
@@ -235,14 +272,22 @@ def _mtime(folder: Path) -> float:
 
 
 def _describe(path: Path) -> Recovery | None:
-    """A Recovery from the autosave's manifest alone (cheap); None if it cannot be read."""
+    """A Recovery from the autosave's manifest alone (cheap). A damaged or truncated file is
+    still offered (damaged=True) when its manifest can be read by walking it; None if not even
+    that is left, or it is not a file."""
+    damaged = False
     try:
-        with zipfile.ZipFile(path) as zf:
-            manifest = json.loads(zf.read(MANIFEST).decode("utf-8"))
+        saved_at = datetime.fromtimestamp(path.stat().st_mtime)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                manifest = json.loads(zf.read(MANIFEST).decode("utf-8"))
+        except Exception:
+            damaged = True
+            manifest = json.loads(readable_entries(path)[MANIFEST].decode("utf-8"))
         width, height = (int(v) for v in manifest["size"])
         info = (manifest.get("settings") or {}).get("autosave") or {}
         project = info.get("project_path")
-        saved_at = datetime.fromtimestamp(path.stat().st_mtime)
     except Exception:
         return None
-    return Recovery(path, saved_at, (width, height), project if isinstance(project, str) else None)
+    return Recovery(path, saved_at, (width, height), project if isinstance(project, str) else None,
+                    damaged=damaged)

@@ -17,11 +17,14 @@ project, is damaged or comes from a newer version; `apply_project` then changes 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import struct
 import warnings
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +46,12 @@ VERSION = 1
 MANIFEST = "manifest.json"
 MAX_PIXELS = 100_000_000  # as engine.images.MAX_PIXELS: no image of ours is larger
 MAX_ENTRY_BYTES = 1 << 30  # a stored entry larger than this is not ours (a zip bomb?)
+# What one project may ask to decode, counted from the PNG headers before any pixel is: every
+# image, mask, result and frame (each reference counts: entries may name one huge image). 500 M
+# pixels is 2 GB as ARGB32, over twice 100 results of 34 frames at 256 × 256.
+MAX_TOTAL_PIXELS = 500_000_000
+MAX_HISTORY = 2000  # results in one project
+MAX_FRAMES = 2000  # frames of one result
 PathLike = str | os.PathLike[str]
 
 
@@ -188,6 +197,7 @@ def _read_manifest(zf: zipfile.ZipFile, name: str) -> dict[str, Any]:
 
 
 def _read_data(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> ProjectData:
+    _check_budget(manifest, lambda name: _png_size(_read_head(zf, name)))
     width, height = _ints(manifest.get("size"), 2, "size")
     image = _read_image(zf, str(manifest.get("image"))).convertToFormat(IMAGE_FORMAT)
     mask = _read_image(zf, str(manifest.get("mask"))).convertToFormat(MASK_FORMAT)
@@ -207,6 +217,62 @@ def _read_data(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> ProjectData:
     return ProjectData(image, mask, region, results,
                        background if background.isValid() else QColor("white"),
                        settings, manifest["version"])
+
+
+def _image_names(manifest: dict[str, Any]) -> list[str]:
+    """Every image the manifest names (with repeats); ProjectError past the count limits."""
+    history = manifest.get("history", [])
+    if not isinstance(history, list):
+        raise ProjectError("the history is not a list")
+    if len(history) > MAX_HISTORY:
+        raise ProjectError(f"the history holds {len(history):,} results; a project holds at most "
+                           f"{MAX_HISTORY:,}")
+    names = [str(manifest.get("image")), str(manifest.get("mask"))]
+    for entry in history:
+        if not isinstance(entry, dict):
+            continue
+        frames = entry.get("frames") or []
+        frames = frames if isinstance(frames, list) else []
+        if len(frames) > MAX_FRAMES:
+            raise ProjectError(f"a result has {len(frames):,} frames; at most {MAX_FRAMES:,}")
+        names.append(str(entry.get("image")))
+        names.extend(str(n) for n in frames)
+    return names
+
+
+def _check_budget(manifest: dict[str, Any], size_of) -> None:
+    """Refuses a project whose images add up to more than MAX_TOTAL_PIXELS, before decoding."""
+    total = 0
+    sizes: dict[str, int] = {}
+    for name in _image_names(manifest):
+        if name not in sizes:
+            try:
+                w, h = size_of(name)
+            except ProjectError:
+                raise
+            except Exception:
+                w, h = 0, 0  # unreadable: reported when it is decoded
+            sizes[name] = w * h
+        total += sizes[name]
+        if total > MAX_TOTAL_PIXELS:
+            raise ProjectError(f"its images add up to more than {MAX_TOTAL_PIXELS:,} pixels "
+                               f"(over {4 * MAX_TOTAL_PIXELS / 1e9:.0f} GB once decoded); a "
+                               "project of this app is never that large")
+
+
+def _read_head(zf: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        with zf.open(name) as f:
+            return f.read(24)
+    except KeyError as e:
+        raise ProjectError(f"{name} is missing") from e
+
+
+def _png_size(head: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR (its first 24 bytes)."""
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _ints(value: object, count: int, what: str) -> list[int]:
@@ -236,6 +302,145 @@ def _read_image(zf: zipfile.ZipFile, name: str) -> QImage:
                 raise ProjectError(f"{name} is too large ({w} x {h})")
             im.load()
             return pil_to_qimage(im)
+
+
+# ---------------------------------------------------------------------------------------------
+# Salvaging a damaged file (an autosave cut short by a crash, a flipped byte)
+
+
+def salvage_project(path: PathLike) -> tuple[ProjectData, list[str]]:
+    """What can be read of a damaged project, and what was lost (one phrase each). The zip's
+    directory is not needed: a truncated file is read entry by entry from the start. Raises
+    ProjectError only when nothing usable is left (no readable manifest, no usable size)."""
+    name = os.fspath(path)
+    entries = readable_entries(Path(name))
+    try:
+        manifest = json.loads(entries[MANIFEST].decode("utf-8"))
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise ValueError(manifest.get("format") if isinstance(manifest, dict) else None)
+    except Exception as e:
+        raise ProjectError(f"cannot restore {name}: its manifest is lost, so nothing in it can "
+                           "be placed") from e
+    try:
+        _check_budget(manifest, lambda n: _png_size(entries[n][:24]))
+        width, height = _ints(manifest.get("size"), 2, "size")
+        if not 0 < width * height <= MAX_PIXELS:
+            raise ProjectError(f"bad size {width} x {height}")
+    except ProjectError as e:
+        raise ProjectError(f"cannot restore {name}: {e}") from e
+    lost: list[str] = []
+
+    def decode(entry: object) -> QImage:
+        return _decode_png(entries[str(entry)], str(entry))
+
+    image = _salvaged(lambda: decode(manifest.get("image")), (width, height), IMAGE_FORMAT)
+    if image is None:
+        lost.append("the image (a blank one of its size stands in)")
+        image = QImage(width, height, IMAGE_FORMAT)
+        image.fill(QColor("white"))
+    mask = _salvaged(lambda: decode(manifest.get("mask")), (width, height), MASK_FORMAT)
+    if mask is None:
+        lost.append("the mask")
+        mask = QImage(width, height, MASK_FORMAT)
+        mask.fill(0)
+    try:
+        region = QRect(*_ints(manifest.get("region"), 4, "region"))
+        if region.isEmpty() or not image.rect().contains(region):
+            raise ProjectError("outside")
+    except ProjectError:
+        side = min(width, height)
+        region = QRect((width - side) // 2, (height - side) // 2, side, side)
+        lost.append("the region (centred again)")
+    results = _salvage_results(manifest.get("history", []), decode, lost)
+    settings = manifest.get("settings") if isinstance(manifest.get("settings"), dict) else {}
+    background = QColor(str(manifest.get("background", "#ffffff")))
+    version = manifest.get("version") if isinstance(manifest.get("version"), int) else VERSION
+    return ProjectData(image, mask, region, results,
+                       background if background.isValid() else QColor("white"),
+                       settings, version), lost
+
+
+def _salvaged(read, size: tuple[int, int], image_format) -> QImage | None:
+    try:
+        image = read().convertToFormat(image_format)
+    except Exception:
+        return None
+    return image if (image.width(), image.height()) == size else None
+
+
+def _salvage_results(entries: object, decode, lost: list[str]) -> list[Result]:
+    results: list[Result] = []
+    dropped, frames_dropped = 0, 0
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            result = Result.from_json(dict(entry, frames=[]), decode)
+        except Exception:
+            dropped += 1
+            continue
+        frames = entry.get("frames") if isinstance(entry.get("frames"), list) else []
+        try:
+            result.frames = [decode(n) for n in frames]
+        except Exception:
+            frames_dropped += 1
+        results.append(result)
+    if dropped:
+        lost.append(f"{dropped} of {dropped + len(results)} history results")
+    if frames_dropped:
+        lost.append(f"the frames of {frames_dropped} history result(s)")
+    return results
+
+
+def _decode_png(data: bytes, name: str) -> QImage:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
+            if im.size[0] * im.size[1] > MAX_PIXELS:
+                raise ProjectError(f"{name} is too large")
+            im.load()
+            return pil_to_qimage(im)
+
+
+def readable_entries(path: Path) -> dict[str, bytes]:
+    """Every entry whose bytes check out (CRC): through the zip's directory when it is intact,
+    else by walking the local headers from the start (what a truncated file still has)."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise ProjectError(f"cannot restore {path}: {e.strerror or e}") from e
+    if size > 4 * MAX_ENTRY_BYTES:
+        raise ProjectError(f"cannot restore {path}: {size:,} bytes is not a project of ours")
+    entries: dict[str, bytes] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.file_size <= MAX_ENTRY_BYTES:
+                    with contextlib.suppress(Exception):
+                        entries[info.filename] = zf.read(info)
+        return entries
+    except (zipfile.BadZipFile, OSError, ValueError):
+        pass
+    return _walk_local_headers(path.read_bytes())
+
+
+def _walk_local_headers(data: bytes) -> dict[str, bytes]:
+    entries: dict[str, bytes] = {}
+    pos = data.find(b"PK\x03\x04")
+    while pos >= 0 and pos + 30 <= len(data):
+        (_, _, flags, method, _, _, crc, csize, _, name_len,
+         extra_len) = struct.unpack("<IHHHHHIIIHH", data[pos:pos + 30])
+        start = pos + 30 + name_len + extra_len
+        body = data[start:start + csize]
+        if flags & 0x08 or len(body) < csize:  # sizes after the data, or cut short: stop
+            break
+        name = data[pos + 30:pos + 30 + name_len].decode("utf-8", "replace")
+        with contextlib.suppress(zlib.error):
+            if method == zipfile.ZIP_DEFLATED:
+                inflate = zlib.decompressobj(-15)
+                body = inflate.decompress(body, MAX_ENTRY_BYTES)
+            if method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and zlib.crc32(body) == crc:
+                entries[name] = body
+        pos = data.find(b"PK\x03\x04", start + csize)
+    return entries
 
 
 # ---------------------------------------------------------------------------------------------

@@ -255,6 +255,7 @@ def commit(out_dir: str | os.PathLike, writers: Mapping[str, Writer], remove: It
     for name, write in writers.items():
         path = staging / name
         write(str(path))
+        os.chmod(path, 0o644)  # safetensors creates files readable by their owner only
         _fsync(path)
         sums[name] = file_digest(path)
         _fault_point(f"staged {name}")
