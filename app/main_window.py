@@ -61,7 +61,7 @@ from app.illusions import open_anagram_viewer
 from app.jobs import MODES, NEEDS_IMAGE, Job, illusion_fields
 from app.project import SUFFIX as PROJECT_SUFFIX
 from app.project import ProjectError, apply_project, load_project, save_project
-from app.qt_images import pil_to_qimage, qimage_to_pil
+from app.qt_images import is_grey, pil_to_qimage, qimage_to_pil
 from app.settings import APPLICATION, ORGANISATION, Settings
 from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
@@ -85,6 +85,8 @@ IMAGE_FILTER = f"Images ({IMAGE_SUFFIXES});;All files (*)"
 PARAMETER_SUFFIXES = (".png", ".apng", ".gif")  # files whose settings we can read back
 BLACK, WHITE = QColor(0, 0, 0), QColor(255, 255, 255)
 RESULT_SIDE = 240
+INPUT_SIDE = 112  # the model's view of the region, beside the result
+INPUT_DELAY_MS = 150  # redrawn this long after the last change, not on every brush dab
 DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable
                  | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                  | QDockWidget.DockWidgetFeature.DockWidgetClosable)
@@ -270,6 +272,14 @@ class ResultsView(QWidget):
         self.keep_button = QPushButton("Keep in history", self, enabled=False)
         self.keep_button.setToolTip("Add this Live result to the history")
         self.keep_button.hide()
+        self.input_title = QLabel("<b>What the model sees</b>", self)
+        self.input_view = QLabel(self)
+        self.input_view.setFixedSize(INPUT_SIDE, INPUT_SIDE)
+        self.input_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.input_view.setStyleSheet("QLabel { background: #2b2b2e; }")
+        self.input_caption = QLabel(self)
+        self.input_caption.setWordWrap(True)
+        self.input_caption.setFixedWidth(RESULT_SIDE)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
@@ -278,7 +288,20 @@ class ResultsView(QWidget):
         for button in (self.apply_button, self.input_button, self.export_button,
                        self.keep_button):
             layout.addWidget(button)
+        layout.addSpacing(8)
+        for widget in (self.input_title, self.input_view, self.input_caption):
+            layout.addWidget(widget)
         layout.addStretch(1)
+
+    def show_model_input(self, image: QImage | None, caption: str) -> None:
+        """The region as the model gets it: its size, its channels."""
+        if image is None:
+            self.input_view.clear()
+        else:
+            side = INPUT_SIDE - 4
+            self.input_view.setPixmap(QPixmap.fromImage(image).scaled(
+                side, side, Qt.AspectRatioMode.KeepAspectRatio, scaling_for(image)))
+        self.input_caption.setText(caption)
 
     def show_image(self, image: QImage) -> None:
         side = RESULT_SIDE - 8
@@ -352,6 +375,8 @@ class MainWindow(QMainWindow):
         self.result_view = ResultsView(self)
         self.history_strip = HistoryStrip(self, thumbnail_size=84)
         self.live_timer = QTimer(self, singleShot=True, interval=LIVE_DELAY_MS)
+        self.input_timer = QTimer(self, singleShot=True, interval=INPUT_DELAY_MS)
+        self.input_timer.timeout.connect(self._update_model_input)
         self.engine = EngineThread(self)
         self.explorer = NoiseExplorer(self)
         self.training_panel = TrainingPanel(self)
@@ -629,6 +654,8 @@ class MainWindow(QMainWindow):
         doc.modifiedChanged.connect(self._update_title)
         doc.changed.connect(self._on_drawing_changed)
         doc.regionChanged.connect(self._on_drawing_changed)
+        for signal in (doc.changed, doc.regionChanged):
+            signal.connect(lambda *_: self.input_timer.start())
         self.modes.inputsChanged.connect(self._on_drawing_changed)  # Live follows every input
         h, strip = self.history, self.history_strip
         h.added.connect(self._on_history_added)
@@ -831,6 +858,7 @@ class MainWindow(QMainWindow):
             action.setChecked(action.data() == self.model_spec)
         if self._pristine:
             self._default_document(info)
+        self.input_timer.start()
         if not self._run_settings_restored:  # once, when the first model's prompts are known
             self._run_settings_restored = True
             self.modes.restore_remembered(self.settings.run_settings)
@@ -943,7 +971,17 @@ class MainWindow(QMainWindow):
             self.modes.apply_settings(parameters)
         else:
             self.modes.forget_restored_seed()
+        self._say_what_the_model_sees()
         return True
+
+    def _say_what_the_model_sees(self) -> None:
+        """After opening an image the model cannot take as it is: one line on what it gets."""
+        self._update_model_input()
+        info = self.model_info
+        _, caption = self.model_input()
+        if info is not None and "(" in caption:
+            self.statusBar().showMessage(
+                f"{info['name']} sees the region as {caption}: see 'What the model sees'", 10000)
 
     def open_project(self, path: str) -> bool:
         """Opens a .dcproj: the document and the history. A damaged file changes nothing."""
@@ -1208,6 +1246,29 @@ class MainWindow(QMainWindow):
         else:
             self.live_timer.stop()
             self._cancel_live()
+
+    def model_input(self) -> tuple[QImage | None, str]:
+        """The region converted exactly as a run converts it, and a line saying what changed."""
+        info = self.model_info
+        if info is None:
+            return None, ""
+        size, channels = info["size"], info["channels"]
+        region = self.document.region_image()
+        x = images.prepare_image(qimage_to_pil(region, "RGB"), size, channels,
+                                 info["data_range"])
+        seen = pil_to_qimage(images.to_pil(x, info["data_range"]))
+        notes = []
+        if region.width() != size or region.height() != size:
+            notes.append(f"scaled from {region.width()}×{region.height()}")
+        if channels == 1 and not is_grey(region):
+            notes.append("colour made grey")
+        kind = "grey" if channels == 1 else "colour"
+        caption = f"{size}×{size} {kind}" + (f" ({', '.join(notes)})" if notes else "")
+        return seen, caption
+
+    def _update_model_input(self) -> None:
+        seen, caption = self.model_input()
+        self.result_view.show_model_input(seen, caption)
 
     def _on_drawing_changed(self, *_: object) -> None:
         if self.modes.is_live():

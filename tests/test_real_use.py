@@ -380,3 +380,16 @@ def test_run_settings_come_back_at_the_next_launch(qtbot, tiny_model, tmp_path):
     assert shown["guidance"] == 3.5 and again.modes.random_seed.isChecked()
     first.close()
     again.close()
+
+
+def test_a_colour_photo_says_what_the_digit_model_sees(qtbot, window, tmp_path):
+    path = tmp_path / "colour.png"
+    rgb = np.zeros((90, 120, 3), np.uint8)
+    rgb[..., 0] = 220  # red
+    Image.fromarray(rgb).save(path)
+    assert window.open_path(str(path))
+    assert "28×28 grey" in window.statusBar().currentMessage()
+    assert "colour made grey" in window.result_view.input_caption.text()
+    seen, caption = window.model_input()
+    assert seen is not None and seen.width() == 28 and seen.isGrayscale()
+    assert caption.startswith("28×28 grey (scaled from 90×90")
