@@ -62,6 +62,8 @@ from app.jobs import MODES, NEEDS_IMAGE, Job, illusion_fields
 from app.project import SUFFIX as PROJECT_SUFFIX
 from app.project import ProjectError, apply_project, load_project, save_project
 from app.qt_images import is_grey, pil_to_qimage, qimage_to_pil
+from app.restored import clean_run_settings
+from app.restored import describe as describe_problems
 from app.settings import APPLICATION, ORGANISATION, Settings
 from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
@@ -967,11 +969,14 @@ class MainWindow(QMainWindow):
         self.autosaver.project_path = None
         self._remember_file(path, "open")
         self._update_title()
+        parameters, problems = clean_run_settings(parameters) if parameters else ({}, [])
         if parameters:
             self.modes.apply_settings(parameters)
         else:
             self.modes.forget_restored_seed()
         self._say_what_the_model_sees()
+        if problems:
+            self.statusBar().showMessage(describe_problems(problems), 15000)
         return True
 
     def _say_what_the_model_sees(self) -> None:
@@ -999,8 +1004,8 @@ class MainWindow(QMainWindow):
         self._pristine = False
         self.project_path, self._file_name = str(Path(path).absolute()), None
         self.autosaver.project_path = self.project_path
-        modes = data.settings.get("modes")
-        if isinstance(modes, dict):
+        modes, problems = clean_run_settings(data.settings.get("modes") or {})
+        if modes:
             self.modes.apply_settings(modes)
         self._remember_file(path, "project")
         self._set_history_dirty(False)
@@ -1008,7 +1013,8 @@ class MainWindow(QMainWindow):
             self.history_strip.set_current(len(self.history) - 1)
         else:
             self.show_result(None)
-        self.statusBar().showMessage(f"Opened {path}", 5000)
+        self.statusBar().showMessage(f"Opened {path}" + (
+            f". {describe_problems(problems)}" if problems else ""), 15000 if problems else 5000)
         return True
 
     def save_project(self) -> bool:

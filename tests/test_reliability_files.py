@@ -196,3 +196,64 @@ def test_seeded_mutations_of_a_project_give_a_result_or_one_clear_error(qapp, tm
 
 def test_the_autosave_name_is_what_the_tests_assume():
     assert AUTOSAVE_NAME.endswith(".dcproj")
+
+
+# --- settings read back from a file (issue 16, 4) ---------------------------------------------
+BAD_SETTINGS = {"mode": "sample", "seed": 1e30, "guidance": float("nan"), "steps": 7,
+                "count": 10 ** 9, "prompt": "3", "view_seed": -5, "upscale": "yes",
+                "views": [{"x": 1}], "sigma": float("inf")}
+
+
+def test_clean_run_settings_keeps_the_good_and_names_the_bad():
+    from app.restored import clean_run_settings
+
+    clean, problems = clean_run_settings(BAD_SETTINGS)
+    assert clean == {"mode": "sample", "steps": 7, "prompt": "3"}
+    assert len(problems) == 7 and problems[0] == "seed 1e+30 is not a whole number from 0 to " \
+        "2147483647"
+    assert clean_run_settings("nonsense") == ({}, ["the saved settings are not a JSON object"])
+
+
+def test_the_rules_match_the_panel_ranges(qtbot):
+    from app.restored import RULES
+    from widgets.modes_panel import ModesPanel
+
+    panel = ModesPanel()
+    qtbot.addWidget(panel)
+    for key in ("guidance", "sigma", "steps", "seed", "count"):
+        box = getattr(panel, key)
+        assert RULES[key](box.minimum()) and RULES[key](box.maximum()), key
+        assert not RULES[key](box.maximum() + 1), key
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_app import open_window
+
+    from engine.models.tiny import save_tiny_digit_model
+
+    return open_window(qtbot, str(save_tiny_digit_model(tmp_path / "tiny")), tmp_path / "window")
+
+
+def test_a_png_with_out_of_range_settings_opens_and_says_what_was_left_out(window, tmp_path):
+    from engine.images import save_png
+
+    path = tmp_path / "bad.png"
+    save_png(Image.new("L", (28, 28)), path, BAD_SETTINGS)
+    seed_before = window.modes.seed.value()
+    assert window.open_path(str(path))
+    assert window.modes.steps.value() == 7
+    assert window.modes.seed.value() == seed_before
+    assert "seed 1e+30" in window.statusBar().currentMessage()
+
+
+def test_a_project_with_out_of_range_settings_opens_whole(window, tmp_path):
+    path = tmp_path / "bad.dcproj"
+    save_project(path, _painted(), [_result(5)], {"modes": BAD_SETTINGS})
+    assert window.open_project(str(path))
+    assert len(window.history) == 1 and window.modes.steps.value() == 7
+    assert (window.document.image().width(), window.document.image().height()) == (64, 48)
+    assert "Some saved settings were left out" in window.statusBar().currentMessage()
