@@ -48,3 +48,11 @@ def remove_stale_temporaries(target: str | os.PathLike, older_than_s: float = ST
                     tmp.unlink()
                     removed += 1
     return removed
+
+
+def not_found(path: str | os.PathLike) -> str:
+    """Why `path` cannot be opened although named: missing, or a link that leads nowhere."""
+    name = os.fspath(path)
+    if os.path.islink(name):
+        return f"{name} is a symbolic link that leads nowhere (a loop, or its target is gone)"
+    return f"file not found: {name}"

@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from engine.errors import ImageError
-from engine.files import replacing
+from engine.files import not_found, replacing
 
 PathLike = str | os.PathLike[str]
 Color = tuple[int, int, int]
@@ -61,7 +61,7 @@ def load_image(path: PathLike, background: Color = WHITE) -> Image.Image:
     name = os.fspath(path)
     p = Path(name)
     if not p.exists():
-        raise ImageError(f"file not found: {name}")
+        raise ImageError(not_found(name))
     if p.is_dir():
         raise ImageError(f"{name} is a folder, not an image file")
     try:
@@ -301,7 +301,7 @@ def read_parameters(path: PathLike) -> dict | None:
     """The "parameters" chunk of a PNG as a dict; None if absent or not a JSON object."""
     name = os.fspath(path)
     if not Path(name).is_file():
-        raise ImageError(f"file not found: {name}")
+        raise ImageError(not_found(name))
     try:
         with Image.open(name, formats=FORMATS) as im:
             text = im.info.get("parameters")

@@ -44,6 +44,11 @@ def files(tmp_path_factory) -> dict[str, str]:
     labels.mkdir()
     _idx(labels / "train-images-idx3-ubyte.gz", np.zeros((8, 28, 28), np.uint8))
     _idx(labels / "train-labels-idx1-ubyte.gz", np.array([1, 2, 3, 12, 0, 1, 2, 3], np.uint8))
+    malformed = root / "malformed"
+    save_tiny_digit_model(malformed)
+    (malformed / "config.json").write_text("{ not json")
+    (root / "loop-a").symlink_to(root / "loop-b")
+    (root / "loop-b").symlink_to(root / "loop-a")
     bomb = root / "bomb"
     bomb.mkdir()
     with gzip.open(bomb / "train-images-idx3-ubyte.gz", "wb") as f:  # asks for 4 GB
@@ -53,7 +58,8 @@ def files(tmp_path_factory) -> dict[str, str]:
     return {k: str(v) for k, v in dict(root=root, image=root / "one.png",
                                          mask=root / "mask.png", file=root / "a-file",
                                          empty_pth=root / "empty.pth", huge=huge, zero=zero,
-                                         labels=labels, bomb=bomb).items()}
+                                         labels=labels, bomb=bomb, malformed=malformed,
+                                         loop=root / "loop-a").items()}
 
 
 def _idx(path: Path, array: np.ndarray) -> None:
@@ -112,6 +118,9 @@ CASES = [
     ("0-byte embeddings", [*SAMPLE, "--prompts", "{empty_pth}"], "embeddings"),
     ("0-byte weights", [*SAMPLE[:2], "{zero}", *SAMPLE[3:]], "model.safetensors"),
     ("num_timesteps 2e9", [*SAMPLE[:2], "{huge}", *SAMPLE[3:]], "num_timesteps must be"),
+    ("malformed config.json", [*SAMPLE[:2], "{malformed}", *SAMPLE[3:]],
+     "config.json is not valid JSON"),
+    ("symlink loop", [*SDEDIT[:5], "{loop}", *SDEDIT[6:]], "symbolic link that leads nowhere"),
     ("missing image", [*SDEDIT[:5], "{root}/missing.png", *SDEDIT[6:]], "missing.png"),
     ("threads -1", [*TRAIN, "--threads", "-1"], "--threads must be a whole number"),
     ("threads 10000", [*TRAIN, "--threads", "10000"], "--threads must be"),

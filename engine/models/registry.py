@@ -6,6 +6,7 @@ first whose `detect(folder)` is true loads the folder. Model families register t
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,6 +144,14 @@ def load_model(spec: str, device: str = "auto", dtype: str | None = None,
                 raise ModelError(f"{asked} applies to DeepFloyd IF only; {name} is a "
                                  f"{loader.kind} model (fp32, no offload)")
             return loader.load(folder, dev, name)
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise ModelError(f"{config} is not valid JSON ({error})") from None
+        raise ModelError(f"{config} is not the config of a model this app can load (a Part B "
+                         "UNet's or a diffusers model's)")
     raise ModelError(f"{folder} is not a model this app can load: no config.json of a Part B "
                      "model, no model_index.json of a diffusers pipeline")
 
