@@ -1,5 +1,9 @@
 """Errors the engine raises for bad input: one clear message, shown to the user as it is."""
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
 
 class EngineError(Exception):
     """A failure the user can act on; str(error) is the whole message."""
@@ -23,3 +27,16 @@ class CheckpointError(EngineError):
 
 class DataError(EngineError):
     """A training data set that is missing or unreadable."""
+
+
+def short_reason(error: BaseException, limit: int = 200) -> str:
+    """An exception as one clean line for a message: terminal colour codes removed, the first
+    line with text, cut at a word before `limit` characters; the type's name if it says
+    nothing."""
+    text = _ANSI.sub("", str(error))
+    line = next((s.strip() for s in text.splitlines() if s.strip()), "")
+    if not line:
+        return type(error).__name__
+    if len(line) > limit:
+        line = line[:limit].rsplit(" ", 1)[0] + " …"
+    return line

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from engine.errors import PromptError
+from engine.errors import PromptError, short_reason
 from engine.models.base import DiffusionModel
 
 
@@ -23,7 +23,7 @@ def load_embeddings(path: str | Path, shape: tuple[int, ...] | None = None
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any failure to read is the same to the user
         raise PromptError(f"{path} is not a readable embeddings file "
-                          f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+                          f"({type(error).__name__}: {short_reason(error)})"
                           ) from None
     if not isinstance(data, dict) or not data:
         raise PromptError(f"{path} must hold a dict from prompt to embedding tensor")

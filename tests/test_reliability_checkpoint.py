@@ -312,3 +312,86 @@ def test_sigkill_at_random_instants_of_real_training_then_resume(digits, tmp_pat
     assert result.epochs_done == 12
     train(config, tmp_path / "whole", progress=False)
     assert _same(_weights(out), _weights(tmp_path / "whole"))
+
+
+# ----------------------------------------------------------------------------------------------
+# seeded mutations of what a run saved, and of embeddings files
+
+
+def _mutate(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    kind = rng.choice(["flip", "cut", "zero", "empty"])
+    if kind == "empty" or not out:
+        return b""
+    if kind == "cut":
+        return bytes(out[:rng.randrange(len(out))])
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(len(out))
+        out[at] = 0 if kind == "zero" else out[at] ^ (1 << rng.randrange(8))
+    return bytes(out)
+
+
+def test_mutated_checkpoints_load_or_are_refused_in_one_line(digits, tmp_path):
+    """Each file of a saved run, mutated: loading the model and the training state either
+    works or raises CheckpointError with a one-line message; never anything else."""
+    import shutil
+
+    class Stop(Exception):
+        pass
+
+    def stop(epoch, model, config, out_dir):
+        raise Stop
+
+    source = tmp_path / "source"
+    with pytest.raises(Stop):
+        train(_config(digits, epochs=2, limit=32), source, progress=False, on_epoch_end=stop)
+    rng = random.Random(16)
+    outcomes = {"loaded": 0, "refused": 0}
+    names = [ckpt.WEIGHTS, ckpt.STATE, ckpt.CONFIG, ckpt.MANIFEST]
+    for trial in range(24):
+        run = tmp_path / f"m{trial}"
+        shutil.copytree(source, run)
+        name = names[trial % len(names)]
+        (run / name).write_bytes(_mutate((run / name).read_bytes(), rng))
+        try:
+            model, _ = ckpt.load_model(run)
+            state = ckpt.load_training_state(run)
+            assert state["epoch"] == 1
+            outcomes["loaded"] += 1
+        except CheckpointError as error:
+            assert "\n" not in str(error) and len(str(error)) < 600
+            outcomes["refused"] += 1
+    print("checkpoint mutations:", outcomes)  # docs/reliability.md quotes these
+    assert outcomes["refused"] >= 12, outcomes
+    # the bytes of weights or state never change silently: the manifest's checksum sees them
+    run = tmp_path / "flip"
+    shutil.copytree(source, run)
+    data = bytearray((run / ckpt.WEIGHTS).read_bytes())
+    data[-5] ^= 0x10  # inside a tensor: still a readable safetensors file
+    (run / ckpt.WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="changed or damaged"):
+        ckpt.load_model(run)
+    with pytest.raises(CheckpointError, match="changed or damaged"):
+        train(_config(digits, epochs=2, limit=32), run, resume=True, progress=False)
+
+
+def test_mutated_embeddings_files_are_one_clear_error(tmp_path):
+    from engine.errors import PromptError
+    from engine.prompts import load_embeddings
+
+    path = tmp_path / "e.pth"
+    torch.save({"": torch.zeros(1, 4, 8, dtype=torch.float16),
+                "a cat": torch.ones(1, 4, 8, dtype=torch.float16)}, path)
+    original = path.read_bytes()
+    rng = random.Random(11)
+    refused = 0
+    for _ in range(30):
+        path.write_bytes(_mutate(original, rng))
+        try:
+            data = load_embeddings(path, (1, 4, 8))
+            assert set(data) <= {"", "a cat"} or all(isinstance(k, str) for k in data)
+        except PromptError as error:
+            assert "\n" not in str(error) and "\x1b" not in str(error)
+            refused += 1
+    print("embeddings mutations: refused", refused, "of 30")
+    assert refused >= 10

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import CheckpointError
+from engine.errors import CheckpointError, short_reason
 from engine.files import replacing
 
 WEIGHTS = "model.safetensors"
@@ -383,5 +383,4 @@ def tensors_in(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
+    return short_reason(error)
