@@ -61,3 +61,25 @@ def test_strokes_and_repaints_soak(qtbot, canvas):
     lost = before - sys.getrefcount(None)
     if not NONE_IS_IMMORTAL:
         assert lost < 100, f"{lost} references to None lost over 300 strokes"
+
+
+def test_window_soak_runs_jobs_and_repaints(qtbot, tmp_path):
+    """Hundreds of runs through the real window, each repainting the canvas and the previews."""
+    from test_app import open_window, settings
+
+    from engine.models.tiny import save_tiny_digit_model
+
+    window = open_window(qtbot, str(save_tiny_digit_model(tmp_path / "tiny")), tmp_path / "w")
+    before = sys.getrefcount(None)
+    for i in range(200):
+        mode = ("sample", "anagram", "hybrid")[i % 3]
+        with qtbot.waitSignal(window.engine.finished, timeout=20_000):
+            window.run_job(settings(window, mode, steps=2, preview_every=1, seed=i))
+        window.canvas.repaint()
+        window.result_view.repaint()
+        if len(window.history) > 20:
+            window.history.clear()
+    lost = before - sys.getrefcount(None)
+    if not NONE_IS_IMMORTAL:
+        assert lost < 200, f"{lost} references to None lost over 200 runs"
+    assert window.isVisible()

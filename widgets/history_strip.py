@@ -136,7 +136,10 @@ class HistoryStrip(QWidget):
             self.list_widget.takeItem(index)
 
     def clear(self) -> None:
+        # quietly: while the items go, the current row walks through rows that no longer exist
+        self.list_widget.blockSignals(True)
         self.list_widget.clear()
+        self.list_widget.blockSignals(False)
 
     def count(self) -> int:
         return self.list_widget.count()
