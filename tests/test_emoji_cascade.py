@@ -127,6 +127,26 @@ def test_the_project_if_path_runs_both_stages(cascade, if_environment, tmp_path)
         assert im.size == (64, 64)
 
 
+def test_a_bundle_is_fp16_and_loads_through_the_if_path(cascade, tmp_path):
+    from safetensors import safe_open
+
+    from engine.models.registry import load_model
+    from engine.training.emoji_bundle import main as bundle_main
+
+    base, up, _ = cascade
+    out = tmp_path / "emoji"
+    assert bundle_main([str(base.out_dir), str(up.out_dir), str(out)]) == 0
+    weights = out / "IF-I-emoji" / "unet" / "diffusion_pytorch_model.safetensors"
+    with safe_open(str(weights), framework="pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
+    notes = (out / "TRAINING.md").read_text()
+    assert f"steps {base.steps_done}" in notes and "IF-II-emoji" in notes
+    assert "CC-BY 4.0" in (out / "LICENSES.md").read_text()
+    model = load_model(str(out / "IF-I-emoji"), device="cpu")
+    assert model.unet.dtype == torch.float32 and model.upscaler().scale == 2
+    assert bundle_main([str(up.out_dir / "missing"), str(up.out_dir), str(tmp_path / "x")]) == 1
+
+
 def test_emoji_is_not_bundled_yet(capsys):
     from engine.models.registry import bundled_folder
 

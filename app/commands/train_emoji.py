@@ -17,10 +17,11 @@ _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "limit":
 
 def _saved(out_dir: Path) -> dict:
     from engine.training import checkpoint as ckpt
+    from engine.training.emoji_train import read_record
 
     try:
         if (out_dir / ckpt.CONFIG).is_file():
-            record = ckpt.read_config(out_dir)
+            record = read_record(out_dir)
             saved = dict(record.get("config") or {})
             saved["shape"] = (record.get("training") or {}).get("shape") or saved.get("shape")
             return saved

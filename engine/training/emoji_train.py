@@ -498,6 +498,18 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
                             _last_mean(losses[-steps_per_epoch:]), _pipeline_dir(out_dir, config))
 
 
+def read_record(out_dir: Path) -> dict[str, Any]:
+    """An emoji run's config.json (the Part B reader checks Part B fields, so not that one)."""
+    path = Path(out_dir) / ckpt.CONFIG
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise CheckpointError(f"{path} cannot be read ({error})") from None
+    if not isinstance(record, dict) or not str(record.get("kind", "")).startswith("emoji-"):
+        raise CheckpointError(f"{path} is not the record of an emoji training run")
+    return record
+
+
 def _noising_config() -> dict:
     from engine.models.tiny import IF_NOISING_SCHEDULER
 
