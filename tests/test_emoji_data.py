@@ -145,3 +145,18 @@ def test_min_snr_weight():
     snr0 = float(diffusion.snr[0])
     assert snr0 > 5 and w[0].item() == pytest.approx(5 / snr0, rel=1e-5)
     assert w[1].item() == pytest.approx(1.0)
+
+
+def test_a_failed_npm_pack_is_one_message(tmp_path, monkeypatch):
+    import subprocess
+
+    def failing(cmd, **kwargs):
+        assert cmd[1:3] == ["pack", f"emoji-datasource-google@{emoji_data.NPM_VERSION}"]
+        return subprocess.CompletedProcess(cmd, 1, "", "npm error code E404\nnpm error 404 Not "
+                                           "Found - GET https://registry.npmjs.org/x")
+
+    monkeypatch.setattr(emoji_data.shutil, "which", lambda name: "/usr/bin/npm")
+    monkeypatch.setattr(emoji_data.subprocess, "run", failing)
+    with pytest.raises(DataError, match="npm pack emoji-datasource-google@.* failed .*404 Not "
+                       "Found.*copy its .tgz into"):
+        emoji_data.fetch_tarballs(tmp_path)
