@@ -395,3 +395,11 @@ def test_mutated_embeddings_files_are_one_clear_error(tmp_path):
             refused += 1
     print("embeddings mutations: refused", refused, "of 30")
     assert refused >= 10
+
+
+def test_a_file_rewritten_alone_keeps_the_manifest_true(tmp_path):
+    _save_marked(tmp_path, 1)
+    ckpt.save_weights({"w": torch.full((4,), 1.5)}, tmp_path / ckpt.WEIGHTS,
+                      metadata={"epoch": 1})
+    ckpt.verify(tmp_path, ckpt.WEIGHTS, ckpt.STATE)
+    assert _epochs_in(tmp_path) == {1}

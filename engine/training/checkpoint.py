@@ -58,9 +58,27 @@ _TEMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # engine.files.replacing's temp
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call write(temp_path) on a temporary file beside `path`, then move it into place."""
+    """Call write(temp_path) on a temporary file beside `path`, then move it into place. When
+    the folder's manifest lists the file, its checksum there is brought up to date."""
     with replacing(path) as tmp:
         write(str(tmp))
+    _update_manifest_entry(Path(path))
+
+
+def _update_manifest_entry(path: Path) -> None:
+    manifest_path = path.parent / MANIFEST
+    if path.name == MANIFEST or not manifest_path.is_file():
+        return
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if path.name not in manifest.get("files", {}):
+            return
+    except (OSError, ValueError, AttributeError):
+        return  # a damaged manifest is reported when it is read
+    manifest["files"][path.name] = file_digest(path)
+    text = json.dumps(manifest, indent=1) + "\n"
+    with replacing(manifest_path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def save_weights(model_or_state: nn.Module | dict, path: str | os.PathLike,
