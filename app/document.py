@@ -224,12 +224,14 @@ class Document(QObject):
         view[...] = 255 - view
         self.set_mask(inverted, "Invert mask")
 
-    def paste_into_region(self, result: QImage, text: str = "Apply result") -> None:
-        """Puts `result` into the region at full resolution, scaled to its size (undoable)."""
+    def paste_into_region(self, result: QImage, text: str = "Apply result",
+                          scaling: Qt.TransformationMode = Qt.TransformationMode.SmoothTransformation
+                          ) -> None:
+        """Puts `result` into the region at full resolution, scaled to its size (undoable);
+        `scaling` is the result view's, so the canvas shows what the view showed."""
         rect = QRect(self._region)
         scaled = result.convertToFormat(IMAGE_FORMAT).scaled(
-            rect.size(), Qt.AspectRatioMode.IgnoreAspectRatio,
-            Qt.TransformationMode.SmoothTransformation)
+            rect.size(), Qt.AspectRatioMode.IgnoreAspectRatio, scaling)
         before = self._read_pixels("image", rect)
         after = image_array(scaled).copy()
         self.undo_stack.push(_PixelsCommand(self, "image", rect, before, after, text))

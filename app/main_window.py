@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer
 from PySide6.QtGui import (
@@ -61,7 +62,7 @@ from app.illusions import open_anagram_viewer
 from app.jobs import MODES, NEEDS_IMAGE, Job, illusion_fields
 from app.project import SUFFIX as PROJECT_SUFFIX
 from app.project import ProjectError, apply_project, load_project, save_project
-from app.qt_images import is_grey, pil_to_qimage, qimage_to_pil
+from app.qt_images import pil_to_qimage, qimage_to_numpy, qimage_to_pil
 from app.restored import clean_run_settings
 from app.restored import describe as describe_problems
 from app.settings import APPLICATION, ORGANISATION, Settings
@@ -1266,7 +1267,9 @@ class MainWindow(QMainWindow):
         notes = []
         if region.width() != size or region.height() != size:
             notes.append(f"scaled from {region.width()}×{region.height()}")
-        if channels == 1 and not is_grey(region):
+        rgb = qimage_to_numpy(region, "RGB")
+        if channels == 1 and not (np.array_equal(rgb[..., 0], rgb[..., 1])
+                                  and np.array_equal(rgb[..., 1], rgb[..., 2])):
             notes.append("colour made grey")
         kind = "grey" if channels == 1 else "colour"
         caption = f"{size}×{size} {kind}" + (f" ({', '.join(notes)})" if notes else "")
@@ -1396,7 +1399,8 @@ class MainWindow(QMainWindow):
         """Pastes `result` (default: the one shown) into the region, as one undo step."""
         result = result or self._shown
         if result is not None:
-            self.document.paste_into_region(result.image, "Apply result")
+            self.document.paste_into_region(result.image, "Apply result",
+                                            scaling_for(result.image))
 
     def use_as_input(self, result: Result | None = None) -> None:
         """Pastes `result` into the region as the next run's input; a mode that takes no
@@ -1404,7 +1408,8 @@ class MainWindow(QMainWindow):
         result = result or self._shown
         if result is None:
             return
-        self.document.paste_into_region(result.image, "Use result as input")
+        self.document.paste_into_region(result.image, "Use result as input",
+                                        scaling_for(result.image))
         if self.modes.current_mode() not in NEEDS_IMAGE:
             self.modes.set_mode("sdedit")
         self.statusBar().showMessage("The result is the input of the next run", 5000)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent, QImage
-from PySide6.QtWidgets import QApplication, QDialog
+from PySide6.QtWidgets import QApplication, QDialog, QLabel
 from test_app import RUN_TIMEOUT, draw_digit, open_window, slow_down
 
 from app.document import image_array
@@ -403,3 +403,43 @@ def test_clearing_a_history_with_a_selection_raises_nothing(qtbot, window):
     window.history_strip.set_current(4)
     window.history.clear()  # pytest-qt fails the test on an exception in a slot
     assert window.history_strip.count() == 0 and window.current_result() is None
+
+
+def test_apply_to_canvas_scales_as_the_result_view_does(window):
+    from app.history import Result
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[:, 14:] = 255  # a hard edge: nearest keeps it, smoothing would blur it
+    image = QImage(digit.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
+    window.apply_result(Result(image, {"mode": "sample"}))
+    row = pixels(window)[140, :, 0]
+    assert set(np.unique(row)) <= {0, 255}, "square pixels, as the result view shows them"
+
+
+def test_the_tool_bar_shows_the_active_tools_options_and_slider_values(qtbot, window):
+    options = window.tool_options
+    shown = {}
+    for tool in ("brush", "eraser", "mask", "region"):
+        window.canvas.set_tool(tool)
+        shown[tool] = options.visible_options()
+    assert shown == {"brush": ["size", "hardness", "colour"], "eraser": ["size", "hardness"],
+                     "mask": ["size", "feather", "mask"], "region": []}
+    window.canvas.set_tool("brush")
+    options._hardness.setValue(35)
+    assert "35%" in [w.text() for w in options._hardness_group.findChildren(QLabel)]
+
+
+def test_the_modes_panel_keeps_one_width_across_modes(qtbot, window):
+    widths = set()
+    for index in range(window.modes.mode.count()):
+        window.modes.mode.setCurrentIndex(index)
+        qtbot.wait(10)
+        widths.add(window.modes_dock.width())
+    assert len(widths) == 1
+    assert window.modes.prompt.maxVisibleItems() >= window.modes.prompt.count()
+
+
+def test_a_grey_drawing_is_not_called_colour(window):
+    draw_digit(window)
+    _, caption = window.model_input()
+    assert caption == "28×28 grey (scaled from 280×280)"

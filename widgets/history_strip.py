@@ -113,6 +113,8 @@ class HistoryStrip(QWidget):
         lw.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         lw.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
         lw.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        lw.setStyleSheet("QListView::item:selected { background: transparent; "
+                         "border: 2px solid palette(highlight); color: palette(text); }")
         scrollbar = lw.style().pixelMetric(lw.style().PixelMetric.PM_ScrollBarExtent)
         lw.setFixedHeight(self._side + text_h + 10 + scrollbar + 2 * lw.frameWidth() + 4)
         return lw
@@ -122,7 +124,10 @@ class HistoryStrip(QWidget):
             hidden: tuple[str, ...] = ()) -> int:
         """Appends a thumbnail of `image`; returns its index. `hidden` names the menu actions
         that do not apply to this one (e.g. "viewRequested" for a result that is no illusion)."""
-        item = QListWidgetItem(QIcon(thumbnail(image, self._side)), title)
+        pixmap = thumbnail(image, self._side)
+        icon = QIcon(pixmap)
+        icon.addPixmap(pixmap, QIcon.Mode.Selected)  # the selection is framed, never tinted
+        item = QListWidgetItem(icon, title)
         item.setToolTip(tooltip or title)
         item.setData(HIDDEN_ROLE, tuple(hidden))
         item.setSizeHint(self.list_widget.gridSize())

@@ -80,6 +80,7 @@ class PromptBox(QComboBox):
         self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(10)
+        self.setMaxVisibleItems(30)  # the digit model's eleven prompts at once, no scrolling
 
     def set_choices(self, choices: list[str] | None, current: str) -> None:
         self.clear()
@@ -153,6 +154,7 @@ class ModesPanel(QWidget):
         self.steps = QSpinBox(self, minimum=0, maximum=1000)
         self.steps.setSpecialValueText("default")
         self.seed = QSpinBox(self, minimum=0, maximum=MAX_SEED)
+        self.seed.setMinimumWidth(self.seed.fontMetrics().horizontalAdvance(str(MAX_SEED)) + 36)
         self.random_seed = QCheckBox("random", self, checked=True)
         self.random_seed.setToolTip("A new seed for every run (shown here, so it can be reused)")
         self.dice = QToolButton(self, text="Roll")
@@ -283,6 +285,7 @@ class ModesPanel(QWidget):
         self.live.setEnabled(small)
         self._set_upscaler(info.get("upscaler_name"), bool(info.get("upscaler", False)))
         self._set_prompt_hint(bool(info.get("free_text", False)), choices)
+        self._keep_one_width()
 
     def _set_upscaler(self, name: str | None, available: bool) -> None:
         """The Upscale row shows for models that take an upscaler; it works where one is found."""
@@ -391,8 +394,8 @@ class ModesPanel(QWidget):
             self.liveChanged.emit(self.is_live())
         self.modeChanged.emit(self.current_mode())
 
-    def _show_rows(self) -> None:
-        mode = self.current_mode()
+    def _show_rows(self, mode: str | None = None) -> None:
+        mode = mode or self.current_mode()
         for name, widget in self._optional.items():
             self._form.setRowVisible(widget, name in ROWS[mode])
         self.illusion.set_mode(mode)
@@ -400,6 +403,16 @@ class ModesPanel(QWidget):
         first, second = PROMPT_LABELS.get(mode, ("Prompt", "Prompt 2"))
         self.prompt_label.setText(first)
         self.prompt2_label.setText(second)
+
+    def _keep_one_width(self) -> None:
+        """The panel is as wide as its widest mode needs, so switching modes never resizes it."""
+        widest = 0
+        for key, _ in MODES:
+            self._show_rows(key)
+            self.layout().activate()
+            widest = max(widest, self.sizeHint().width())
+        self._show_rows()
+        self.setMinimumWidth(widest)
 
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)

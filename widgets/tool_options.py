@@ -49,7 +49,7 @@ class ToolOptions(QWidget):
             action = QAction(label, self, checkable=True)
             action.setShortcut(QKeySequence(key))
             action.setToolTip(f"{label} ({key})")
-            action.triggered.connect(lambda _=False, t=tool: self.toolChanged.emit(t.value))
+            action.triggered.connect(lambda _=False, t=tool: self._on_tool(t.value))
             self._group.addAction(action)
             self.addAction(action)  # shortcuts work while the panel is in a window
             self.tool_actions[tool.value] = action
@@ -63,23 +63,67 @@ class ToolOptions(QWidget):
         self._size.valueChanged.connect(self.sizeChanged)
         self._hardness = self._slider("Hardness", 80, self.hardnessChanged)
         self._feather = self._slider("Feather", 50, self.featherChanged)
-        layout.addWidget(QLabel("Size", self))
-        layout.addWidget(self._size)
-        for label, slider in (("Hardness", self._hardness), ("Feather", self._feather)):
-            layout.addWidget(QLabel(label, self))
-            layout.addWidget(slider)
+        self._size_group = self._group_of(QLabel("Size", self), self._size)
+        self._hardness_group = self._labelled("Hardness", self._hardness)
+        self._feather_group = self._labelled("Feather", self._feather)
 
         self._color = QColor(Qt.GlobalColor.black)
         self._color_button = QToolButton(self, toolTip="Brush colour")
         self._color_button.clicked.connect(self._pick_color)
-        layout.addWidget(self._color_button)
         self._show_color()
+        buttons = []
         for text, signal in (("Clear mask", self.clearMaskRequested),
                              ("Invert mask", self.invertMaskRequested)):
             button = QToolButton(self, text=text)
             button.clicked.connect(signal)
-            layout.addWidget(button)
+            buttons.append(button)
+        self._mask_group = self._group_of(*buttons)
+        # which options each tool shows: only the ones that change what it does
+        self._groups = {
+            Tool.BRUSH.value: (self._size_group, self._hardness_group, self._color_button),
+            Tool.ERASER.value: (self._size_group, self._hardness_group),
+            Tool.MASK.value: (self._size_group, self._feather_group, self._mask_group),
+            Tool.MASK_ERASER.value: (self._size_group, self._feather_group, self._mask_group),
+            Tool.REGION.value: (),
+        }
+        for widget in (self._size_group, self._hardness_group, self._feather_group,
+                       self._color_button, self._mask_group):
+            layout.addWidget(widget)
         layout.addStretch(1)
+        self._show_options(Tool.BRUSH.value)
+
+    def _group_of(self, *widgets: QWidget) -> QWidget:
+        group = QWidget(self)
+        row = QHBoxLayout(group)
+        row.setContentsMargins(0, 0, 0, 0)
+        for widget in widgets:
+            row.addWidget(widget)
+        return group
+
+    def _labelled(self, text: str, slider: QSlider) -> QWidget:
+        """A slider between its name and its value (in %)."""
+        value = QLabel(self)
+        value.setMinimumWidth(value.fontMetrics().horizontalAdvance("100%") + 4)
+        slider.valueChanged.connect(lambda v: value.setText(f"{v}%"))
+        value.setText(f"{slider.value()}%")
+        return self._group_of(QLabel(text, self), slider, value)
+
+    def _show_options(self, tool: str) -> None:
+        shown = self._groups.get(tool, ())
+        for widget in (self._size_group, self._hardness_group, self._feather_group,
+                       self._color_button, self._mask_group):
+            widget.setVisible(widget in shown)
+
+    def visible_options(self) -> list[str]:
+        """The names of the options shown now (for tests and the screenshot check)."""
+        names = {"size": self._size_group, "hardness": self._hardness_group,
+                 "feather": self._feather_group, "colour": self._color_button,
+                 "mask": self._mask_group}
+        return [name for name, widget in names.items() if not widget.isHidden()]
+
+    def _on_tool(self, tool: str) -> None:
+        self._show_options(tool)
+        self.toolChanged.emit(tool)
 
     def _slider(self, tip: str, value: int, signal: Signal) -> QSlider:
         slider = QSlider(Qt.Orientation.Horizontal, self, minimum=0, maximum=100, value=value)
@@ -91,6 +135,7 @@ class ToolOptions(QWidget):
     # --- setters: no signal back, so two-way binding cannot loop -------------------------------
     def set_tool(self, tool: str) -> None:
         self.tool_actions[Tool(tool).value].setChecked(True)
+        self._show_options(Tool(tool).value)
 
     def set_size(self, size: int) -> None:
         self._size.blockSignals(True)
