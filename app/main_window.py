@@ -105,6 +105,12 @@ EXPORT_KINDS = (("png", "PNG image"), ("gif", "Denoising frames (GIF)"),
                 ("apng", "Denoising frames (animated PNG)"))
 
 
+def keep_title_whole(dialog: QWidget) -> None:
+    """Wide enough that the window manager never cuts the title (its buttons take ~150 px)."""
+    title = dialog.fontMetrics().horizontalAdvance(dialog.windowTitle())
+    dialog.setMinimumWidth(max(dialog.minimumWidth(), round(title * 1.3) + 150, 300))
+
+
 def is_digit_model(spec: str | None, info: dict[str, Any] | None) -> bool:
     if info is not None:
         return info.get("channels") == 1 and int(info.get("size", 0)) <= 64
@@ -130,6 +136,7 @@ class NewDialog(QDialog):
     def __init__(self, parent: QWidget | None, size: QSize, black: bool) -> None:
         super().__init__(parent)
         self.setWindowTitle("New image")
+        keep_title_whole(self)
         self.width_box = QSpinBox(self, minimum=8, maximum=8192, value=size.width(), suffix=" px")
         self.height_box = QSpinBox(self, minimum=8, maximum=8192, value=size.height(),
                                    suffix=" px")
@@ -170,6 +177,7 @@ class ExportDialog(QDialog):
     def __init__(self, parent: QWidget | None, has_frames: bool) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export result")
+        keep_title_whole(self)
         self.kind = QComboBox(self)
         for key, label in EXPORT_KINDS:
             self.kind.addItem(label, key)

@@ -443,3 +443,11 @@ def test_a_grey_drawing_is_not_called_colour(window):
     draw_digit(window)
     _, caption = window.model_input()
     assert caption == "28×28 grey (scaled from 280×280)"
+
+
+def test_small_dialogs_keep_their_titles_whole(window):
+    from app.main_window import ExportDialog
+
+    for dialog in (NewDialog(window, window.document.size(), True), ExportDialog(window, True)):
+        title = dialog.fontMetrics().horizontalAdvance(dialog.windowTitle())
+        assert dialog.minimumWidth() >= title + 150
