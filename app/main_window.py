@@ -924,15 +924,19 @@ class MainWindow(QMainWindow):
         """A fresh document; the brush takes the colour that shows on the background."""
         self.document.new_blank(width, height, background)
         self.modes.forget_restored_seed()
-        brush = WHITE if background.lightness() < 128 else BLACK
-        self.canvas.set_color(brush)
-        self.tool_options.set_color(brush)
+        self._brush_for(background)
         self.canvas.preview(None)
         self.canvas.fit()
         self._pristine = False
         self.project_path = self._file_name = None
         self.autosaver.project_path = None
         self._update_title()
+
+    def _brush_for(self, background: QColor) -> None:
+        """A brush colour that shows on `background`: white on dark, black on light."""
+        brush = WHITE if background.lightness() < 128 else BLACK
+        self.canvas.set_color(brush)
+        self.tool_options.set_color(brush)
 
     def new_dialog(self) -> None:
         if not self.may_replace_document("starting a new image"):
@@ -968,7 +972,10 @@ class MainWindow(QMainWindow):
         parameters = None
         if path.lower().endswith(PARAMETER_SUFFIXES):
             parameters = export.settings_from_png(path)
-        self.document.set_image(pil_to_qimage(picture), "Open")
+        opened = pil_to_qimage(picture)
+        self.document.set_image(opened, "Open")
+        self._brush_for(opened.scaled(1, 1, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                      Qt.TransformationMode.SmoothTransformation).pixelColor(0, 0))
         self.document.undo_stack.clear()
         self.document.set_saved()
         self.canvas.preview(None)

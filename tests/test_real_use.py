@@ -451,3 +451,11 @@ def test_small_dialogs_keep_their_titles_whole(window):
     for dialog in (NewDialog(window, window.document.size(), True), ExportDialog(window, True)):
         title = dialog.fontMetrics().horizontalAdvance(dialog.windowTitle())
         assert dialog.minimumWidth() >= title + 150
+
+
+def test_an_opened_dark_sketch_gets_a_white_brush(window, tmp_path):
+    path = tmp_path / "dark.png"
+    Image.fromarray(np.zeros((50, 50), np.uint8)).save(path)
+    window.canvas.set_color(QColor(0, 0, 0))
+    assert window.open_path(str(path))
+    assert window.canvas.color() == QColor(255, 255, 255)
