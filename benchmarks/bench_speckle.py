@@ -10,7 +10,8 @@ the table gives, on the 0-255 grey levels the user sees:
   faint speck, visible when zoomed in) and >= 26 (0.1, a clear one);
 - the background's mean before the [0, 1] clamp (negative values are clamped away: clamping
   can hide noise, never add it);
-- each variant's share of faint specks as a ratio to the loop as it is.
+- each variant's share of faint specks as a ratio to the loop as it is;
+- how often the bundled digit classifier reads the digit asked for (a remedy must keep it).
 
 Suspects: noise added on the final update (what a loop defect would do: the loop adds none at
 the last step, B-2.3 "z = 0"), the variance rule (β, "fixed_large", the course's sqrt(β_t) z,
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine import edits, loops  # noqa: E402
 from engine.models.registry import load_model  # noqa: E402
 from engine.schedules import step_coefficients  # noqa: E402
+from engine.training.classifier import load_classifier, predict_digits  # noqa: E402
 from engine.training.data import load_mnist  # noqa: E402
 
 FAINT, CLEAR = 8, 26  # grey levels (of 255) of a faint speck and a clear one on black
@@ -99,39 +101,47 @@ def main() -> None:
     data = load_mnist("test")
     real = torch.from_numpy(data.images[: len(prompts)]).float().div(255).unsqueeze(1)
     labels = [str(int(v)) for v in data.labels[: len(prompts)]]
+    classifier = load_classifier()
+    asked = torch.tensor([int(p) for p in prompts])
     small = dataclasses.replace(model.schedule, variance_rule="fixed_small")
+    truth = torch.tensor([int(v) for v in labels])
     rows = [
-        ("real MNIST test digits (baseline)", lambda: real),
+        ("real MNIST test digits (baseline)", lambda: real, truth),
         ("loop as it is (30 steps, β, no noise at the end)",
-         lambda: sample(model, prompts, args.seed)),
+         lambda: sample(model, prompts, args.seed), asked),
         ("+ noise on the final update (a defect)",
-         lambda: sample(model, prompts, args.seed, last_noise=True)),
+         lambda: sample(model, prompts, args.seed, last_noise=True), asked),
         ("β̃ variance instead of β (30 steps)",
-         lambda: sample(model, prompts, args.seed, schedule=small)),
-        ("the course's 300 steps (β)", lambda: sample(model, prompts, args.seed, steps=300)),
-        ("300 steps, β̃", lambda: sample(model, prompts, args.seed, steps=300, schedule=small)),
+         lambda: sample(model, prompts, args.seed, schedule=small), asked),
+        ("the course's 300 steps (β)", lambda: sample(model, prompts, args.seed, steps=300),
+         asked),
+        ("300 steps, β̃", lambda: sample(model, prompts, args.seed, steps=300, schedule=small),
+         asked),
         ("model alone: x̂_0 of a real digit at t = 10",
-         lambda: one_step_on_real(model, real, labels, args.seed)),
+         lambda: one_step_on_real(model, real, labels, args.seed), truth),
     ]
     if args.quick:
         rows = [row for row in rows if "300" not in row[0]]
     print(f"{len(prompts)} images each; background = pixels > 2 px from the digit; "
           f"grey levels 0-255")
     print(f"| images | bg mean | bg p99 | >= {FAINT} % | >= {CLEAR} % | ratio to loop "
-          "| raw mean (pre-clamp) | raw std | s |")
-    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+          "| raw mean (pre-clamp) | raw std | read % | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
     base = None
-    for name, make in rows:
+    for name, make, expected in rows:
         started = time.perf_counter()
         with torch.no_grad():
-            s = stats(make())
+            x = make()
+            s = stats(x)
         seconds = time.perf_counter() - started
+        read = (predict_digits(classifier, x.clamp(0, 1)).cpu() == expected).float().mean() * 100
         if name.startswith("loop as it is"):
             base = s["specks"]
         ratio = f"{s['specks'] / base:.2f}" if base else "-"
         print(f"| {name} | {s['mean']:.2f} | {s['p99']:.0f} | {s['specks']:.2f} | "
               f"{s['clear']:.2f} | {ratio} | "
-              f"{s['raw_mean']:.2f} | {s['raw_std']:.2f} | {seconds:.1f} |", flush=True)
+              f"{s['raw_mean']:.2f} | {s['raw_std']:.2f} | {read:.0f} | {seconds:.1f} |",
+              flush=True)
 
 
 if __name__ == "__main__":
