@@ -275,7 +275,7 @@ _CHILD = """
 import sys, torch
 torch.set_num_threads(1)
 from engine.training.train import TrainConfig, train
-config = TrainConfig.for_kind("time", hidden=4, batch_size=32, epochs=12, data_dir=sys.argv[2],
+config = TrainConfig.for_kind("time", hidden=4, batch_size=32, epochs=8, data_dir=sys.argv[2],
                               limit=32, precision="fp32", seed=5, num_threads=1,
                               save_every_s=None)
 train(config, sys.argv[1], resume=sys.argv[3] == "resume", progress=False)
@@ -283,7 +283,7 @@ train(config, sys.argv[1], resume=sys.argv[3] == "resume", progress=False)
 
 
 def test_sigkill_at_random_instants_of_real_training_then_resume(digits, tmp_path):
-    """Real training killed at random instants (one step an epoch, so saves are frequent);
+    """Real training killed at random instants (one step an epoch, so saves are frequent; 8 epochs);
     every resume continues, and the end is the uninterrupted run's weights."""
     rng = random.Random(7)
     out = tmp_path / "killed"
@@ -305,11 +305,11 @@ def test_sigkill_at_random_instants_of_real_training_then_resume(digits, tmp_pat
             kills += 1
         child.communicate(timeout=60)
     assert kills == 2
-    config = TrainConfig.for_kind("time", hidden=4, batch_size=32, epochs=12, data_dir=str(digits),
+    config = TrainConfig.for_kind("time", hidden=4, batch_size=32, epochs=8, data_dir=str(digits),
                                   limit=32, precision="fp32", seed=5, num_threads=1,
                                   save_every_s=None)
     result = train(config, out, resume=True, progress=False)
-    assert result.epochs_done == 12
+    assert result.epochs_done == 8
     train(config, tmp_path / "whole", progress=False)
     assert _same(_weights(out), _weights(tmp_path / "whole"))
 
