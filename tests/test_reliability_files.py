@@ -258,3 +258,22 @@ def test_a_project_with_out_of_range_settings_opens_whole(window, tmp_path):
     assert len(window.history) == 1 and window.modes.steps.value() == 7
     assert (window.document.image().width(), window.document.image().height()) == (64, 48)
     assert "Some saved settings were left out" in window.statusBar().currentMessage()
+
+
+def test_seeded_fuzz_of_settings_never_breaks_the_panel(qtbot):
+    """Random values of every type in every key the panel reads: cleaned, they always apply."""
+    from app.restored import RULES, clean_run_settings
+    from widgets.modes_panel import ModesPanel
+
+    panel = ModesPanel()
+    qtbot.addWidget(panel)
+    rng = random.Random(4)
+    values = [None, True, -1, 0, 1, 7, 2 ** 31, 2 ** 64, -1e30, 1e30, float("nan"),
+              float("inf"), 0.5, 29.9, "", "3", "x" * 5000, [], ["flip", None], [1, 2],
+              {"a": 1}, "sample", "anagram", "hybrid", "rot90"]
+    keys = sorted(RULES)
+    for _ in range(200):
+        raw = {key: rng.choice(values) for key in rng.sample(keys, rng.randint(1, len(keys)))}
+        clean, problems = clean_run_settings(raw)
+        panel.apply_settings(clean)
+        assert len(clean) + len(problems) == len(raw)
