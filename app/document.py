@@ -68,6 +68,9 @@ def segment_coverage(
     return u * u * (3.0 - 2.0 * u)
 
 
+SMOOTH = Qt.TransformationMode.SmoothTransformation
+
+
 class _PixelsCommand(QUndoCommand):
     """Before/after pixels of one rectangle of the image or the mask."""
 
@@ -225,8 +228,7 @@ class Document(QObject):
         self.set_mask(inverted, "Invert mask")
 
     def paste_into_region(self, result: QImage, text: str = "Apply result",
-                          scaling: Qt.TransformationMode = Qt.TransformationMode.SmoothTransformation
-                          ) -> None:
+                          scaling: Qt.TransformationMode = SMOOTH) -> None:
         """Puts `result` into the region at full resolution, scaled to its size (undoable);
         `scaling` is the result view's, so the canvas shows what the view showed."""
         rect = QRect(self._region)

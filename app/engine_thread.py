@@ -60,6 +60,7 @@ def model_info(model: DiffusionModel, spec: str) -> dict[str, Any]:
         "takes_precision": model.takes_precision,
         "default_prompt": model.default_prompt,
         "default_guidance": model.default_guidance,
+        "default_strength": model.default_strength,
         "timesteps": len(timesteps) - 1,  # the number of steps by default
         "timestep_values": list(timesteps),
         "top": model.schedule.top,

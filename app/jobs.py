@@ -59,10 +59,11 @@ class Job:
     sigma2: float | None = None  # the triple split's fine blur
 
 
-def default_i_start(mode: str, num_timesteps: int) -> int:
-    """SDEdit and img2img start at strength 0.7; the other modes from pure noise."""
+def default_i_start(mode: str, num_timesteps: int, strength: float = DEFAULT_STRENGTH) -> int:
+    """SDEdit and img2img start at the model's default strength; the other modes from pure
+    noise."""
     if mode in ("sdedit", "img2img"):
-        return i_start_from_strength(DEFAULT_STRENGTH, num_timesteps)
+        return i_start_from_strength(strength, num_timesteps)
     return 0
 
 
@@ -130,7 +131,8 @@ def resolve_job(model: DiffusionModel, job: Job) -> Job:
     """A copy with the model's defaults filled in: prompt, guidance and i_start."""
     check_job(job)
     n = len(model.schedule.timesteps(job.steps))
-    i_start = default_i_start(job.mode, n) if job.i_start is None else int(job.i_start)
+    i_start = (default_i_start(job.mode, n, model.default_strength) if job.i_start is None
+               else int(job.i_start))
     if not 0 <= i_start <= n - 2:
         raise EngineError(f"i_start must be between 0 and {n - 2} for {n} timesteps")
     return dataclasses.replace(

@@ -140,7 +140,7 @@ def test_title_default_document_and_model(window):
     assert window.model_info["size"] == 28 and "28×28" in window.model_label.text()
     assert window.modes.prompt.itemText(window.modes.prompt.count() - 1) == "(unconditional)"
     window.modes.set_mode("sdedit")
-    assert window.modes.strength_label.text() == "strength 0.70 · i_start 9 of 0–29 (t = 210)"
+    assert window.modes.strength_label.text() == "strength 0.30 · i_start 21 of 0–29 (t = 90)"
 
 
 @pytest.mark.parametrize("mode,extra", [
@@ -157,7 +157,9 @@ def test_every_mode_previews_then_a_result(qtbot, window, mode, extra):
         paint_mask(window)
     previews, results = run_and_wait(qtbot, window, settings(window, mode, **extra))
     steps = [step for _, step in previews]
-    total = 5 if mode not in ("sdedit", "img2img") else 3  # SDEdit starts at i_start 2 of 5
+    # SDEdit starts at the digit model's default strength 0.3: i_start 4 of 0-4, one step
+    total = 5 if mode not in ("sdedit", "img2img") else 5 - results[0]["i_start"]
+    assert mode not in ("sdedit", "img2img") or results[0]["i_start"] == 4
     assert steps == [s for s in range(1, total + 1) if s % 2 == 0 or s == total]
     assert all(image.width() == 28 for image, _ in previews)
     assert results[0]["mode" if mode != "sample" else "command"] == mode

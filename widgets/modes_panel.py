@@ -44,7 +44,7 @@ NO_GUIDANCE_TIP = "This model takes no prompt, so guidance has nothing to steer 
 UNCONDITIONAL_GUIDANCE_TIP = ("The prompt is unconditional: guidance has nothing to steer by "
                               "(pick a prompt to use it)")
 MAX_SEED = 2**31 - 1
-DEFAULT_STRENGTH = 0.7  # SDEdit's share of noise at first (app.jobs uses the same for the CLI)
+DEFAULT_STRENGTH = 0.7  # SDEdit's share of noise until a model says its own default
 LIVE_MAX_SIZE = 64  # Live mode needs a model small enough to re-run while the user draws
 # which optional rows each mode shows
 ROWS = {
@@ -271,6 +271,7 @@ class ModesPanel(QWidget):
         self.guidance.setValue(float(info.get("default_guidance", 1.0)))
         self._conditional = bool(info.get("conditional", True))
         self._update_guidance()
+        self._strength_fraction = float(info.get("default_strength", DEFAULT_STRENGTH))
         self._default_steps = int(info.get("timesteps", 0))
         self.steps.setSpecialValueText(
             f"default ({self._default_steps})" if self._default_steps else "default")

@@ -70,7 +70,7 @@ def start_index(args: argparse.Namespace, model: DiffusionModel, has_image: bool
         if not 0.0 <= args.strength <= 1.0:
             raise EngineError("--strength must be between 0 and 1")
         return min(i_start_from_strength(args.strength, n), n - 2)
-    return default_i_start(args.mode, n)
+    return default_i_start(args.mode, n, model.default_strength)
 
 
 def check_same_size(image_path: str, mask_path: str) -> None:

@@ -40,6 +40,7 @@ class DiffusionModel(ABC):
     default_prompt: str = ""
     unconditional_prompt: str = ""
     default_guidance: float = 1.0
+    default_strength: float = 0.7  # SDEdit's share of noise at first: i_start 10 of IF's 34
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     schedule: NoiseSchedule
