@@ -14,9 +14,10 @@
 A checkpoint is one atomic unit (`save_checkpoint`): its files are written into a fresh folder
 `.checkpoint.staging/` beside them, with the manifest last and everything synced; renaming that
 folder to `.checkpoint.pending/` is the commit point; the files are then moved into place one by
-one and the folder removed. `recover` (run before every save, every resume and every load)
-finishes a commit that a kill interrupted after its commit point and drops a staging folder from
-before it, so a kill at any instant leaves the previous checkpoint or the new one, never a mix.
+one and the folder removed. `recover` (run before every save and every resume; not by
+load_model, which may read a folder that a running training is saving into) finishes a commit
+that a kill interrupted after its commit point and drops a staging folder from before it, so a
+kill at any instant leaves the previous checkpoint or the new one, never a mix.
 Single files outside a checkpoint (`save_weights`, `write_config`, ...) are written to a
 temporary name and moved into place with os.replace.
 """
@@ -193,9 +194,7 @@ def load_model(out_dir: str | os.PathLike, device: str | torch.device = "cpu"
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise CheckpointError(f"{out_dir}: no such checkpoint folder")
-    with contextlib.suppress(OSError):  # a read-only folder is read as it is
-        recover(out_dir)
-    config = read_config(out_dir)
+    config = read_config(out_dir)  # no recover() here: a run may be saving into this folder
     kind, hidden = config.get("kind"), config.get("hidden")
     if kind not in KINDS or not isinstance(hidden, int) or hidden < 1:
         raise CheckpointError(f"{out_dir / CONFIG}: unknown model kind {kind!r} / width {hidden!r}")
