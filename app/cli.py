@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from app.commands import values as v
 
-SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models", "data")
+SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models", "data",
+               "doctor")
 EDIT_MODES = ("sdedit", "img2img", "inpaint", "anagram", "hybrid")
 VIEWS = ("flip", "mirror", "rot90", "rot180", "rot270", "transpose", "negate",
          "jigsaw", "patches", "pixels", "inner-circle", "square-hinge", "skew")  # engine.views
@@ -27,7 +28,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="a .pth embeddings file (the course's format)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
-                   help="DeepFloyd IF: auto = fp16 on a GPU, fp32 on the CPU")
+                   help="DeepFloyd IF: auto = fp16 on a GPU, fp32 on the CPU; the digit "
+                   "models: fp32 or bf16, auto = bf16 on a CPU with native bf16 (AMX or "
+                   "AVX512-BF16), else fp32 (see `doctor`)")
     p.add_argument("--offload", default="none", choices=("none", "model", "sequential"),
                    help="DeepFloyd IF: keep one model at a time on the GPU (model), or stream "
                    "layers (sequential, least memory)")
@@ -164,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", nargs="+")
 
     sub.add_parser("models", help="list the models found: name, kind, size, where")
+    sub.add_parser("doctor", help="this machine: CPU bf16 support, threads, torch, devices, and "
+                   "the precision the app picks")
 
     p = sub.add_parser("data", help="prepare a training set (emoji: open emoji art via npm)")
     p.add_argument("dataset", choices=("emoji",))

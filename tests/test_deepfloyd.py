@@ -197,7 +197,7 @@ def test_refusals_name_the_problem(models, tmp_path, capsys):
     with pytest.raises(PromptError, match="no '' entry"):
         attach_embeddings(load_model(str(_lone(tmp_path)), "cpu"), no_uncond)
     with pytest.raises(ModelError, match="applies to DeepFloyd IF only"):
-        load_model(str(_tiny_digit_model(tmp_path / "digits")), "cpu", dtype="bf16")
+        load_model(str(_tiny_digit_model(tmp_path / "digits")), "cpu", offload="model")
 
 
 def test_encode_prompts_writes_the_course_format(models, tmp_path, capsys):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from engine.devices import resolve_device
+from engine.devices import resolve_device, small_model_precision
 from engine.errors import EngineError, ModelError
 from engine.models.base import DiffusionModel
 from engine.models.deepfloyd import (
@@ -116,6 +116,17 @@ def kind_of(folder: Path) -> str | None:
 
 # loaders that take the large-model options (dtype, offload)
 TAKES_OPTIONS = ("deepfloyd-if", "deepfloyd-if-upscaler")
+TAKES_DTYPE = ("mnist",)  # small models: fp32 or bf16 (auto by the CPU), no offload
+
+
+def small_dtype(dtype: str | None, device: torch.device, lenient: bool) -> str:
+    """The small model's dtype; `lenient` (the app's settings): one it cannot run -> auto."""
+    if not lenient:
+        return small_model_precision(dtype, device)
+    try:
+        return small_model_precision(dtype, device)
+    except EngineError:
+        return small_model_precision("auto", device)
 
 
 def load_model(spec: str, device: str = "auto", dtype: str | None = None,
@@ -123,8 +134,9 @@ def load_model(spec: str, device: str = "auto", dtype: str | None = None,
     """The model `spec` names, on the device asked for.
 
     dtype ("auto", "fp32", "fp16", "bf16") and offload ("none", "model", "sequential") apply to
-    DeepFloyd IF; the small models run in fp32 on the device and refuse other settings, or
-    ignore them `where_they_apply` (the app's settings hold for whichever model is picked).
+    DeepFloyd IF; dtype applies to the digit models too (auto: bf16 on a CPU with native bf16,
+    else fp32). Other models refuse them, or ignore them `where_they_apply` (the app's settings
+    hold for whichever model is picked).
     """
     folder = resolve_folder(spec)
     dev = resolve_device(device)
@@ -137,12 +149,15 @@ def load_model(spec: str, device: str = "auto", dtype: str | None = None,
                 return loader.load(folder, dev, name, **options)
             if where_they_apply:
                 options.clear()
-            elif dtype == "fp32":  # what the small models run in anyway
-                options.pop("dtype")
+            elif dtype == "fp32" or loader.kind in TAKES_DTYPE:  # the small models' dtypes
+                options.pop("dtype", None)
             if options:
                 asked = ", ".join(f"--{k} {v}" for k, v in options.items())
+                takes = "fp32 or bf16" if loader.kind in TAKES_DTYPE else "fp32"
                 raise ModelError(f"{asked} applies to DeepFloyd IF only; {name} is a "
-                                 f"{loader.kind} model (fp32, no offload)")
+                                 f"{loader.kind} model ({takes}, no offload)")
+            if loader.kind in TAKES_DTYPE:
+                return loader.load(folder, dev, name, small_dtype(dtype, dev, where_they_apply))
             return loader.load(folder, dev, name)
     config = folder / "config.json"
     if config.is_file():

@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import devices
 from engine.errors import CheckpointError
 from engine.training.checkpoint import load_weights, save_weights, write_config
 
@@ -216,11 +216,7 @@ def _precision(name: str) -> torch.dtype | None:
     if name == "fp32":
         return None
     # auto: bf16 where the CPU has native bf16
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else None
+    return torch.bfloat16 if devices.cpu_has_native_bf16() else None
 
 
 def evaluate(net: DigitClassifier, images: np.ndarray, labels: np.ndarray,
@@ -332,15 +328,7 @@ def train_classifier(out_dir: str | os.PathLike | None, epochs: int = 6, *, seed
 
 
 def _hardware() -> str:
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()}-core {name} CPU"
+    return f"{os.cpu_count()}-core {devices.cpu_info().model} CPU"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine import devices
+from engine.devices import cpu_has_native_bf16  # noqa: F401 - re-exported (benchmarks)
 from engine.errors import CheckpointError, EngineError
 from engine.schedules import NoiseSchedule
 from engine.training import checkpoint as ckpt
@@ -174,22 +176,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def cpu_has_native_bf16() -> bool:
-    """avx512_bf16 or AMX: bf16 autocast is then about twice as fast as fp32 on this model."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            flags = f.read()
-    except OSError:
-        return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def resolve_precision(name: str, device: torch.device) -> str:
     """fp32, bf16 or fp16 for this device; EngineError for a mix the device cannot run."""
     if name == "auto":
         if device.type == "cuda":
             return "fp16"
-        if device.type == "cpu" and cpu_has_native_bf16():
+        if device.type == "cpu" and devices.cpu_has_native_bf16():
             return "bf16"
         return "fp32"
     if name == "fp16" and device.type != "cuda":
