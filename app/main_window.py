@@ -96,7 +96,8 @@ DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable
 DIGIT_CANVAS = 280  # ten canvas pixels per model pixel of the 28 x 28 digit model
 LIVE_DELAY_MS = 300  # Live mode re-runs this long after the last change of the drawing
 EXPORT_SCALES = (1, 4, 8)
-PRECISION_LABELS = {"auto": "Auto (fp16 on a GPU, fp32 on the CPU)", "fp32": "fp32",
+PRECISION_LABELS = {"auto": "Auto (IF: fp16 on a GPU; digits: bf16 on a CPU with native bf16; "
+                            "else fp32)", "fp32": "fp32",
                     "bf16": "bf16 (half the memory of fp32 on the CPU)", "fp16": "fp16 (GPU only)"}
 OFFLOAD_LABELS = {"none": "None: all of the model on the device",
                   "model": "Model offload: one module at a time on the GPU",
@@ -597,7 +598,7 @@ class MainWindow(QMainWindow):
         self.device_actions = self._choice_menu(
             menu.addMenu("&Device"), {d: d for d in DEVICES}, self.device, self.set_device,
             {d: f"{d} is not available on this machine" for d in DEVICES if not have.get(d)})
-        large = "applies to large models (DeepFloyd IF); the digit models always run in fp32"
+        large = "applies to large models (DeepFloyd IF)"
         self.precision_menu = menu.addMenu("&Precision")
         self.precision_menu.setToolTipsVisible(True)
         self.precision_actions = self._choice_menu(self.precision_menu, PRECISION_LABELS,
@@ -607,6 +608,9 @@ class MainWindow(QMainWindow):
                                                  self.offload, self.set_offload)
         for sub in (self.precision_menu, self.offload_menu):
             sub.menuAction().setToolTip(f"{sub.title().replace('&', '')} {large}")
+        self.precision_menu.menuAction().setToolTip(  # issue 15: the digit models take it too
+            "Precision applies to DeepFloyd IF and the digit models (fp32 or bf16; `python "
+            "main.py doctor` says which this CPU runs fast)")
         menu.setToolTipsVisible(True)
 
     def _choice_menu(self, menu: Any, labels: dict[str, str], current: str, slot: Any,
