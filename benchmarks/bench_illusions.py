@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Illusion scores: {args.model}, {args.seeds} anagrams per row, "
           f"{torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}\n")
     print("| prompts | views | A mean | A p90 | A p95 | C mean | C p90 | C p95 | "
-          "baseline A | baseline C | A / baseline | ms per anagram |")
+          "baseline A | baseline C | A / baseline | ms per illusion |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = [(args.pair.split(","), [v]) for v in args.views.split(",") if v]
     rows += [parse_row(text) for text in args.extra]
