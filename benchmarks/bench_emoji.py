@@ -3,6 +3,8 @@
 One training step = T5 encoder + UNet forward, hybrid loss, backward, AdamW step, at 32 px on
 random data (throughput does not depend on the pixels). Ratios are against the first shape's
 fp32 rate in the same process. GFLOP is one UNet + T5 forward of one image (FlopCounterMode).
+Rates are images per second of this process's CPU time (time.process_time), which on a shared
+machine measures the cost of a step rather than the neighbours' load; wall-clock rates beside.
 
     python benchmarks/bench_emoji.py [--threads 1] [--batch-size 64] [--steps 4]
         [--shapes s32,s96,s4l] [--channels-last]
@@ -47,7 +49,9 @@ def gflop(unet, t5) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def rate(unet, t5, batch: int, steps: int, bf16: bool, channels_last: bool) -> float:
+def rate(unet, t5, batch: int, steps: int, bf16: bool, channels_last: bool
+         ) -> tuple[float, float]:
+    """(images per CPU second, images per wall second) of training steps."""
     diffusion = Diffusion()
     params = list(unet.parameters()) + list(t5.parameters())
     opt = torch.optim.AdamW(params, lr=1e-4)
@@ -57,11 +61,11 @@ def rate(unet, t5, batch: int, steps: int, bf16: bool, channels_last: bool) -> f
     x0 = torch.rand(batch, 3, 32, 32, generator=g) * 2 - 1
     ids = torch.randint(3, 100, (batch, 77), generator=g)
     mask = torch.ones(batch, 77, dtype=torch.long)
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for i in range(steps + 1):
         t = torch.randint(0, 1000, (batch,), generator=g)
         eps = torch.randn(x0.shape, generator=g)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         x_t = diffusion.q_sample(x0, t, eps).contiguous(memory_format=fmt)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             cond = t5(ids, attention_mask=mask)[0]
@@ -72,7 +76,8 @@ def rate(unet, t5, batch: int, steps: int, bf16: bool, channels_last: bool) -> f
         opt.step()
         if i:  # the first step warms up
             elapsed += time.perf_counter() - start
-    return batch * steps / elapsed
+            cpu += time.process_time() - start_cpu
+    return batch * steps / cpu, batch * steps / elapsed
 
 
 def main() -> None:
@@ -87,20 +92,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch_size}, "
           f"{args.steps} timed steps, channels_last={args.channels_last}")
-    print("shape   widths            params(M)  GFLOP/img  fp32 img/s  bf16 img/s  "
-          "fp32 GFLOP/s  ratio")
+    print("shape   widths            params(M)  GFLOP/img  fp32 img/cpu-s  bf16 img/cpu-s  "
+          "fp32 GFLOP/cpu-s  ratio  (fp32 img/wall-s)")
     base = None
     for name in args.shapes.split(","):
         unet, t5 = build(name)
         params = sum(p.numel() for p in unet.parameters()) / 1e6
         flops = gflop(unet, t5)
-        fp32 = rate(unet, t5, args.batch_size, args.steps, False, args.channels_last)
+        fp32, wall = rate(unet, t5, args.batch_size, args.steps, False, args.channels_last)
         base = base or fp32
         bf16 = (float("nan") if args.no_bf16 else
-                rate(*build(name), args.batch_size, args.steps, True, args.channels_last))
+                rate(*build(name), args.batch_size, args.steps, True, args.channels_last)[0])
         widths = str(STAGE_ONE_SHAPES[name].widths)
-        print(f"{name:6}  {widths:17} {params:9.2f}  {flops:9.3f}  {fp32:10.1f}  {bf16:10.1f}  "
-              f"{3 * flops * fp32:12.1f}  {fp32 / base:5.2f}", flush=True)
+        print(f"{name:6}  {widths:17} {params:9.2f}  {flops:9.3f}  {fp32:14.1f}  {bf16:14.1f}  "
+              f"{3 * flops * fp32:16.1f}  {fp32 / base:5.2f}  ({wall:.1f})", flush=True)
 
 
 if __name__ == "__main__":
