@@ -459,3 +459,8 @@ def test_an_opened_dark_sketch_gets_a_white_brush(window, tmp_path):
     window.canvas.set_color(QColor(0, 0, 0))
     assert window.open_path(str(path))
     assert window.canvas.color() == QColor(255, 255, 255)
+
+
+def test_the_hybrid_hint_says_plainly_that_28_px_hybrids_fail(window):
+    window.modes.set_mode("hybrid")
+    assert "does not work" in window.modes.mode_hint.text()

@@ -64,6 +64,9 @@ MODE_HINTS = {
     "anagram": "One image that reads as one prompt upright and as another through a view.",
     "hybrid": "One image that is one prompt from afar and another up close.",
 }
+SMALL_HYBRID_NOTE = (" At this model's size it does not work: measured, every 0/1 hybrid still "
+                     "reads as the far digit up close (docs/benchmarks.md).")
+SMALL_HYBRID_SIZE = 32  # at or below this many pixels the close-up band has no room
 PROMPT_LABELS = {
     "img2img": ("Pull towards", "Prompt 2"),
     "anagram": ("Upright", "Through view"),
@@ -147,6 +150,7 @@ class ModesPanel(QWidget):
         self._strength_fraction = DEFAULT_STRENGTH
         self._seed_once = False  # the seed shown came from a file and serves one run
         self._conditional = True
+        self._model_size = 0
         self.strength_label = QLabel(self)
         self.guidance = QDoubleSpinBox(self, minimum=0.0, maximum=30.0, singleStep=0.5,
                                        decimals=1)
@@ -272,6 +276,7 @@ class ModesPanel(QWidget):
         self._conditional = bool(info.get("conditional", True))
         self._update_guidance()
         self._strength_fraction = float(info.get("default_strength", DEFAULT_STRENGTH))
+        self._model_size = int(info.get("size", 0))
         self._default_steps = int(info.get("timesteps", 0))
         self.steps.setSpecialValueText(
             f"default ({self._default_steps})" if self._default_steps else "default")
@@ -400,7 +405,10 @@ class ModesPanel(QWidget):
         for name, widget in self._optional.items():
             self._form.setRowVisible(widget, name in ROWS[mode])
         self.illusion.set_mode(mode)
-        self.mode_hint.setText(MODE_HINTS[mode])
+        hint = MODE_HINTS[mode]
+        if mode == "hybrid" and 0 < self._model_size <= SMALL_HYBRID_SIZE:
+            hint += SMALL_HYBRID_NOTE
+        self.mode_hint.setText(hint)
         first, second = PROMPT_LABELS.get(mode, ("Prompt", "Prompt 2"))
         self.prompt_label.setText(first)
         self.prompt2_label.setText(second)
