@@ -37,8 +37,30 @@ def test_widgets_never_import_engine():
     assert offenders("widgets", ("engine",)) == []
 
 
+def session_offenders() -> list[str]:
+    """app/session/ is the app's state without widgets: of Qt only PySide6.QtCore (named so;
+    `from PySide6 import X` could be anything), and never widgets/."""
+    bad = []
+    for path, names in imported_modules("app/session").items():
+        for name in names:
+            top = name.split(".")[0]
+            if top == "widgets" or (top in QT and name != "PySide6.QtCore"):
+                bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    return bad
+
+
+def test_session_uses_qtcore_only():
+    assert session_offenders() == []
+
+
 def test_checker_sees_a_violation(tmp_path, monkeypatch):
     (tmp_path / "engine").mkdir()
     (tmp_path / "engine" / "bad.py").write_text("from PySide6 import QtCore\n")
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
     assert offenders("engine", QT) == ["engine/bad.py imports PySide6"]
+    (tmp_path / "app" / "session").mkdir(parents=True)
+    (tmp_path / "app" / "session" / "ok.py").write_text("from PySide6.QtCore import QObject\n")
+    (tmp_path / "app" / "session" / "bad.py").write_text(
+        "from PySide6.QtWidgets import QWidget\nimport widgets.canvas\n")
+    assert sorted(session_offenders()) == ["app/session/bad.py imports PySide6.QtWidgets",
+                                           "app/session/bad.py imports widgets.canvas"]
