@@ -15,6 +15,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+from app.session.modes import find_mode
+
 TITLE_KEYS = ("mode", "command")
 SUMMARY_KEYS = ("mode", "command", "model", "prompt", "prompt2", "view", "seed", "index",
                 "batch_seed", "guidance", "steps", "strength", "i_start", "sigma")
@@ -74,21 +76,22 @@ class Result:
 
 
 def key_setting(p: dict[str, Any]) -> str:
-    """What tells results of one mode apart: the prompt(s), the strength, the view."""
-    mode = p.get("mode") or p.get("command")
+    """What tells results of one mode apart: the prompt(s), the strength, the view (the mode's
+    `key_parts` in app/session/modes.py); the prompt where those say nothing."""
+    mode = find_mode(p.get("mode") or p.get("command"))
 
     def prompt(key: str) -> str:
         text = p.get(key)
         return "uncond." if text == "" else _short(text, 14) if text is not None else ""
 
-    if mode == "anagram":
-        return f"{prompt('prompt')}/{prompt('prompt2')} {p.get('view') or ''}".strip()
-    if mode == "hybrid":
-        return f"{prompt('prompt')}/{prompt('prompt2')}"
-    if mode in ("sdedit", "img2img") and p.get("i_start") is not None:
-        strength = f"i {p['i_start']}"
-        return f"{prompt('prompt')} {strength}" if mode == "img2img" else strength
-    return prompt("prompt")
+    parts = {
+        "prompt": lambda: prompt("prompt"),
+        "prompts": lambda: f"{prompt('prompt')}/{prompt('prompt2')}",
+        "view": lambda: str(p.get("view") or ""),
+        "strength": lambda: f"i {p['i_start']}" if p.get("i_start") is not None else "",
+    }
+    shown = [parts[name]() for name in (mode.key_parts if mode else ())]
+    return " ".join(text for text in shown if text) or prompt("prompt")
 
 
 def _short(value: object, limit: int = MAX_VALUE_CHARS) -> str:

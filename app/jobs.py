@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from app.commands.common import generator_for
+from app.session.modes import KEYS, find_mode, mode_of
 from engine import edits
 from engine.errors import EngineError
 from engine.loops import StepRecord
@@ -20,11 +21,8 @@ from engine.models.base import DiffusionModel, Upscaler
 from engine.schedules import i_start_from_strength
 from engine.views import SEEDED, View, views_for
 
-MODES = ("sample", "sdedit", "inpaint", "img2img", "anagram", "hybrid")
 PREVIEW_KINDS = ("x_t", "x0")
 DEFAULT_STRENGTH = 0.7  # i_start 10 on IF's 34 timesteps, as in A-1.4
-NEEDS_IMAGE = ("sdedit", "img2img", "inpaint")
-TWO_PROMPTS = ("anagram", "hybrid")
 
 
 @dataclass
@@ -62,29 +60,31 @@ class Job:
 def default_i_start(mode: str, num_timesteps: int, strength: float = DEFAULT_STRENGTH) -> int:
     """SDEdit and img2img start at the model's default strength; the other modes from pure
     noise."""
-    if mode in ("sdedit", "img2img"):
+    found = find_mode(mode)
+    if found is not None and found.uses_strength:
         return i_start_from_strength(strength, num_timesteps)
     return 0
 
 
 def check_job(job: Job) -> None:
     """Raises EngineError for a job that cannot run whatever the model."""
-    if job.mode not in MODES:
-        raise EngineError(f"unknown mode {job.mode!r}; choose from {', '.join(MODES)}")
+    mode = find_mode(job.mode)
+    if mode is None:
+        raise EngineError(f"unknown mode {job.mode!r}; choose from {', '.join(KEYS)}")
     if job.steps is not None and job.steps < 1:
         raise EngineError("steps must be at least 1")
     if job.count < 1:
         raise EngineError("the count must be at least 1")
-    if job.mode in TWO_PROMPTS and job.prompt2 is None:
+    if mode.two_prompts and job.prompt2 is None:
         raise EngineError(f"{job.mode} needs a second prompt")
     check_more(job)
     if job.upscale_only:
         if job.image is None:
             raise EngineError("there is no image to upscale")
         return
-    if job.mode in NEEDS_IMAGE and job.image is None:
+    if mode.needs_image and job.image is None:
         raise EngineError(f"{job.mode} needs an input image")
-    if job.mode == "inpaint" and job.mask is None:
+    if mode.needs_mask and job.mask is None:
         raise EngineError("inpaint needs a mask: paint white where new content is generated")
     if job.preview_kind not in PREVIEW_KINDS:
         raise EngineError(f"preview kind must be one of {', '.join(PREVIEW_KINDS)}")
@@ -97,8 +97,9 @@ def check_more(job: Job) -> None:
         if more != len(job.more_views):
             raise EngineError(f"an anagram needs one view for each prompt: {2 + more} prompts "
                               f"but {2 + len(job.more_views)} views")
-        if more > 2:
-            raise EngineError(f"an anagram takes at most 4 prompts and views, not {2 + more}")
+        most = mode_of(job.mode).max_prompts
+        if 2 + more > most:
+            raise EngineError(f"an anagram takes at most {most} prompts and views, not {2 + more}")
     elif job.mode == "hybrid":
         if job.split == "triple" and more != 1:
             raise EngineError("a triple hybrid needs a third prompt (the medium band)")
@@ -146,7 +147,7 @@ def resolve_job(model: DiffusionModel, job: Job) -> Job:
 def job_prompts(job: Job) -> list[str]:
     """The prompts of a resolved job: one, or two for anagrams and hybrids."""
     prompt = job.prompt or ""
-    if job.mode not in TWO_PROMPTS:
+    if not mode_of(job.mode).two_prompts:
         return [prompt]
     return [prompt, job.prompt2 or "", *job.more_prompts]
 
@@ -165,7 +166,7 @@ def make_loop(model: DiffusionModel, job: Job, generator: torch.Generator
     image = _batch(job.image, job.count)
     if job.mode == "sample":
         return edits.sample(model, [prompt] * job.count, generator, guidance, steps)
-    if job.mode in ("sdedit", "img2img"):
+    if mode_of(job.mode).uses_strength:
         return edits.sdedit(model, image, i_start, generator, prompt, guidance, steps)
     if job.mode == "inpaint":
         return edits.inpaint(model, image, job.mask, generator, prompt, guidance, steps, i_start,
@@ -257,7 +258,7 @@ def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = Non
         job = resolve_job(model, job)
     params = {
         "app": "diffusion-canvas",
-        "command": "sample" if job.mode == "sample" else "edit",
+        "command": mode_of(job.mode).command,
         "model": model_spec,
         "prompts_file": prompts_file,
         "seed": job.seed,
@@ -269,7 +270,7 @@ def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = Non
         params["upscale"] = True
     if job.mode == "sample":
         return params | {"prompt": job.prompt, "count": job.count}
-    two = job.mode in TWO_PROMPTS
+    two = mode_of(job.mode).two_prompts
     return params | {
         "mode": job.mode, "prompt": job.prompt, "prompt2": job.prompt2 if two else None,
         "view": job.view if job.mode == "anagram" else None, "sigma": job.sigma,

@@ -59,12 +59,13 @@ from app.engine_thread import EngineThread
 from app.explorer import NoiseExplorer
 from app.history import History, Result
 from app.illusions import open_anagram_viewer
-from app.jobs import MODES, NEEDS_IMAGE, Job, illusion_fields
+from app.jobs import Job, illusion_fields
 from app.project import SUFFIX as PROJECT_SUFFIX
 from app.project import ProjectError, apply_project, load_project, save_project
 from app.qt_images import pil_to_qimage, qimage_to_numpy, qimage_to_pil
 from app.restored import clean_run_settings
 from app.restored import describe as describe_problems
+from app.session import modes as mode_table
 from app.settings import APPLICATION, ORGANISATION, Settings
 from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
@@ -383,7 +384,7 @@ class MainWindow(QMainWindow):
         self.tool_options.attach(self.canvas)
         self.tool_options.clearMaskRequested.connect(self.document.clear_mask)
         self.tool_options.invertMaskRequested.connect(self.document.invert_mask)
-        self.modes = ModesPanel(self)
+        self.modes = ModesPanel(self, mode_table.MODES)
         self.result_view = ResultsView(self)
         self.history_strip = HistoryStrip(self, thumbnail_size=84)
         self.live_timer = QTimer(self, singleShot=True, interval=LIVE_DELAY_MS)
@@ -1152,11 +1153,12 @@ class MainWindow(QMainWindow):
         if info is None:
             raise EngineError("no model is loaded: pick one in the Model menu")
         job = Job(**settings)
-        if job.mode in NEEDS_IMAGE:
+        mode = mode_table.mode_of(job.mode)
+        if mode.needs_image:
             region = qimage_to_pil(self.document.region_image(), "RGB")
             job.image = images.prepare_image(region, info["size"], info["channels"],
                                              info["data_range"])
-        if job.mode == "inpaint":
+        if mode.needs_mask:
             job.mask = images.load_mask(qimage_to_pil(self.document.region_mask(), "L"),
                                         info["size"])
         return job
@@ -1429,7 +1431,7 @@ class MainWindow(QMainWindow):
             return
         self.document.paste_into_region(result.image, "Use result as input",
                                         scaling_for(result.image))
-        if self.modes.current_mode() not in NEEDS_IMAGE:
+        if not mode_table.needs_image(self.modes.current_mode()):
             self.modes.set_mode("sdedit")
         self.statusBar().showMessage("The result is the input of the next run", 5000)
 
@@ -1533,7 +1535,7 @@ class MainWindow(QMainWindow):
 
 def is_illusion(result: Result | None) -> bool:
     """An anagram or a hybrid: a result the illusion viewer can show."""
-    return result is not None and result.parameters.get("mode") in ("anagram", "hybrid")
+    return result is not None and mode_table.is_illusion(result.parameters)
 
 
 def own_parameters(parameters: dict[str, Any], index: int, count: int) -> dict[str, Any]:
@@ -1562,8 +1564,9 @@ def upscale_job(result: Result | None, info: dict[str, Any] | None) -> Job:
                           f"this one is {result.image.width()}×{result.image.height()}")
     image = images.prepare_image(qimage_to_pil(result.image, "RGB"), size, info["channels"],
                                  info["data_range"])
-    mode = p.get("mode") or "sample"
-    return Job(mode=mode if mode in MODES else "sample", prompt=p.get("prompt"),
+    mode = p.get("mode")
+    return Job(mode=mode if mode_table.is_mode(mode) else mode_table.DEFAULT,
+               prompt=p.get("prompt"),
                prompt2=p.get("prompt2"), view=p.get("view") or "flip", sigma=p.get("sigma"),
                seed=int(p.get("seed") or 0), image=image, upscale_only=True,
                **illusion_fields(p))

@@ -9,7 +9,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from widgets.modes_panel import MAX_SEED, MODES
+from app.session.modes import is_mode
+from widgets.modes_panel import MAX_SEED
 
 MAX_PROMPT_CHARS = 2000
 
@@ -52,7 +53,7 @@ _flag.wanted = "true or false"  # type: ignore[attr-defined]
 
 
 def _mode(value: Any) -> bool:
-    return value in [key for key, _ in MODES]
+    return is_mode(value)
 
 
 _mode.wanted = "one of the app's modes"  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.jobs import NEEDS_IMAGE
+from app.session.modes import needs_image
 from engine.schedules import evenly_spaced_timesteps
 from widgets.image_strip import LabelledStrip
 
@@ -98,7 +98,7 @@ class Sweep(QObject):
     def start(self) -> bool:
         """Queues one job per value; False if the first could not be made."""
         self.base = self.window_.modes.settings(draw_seed=self.kind != "seed")
-        if self.kind == "i_start" and self.base["mode"] not in NEEDS_IMAGE:
+        if self.kind == "i_start" and not needs_image(self.base["mode"]):
             self.base["mode"] = "sdedit"
         engine = self.window_.engine
         engine.finished.connect(self._on_finished)

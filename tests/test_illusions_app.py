@@ -11,6 +11,7 @@ from test_app import RUN_TIMEOUT, open_window, settings
 from app.illusions import as_tensor, open_anagram_viewer, result_views, scores_line, write_gif
 from app.jobs import Job, illusion_fields, job_parameters
 from app.qt_images import numpy_to_qimage, qimage_to_numpy
+from app.session.modes import MODES
 from engine.views import get_view
 from widgets.illusion_viewers import SIDE, motion_frame
 from widgets.modes_panel import ModesPanel
@@ -84,7 +85,7 @@ def test_an_upscaled_result_is_seen_through_the_stage_one_views():
 
 
 def test_the_modes_panel_offers_more_views_and_splits(qtbot):
-    panel = ModesPanel()
+    panel = ModesPanel(modes=MODES)
     qtbot.addWidget(panel)
     panel.set_model_info({"prompts": [*"0123456789", ""], "default_prompt": "0",
                           "default_guidance": 5.0, "timesteps": 30, "size": 28})

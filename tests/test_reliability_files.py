@@ -217,9 +217,10 @@ def test_clean_run_settings_keeps_the_good_and_names_the_bad():
 
 def test_the_rules_match_the_panel_ranges(qtbot):
     from app.restored import RULES
+    from app.session.modes import MODES
     from widgets.modes_panel import ModesPanel
 
-    panel = ModesPanel()
+    panel = ModesPanel(modes=MODES)
     qtbot.addWidget(panel)
     for key in ("guidance", "sigma", "steps", "seed", "count"):
         box = getattr(panel, key)
@@ -263,9 +264,10 @@ def test_a_project_with_out_of_range_settings_opens_whole(window, tmp_path):
 def test_seeded_fuzz_of_settings_never_breaks_the_panel(qtbot):
     """Random values of every type in every key the panel reads: cleaned, they always apply."""
     from app.restored import RULES, clean_run_settings
+    from app.session.modes import MODES
     from widgets.modes_panel import ModesPanel
 
-    panel = ModesPanel()
+    panel = ModesPanel(modes=MODES)
     qtbot.addWidget(panel)
     rng = random.Random(4)
     values = [None, True, -1, 0, 1, 7, 2 ** 31, 2 ** 64, -1e30, 1e30, float("nan"),

@@ -1,13 +1,15 @@
 """The modes panel: pick a mode and its settings, then Run (Ctrl+Enter) or Cancel (Esc).
 
-It knows nothing of the engine: `set_model_info` gives it plain values (prompt list, defaults,
+It knows nothing of the engine: the modes come in as plain rows (`ModeRow`: the window passes
+app/session/modes.py's table), `set_model_info` gives it plain values (prompt list, defaults,
 timesteps), and `runRequested` hands back a dict of settings whose keys match app.jobs.Job.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QStandardItemModel
@@ -30,14 +32,6 @@ from PySide6.QtWidgets import (
 
 from widgets.illusion_options import VIEWS, IllusionOptions
 
-MODES = [
-    ("sample", "Sample"),
-    ("sdedit", "SDEdit"),
-    ("inpaint", "Inpaint"),
-    ("img2img", "Image-to-image"),
-    ("anagram", "Visual anagram"),
-    ("hybrid", "Hybrid"),
-]
 UNCONDITIONAL = "(unconditional)"
 GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
 NO_GUIDANCE_TIP = "This model takes no prompt, so guidance has nothing to steer by"
@@ -46,32 +40,29 @@ UNCONDITIONAL_GUIDANCE_TIP = ("The prompt is unconditional: guidance has nothing
 MAX_SEED = 2**31 - 1
 DEFAULT_STRENGTH = 0.7  # SDEdit's share of noise until a model says its own default
 LIVE_MAX_SIZE = 64  # Live mode needs a model small enough to re-run while the user draws
-# which optional rows each mode shows
-ROWS = {
-    "sample": set(),
-    "sdedit": {"strength", "live"},
-    "img2img": {"strength"},
-    "inpaint": set(),
-    "anagram": {"prompt2", "view", "illusion"},
-    "hybrid": {"prompt2", "sigma", "illusion"},
-}
-MODE_HINTS = {
-    "sample": "New images from pure noise, for the prompt.",
-    "sdedit": "Noises your drawing part of the way, then the model denoises it into something it "
-              "believes (the course's SDEdit, with the model's default prompt).",
-    "inpaint": "Paint a mask (M): only the masked part is generated, the rest is kept.",
-    "img2img": "SDEdit pulled towards a prompt you name: draw a 1, ask for a 7.",
-    "anagram": "One image that reads as one prompt upright and as another through a view.",
-    "hybrid": "One image that is one prompt from afar and another up close.",
-}
-SMALL_HYBRID_NOTE = (" At this model's size it does not work: measured, every 0/1 hybrid still "
-                     "reads as the far digit up close (docs/benchmarks.md).")
-SMALL_HYBRID_SIZE = 32  # at or below this many pixels the close-up band has no room
-PROMPT_LABELS = {
-    "img2img": ("Pull towards", "Prompt 2"),
-    "anagram": ("Upright", "Through view"),
-    "hybrid": ("Far (low-pass)", "Close (high-pass)"),
-}
+OPTIONAL_ROWS = ("prompt2", "view", "sigma", "illusion", "strength", "live")
+
+
+class ModeRow(Protocol):
+    """What the panel reads of a mode (app/session/modes.py's Mode has these): `rows` names its
+    optional rows (OPTIONAL_ROWS): "prompt2" means a second prompt, "strength" an i_start,
+    "live" that it can re-run as the user draws; `small_note` is added to the hint for models
+    of at most `small_size` pixels."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def hint(self) -> str: ...
+    @property
+    def rows(self) -> frozenset[str]: ...
+    @property
+    def prompt_labels(self) -> tuple[str, str]: ...
+    @property
+    def small_note(self) -> str: ...
+    @property
+    def small_size(self) -> int: ...
 
 
 class PromptBox(QComboBox):
@@ -116,20 +107,19 @@ class ModesPanel(QWidget):
     liveChanged = Signal(bool)  # the Live toggle (SDEdit re-runs as the user draws)
     inputsChanged = Signal()  # a prompt, the strength, guidance, steps or the seed changed
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, modes: Sequence[ModeRow] = ()) -> None:
         super().__init__(parent)
+        self._modes: dict[str, ModeRow] = {}
         self._timesteps: list[int] = []
         self._default_steps = 0
         self._build()
         self._connect()
+        self.set_modes(modes)
         self.set_model_info(None)
-        self._show_rows()
 
     # --- building ---------------------------------------------------------------------------
     def _build(self) -> None:
         self.mode = QComboBox(self)
-        for key, label in MODES:
-            self.mode.addItem(label, key)
         self.mode_hint = QLabel(self, wordWrap=True)
         self.mode_hint.setStyleSheet("QLabel { color: palette(mid); }")
         self.prompt = PromptBox(self)
@@ -262,6 +252,23 @@ class ModesPanel(QWidget):
     def _on_random_toggled(self, _checked: bool) -> None:
         self._seed_once = False  # the user chose: no seed is restored any more
 
+    def set_modes(self, modes: Sequence[ModeRow]) -> None:
+        """The modes offered, in order (the current one is kept where it is still offered)."""
+        current = self.current_mode()
+        self._modes = {row.key: row for row in modes}
+        self.mode.blockSignals(True)
+        self.mode.clear()
+        for row in modes:
+            self.mode.addItem(row.label, row.key)
+        self.mode.blockSignals(False)
+        self.set_mode(current)
+        self._show_rows()
+        self._keep_one_width()
+
+    def _rows(self, mode: str | None = None) -> frozenset[str]:
+        row = self._modes.get(mode or self.current_mode())
+        return row.rows if row is not None else frozenset()
+
     # --- the model ------------------------------------------------------------------------------
     def set_model_info(self, info: dict[str, Any] | None) -> None:
         """Fills the prompts and defaults from a model's info (None: no model loaded)."""
@@ -378,7 +385,7 @@ class ModesPanel(QWidget):
 
     def is_live(self) -> bool:
         """Live is on and applies (SDEdit mode)."""
-        return self.live.isChecked() and self.live.isEnabled() and self.current_mode() == "sdedit"
+        return self.live.isChecked() and self.live.isEnabled() and "live" in self._rows()
 
     def _update_guidance(self, *_: object) -> None:
         """Guidance steers by the prompts: greyed out where every prompt is unconditional."""
@@ -387,7 +394,7 @@ class ModesPanel(QWidget):
             self.guidance.setToolTip(NO_GUIDANCE_TIP)
             return
         prompts = [self.prompt.prompt()]
-        if self.current_mode() in ("anagram", "hybrid"):
+        if "prompt2" in self._rows():
             prompts.append(self.prompt2.prompt())
         steering = any(prompts)
         self.guidance.setEnabled(steering)
@@ -402,21 +409,23 @@ class ModesPanel(QWidget):
 
     def _show_rows(self, mode: str | None = None) -> None:
         mode = mode or self.current_mode()
+        row = self._modes.get(mode)
+        rows = row.rows if row is not None else frozenset()
         for name, widget in self._optional.items():
-            self._form.setRowVisible(widget, name in ROWS[mode])
+            self._form.setRowVisible(widget, name in rows)
         self.illusion.set_mode(mode)
-        hint = MODE_HINTS[mode]
-        if mode == "hybrid" and 0 < self._model_size <= SMALL_HYBRID_SIZE:
-            hint += SMALL_HYBRID_NOTE
+        hint = row.hint if row is not None else ""
+        if row is not None and 0 < self._model_size <= row.small_size:
+            hint += row.small_note
         self.mode_hint.setText(hint)
-        first, second = PROMPT_LABELS.get(mode, ("Prompt", "Prompt 2"))
+        first, second = row.prompt_labels if row is not None else ("Prompt", "Prompt 2")
         self.prompt_label.setText(first)
         self.prompt2_label.setText(second)
 
     def _keep_one_width(self) -> None:
         """The panel is as wide as its widest mode needs, so switching modes never resizes it."""
         widest = 0
-        for key, _ in MODES:
+        for key in self._modes:
             self._show_rows(key)
             self.layout().activate()
             widest = max(widest, self.sizeHint().width())
@@ -448,14 +457,14 @@ class ModesPanel(QWidget):
             self.seed.blockSignals(False)
         elif draw_seed and self._seed_once:
             self.forget_restored_seed()  # this run reuses the file's seed; the next draws anew
-        mode = self.current_mode()
+        mode, rows = self.current_mode(), self._rows()
         return {
             "mode": mode,
             "prompt": self.prompt.prompt(),
-            "prompt2": self.prompt2.prompt() if mode in ("anagram", "hybrid") else None,
+            "prompt2": self.prompt2.prompt() if "prompt2" in rows else None,
             "view": str(self.view.currentData()),
             "sigma": self.sigma.value() or None,
-            "i_start": self.i_start() if mode in ("sdedit", "img2img") else None,
+            "i_start": self.i_start() if "strength" in rows else None,
             "guidance": self.guidance.value(),
             "steps": self.steps.value() or None,
             "seed": self.seed.value(),
