@@ -6,11 +6,15 @@
 (b) the cost of one preview frame: tensor -> QImage -> the window's preview slot -> canvas
     repaint, against a bare canvas repaint.
 (c) launch to window shown (a fresh process: imports, window, first paint), and to model loaded.
+(d) Live mode: the time from the end of a stroke to the live SDEdit result shown (median, p95,
+    over --live-strokes strokes with the mode's default steps and strength), split into the
+    wait before the run starts (the Live delay) and the run, with the largest GUI tick gap
+    meanwhile. Goal (issue 15): <= 150 ms for the digit model on 2 cores, gap <= 33 ms.
 
 The model is the bundled digit model when resources/models/mnist-class exists, otherwise a
 random D = 64 class-conditioned UNet saved to a temporary folder (same shape, same cost).
 
-    python benchmarks/bench_gui.py [--seconds 3] [--steps 300] [--count 1]
+    python benchmarks/bench_gui.py [--seconds 3] [--steps 300] [--count 1] [--live-strokes 10]
 
 Prints a markdown table. Offscreen by default (QT_QPA_PLATFORM=offscreen).
 """
@@ -31,11 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QPointF, QSettings, QTimer  # noqa: E402
+from PySide6.QtGui import QColor  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.engine_thread import tensor_to_qimage  # noqa: E402
-from app.main_window import Asker, MainWindow  # noqa: E402
+from app.main_window import LIVE_DELAY_MS, Asker, MainWindow  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 BUNDLED = ROOT / "resources" / "models" / "mnist-class"
@@ -137,6 +142,36 @@ def preview_cost(app: QApplication, window: MainWindow, n: int = 200) -> tuple[f
     return frame, bare
 
 
+def live_latency(app: QApplication, window: MainWindow, strokes: int
+                 ) -> tuple[list[float], list[float], list[float], int]:
+    """Per stroke: ms from its end to the live result shown, and to the run's start; all the
+    GUI tick gaps meanwhile; and the steps of each run."""
+    window.modes.set_mode("sdedit")
+    finished: list[float] = []
+    submitted: list[float] = []
+    submit = window.engine.submit
+    window.engine.submit = lambda job: submitted.append(time.monotonic()) or submit(job)
+    window.engine.finished.connect(lambda *a: finished.append(time.monotonic()))  # after the
+    window.modes.live.setChecked(True)  # window's own slot, so the result is shown by then
+    wait_for(app, lambda: finished)  # turning Live on runs once
+    shown, started, gaps = [], [], []
+    for k in range(strokes):
+        finished.clear()
+        submitted.clear()
+        doc, x = window.document, 40 + (k * 23) % 200
+        doc.begin_stroke("brush", QPointF(x, 50), 24, 0.8, QColor(255, 255, 255))
+        doc.stroke_to(QPointF(280 - x, 230))
+        doc.end_stroke()
+        end = time.monotonic()
+        gaps += tick_gaps(app, 60.0, during=lambda: not finished)
+        shown.append(1000 * (finished[0] - end))
+        started.append(1000 * (submitted[0] - end) if submitted else float("nan"))
+        tick_gaps(app, 0.2)  # let the run's last signals settle before the next stroke
+    window.modes.live.setChecked(False)
+    window.engine.submit = submit
+    return shown, started, gaps, window.modes.steps.value()
+
+
 def launch(model: str) -> tuple[float, float]:
     """Seconds from starting a fresh process to the window shown, and to the model loaded."""
     start = time.monotonic()
@@ -166,6 +201,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="baseline length")
     parser.add_argument("--steps", type=int, default=300, help="steps of the timed run")
     parser.add_argument("--count", type=int, default=1, help="images in the timed run")
+    parser.add_argument("--live-strokes", type=int, default=10,
+                        help="strokes timed in Live mode (0: skip (d))")
     parser.add_argument("--launch-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.launch_child:
@@ -181,6 +218,8 @@ def main() -> None:
         idle = tick_gaps(app, args.seconds)
         busy, steps, run_s = run_gaps(app, window, args.steps, args.count, args.seconds)
         frame_ms, bare_ms = preview_cost(app, window)
+        if args.live_strokes:  # printed at once: closing the window has crashed (SIGSEGV)
+            print_live(*live_latency(app, window, args.live_strokes), flush=True)
         window.close()
         shown_s, loaded_s = launch(model)
 
@@ -202,6 +241,26 @@ def main() -> None:
           f"{bare_ms:.2f} ms (bare repaint) | {frame_ms / max(bare_ms, 1e-6):.1f} |")
     print(f"| (c) launch to window shown (fresh process) | {shown_s:.2f} s | | |")
     print(f"| (c) launch to model loaded | {loaded_s:.2f} s | | |")
+
+
+def print_live(shown: list[float], started: list[float], gaps: list[float], steps: int,
+               flush: bool = False) -> None:
+    def p95(values: list[float]) -> float:
+        return statistics.quantiles(values, n=20)[18] if len(values) > 2 else max(values)
+
+    run = [a - b for a, b in zip(shown, started)]
+    steps_text = f"{steps} timesteps" if steps else "the model's default timesteps"
+    print(f"\n(d) Live SDEdit, {len(shown)} strokes, {steps_text} at the default strength, "
+          f"Live delay {LIVE_DELAY_MS} ms\n")
+    print("| stroke end to | median | p95 |")
+    print("|---|---|---|")
+    print(f"| live result shown | {statistics.median(shown):.0f} ms | {p95(shown):.0f} ms |")
+    print(f"| run starts (the Live delay) | {statistics.median(started):.0f} ms | "
+          f"{p95(started):.0f} ms |")
+    print(f"| run start to result shown | {statistics.median(run):.0f} ms | {p95(run):.0f} ms |")
+    goal = "met" if p95(shown) <= 150 and max(gaps) <= 33 else "NOT met"
+    print(f"\nLargest GUI tick gap over the strokes: {max(gaps):.1f} ms; goal (p95 <= 150 ms, "
+          f"gap <= 33 ms): {goal}.\n", flush=flush)
 
 
 if __name__ == "__main__":
