@@ -1432,7 +1432,7 @@ class MainWindow(QMainWindow):
         self.document.paste_into_region(result.image, "Use result as input",
                                         scaling_for(result.image))
         if not mode_table.needs_image(self.modes.current_mode()):
-            self.modes.set_mode("sdedit")
+            self.modes.set_mode(mode_table.IMAGE_DEFAULT)
         self.statusBar().showMessage("The result is the input of the next run", 5000)
 
     def export_dialog(self, result: Result | None = None) -> bool:

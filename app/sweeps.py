@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.session.modes import needs_image
+from app.session.modes import IMAGE_DEFAULT, needs_image
 from engine.schedules import evenly_spaced_timesteps
 from widgets.image_strip import LabelledStrip
 
@@ -99,7 +99,7 @@ class Sweep(QObject):
         """Queues one job per value; False if the first could not be made."""
         self.base = self.window_.modes.settings(draw_seed=self.kind != "seed")
         if self.kind == "i_start" and not needs_image(self.base["mode"]):
-            self.base["mode"] = "sdedit"
+            self.base["mode"] = IMAGE_DEFAULT
         engine = self.window_.engine
         engine.finished.connect(self._on_finished)
         engine.cancelled.connect(self._on_stopped)

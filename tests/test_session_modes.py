@@ -38,6 +38,7 @@ def test_lookups():
         modes.mode_of("nonsense")
     assert modes.is_illusion({"mode": "hybrid"}) and not modes.is_illusion({"mode": "sdedit"})
     assert not modes.is_illusion({}) and not modes.needs_image("sample")
+    assert modes.needs_image(modes.IMAGE_DEFAULT) and not modes.needs_image(modes.DEFAULT)
 
 
 def test_the_job_checks_follow_the_table():

@@ -16,6 +16,7 @@ from app.commands.common import (
 )
 from app.commands.outputs import all_or_nothing, check_file_outputs
 from app.jobs import Job, default_i_start, job_parameters, make_run, resolve_job
+from app.session.modes import mode_of
 from engine import images
 from engine.errors import EngineError
 from engine.models.base import DiffusionModel
@@ -45,12 +46,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_required(args: argparse.Namespace) -> None:
-    needs = {"sdedit": ["image"], "img2img": ["image", "prompt"], "inpaint": ["image", "mask"],
-             "anagram": ["prompt", "prompt2"], "hybrid": ["prompt", "prompt2"]}[args.mode]
+    mode = mode_of(args.mode)
+    needs = [name for name, needed in (("image", mode.needs_image), ("mask", mode.needs_mask),
+                                       ("prompt", mode.needs_prompt),
+                                       ("prompt2", mode.two_prompts)) if needed]
     missing = [f"--{name}" for name in needs if getattr(args, name) is None]
     if missing:
         raise EngineError(f"edit {args.mode} needs {' and '.join(missing)}")
-    if args.mode in ("anagram", "hybrid") and args.image is None and args.i_start not in (None, 0):
+    if mode.illusion and args.image is None and args.i_start not in (None, 0):
         raise EngineError(f"edit {args.mode}: --i-start needs --image to start from")
 
 
@@ -84,7 +87,7 @@ def check_same_size(image_path: str, mask_path: str) -> None:
 def job_from_args(args: argparse.Namespace, model: DiffusionModel, image: torch.Tensor | None,
                   i_start: int) -> Job:
     mask = None
-    if args.mode == "inpaint":
+    if mode_of(args.mode).needs_mask:
         check_same_size(args.image, args.mask)
         mask = images.load_mask(args.mask, model.image_size)
     return Job(mode=args.mode, prompt=args.prompt, prompt2=args.prompt2, view=args.view,

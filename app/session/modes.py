@@ -85,6 +85,7 @@ MODES: tuple[Mode, ...] = (
 BY_KEY: dict[str, Mode] = {m.key: m for m in MODES}
 KEYS: tuple[str, ...] = tuple(BY_KEY)
 DEFAULT = "sample"
+IMAGE_DEFAULT = "sdedit"  # where "use as input" and strength sweeps switch a mode without image
 
 
 def find_mode(key: object) -> Mode | None:
