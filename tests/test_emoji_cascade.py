@@ -154,3 +154,38 @@ def test_emoji_is_not_bundled_yet(capsys):
         pytest.skip("the emoji model is bundled")
     assert main(["sample", "--model", "emoji", "--out", "unused"]) == 1
     assert "not bundled yet" in capsys.readouterr().err
+
+
+class _Kill(Exception):
+    pass
+
+
+@pytest.mark.parametrize("point", ["staged config.json", "committed", "moved loss.csv"])
+def test_an_epoch_save_stopped_anywhere_resumes_exactly(emoji_set, tmp_path, point):
+    """The epoch's weights, state, config and loss.csv are one checkpoint (issue 16)."""
+    from engine.training import checkpoint as ckpt
+
+    config = EmojiTrainConfig("base", str(emoji_set), epochs=2, **SMALL)
+    whole = train_emoji(config, tmp_path / "whole", progress=False)
+    out = tmp_path / "stopped"
+    seen = []
+
+    def stop(step: str) -> None:
+        if step == point:
+            seen.append(step)
+            if len(seen) == 2:  # the second epoch's save
+                raise _Kill
+
+    ckpt.fault = stop
+    try:
+        with pytest.raises(_Kill):
+            train_emoji(config, out, progress=False)
+    finally:
+        ckpt.fault = None
+    rest = train_emoji(config, out, resume=True, progress=False)
+    assert rest.steps_done == whole.steps_done
+    from safetensors.torch import load_file
+
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "whole" / "loss.csv").read_text() == (out / "loss.csv").read_text()

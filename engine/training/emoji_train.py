@@ -352,6 +352,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     torch.set_num_threads(config.num_threads or cpu_count())
+    if resume:
+        ckpt.recover(out_dir)  # a save a kill cut short: finished or dropped, never half there
     has_run = (out_dir / ckpt.STATE).exists()
     if not resume and has_run:
         raise CheckpointError(f"{out_dir} already holds a training run; pass --resume to continue "
@@ -601,12 +603,17 @@ def _to_cpu(value):
     return value
 
 
+def _state(model: nn.Module, optimizer, ema: EMA, settings: dict, step_global: int,
+           losses: list[list[float]]) -> dict:
+    return {"epoch": None, "step": step_global, "model": _cpu_state(model),
+            "ema": _to_cpu(ema.state_dict()), "optimizer": _to_cpu(optimizer.state_dict()),
+            "settings": settings, "losses": losses}
+
+
 def _save_state(out_dir: Path, model: nn.Module, optimizer, ema: EMA, settings: dict,
                 step_global: int, losses: list[list[float]]) -> None:
-    ckpt.save_training_state(out_dir, {
-        "epoch": None, "step": step_global, "model": _cpu_state(model),
-        "ema": _to_cpu(ema.state_dict()), "optimizer": _to_cpu(optimizer.state_dict()),
-        "settings": settings, "losses": losses})
+    ckpt.save_training_state(out_dir, _state(model, optimizer, ema, settings, step_global,
+                                             losses))
 
 
 def _ema_model(model: nn.Module, ema: EMA) -> nn.Module:
@@ -621,21 +628,21 @@ def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimi
                settings: dict, step_global: int, losses: list[list[float]],
                steps_per_epoch: int, done: int, tok_dir: Path, frozen, tokens: PromptTokens,
                x32: torch.Tensor, names: list[str], words: list[str]) -> None:
-    """Training state, EMA weights + config.json, loss.csv, the IF folder, a sample grid."""
-    _save_state(out_dir, model, optimizer, ema, settings, step_global, losses)
+    """Training state, EMA weights, config.json and loss.csv as one atomic checkpoint; then
+    the IF folder and a sample grid (both made again from the checkpoint if a kill cuts them)."""
     shadow = _ema_model(model, ema)
     weights = {k: v.clone() for k, v in shadow.state_dict().items()}  # T5 ties two tensors
-    ckpt.save_weights(weights, out_dir / ckpt.WEIGHTS,
-                      metadata={"kind": f"emoji-{config.stage}", "epoch": done,
-                                "step": step_global})
     final = _mean_of(losses[-steps_per_epoch:])
     record = {"format": "diffusion-canvas-emoji-run/1", "kind": f"emoji-{config.stage}",
               "hidden": 0, "training": settings, "epochs": config.epochs, "epochs_done": done,
               "steps_done": step_global, "final_loss": final,
               "config": {k: v for k, v in asdict(config).items()
                          if k not in ("device", "num_threads")} | {"shape": config.shape_name}}
-    ckpt.write_config(out_dir, record)
-    _append_loss_csv(out_dir, losses, steps_per_epoch)
+    ckpt.save_checkpoint(
+        out_dir, weights=weights, config=record,
+        weights_metadata={"kind": f"emoji-{config.stage}", "epoch": done, "step": step_global},
+        state=_state(model, optimizer, ema, settings, step_global, losses),
+        files={LOSS_CSV: _loss_csv_writer(losses, steps_per_epoch)})
     folder = out_dir / "pipeline" / FOLDERS[config.stage]
     notes = {"default_prompt": "grinning face", "default_guidance": config.sample_guidance,
              "prompt_format": "NAME or NAME, STYLE (style: google, twemoji)",
@@ -687,15 +694,20 @@ def _rows(losses: list[list[float]], steps_per_epoch: int, start: int = 0):
                f"{lr:.3g}"]
 
 
-def _rewrite_loss_csv(out_dir: Path, losses: list[list[float]], steps_per_epoch: int) -> None:
-    """loss.csv from the saved history (rows of steps never saved are dropped)."""
+def _loss_csv_writer(losses: list[list[float]], steps_per_epoch: int) -> ckpt.Writer:
+    """A Writer of the whole loss.csv from the saved history."""
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["step", "epoch", "loss", "simple", "vlb", "lr"])
             writer.writerows(_rows(losses, steps_per_epoch))
 
-    ckpt.atomic_write(out_dir / LOSS_CSV, write)
+    return write
+
+
+def _rewrite_loss_csv(out_dir: Path, losses: list[list[float]], steps_per_epoch: int) -> None:
+    """loss.csv from the saved history (rows of steps never saved are dropped)."""
+    ckpt.atomic_write(out_dir / LOSS_CSV, _loss_csv_writer(losses, steps_per_epoch))
 
 
 def _append_loss_csv(out_dir: Path, losses: list[list[float]], steps_per_epoch: int) -> None:
