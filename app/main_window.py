@@ -66,6 +66,7 @@ from app.qt_images import pil_to_qimage, qimage_to_numpy, qimage_to_pil
 from app.restored import clean_run_settings
 from app.restored import describe as describe_problems
 from app.session import modes as mode_table
+from app.session.settings import RunSettings, bind_mode
 from app.settings import APPLICATION, ORGANISATION, Settings
 from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
@@ -385,6 +386,8 @@ class MainWindow(QMainWindow):
         self.tool_options.clearMaskRequested.connect(self.document.clear_mask)
         self.tool_options.invertMaskRequested.connect(self.document.invert_mask)
         self.modes = ModesPanel(self, mode_table.MODES)
+        self.run_settings = RunSettings(self)
+        self._bindings = [bind_mode(self.run_settings, self.modes.mode)]
         self.result_view = ResultsView(self)
         self.history_strip = HistoryStrip(self, thumbnail_size=84)
         self.live_timer = QTimer(self, singleShot=True, interval=LIVE_DELAY_MS)
@@ -1431,8 +1434,8 @@ class MainWindow(QMainWindow):
             return
         self.document.paste_into_region(result.image, "Use result as input",
                                         scaling_for(result.image))
-        if not mode_table.needs_image(self.modes.current_mode()):
-            self.modes.set_mode(mode_table.IMAGE_DEFAULT)
+        if not mode_table.needs_image(self.run_settings.mode):
+            self.run_settings.mode = mode_table.IMAGE_DEFAULT
         self.statusBar().showMessage("The result is the input of the next run", 5000)
 
     def export_dialog(self, result: Result | None = None) -> bool:
