@@ -5,6 +5,10 @@ Loaded with weights_only=True: a .pth from elsewhere is never unpickled beyond p
 
 from __future__ import annotations
 
+import difflib
+import re
+import string
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
@@ -56,3 +60,82 @@ def attach_embeddings(model: DiffusionModel, path: str | Path) -> None:
         raise PromptError(f"{path} has no {uncond!r} entry: the unconditional prompt that "
                           "classifier-free guidance needs (the course's file has it)")
     use(data)
+
+
+# --- free text against a model's vocabulary ---------------------------------------------------
+# A model trained on a closed set of label words (the emoji cascade writes them as `words` in
+# its diffusion_canvas.json) knows nothing else: a word outside them is refused, by name, with
+# the nearest words it does know, rather than passed to the encoder as noise.
+
+_SEPARATORS = re.compile(r"[\s" + re.escape("".join(set(string.punctuation) - {"'"})) + r"]+")
+_CLAUSES = re.compile(r"[,;]")
+CLOSEST = 3
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-case words of `text`: split at spaces and punctuation (hyphens too), quotes around
+    a word removed, '&' read as 'and'. Anything else (an emoji, a letter with an accent) stays
+    in its word, so that it is reported rather than dropped."""
+    text = text.replace("\u2019", "'").replace("&", " and ").lower()
+    return [t for t in (part.strip("'") for part in _SEPARATORS.split(text)) if t]
+
+
+def _base_forms(token: str) -> list[str]:
+    """The token, then what it may be a possessive or plural of: "dog's", "dogs", "foxes",
+    "cherries" -> "dog", "dog", "fox", "cherry"."""
+    forms = [token]
+    if token.endswith("'s"):
+        forms.append(token[:-2])
+    for word in list(forms):
+        if word.endswith("ies") and len(word) > 4:
+            forms.append(word[:-3] + "y")
+        if word.endswith("es") and len(word) > 3:
+            forms.append(word[:-2])
+        if word.endswith("s") and len(word) > 2:
+            forms.append(word[:-1])
+    return list(dict.fromkeys(forms))
+
+
+def known_form(token: str, vocabulary: Collection[str]) -> str | None:
+    """The vocabulary's word for a lower-case token (itself, or its base where the vocabulary
+    has the base and not the token); None when the vocabulary has neither."""
+    return next((form for form in _base_forms(token) if form in vocabulary), None)
+
+
+def closest_words(word: str, words: Collection[str], count: int = CLOSEST) -> list[str]:
+    """The `count` known words most like `word` (difflib's ratio, ties in sorted order)."""
+    return difflib.get_close_matches(word, sorted(words), n=count, cutoff=0.0)
+
+
+def prompt_for_vocabulary(prompt: str, words: Collection[str] | None, name: str = "the model"
+                          ) -> str:
+    """The prompt in the vocabulary's own form: lower-case known words, one space apart, with
+    the commas of "grinning face, twemoji" kept. No vocabulary (IF's T5 reads anything): the
+    prompt as it is. A word the vocabulary lacks (also in its plural or possessive form):
+    PromptError naming each such word and the closest words the model knows."""
+    if not words:
+        return prompt
+    vocabulary = {w.lower() for w in words}
+    clauses, unknown = [], []
+    for clause in _CLAUSES.split(prompt):
+        known = []
+        for token in _tokens(clause):
+            form = known_form(token, vocabulary)
+            if form is None:
+                unknown.append(token)
+            else:
+                known.append(form)
+        if known:
+            clauses.append(" ".join(known))
+    if unknown:
+        raise PromptError(unknown_words_message(list(dict.fromkeys(unknown)), vocabulary, name))
+    return ", ".join(clauses)
+
+
+def unknown_words_message(unknown: list[str], vocabulary: Collection[str], name: str) -> str:
+    """One line for every unknown word: "emoji does not know the word 'hart' (the closest
+    words it knows: heart, hat, heavy)"."""
+    parts = [f"{w!r} (the closest words it knows: {', '.join(closest_words(w, vocabulary))})"
+             for w in unknown]
+    noun = "word" if len(unknown) == 1 else "words"
+    return f"{name} does not know the {noun} {' and '.join(parts)}"

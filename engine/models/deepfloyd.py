@@ -20,6 +20,7 @@ import torch
 from engine.errors import ModelError, PromptError
 from engine.models.base import DiffusionModel, Prediction, Upscaler
 from engine.models.memory import DTYPES, OffloadGroup, translate_oom
+from engine.prompts import prompt_for_vocabulary
 from engine.schedules import NoiseSchedule
 
 IF_PIPELINES = ("IFPipeline", "IFImg2ImgPipeline", "IFInpaintingPipeline")
@@ -202,6 +203,14 @@ class IFStageOne(DiffusionModel):
             raise PromptError(f"{self.name} needs prompt embeddings: pass --prompts FILE.pth "
                               "(the course's file), or put IF's text_encoder/ in its folder")
         super().check_prompt(prompt)
+        self.encoder_text(prompt)
+
+    def encoder_text(self, prompt: str) -> str:
+        """What the text encoder reads for a prompt: a model with a vocabulary (`words`) gets
+        it in the vocabulary's form, and a word it does not know is refused (PromptError)."""
+        if prompt in self.embeddings:
+            return prompt
+        return prompt_for_vocabulary(prompt, self.words, self.name)
 
     def encode(self, prompts: list[str]) -> torch.Tensor:
         for prompt in prompts:
@@ -209,7 +218,8 @@ class IFStageOne(DiffusionModel):
         if all(p in self.embeddings for p in prompts):
             rows = [self.embeddings[p].reshape(1, -1, self.embedding_dim) for p in prompts]
             return torch.cat(rows).to(self.device, self.dtype)
-        return self.text_encoder(prompts).to(self.device, self.dtype)
+        texts = [self.encoder_text(p) for p in prompts]
+        return self.text_encoder(texts).to(self.device, self.dtype)
 
     @torch.no_grad()
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None
