@@ -141,16 +141,20 @@ def test_precision_reloads_if_and_a_refused_choice_comes_back(qtbot, lone_if, tm
     assert results, "and it still runs"
 
 
-def test_digit_models_ignore_the_large_model_settings(qtbot, tmp_path):
+def test_digit_models_take_the_precision_and_ignore_offload(qtbot, tmp_path):
     ini = tmp_path / "w"
     window = open_window(qtbot, "mnist", ini)
-    window.precision_actions["bf16"].trigger()
-    window.offload_actions["model"].trigger()
+    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
+        window.precision_actions["bf16"].trigger()  # issue 15: the digit models take it too
+    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
+        window.offload_actions["model"].trigger()
     assert window.settings.offload == "model"
-    assert window.engine.loaded_model().dtype == torch.float32
+    assert next(window.engine.loaded_model().net.parameters()).dtype == torch.bfloat16
     second = open_window(qtbot, "mnist", tmp_path / "w2", settings=window.settings)
     assert second.precision == "bf16" and second.offload_actions["model"].isChecked()
-    assert second.engine.loaded_model().dtype == torch.float32, "loaded with them set"
+    weights = next(second.engine.loaded_model().net.parameters())
+    assert weights.dtype == torch.bfloat16, "loaded with them set"
+    assert weights.device.type == "cpu", "offload means nothing to the digit models"
 
 
 def test_the_memory_note_comes_before_loading(qtbot, lone_if, tmp_path, monkeypatch):
