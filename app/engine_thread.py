@@ -54,6 +54,7 @@ def model_info(model: DiffusionModel, spec: str) -> dict[str, Any]:
         "conditional": model.conditional,
         "prompts": model.prompt_choices() if model.conditional else [""],
         "free_text": model.conditional and model.prompt_choices() is None,
+        "words": list(getattr(model, "words", None) or []) or None,  # its vocabulary, if any
         "upscaler": model.has_upscaler(),
         "upscaler_name": model.upscaler_name,
         "dtype": str(model.dtype).removeprefix("torch."),

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from widgets.illusion_options import VIEWS, IllusionOptions
+from widgets.prompt_words import WordCompleter
 
 UNCONDITIONAL = "(unconditional)"
 GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
@@ -75,6 +76,9 @@ class PromptBox(QComboBox):
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(10)
         self.setMaxVisibleItems(30)  # the digit model's eleven prompts at once, no scrolling
+        self._item_completer = self.completer()
+        self._item_completer.setParent(self)  # else the line edit deletes it in set_words
+        self.word_completer = WordCompleter(self.lineEdit())
 
     def set_choices(self, choices: list[str] | None, current: str) -> None:
         self.clear()
@@ -88,6 +92,18 @@ class PromptBox(QComboBox):
             self.setCurrentIndex(index)
         else:
             self.setEditText(prompt if prompt else UNCONDITIONAL)
+
+    def set_words(self, words: list[str] | None) -> None:
+        """A model's vocabulary: the word being typed completes from it (None: no completion
+        but the combo's own, from its items)."""
+        self.word_completer.set_words(words)
+        if not words:
+            if self.completer() is None:
+                self.setCompleter(self._item_completer)
+        else:
+            self.lineEdit().setCompleter(None)  # its inline completion would fight the popup
+            self.setToolTip("Type words this model knows: the word being typed completes from "
+                            f"its {len(words)} words, and a word it does not know is named")
 
     def prompt(self) -> str:
         text = self.currentText().strip()
@@ -298,6 +314,8 @@ class ModesPanel(QWidget):
         self.live.setEnabled(small)
         self._set_upscaler(info.get("upscaler_name"), bool(info.get("upscaler", False)))
         self._set_prompt_hint(bool(info.get("free_text", False)), choices)
+        self.prompt.set_words(info.get("words"))
+        self.prompt2.set_words(info.get("words"))
         self._keep_one_width()
 
     def _set_upscaler(self, name: str | None, available: bool) -> None:
