@@ -235,6 +235,17 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], where: Pat
 # a checkpoint as one atomic unit
 
 
+def to_cpu(value: Any) -> Any:
+    """Tensors in nested dicts and lists, detached and on the CPU (what a state file holds)."""
+    if torch.is_tensor(value):
+        return value.detach().to("cpu")
+    if isinstance(value, dict):
+        return {k: to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_cpu(v) for v in value]
+    return value
+
+
 def save_checkpoint(out_dir: str | os.PathLike, *, weights: nn.Module | dict | None = None,
                     weights_metadata: dict[str, Any] | None = None,
                     config: dict[str, Any] | None = None, state: dict[str, Any] | None = None,

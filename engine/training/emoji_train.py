@@ -593,20 +593,10 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
 
 
-def _to_cpu(value):
-    if torch.is_tensor(value):
-        return value.detach().to("cpu")
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_cpu(v) for v in value]
-    return value
-
-
 def _state(model: nn.Module, optimizer, ema: EMA, settings: dict, step_global: int,
            losses: list[list[float]]) -> dict:
     return {"epoch": None, "step": step_global, "model": _cpu_state(model),
-            "ema": _to_cpu(ema.state_dict()), "optimizer": _to_cpu(optimizer.state_dict()),
+            "ema": ckpt.to_cpu(ema.state_dict()), "optimizer": ckpt.to_cpu(optimizer.state_dict()),
             "settings": settings, "losses": losses}
 
 

@@ -631,7 +631,7 @@ def _save_epoch(out_dir: Path, model: nn.Module, optimizer, scheduler, runner: _
         "epoch": done,
         "settings": settings,
         "run": extra,
-        "optimizer": _to_cpu(optimizer.state_dict()),
+        "optimizer": ckpt.to_cpu(optimizer.state_dict()),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": runner.scaler_state(),
         "losses": losses,
@@ -656,7 +656,7 @@ def _save_mid_epoch(out_dir: Path, model: nn.Module, optimizer, scheduler, runne
         "step": step,
         "model": {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()},
         "settings": settings,
-        "optimizer": _to_cpu(optimizer.state_dict()),
+        "optimizer": ckpt.to_cpu(optimizer.state_dict()),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": runner.scaler_state(),
         "losses": losses,
@@ -665,16 +665,6 @@ def _save_mid_epoch(out_dir: Path, model: nn.Module, optimizer, scheduler, runne
         "run": extra,
     }
     ckpt.save_checkpoint(out_dir, state=state, info={"epoch": epoch, "step": step})
-
-
-def _to_cpu(value):
-    if torch.is_tensor(value):
-        return value.detach().to("cpu")
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_cpu(v) for v in value]
-    return value
 
 
 def _rewrite_loss_csv(out_dir: Path, losses: list[float], steps_per_epoch: int) -> None:
