@@ -8,6 +8,14 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny class-conditioned digit model, saved as the bundled ones are."""
+    from engine.models.tiny import save_tiny_digit_model
+
+    return str(save_tiny_digit_model(tmp_path_factory.mktemp("tiny-class")))
+
+
 @pytest.fixture
 def if_environment(tmp_path_factory, monkeypatch):
     """No Hugging Face cache, no stage II override, and stage II in 2 steps (tiny IF tests)."""

@@ -23,11 +23,6 @@ BUNDLED = ROOT / "resources" / "models" / "mnist-class"
 RUN_TIMEOUT = 20_000
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return str(save_tiny_digit_model(tmp_path_factory.mktemp("tiny-class")))
-
-
 class FakeAsker(Asker):
     """Answers the window's questions without a dialog, and records what was asked."""
 
@@ -317,7 +312,6 @@ def test_keys_new_dialog_and_paste(qtbot, window):
 
 
 def test_guidance_is_greyed_out_for_a_model_that_takes_no_prompt(qtbot, tmp_path):
-    from engine.models.tiny import save_tiny_digit_model
 
     unconditional = save_tiny_digit_model(tmp_path / "tiny-time", kind="time")
     window = open_window(qtbot, str(unconditional), tmp_path / "w")

@@ -11,14 +11,8 @@ from PIL import Image
 
 from app.cli import main
 from engine.images import prepare_image, read_parameters, to_pil
-from engine.models.tiny import save_tiny_digit_model
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return str(save_tiny_digit_model(tmp_path_factory.mktemp("tiny-class")))
 
 
 @pytest.fixture

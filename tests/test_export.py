@@ -13,13 +13,6 @@ from app.qt_images import qimage_to_numpy
 from engine.images import frames_at_scale
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from test_app import tiny_model as make
-
-    return make.__wrapped__(tmp_path_factory)
-
-
 def frame_sizes(path) -> set[tuple[int, int]]:
     with Image.open(path) as im:
         sizes = set()

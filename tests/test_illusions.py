@@ -12,7 +12,6 @@ from engine.errors import EngineError
 from engine.illusion_scores import alignment, blend, concealment, score, summary
 from engine.images import read_parameters
 from engine.models.analytic import GaussianModel
-from engine.models.tiny import save_tiny_digit_model
 from engine.schedules import NoiseSchedule
 from engine.views import VIEW_NAMES, VIEWS, get_view, views_for
 
@@ -26,11 +25,6 @@ def gaussian_model(**kw):
 
 def gen(seed=0):
     return torch.Generator().manual_seed(seed)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return str(save_tiny_digit_model(tmp_path_factory.mktemp("tiny-class")))
 
 
 # --- anagrams over 3 and 4 views ----------------------------------------------------------------

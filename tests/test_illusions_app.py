@@ -26,13 +26,6 @@ def picture(side: int = 28) -> QImage:
     return numpy_to_qimage(rng.integers(0, 256, (side, side), dtype=np.uint8))
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from test_app import tiny_model as make
-
-    return make.__wrapped__(tmp_path_factory)
-
-
 @pytest.mark.parametrize("name", ["jigsaw", "pixels", "inner-circle", "square-hinge", "skew"])
 def test_a_permutation_animates_from_the_image_to_its_view(name):
     image = picture(28)

@@ -16,13 +16,6 @@ from engine.views import VIEWS
 from widgets.illusion_viewers import HYBRID_SIZES, AnagramViewer, HybridViewer, view_image
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from test_app import tiny_model as make
-
-    return make.__wrapped__(tmp_path_factory)
-
-
 @pytest.fixture
 def window(qtbot, tiny_model, tmp_path):
     w = open_window(qtbot, tiny_model, tmp_path / "window")

@@ -14,13 +14,6 @@ from app.document import image_array
 from app.main_window import MainWindow, NewDialog
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from test_app import tiny_model as make
-
-    return make.__wrapped__(tmp_path_factory)
-
-
 @pytest.fixture
 def window(qtbot, tiny_model, tmp_path):
     return open_window(qtbot, tiny_model, tmp_path / "window")

@@ -9,13 +9,6 @@ from test_app import RUN_TIMEOUT, open_window
 from app.training_panel import SAMPLES_FILE, ScaledImage, TrainingPanel, eta_seconds, format_eta
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from test_app import tiny_model as make
-
-    return make.__wrapped__(tmp_path_factory)
-
-
 @pytest.fixture
 def window(qtbot, tiny_model, tmp_path):
     return open_window(qtbot, tiny_model, tmp_path / "window")
