@@ -68,6 +68,27 @@ def test_write_and_load_round_trip(cache, tmp_path):
     assert "Apache" in (tmp_path / "set" / emoji_data.LICENCES).read_text()
 
 
+@pytest.mark.parametrize("damage", ["labels a list", "labels cut", "images pickled",
+                                    "images cut", "images other shape"])
+def test_a_damaged_set_is_one_clear_error(cache, tmp_path, damage):
+    data = emoji_data.build_from_tarballs(cache)
+    folder = tmp_path / "set"
+    emoji_data.write_set(data, folder)
+    labels, images = folder / emoji_data.LABELS, folder / emoji_data.IMAGES
+    if damage == "labels a list":
+        labels.write_text("[1, 2, 3]")
+    elif damage == "labels cut":
+        labels.write_bytes(labels.read_bytes()[:40])
+    elif damage == "images pickled":
+        np.save(images, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif damage == "images cut":
+        images.write_bytes(images.read_bytes()[:200])
+    else:
+        np.save(images, data.images[:, :, :, :1])
+    with pytest.raises(DataError, match="data emoji --out"):
+        emoji_data.load_set(folder)
+
+
 def test_a_missing_set_names_the_command_that_makes_it(tmp_path):
     with pytest.raises(DataError, match="data emoji --out"):
         emoji_data.load_set(tmp_path)

@@ -276,7 +276,8 @@ def load_set(folder: str | Path) -> EmojiSet:
     except (OSError, ValueError) as error:
         raise DataError(f"{folder}: the emoji set cannot be read ({error}); {hint}") from None
     entries = doc.get("entries") if isinstance(doc, dict) else None
-    if (doc.get("format") != FORMAT or not isinstance(entries, list) or images.dtype != np.uint8
+    if (not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(entries, list)
+            or images.dtype != np.uint8
             or images.ndim != 4 or images.shape[0] != len(entries) or images.shape[3] != 3):
         raise DataError(f"{folder}: {LABELS} and {IMAGES} do not match (or are not an emoji set "
                         f"of this version); {hint}")
