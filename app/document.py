@@ -147,6 +147,7 @@ class Document(QObject):
     maskChanged = Signal(QRect)
     regionChanged = Signal(QRect)
     modifiedChanged = Signal(bool)
+    strokeEnded = Signal()  # a brush, eraser or mask drag was let go
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -321,6 +322,7 @@ class Document(QObject):
         self.undo_stack.push(
             _PixelsCommand(self, s.target, s.bounds, before, after, text[s.tool], applied=True)
         )
+        self.strokeEnded.emit()
 
     def _composite(self, s: _Stroke, rect: QRect, cov: np.ndarray) -> None:
         rows, cols = _slices(rect)

@@ -676,6 +676,7 @@ class MainWindow(QMainWindow):
         for signal in (doc.changed, doc.regionChanged):
             signal.connect(lambda *_: self.input_timer.start())
         self.modes.inputsChanged.connect(self._on_drawing_changed)  # Live follows every input
+        doc.strokeEnded.connect(self._on_stroke_ended)
         h, strip = self.history, self.history_strip
         h.added.connect(self._on_history_added)
         h.removed.connect(self._on_history_removed)
@@ -1308,6 +1309,13 @@ class MainWindow(QMainWindow):
             self._cancel_live()  # its result is out of date: free the CPU at once
             self.live_timer.start()  # (re)start: runs LIVE_DELAY_MS after the last change
 
+    def _on_stroke_ended(self) -> None:
+        """A stroke let go: Live answers at once, not after the delay (which is for changes
+        that come in bursts: a drag paused mid-way, a slider, typing)."""
+        if self.modes.is_live():
+            self.live_timer.stop()
+            self.run_live()
+
     def _cancel_live(self) -> None:
         """Cancels a Live run in flight (never a run the user started)."""
         if self._live_jobs and self.engine.busy() and not self._user_jobs_pending():
@@ -1324,7 +1332,9 @@ class MainWindow(QMainWindow):
             self.live_timer.start()  # the user's own run goes first; try again later
             return None
         self._cancel_live()
-        settings = self.modes.settings(draw_seed=False) | {"count": 1, "upscale": False}
+        # x̂_0 after every step: the first estimate shows after one model call, then it refines
+        settings = self.modes.settings(draw_seed=False) | {
+            "count": 1, "upscale": False, "preview_kind": "x0", "preview_every": 1}
         return self.run_job(settings, live=True)
 
     def keep_live_result(self) -> None:

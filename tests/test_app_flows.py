@@ -196,10 +196,11 @@ def test_recovery_can_be_declined_without_blocking(qtbot, tiny_model, tmp_path):
     assert new.autosaver.pending_recovery() is None, "discarded for good"
 
 
-def test_live_mode_reruns_once_after_quick_strokes(qtbot, window):
-    submitted: list[int] = []
+def test_live_answers_each_stroke_at_once_and_never_mid_stroke(qtbot, window):
+    submitted: list[tuple[int, bool]] = []  # (seed, submitted while a stroke was held)
+    drawing = [False]
     submit = window.engine.submit
-    window.engine.submit = lambda job: submitted.append(job.seed) or submit(job)
+    window.engine.submit = lambda job: submitted.append((job.seed, drawing[0])) or submit(job)
     window.live_timer.setInterval(150)
     window.modes.set_mode("sdedit")
     window.modes.steps.setValue(5)
@@ -210,18 +211,19 @@ def test_live_mode_reruns_once_after_quick_strokes(qtbot, window):
     with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
         pass  # turning Live on runs once
     submitted.clear()
-    finished: list[object] = []
-    window.engine.finished.connect(lambda *args: finished.append(args))
     for x in (60, 120, 180, 240):  # four quick strokes, well within the delay
         doc = window.document
+        drawing[0] = True
         doc.begin_stroke("brush", QPointF(x, 40), 20, 0.8, QColor(255, 255, 255))
         doc.stroke_to(QPointF(x, 240))
-        doc.end_stroke()
+        drawing[0] = False
+        doc.end_stroke()  # Live runs now, not after the delay
+        assert submitted and submitted[-1] == (31, False), "a run as the stroke ends"
         qtbot.wait(20)
-    assert submitted == [], "nothing runs while the user draws"
-    qtbot.waitUntil(lambda: len(finished) == 1, timeout=RUN_TIMEOUT)
+    assert len(submitted) == 4 and not any(mid for _, mid in submitted), "never mid-stroke"
+    qtbot.waitUntil(lambda: not window.engine.busy(), timeout=RUN_TIMEOUT)
     qtbot.wait(300)
-    assert submitted == [31] and len(finished) == 1, "one run, with the seed shown"
+    assert len(submitted) == 4, "no run after the delay as well: the stroke end was enough"
     assert window.canvas._preview is None, "the live result is not drawn over the sketch"
     assert window.result_view.title.text() == "<b>Live result</b>"
     assert len(window.history) == 0, "live results are not kept unless asked"
@@ -230,10 +232,10 @@ def test_live_mode_reruns_once_after_quick_strokes(qtbot, window):
     window.modes.live.setChecked(False)
     draw_digit(window)
     qtbot.wait(250)
-    assert submitted == [31]
+    assert len(submitted) == 4
 
 
-def test_a_stroke_cancels_a_live_run_in_flight(qtbot, window):
+def test_a_stroke_cancels_a_live_run_in_flight_and_runs_again_at_its_end(qtbot, window):
     from test_app import slow_down
 
     window.live_timer.setInterval(LIVE_DELAY_MS)
@@ -244,9 +246,23 @@ def test_a_stroke_cancels_a_live_run_in_flight(qtbot, window):
     window.live_timer.stop()
     assert window.run_live() is not None
     qtbot.waitUntil(lambda: window.engine.state == "running", timeout=RUN_TIMEOUT)
+    doc = window.document
     with qtbot.waitSignal(window.engine.stopped, timeout=5000):
-        draw_digit(window)
-    assert not window.engine.busy() and window.live_timer.isActive()
+        doc.begin_stroke("brush", QPointF(140, 60), 30, 0.8, QColor(255, 255, 255))
+        doc.stroke_to(QPointF(140, 220))  # the first dab makes the run in flight stale
+    assert not window.engine.busy()
+    doc.end_stroke()
+    assert window.engine.busy(), "the stroke's end starts the run at once"
+    window.modes.live.setChecked(False)
+
+
+def test_live_shows_the_first_estimate_after_one_step(qtbot, window):
+    previews: list[int] = []
+    window.engine.preview.connect(lambda image, step, total: previews.append(step))
+    window.modes.set_mode("sdedit")
+    window.modes.live.setChecked(True)
+    qtbot.waitUntil(lambda: not window.engine.busy() and bool(previews), timeout=RUN_TIMEOUT)
+    assert previews[0] == 1, "x̂_0 after the first model call, then it refines"
     window.modes.live.setChecked(False)
 
 
