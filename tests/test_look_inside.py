@@ -151,6 +151,7 @@ def test_training_panel_starts_stops_and_resumes(qtbot, tmp_path):
     assert panel.sample_image is not None, "a sample grid at the end of epoch 1"
     stopped_at = len(panel.curve.points())
     assert stopped_at >= 17
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=RUN_TIMEOUT)  # as Resume waits
     assert panel.start(resume=True)
     qtbot.waitUntil(lambda: panel.state != "running", timeout=4 * RUN_TIMEOUT)
     assert panel.state == "finished", panel.status.text()
