@@ -457,3 +457,17 @@ def test_an_opened_dark_sketch_gets_a_white_brush(window, tmp_path):
 def test_the_hybrid_hint_says_plainly_that_28_px_hybrids_fail(window):
     window.modes.set_mode("hybrid")
     assert "does not work" in window.modes.mode_hint.text()
+
+
+def test_the_anagram_hint_suggests_the_views_that_work_on_digits(window):
+    window.modes.set_mode("anagram")
+    hint = window.modes.mode_hint.text()
+    assert "transpose" in hint and "pixel permutations fail" in hint
+
+
+def test_a_long_hint_wraps_and_never_widens_the_panel(window):
+    modes = window.modes
+    modes.set_mode("anagram")
+    wide = modes.sizeHint().width()
+    modes.mode_hint.setText("word " * 200)
+    assert modes.sizeHint().width() == wide

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -138,6 +139,8 @@ class ModesPanel(QWidget):
         self.mode = QComboBox(self)
         self.mode_hint = QLabel(self, wordWrap=True)
         self.mode_hint.setStyleSheet("QLabel { color: palette(mid); }")
+        # the hint wraps to the width the controls set; it never widens the panel itself
+        self.mode_hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.prompt = PromptBox(self)
         self.prompt2 = PromptBox(self)
         self.view = QComboBox(self)
