@@ -403,3 +403,13 @@ def test_a_file_rewritten_alone_keeps_the_manifest_true(tmp_path):
                       metadata={"epoch": 1})
     ckpt.verify(tmp_path, ckpt.WEIGHTS, ckpt.STATE)
     assert _epochs_in(tmp_path) == {1}
+
+
+def test_setting_differences_name_what_a_resume_would_change():
+    saved = {"lr": 1e-3, "batch_size": 4, "data": {"source": "idx:/a", "fingerprint": "f1"}}
+    assert ckpt.setting_differences(saved, dict(saved), saved) == []
+    moved = saved | {"data": {"source": "idx:/b", "fingerprint": "f1"}, "lr": 1e-3 + 1e-15}
+    assert ckpt.setting_differences(saved, moved, saved) == [], "the same images, moved"
+    other = saved | {"batch_size": 8, "data": {"source": "idx:/a", "fingerprint": "f2"}}
+    assert ckpt.setting_differences(saved, other, saved) == [
+        "batch-size 4 (saved) vs 8 (now)", "data idx:/a [f1] (saved) vs idx:/a [f2] (now)"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -233,6 +234,27 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], where: Pat
 
 # ----------------------------------------------------------------------------------------------
 # a checkpoint as one atomic unit
+
+
+def setting_differences(saved: dict[str, Any], now: dict[str, Any], keys: Iterable[str]
+                        ) -> list[str]:
+    """What a resume would change, one "key saved vs now" text each. Floats equal to 1e-9 are
+    the same; a training set ("data": source and fingerprint) with the same fingerprint is the
+    same images, wherever it now lies."""
+    diffs = []
+    for key in keys:
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-9):
+            continue
+        if (key == "data" and isinstance(a, dict) and isinstance(b, dict)
+                and a.get("fingerprint") == b.get("fingerprint")):
+            continue
+        if a != b:
+            if key == "data":
+                a, b = (f"{v.get('source')} [{v.get('fingerprint')}]" if isinstance(v, dict)
+                        else v for v in (a, b))
+            diffs.append(f"{key.replace('_', '-')} {a} (saved) vs {b} (now)")
+    return diffs
 
 
 def to_cpu(value: Any) -> Any:

@@ -312,20 +312,6 @@ def run_settings(config: EmojiTrainConfig, data: emoji_data.EmojiSet) -> dict[st
     return {k: values[k] for k in RUN_SETTINGS}
 
 
-def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    out = []
-    for key in RUN_SETTINGS:
-        a, b = saved.get(key), now.get(key)
-        if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-9):
-            continue
-        if (key == "data" and isinstance(a, dict) and isinstance(b, dict)
-                and a.get("fingerprint") == b.get("fingerprint")):
-            continue  # the same images, moved
-        if a != b:
-            out.append(f"{key.replace('_', '-')} {a} (saved) vs {b} (now)")
-    return out
-
-
 def _images(data: emoji_data.EmojiSet) -> tuple[torch.Tensor, torch.Tensor]:
     """(64 px, 32 px) float images in [-1, 1]; 32 px is the exact 2x2 mean of 64 px."""
     x64 = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
@@ -396,7 +382,7 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     step_global, losses = 0, []
     if resume:
         state = ckpt.load_training_state(out_dir)
-        diffs = _differences(state.get("settings") or {}, settings)
+        diffs = ckpt.setting_differences(state.get("settings") or {}, settings, RUN_SETTINGS)
         if diffs:
             raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
                                   f"run's: {'; '.join(diffs)}")

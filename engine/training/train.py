@@ -344,20 +344,6 @@ def model_config(config: TrainConfig, settings: dict[str, Any], epochs_done: int
     return out
 
 
-def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    diffs = []
-    for key in RUN_SETTINGS:
-        a, b = saved.get(key), now.get(key)
-        if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-12):
-            continue
-        if a != b:
-            if key == "data":
-                a = f"{a.get('source')} [{a.get('fingerprint')}]" if isinstance(a, dict) else a
-                b = f"{b.get('source')} [{b.get('fingerprint')}]"
-            diffs.append(f"{key.replace('_', '-')} {a} (saved) vs {b} (now)")
-    return diffs
-
-
 def _log(message: str, enabled: bool) -> None:
     if enabled:
         from tqdm import tqdm
@@ -433,7 +419,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
         else:
             saved_config = ckpt.read_config(out_dir)
         saved_settings = (state or {}).get("settings") or saved_config.get("training", {})
-        diffs = _differences(saved_settings, settings)
+        diffs = ckpt.setting_differences(saved_settings, settings, RUN_SETTINGS)
         if diffs:
             raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
                                   f"run's: {'; '.join(diffs)}")
