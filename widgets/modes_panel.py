@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from widgets.illusion_options import VIEWS, IllusionOptions
 from widgets.prompt_words import WordCompleter
+from widgets.rows import row_of
 
 UNCONDITIONAL = "(unconditional)"
 GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
@@ -222,10 +223,10 @@ class ModesPanel(QWidget):
         form.addRow("Strength", strength)
         form.addRow("Guidance", self.guidance)
         form.addRow("Steps", self.steps)
-        form.addRow("Seed", self._row(self.seed, self.random_seed, self.dice))
+        form.addRow("Seed", row_of(self, self.seed, self.random_seed, self.dice, stretch=True))
         form.addRow("Count", self.count)
         form.addRow("Preview", self.preview_every)
-        form.addRow("Show", self._row(self.show_xt, self.show_x0))
+        form.addRow("Show", row_of(self, self.show_xt, self.show_x0, stretch=True))
         form.addRow("Upscale", self.upscale)
         form.addRow("Live", self.live)
         self._optional = {"prompt2": self.prompt2, "view": self.view, "sigma": self.sigma,
@@ -239,15 +240,6 @@ class ModesPanel(QWidget):
         outer.addLayout(form)
         outer.addLayout(buttons)
         outer.addStretch(1)
-
-    def _row(self, *widgets: QWidget) -> QWidget:
-        row = QWidget(self)
-        layout = QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        for widget in widgets:
-            layout.addWidget(widget)
-        layout.addStretch(1)
-        return row
 
     def _connect(self) -> None:
         self.mode.currentIndexChanged.connect(self._on_mode)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from widgets.canvas import MAX_BRUSH, CanvasView, Tool
+from widgets.rows import row_of
 
 # (tool, label, shortcut): B, E, M are DESIGN.md's keys; the other two are ours.
 TOOLS = [
@@ -63,7 +64,7 @@ class ToolOptions(QWidget):
         self._size.valueChanged.connect(self.sizeChanged)
         self._hardness = self._slider("Hardness", 80, self.hardnessChanged)
         self._feather = self._slider("Feather", 50, self.featherChanged)
-        self._size_group = self._group_of(QLabel("Size", self), self._size)
+        self._size_group = row_of(self, QLabel("Size", self), self._size)
         self._hardness_group = self._labelled("Hardness", self._hardness)
         self._feather_group = self._labelled("Feather", self._feather)
 
@@ -77,7 +78,7 @@ class ToolOptions(QWidget):
             button = QToolButton(self, text=text)
             button.clicked.connect(signal)
             buttons.append(button)
-        self._mask_group = self._group_of(*buttons)
+        self._mask_group = row_of(self, *buttons)
         # which options each tool shows: only the ones that change what it does
         self._groups = {
             Tool.BRUSH.value: (self._size_group, self._hardness_group, self._color_button),
@@ -92,21 +93,13 @@ class ToolOptions(QWidget):
         layout.addStretch(1)
         self._show_options(Tool.BRUSH.value)
 
-    def _group_of(self, *widgets: QWidget) -> QWidget:
-        group = QWidget(self)
-        row = QHBoxLayout(group)
-        row.setContentsMargins(0, 0, 0, 0)
-        for widget in widgets:
-            row.addWidget(widget)
-        return group
-
     def _labelled(self, text: str, slider: QSlider) -> QWidget:
         """A slider between its name and its value (in %)."""
         value = QLabel(self)
         value.setMinimumWidth(value.fontMetrics().horizontalAdvance("100%") + 4)
         slider.valueChanged.connect(lambda v: value.setText(f"{v}%"))
         value.setText(f"{slider.value()}%")
-        return self._group_of(QLabel(text, self), slider, value)
+        return row_of(self, QLabel(text, self), slider, value)
 
     def _show_options(self, tool: str) -> None:
         shown = self._groups.get(tool, ())
