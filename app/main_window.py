@@ -1006,9 +1006,9 @@ class MainWindow(QMainWindow):
 
     def _say_what_the_model_sees(self) -> None:
         """After opening an image the model cannot take as it is: one line on what it gets."""
-        self._update_model_input()
+        seen, caption = self.model_input()
+        self.result_view.show_model_input(seen, caption)
         info = self.model_info
-        _, caption = self.model_input()
         if info is not None and "(" in caption:
             self.statusBar().showMessage(
                 f"{info['name']} sees the region as {caption}: see 'What the model sees'", 10000)
