@@ -67,6 +67,24 @@ def attach_embeddings(model: DiffusionModel, path: str | Path) -> None:
 # its diffusion_canvas.json) knows nothing else: a word outside them is refused, by name, with
 # the nearest words it does know, rather than passed to the encoder as noise.
 
+# Function words: a short, closed list a user types around the words that matter ("a red
+# apple", "the face with tears of joy"). They are accepted although a label may lack them, and
+# they pass through to the text encoder as typed. That is harmless: the tokenizer (sentencepiece
+# with full character coverage) encodes any of them with pieces it knows, so none becomes an
+# unknown id; the labels the encoder was trained on already use many of them ("face with tears
+# of joy", "man in tuxedo"); and they name nothing, so they cannot point the model at a wrong
+# emoji. Content words stay checked: an unknown one is still refused by name.
+FUNCTION_WORDS = frozenset((
+    "a", "an", "the",  # articles
+    "this", "that", "these", "those", "some", "any", "each",  # determiners
+    "my", "your", "his", "her", "its", "our", "their",  # possessives
+    "of", "with", "without", "in", "on", "at", "to", "for", "from", "by", "into", "onto",
+    "over", "under", "above", "below", "near", "behind",  # prepositions
+    "and", "or",  # conjunctions
+    "is", "are", "be",  # copulas
+    "very",  # an intensifier
+))
+
 _SEPARATORS = re.compile(r"[\s" + re.escape("".join(set(string.punctuation) - {"'"})) + r"]+")
 _CLAUSES = re.compile(r"[,;]")
 CLOSEST = 3
@@ -111,8 +129,9 @@ def prompt_for_vocabulary(prompt: str, words: Collection[str] | None, name: str 
                           ) -> str:
     """The prompt in the vocabulary's own form: lower-case known words, one space apart, with
     the commas of "grinning face, twemoji" kept. No vocabulary (IF's T5 reads anything): the
-    prompt as it is. A word the vocabulary lacks (also in its plural or possessive form):
-    PromptError naming each such word and the closest words the model knows."""
+    prompt as it is. A function word (FUNCTION_WORDS) passes as it is. Any other word the
+    vocabulary lacks (also in its plural or possessive form): PromptError naming each such word
+    and the closest words the model knows."""
     if not words:
         return prompt
     vocabulary = {w.lower() for w in words}
@@ -121,6 +140,8 @@ def prompt_for_vocabulary(prompt: str, words: Collection[str] | None, name: str 
         known = []
         for token in _tokens(clause):
             form = known_form(token, vocabulary)
+            if form is None and token in FUNCTION_WORDS:
+                form = token
             if form is None:
                 unknown.append(token)
             else:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from app.cli import main
 from engine.errors import PromptError
-from engine.prompts import closest_words, known_form, prompt_for_vocabulary
+from engine.prompts import FUNCTION_WORDS, closest_words, known_form, prompt_for_vocabulary
 
 WORDS = ["0", "blue", "cherry", "dog", "face", "fox", "glass", "glasses", "google", "grinning",
          "hat", "heart", "heavy", "keycap", "red", "rocket", "twemoji"]
@@ -51,7 +51,10 @@ def isolated(if_environment):
     ("  red   hearts. ", "red heart"),
     ("Grinning face, Twemoji", "grinning face, twemoji"),
     ("dog's hat; google", "dog hat, google"),
-    ("the dogs\u2019 hats", None),  # 'the' is unknown: refused below
+    ("the dogs\u2019 hats", "the dog hat"),  # a function word passes as it is
+    ("A Red Heart with a Hat", "a red heart with a hat"),
+    ("the hearts of dogs", "the heart of dog"),
+    ("the dogs\u2019 hart", None),  # a content word still refused (below)
     ("foxes, cherries", "fox, cherry"),
     ("keycap-0", "keycap 0"),
     ("glasses", "glasses"),  # the vocabulary has the plural itself: kept
@@ -59,7 +62,7 @@ def isolated(if_environment):
 ])
 def test_known_words_reach_the_encoder_in_the_vocabulary_form(typed, encoded):
     if encoded is None:
-        with pytest.raises(PromptError, match="'the'"):
+        with pytest.raises(PromptError, match="the word 'hart'"):
             prompt_for_vocabulary(typed, WORDS, "emoji")
     else:
         assert prompt_for_vocabulary(typed, WORDS, "emoji") == encoded
@@ -72,13 +75,22 @@ def test_a_plural_or_possessive_is_accepted_only_where_the_base_is_known():
     assert known_form("s", set(WORDS)) is None
 
 
+def test_function_words_pass_but_only_those_on_the_list():
+    assert {"a", "an", "the", "with", "of"} <= FUNCTION_WORDS
+    assert not FUNCTION_WORDS & set(WORDS), "the test vocabulary holds none of them"
+    assert prompt_for_vocabulary("an heart of the fox", WORDS) == "an heart of the fox"
+    for word in ("thee", "whit", "ofs", "cat"):  # near a function word, not one
+        with pytest.raises(PromptError, match=f"the word {word!r}"):
+            prompt_for_vocabulary(f"a {word} heart", WORDS, "emoji")
+
+
 def test_an_unknown_word_is_one_message_with_its_three_closest_known_words():
     with pytest.raises(PromptError) as error:
-        prompt_for_vocabulary("a red hart", WORDS, "emoji")
+        prompt_for_vocabulary("a red hart, zebras", WORDS, "emoji")
     message = str(error.value)
     assert "\n" not in message
-    assert message.startswith("emoji does not know the words 'a' (")
-    for word in ("a", "hart"):
+    assert message.startswith("emoji does not know the words 'hart' (")
+    for word in ("hart", "zebras"):
         closest = difflib.get_close_matches(word, WORDS, n=3, cutoff=0.0)
         assert len(closest) == 3 and set(closest) <= set(WORDS)
         assert f"{word!r} (the closest words it knows: {', '.join(closest)})" in message
