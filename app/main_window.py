@@ -1532,18 +1532,28 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Asks to save unsaved changes (Save / Discard / Cancel), then cancels any run, joins
         the engine thread and removes this session's autosave."""
-        if not self.may_replace_document("closing"):
+        if not self._may_close():
             event.ignore()
             return
-        self.settings.run_settings = self.modes.remembered_settings()
-        self.live_timer.stop()
-        self.training_panel.shutdown()
-        self.explorer.shutdown()
-        self.engine.shutdown()
+        try:
+            self.settings.run_settings = self.modes.remembered_settings()
+            self.settings.set_window_geometry(self.saveGeometry())
+            self.settings.sync()
+        finally:  # the threads must stop whatever failed above, or the exit crashes
+            self.live_timer.stop()
+            self.training_panel.shutdown()
+            self.explorer.shutdown()
+            self.engine.shutdown()
         self.autosaver.mark_clean_exit()
-        self.settings.set_window_geometry(self.saveGeometry())
-        self.settings.sync()
         super().closeEvent(event)
+
+    def _may_close(self) -> bool:
+        try:
+            return self.may_replace_document("closing")
+        except Exception as error:  # noqa: BLE001 - a broken question must not lose the work
+            self.show_error("Close", f"Could not ask about the unsaved changes, so the window "
+                                     f"stays open: {error}")
+            return False
 
 
 def is_illusion(result: Result | None) -> bool:

@@ -47,7 +47,7 @@ BUNDLED = ROOT / "resources" / "models" / "mnist-class"
 
 
 class Quiet(Asker):
-    def unsaved_changes(self, parent, name):
+    def unsaved_changes(self, parent, name, action="closing"):
         return "discard"
 
     def offer_recovery(self, parent, recovery):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QColor, QDropEvent, QImage
+from PySide6.QtGui import QCloseEvent, QColor, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QDialog, QLabel
 from test_app import RUN_TIMEOUT, draw_digit, open_window, slow_down
 
@@ -471,3 +471,30 @@ def test_a_long_hint_wraps_and_never_widens_the_panel(window):
     wide = modes.sizeHint().width()
     modes.mode_hint.setText("word " * 200)
     assert modes.sizeHint().width() == wide
+
+
+def test_a_question_that_fails_on_close_keeps_the_window_and_the_work(window, monkeypatch):
+    draw_digit(window)
+    drawn = pixels(window)
+
+    def broken(parent, name, action="closing"):
+        raise TypeError("unsaved_changes() got an unexpected keyword")
+
+    monkeypatch.setattr(window.asker, "unsaved_changes", broken)
+    assert not window.close(), "the close is refused"
+    assert window.isVisible() and window.engine.is_running()
+    assert np.array_equal(pixels(window), drawn)
+    assert "stays open" in window.errors[-1]
+    monkeypatch.undo()
+    assert window.close(), "with the question working again, the window closes"
+    assert not window.engine.is_running()
+
+
+def test_closing_stops_the_threads_even_when_saving_the_settings_fails(window, monkeypatch):
+    def broken() -> None:
+        raise OSError("settings file is read-only")
+
+    monkeypatch.setattr(window.settings, "sync", broken)
+    with pytest.raises(OSError):
+        window.closeEvent(QCloseEvent())
+    assert not window.engine.is_running(), "the engine thread was joined"
