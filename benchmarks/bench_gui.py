@@ -222,7 +222,7 @@ def main() -> None:
         idle = tick_gaps(app, args.seconds)
         busy, steps, run_s = run_gaps(app, window, args.steps, args.count, args.seconds)
         frame_ms, bare_ms = preview_cost(app, window)
-        if args.live_strokes:  # printed at once: closing the window has crashed (SIGSEGV)
+        if args.live_strokes:
             print_live(*live_latency(app, window, args.live_strokes), flush=True)
         window.close()
         shown_s, loaded_s = launch(model)
