@@ -22,7 +22,7 @@ from engine.loops import (
     randn,
 )
 from engine.models.base import DiffusionModel, Prediction
-from engine.views import View
+from engine.views import View, refuse_failure_views
 
 Part = Callable[[torch.Tensor], torch.Tensor]
 
@@ -156,11 +156,13 @@ def anagram_estimator(model: DiffusionModel, conds: torch.Tensor, uncond: torch.
 
 def anagram(model: DiffusionModel, prompts: Sequence[str], views: Sequence[View],
             generator: torch.Generator, guidance: float | None = None, steps: int | None = None,
-            image: torch.Tensor | None = None, i_start: int = 0, batch: int = 1
-            ) -> Iterator[StepRecord]:
-    """Visual anagrams over N prompts and N views (views[0] is usually the identity)."""
+            image: torch.Tensor | None = None, i_start: int = 0, batch: int = 1,
+            allow_failure_views: bool = False) -> Iterator[StepRecord]:
+    """Visual anagrams over N prompts and N views (views[0] is usually the identity). A view
+    that breaks i.i.d. noise (the paper's failure views) runs only with `allow_failure_views`."""
     if len(prompts) != len(views) or len(prompts) < 2:
         raise EngineError("an anagram needs as many views as prompts, and at least two")
+    refuse_failure_views(views, allow_failure_views)
     for view in views:
         if view.negates and not model.symmetric_range:
             raise EngineError(f"the {view.name} view needs a data range symmetric about 0")

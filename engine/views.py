@@ -10,11 +10,17 @@ circle rolled by their distance from the centre). Each is an exact permutation o
 defined on the model's size (`size`); on an image k times as large (IF's stage II) the same
 pieces are used, scaled by k, so that viewing the upscaled image is upscaling the viewed one.
 The seeded ones (jigsaw, patches, pixels) draw their permutation from `seed` alone.
+
+The paper's failure views (blur, white balance, the inner circle turned by interpolation) are
+linear but not orthogonal, so they do not keep the noise i.i.d.: each is marked `iid=False` with
+the reason, and an anagram refuses it unless asked for it knowingly (`refuse_failure_views`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -47,9 +53,16 @@ class View:
     size: int | None = None  # the size the permutation is defined on (None: the image's)
     source: Callable[[int], torch.Tensor] | None = field(default=None, repr=False)
     motion_of: Motion | None = field(default=None, repr=False)
+    # the paper's failure views: False, with why in one sentence (`failure`)
+    iid: bool = True
+    failure: str = ""
+    variance_inverse: Transform | None = field(default=None, repr=False)
 
     def inverse_variance(self, v: torch.Tensor) -> torch.Tensor:
-        """The inverse's permutation only: a variance is moved, never negated."""
+        """The inverse's permutation only: a variance is moved, never negated (a failure view
+        moves it its own way, by convex weights, so it stays a variance)."""
+        if self.variance_inverse is not None:
+            return self.variance_inverse(v)
         return -self.inverse(v) if self.negates else self.inverse(v)
 
     def sources(self, n: int) -> torch.Tensor | None:
@@ -359,8 +372,123 @@ def _hinge_motion(n: int, size: int) -> torch.Tensor:
     return m
 
 
+# --- the paper's failure views: linear maps that are no permutation ------------------------------
+# An anagram's views must keep i.i.d. Gaussian noise i.i.d. standard (an orthogonal map), or the
+# denoiser sees noise it was never trained on. These break that on purpose, to show why.
+
+BLUR_SIDE = 32  # the blur's σ is the side / 32 (0.875 px at 28, 2 at 64: the hybrids' default)
+WIENER_FLOOR = 1e-2  # the blur's inverse: H / (H² + floor), a regularised deconvolution
+WHITE_BALANCE = (1.5, 1.0, 0.6)  # gains on R, G, B
+GREY_GAIN = 1.5  # a grey model's single channel
+INTERP_ANGLE = 45.0  # degrees the inner circle turns by bilinear sampling
+
+FAILURE_WHY = {
+    "blur": "a Gaussian blur is linear but not orthogonal: it averages neighbours, so the noise "
+            "it returns is correlated and its variance falls far below 1.",
+    "white-balance": "a gain per channel is linear but not orthogonal: the noise's variance "
+                     "becomes the gain squared (2.25 on red or grey, 0.36 on blue).",
+    "inner-circle-interp": "turning the centre disk 45° by bilinear sampling mixes "
+                           "neighbouring pixels, so inside the disk the noise's variance drops "
+                           "and neighbours correlate.",
+}
+
+
+def _float32(x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+@lru_cache(maxsize=32)
+def _blur_gain(n: int) -> torch.Tensor:
+    """The Gaussian's transfer function on the n x n periodic grid (σ = n / BLUR_SIDE px)."""
+    f = torch.fft.fftfreq(n, dtype=torch.float64)
+    sigma = n / BLUR_SIDE
+    return torch.exp(-2 * math.pi**2 * sigma**2 * (f[:, None] ** 2 + f[None, :] ** 2))
+
+
+def _filter(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    y = _float32(x)
+    out = torch.fft.ifft2(torch.fft.fft2(y) * gain.to(y.device, y.dtype)).real
+    return out.to(x.dtype)
+
+
+def _blur(x: torch.Tensor) -> torch.Tensor:
+    return _filter(x, _blur_gain(_need_square(x, "blur")))
+
+
+def _unblur(x: torch.Tensor) -> torch.Tensor:
+    h = _blur_gain(_need_square(x, "blur"))
+    return _filter(x, h / (h**2 + WIENER_FLOOR))
+
+
+def _gains(x: torch.Tensor) -> torch.Tensor:
+    channels = x.shape[-3]
+    if channels not in (1, 3):
+        raise EngineError(f"the white-balance view takes grey or RGB images, not {channels} "
+                          "channels")
+    g = (GREY_GAIN,) if channels == 1 else WHITE_BALANCE
+    return torch.tensor(g, dtype=x.dtype, device=x.device).view(channels, 1, 1)
+
+
+@lru_cache(maxsize=32)
+def _rotation_grid(n: int, degrees: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(grid [1, n, n, 2] for grid_sample, disk [n, n]): the pixel each output pixel of the
+    centre disk samples when the disk turns `degrees` anticlockwise as seen."""
+    c = (torch.arange(n, dtype=torch.float64) + 0.5) - n / 2
+    y, x = torch.meshgrid(c, c, indexing="ij")
+    a = math.radians(degrees)
+    # the output at (x, y) shows the input turned back: y grows downwards on screen
+    sx = math.cos(a) * x - math.sin(a) * y
+    sy = math.sin(a) * x + math.cos(a) * y
+    grid = torch.stack([sx, sy], -1)[None] / (n / 2)
+    return grid.float(), _centre_disk(n, CIRCLE_RADIUS * n)
+
+
+def _turn_disk(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    n = _need_square(x, "inner-circle-interp")
+    grid, disk = _rotation_grid(n, degrees)
+    y = _float32(x)
+    flat = y.reshape(-1, *y.shape[-3:])
+    turned = torch.nn.functional.grid_sample(
+        flat, grid.to(y.device).expand(len(flat), -1, -1, -1), mode="bilinear",
+        padding_mode="border", align_corners=False).view(y.shape)
+    return torch.where(disk.to(y.device), turned, y).to(x.dtype)
+
+
+def failure_view(name: str) -> View:
+    """One of the paper's failure views (not i.i.d.-preserving), with its approximate inverse:
+    blur: a Wiener-like deconvolution (approximate); white balance: the gains' reciprocals
+    (exact); inner circle by interpolation: the disk turned back, bilinear again (approximate)."""
+    why = FAILURE_WHY.get(name)
+    if why is None:
+        raise EngineError(f"unknown failure view {name!r}")
+    if name == "blur":
+        return View(name, _blur, _unblur, description="Gaussian blur (a failure view)",
+                    iid=False, failure=why, variance_inverse=_identity)
+    if name == "white-balance":
+        return View(name, lambda x: x * _gains(x), lambda x: x / _gains(x),
+                    description="white balance, a gain per channel (a failure view)",
+                    iid=False, failure=why, variance_inverse=_identity)
+    turn_back = functools.partial(_turn_disk, degrees=-INTERP_ANGLE)
+    return View(name, functools.partial(_turn_disk, degrees=INTERP_ANGLE), turn_back,
+                description="inner circle turned 45° by interpolation (a failure view)",
+                iid=False, failure=why, variance_inverse=turn_back)
+
+
+def refuse_failure_views(views: Sequence[View], allowed: bool = False) -> None:
+    """An anagram through a view that breaks i.i.d. noise is refused unless asked for
+    knowingly (`allowed`), with the reason."""
+    for view in views:
+        if not view.iid and not allowed:
+            raise EngineError(
+                f"the {view.name} view is one of the paper's failure views and is refused by "
+                f"default: {view.failure} Ask for it knowingly to see the anagram fail "
+                "(edit anagram --allow-failure-views; in the app, the view list's failure "
+                "group)")
+
+
 PERMUTATIONS = ("jigsaw", "patches", "pixels", "inner-circle", "square-hinge", "skew")
 SEEDED = ("jigsaw", "patches", "pixels")
+FAILURES = tuple(FAILURE_WHY)
 
 VIEWS: dict[str, View] = {
     v.name: v
@@ -375,6 +503,7 @@ VIEWS: dict[str, View] = {
              description="mirrored about the diagonal"),
         View("negate", lambda x: -x, lambda x: -x, negates=True, description="colours negated"),
         *(permutation_view(name) for name in PERMUTATIONS),
+        *(failure_view(name) for name in FAILURES),
     )
 }
 VIEW_NAMES: tuple[str, ...] = tuple(name for name in VIEWS if name != "identity")

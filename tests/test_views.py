@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from engine.errors import EngineError
-from engine.views import PERMUTATIONS, SEEDED, VIEWS, get_view, invert, views_for
+from engine.views import (
+    FAILURES,
+    PERMUTATIONS,
+    SEEDED,
+    VIEWS,
+    get_view,
+    invert,
+    refuse_failure_views,
+    views_for,
+)
 
 SIZES = (28, 32, 64, 256)
 REFUSED = {("patches", 28)}  # 8 x 8 patches cannot cut 28 px
@@ -133,3 +142,111 @@ def test_an_anagram_takes_the_views_at_the_models_size():
     assert [v.name for v in views] == ["identity", "flip", "jigsaw", "pixels"]
     assert views[2].size == 28 and views[3].seed == 4
     assert VIEWS["jigsaw"].size is None  # the table's own is defined at any image's size
+
+
+# --- the paper's failure views -------------------------------------------------------------------
+
+FAILURE_SIZES = (28, 32, 64)
+
+
+def neighbour_corr(y: torch.Tensor) -> float:
+    a, b = y[..., 1:, :].flatten(), y[..., :-1, :].flatten()
+    return torch.corrcoef(torch.stack([a, b]))[0, 1].item()
+
+
+@pytest.mark.parametrize("name, n", [(name, n) for name in VIEWS if VIEWS[name].iid
+                                     for n in FAILURE_SIZES if (name, n) not in REFUSED])
+def test_every_legit_view_keeps_iid_gaussian_noise_iid_gaussian(name, n):
+    view = get_view(name, size=n, seed=2)
+    iid_gaussian_moments(view.apply(noise(n, 3)))
+
+
+@pytest.mark.parametrize("n", FAILURE_SIZES)
+def test_the_blur_view_makes_correlated_noise_of_low_variance(n):
+    """σ = n/32 px: variance Σh² ≈ 1/(4πσ²) (0.10 at 28 px, 0.02 at 64), not 1; neighbours
+    correlate at > 0.7, where i.i.d. noise gives |corr| < 6/√N ≈ 0.04."""
+    y = get_view("blur", size=n).apply(noise(n, 5))
+    assert y.var().item() < 0.15
+    assert neighbour_corr(y) > 0.7
+    with pytest.raises(AssertionError):
+        iid_gaussian_moments(y)
+
+
+@pytest.mark.parametrize("n", FAILURE_SIZES)
+def test_the_white_balance_view_scales_the_noise_variance_per_channel(n):
+    """Gains 1.5 / 1.0 / 0.6: variances 2.25 / 1 / 0.36 (each within 0.15); grey: 2.25."""
+    y = get_view("white-balance", size=n).apply(noise(n, 6, channels=3))
+    variances = y.transpose(0, 1).reshape(3, -1).var(-1)
+    assert torch.allclose(variances, torch.tensor([2.25, 1.0, 0.36]), atol=0.15), variances
+    grey = get_view("white-balance").apply(noise(n, 7, channels=1))
+    assert abs(grey.var().item() - 2.25) < 0.15
+
+
+@pytest.mark.parametrize("n", FAILURE_SIZES)
+def test_turning_the_inner_circle_by_interpolation_mixes_the_noise(n):
+    """Bilinear sampling at 45° averages up to 4 pixels: inside the disk the variance falls to
+    0.44 (measured over 64 images; < 0.6 asserted) and neighbours correlate at 0.26 (> 0.15
+    asserted, and beyond the 6/√N that i.i.d. noise stays within); outside nothing moves."""
+    x = torch.randn(4, 3, n, n, generator=torch.Generator().manual_seed(8))
+    y = get_view("inner-circle-interp", size=n).apply(x)
+    c = torch.arange(n) + 0.5 - n / 2
+    disk = c[:, None] ** 2 + c[None, :] ** 2 < (3 / 8 * n - 1.5) ** 2  # clear of its edge
+    inside = y[..., disk]
+    assert inside.var().item() < 0.6
+    rows = disk[1:, :] & disk[:-1, :]
+    a, b = y[..., 1:, :][..., rows], y[..., :-1, :][..., rows]
+    corr = torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1].item()
+    assert corr > max(0.15, 6 / a.numel() ** 0.5)
+    outside = ~(c[:, None] ** 2 + c[None, :] ** 2 < (3 / 8 * n) ** 2)
+    assert torch.equal(y[..., outside], x[..., outside])
+
+
+def smooth_blob(n: int) -> torch.Tensor:
+    c = torch.arange(n) + 0.5 - n / 2
+    return torch.exp(-(c[:, None] ** 2 + (c[None, :] - n / 8) ** 2) / (2 * (n / 10) ** 2))[
+        None, None].repeat(1, 3, 1, 1)
+
+
+@pytest.mark.parametrize("name", FAILURES)
+@pytest.mark.parametrize("n", (*FAILURE_SIZES, 256))
+def test_each_failure_view_has_an_approximate_inverse_at_every_size(name, n):
+    """On a smooth image the inverse undoes the view far better than leaving it: white balance
+    exactly, the Wiener-like unblur and the bilinear turn back to a small error."""
+    view = get_view(name, size=n)
+    x = smooth_blob(n)
+    moved = (view.apply(x) - x).abs().max().item()
+    back = (view.inverse(view.apply(x)) - x).abs().max().item()
+    assert moved > 0.03 and back < moved / 3, (moved, back)
+    assert not view.iid and view.failure.endswith(".")
+    if name == "white-balance":
+        assert back < 1e-6
+    v = torch.rand(1, 3, n, n)  # a variance stays a variance: convex weights, never negated
+    assert view.inverse_variance(v).min() >= 0
+
+
+def test_an_anagram_refuses_a_failure_view_unless_asked_for_knowingly():
+    from engine import edits, loops
+    from engine.models.analytic import GaussianModel
+    from engine.schedules import NoiseSchedule
+
+    schedule = NoiseSchedule.from_diffusers_config(
+        {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}, "fixed_small", 30,
+        990)
+    model = GaussianModel({"a": 0.5, "b": -0.5, "": 0.0}, 0.2, schedule, image_size=16)
+    views = views_for(["blur"], 16, True)
+    gen = torch.Generator().manual_seed(0)
+    with pytest.raises(EngineError, match="the blur view is one of the paper's failure views "
+                                          "and is refused by default: a Gaussian blur"):
+        edits.anagram(model, ["a", "b"], views, gen, steps=3)
+    out = loops.final(edits.anagram(model, ["a", "b"], views, gen, steps=3,
+                                    allow_failure_views=True)).x_t
+    assert out.shape == (1, model.channels, 16, 16) and torch.isfinite(out).all()
+    assert "--allow-failure-views" in str(refusal(views))
+
+
+def refusal(views) -> EngineError:
+    try:
+        refuse_failure_views(views)
+    except EngineError as error:
+        return error
+    raise AssertionError("not refused")
