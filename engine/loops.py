@@ -8,30 +8,18 @@ torch.Generator passed in. Loops work in float32 in the model's data range.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from engine.filters import gaussian_blur
 from engine.models.base import DiffusionModel, Prediction
 from engine.schedules import NoiseSchedule, noise_std, step_coefficients
+from engine.steps import StepRecord
 
 # (x_t, t) -> ε (and v); built by the estimator functions below
 Estimator = Callable[[torch.Tensor, int], Prediction]
 # called after each update with (x_t', index of t', generator); returns the x_t' to keep
 AfterStep = Callable[[torch.Tensor, int, torch.Generator], torch.Tensor]
-
-
-@dataclass
-class StepRecord:
-    """One step: x_t at timesteps[index], and the x̂_0 the model estimated on the way there."""
-
-    index: int
-    t: int
-    x_t: torch.Tensor
-    x0_hat: torch.Tensor | None
-    step: int = 0  # 1-based count of the updates made so far
-    total: int = 0  # the number of updates this loop makes
 
 
 class SeedBatch:

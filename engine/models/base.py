@@ -5,16 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from engine.errors import PromptError
 from engine.schedules import NoiseSchedule
-
-if TYPE_CHECKING:
-    from engine.loops import StepRecord
-    from engine.views import View
+from engine.steps import StepRecord
+from engine.views import View
 
 
 @dataclass

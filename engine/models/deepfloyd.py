@@ -19,66 +19,10 @@ import torch
 
 from engine.errors import ModelError, PromptError
 from engine.models.base import DiffusionModel, Prediction, Upscaler
+from engine.models.folders import check_complete, load_unet, read_json
 from engine.models.memory import DTYPES, OffloadGroup, translate_oom
 from engine.prompts import prompt_for_vocabulary
 from engine.schedules import NoiseSchedule
-
-IF_PIPELINES = ("IFPipeline", "IFImg2ImgPipeline", "IFInpaintingPipeline")
-IF_UPSCALE_PIPELINES = ("IFSuperResolutionPipeline", "IFImg2ImgSuperResolutionPipeline",
-                        "IFInpaintingSuperResolutionPipeline")
-WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
-                "diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.fp16.bin",
-                "diffusion_pytorch_model.safetensors.index.json",
-                "diffusion_pytorch_model.fp16.safetensors.index.json")
-
-
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{path} cannot be read ({error})") from None
-    if not isinstance(data, dict):
-        raise ModelError(f"{path} is not a JSON object")
-    return data
-
-
-def pipeline_class(folder: Path) -> str | None:
-    index = folder / "model_index.json"
-    if not index.is_file():
-        return None
-    try:
-        name = json.loads(index.read_text()).get("_class_name")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return name if isinstance(name, str) else None
-
-
-def is_if_folder(folder: Path) -> bool:
-    return pipeline_class(folder) in IF_PIPELINES
-
-
-def is_if_upscaler_folder(folder: Path) -> bool:
-    return pipeline_class(folder) in IF_UPSCALE_PIPELINES
-
-
-def missing_pieces(folder: Path, schedulers: tuple[str, ...] = ("scheduler",)) -> list[str]:
-    """The files a complete IF folder has and this one lacks, relative to the folder."""
-    missing = [] if (folder / "model_index.json").is_file() else ["model_index.json"]
-    if not (folder / "unet" / "config.json").is_file():
-        missing.append("unet/config.json")
-    if not any((folder / "unet" / name).is_file() for name in WEIGHT_NAMES):
-        missing.append("unet/diffusion_pytorch_model.safetensors (the UNet weights)")
-    missing += [f"{s}/scheduler_config.json" for s in schedulers
-                if not (folder / s / "scheduler_config.json").is_file()]
-    return missing
-
-
-def check_complete(folder: Path, what: str, schedulers: tuple[str, ...] = ("scheduler",)
-                   ) -> None:
-    missing = missing_pieces(folder, schedulers)
-    if missing:
-        raise ModelError(f"{folder} is not a complete {what} folder: it has no "
-                         f"{', '.join(missing)}; download the whole repository again")
 
 
 def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
@@ -96,34 +40,6 @@ def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None) 
 
 def model_dtype(device: torch.device) -> torch.dtype:
     return resolve_dtype(device)
-
-
-def weights_variant(unet_folder: Path, dtype: torch.dtype) -> str | None:
-    has_fp16 = any(unet_folder.glob("*.fp16.safetensors")) or any(unet_folder.glob("*.fp16.bin"))
-    has_full = any(p for p in unet_folder.glob("diffusion_pytorch_model.*")
-                   if ".fp16." not in p.name)
-    if has_fp16 and (dtype == torch.float16 or not has_full):
-        return "fp16"
-    return None
-
-
-def load_unet(folder: Path, dtype: torch.dtype, device: torch.device,
-              group: OffloadGroup | None = None, name: str = "IF"):
-    from diffusers import UNet2DConditionModel
-
-    unet_folder = folder / "unet"
-    if not (unet_folder / "config.json").is_file():
-        raise ModelError(f"{folder} has no unet/config.json: it is not a complete IF folder")
-    group = group or OffloadGroup(device)
-    try:
-        with translate_oom(name, device, dtype, group.mode):
-            unet = UNet2DConditionModel.from_pretrained(
-                folder, subfolder="unet", torch_dtype=dtype, local_files_only=True,
-                variant=weights_variant(unet_folder, dtype), use_safetensors=None)
-            return group.place(unet).eval()
-    except (OSError, ValueError, RuntimeError) as error:
-        raise ModelError(f"the IF UNet in {unet_folder} cannot be loaded: "
-                         f"{str(error).splitlines()[0][:300]}") from None
 
 
 HINTS = "diffusion_canvas.json"

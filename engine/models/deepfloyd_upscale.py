@@ -20,7 +20,14 @@ import torch.nn.functional as F
 from engine.errors import ModelError
 from engine.loops import Estimator, StepRecord, final, forward, iterative_denoise, randn
 from engine.models.base import Prediction, Upscaler
-from engine.models.deepfloyd import check_complete, is_if_upscaler_folder, load_unet, read_json
+from engine.models.folders import (
+    cached_hub_folder,
+    check_complete,
+    hub_cache_root,
+    is_if_upscaler_folder,
+    load_unet,
+    read_json,
+)
 from engine.models.memory import OffloadGroup, translate_oom
 from engine.schedules import NoiseSchedule
 from engine.views import View
@@ -47,8 +54,6 @@ def find_stage_two(stage_one: Path) -> Path:
                 if p.is_dir() and is_if_upscaler_folder(p)] if stage_one.parent.is_dir() else []
     if siblings:
         return min(siblings, key=_preference)
-    from engine.models.registry import cached_hub_folder, hub_cache_root
-
     for repo_id in STAGE_TWO_IDS:
         cached = cached_hub_folder(repo_id)
         if cached is not None:

@@ -9,7 +9,7 @@ import torch
 
 from engine.errors import ModelError
 from engine.models.base import DiffusionModel, Prediction
-from engine.models.deepfloyd import read_json
+from engine.models.folders import read_json
 from engine.schedules import NoiseSchedule
 
 

@@ -7,7 +7,6 @@ first whose `detect(folder)` is true loads the folder. Model families register t
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,14 @@ import torch
 from engine.devices import resolve_device, small_model_precision
 from engine.errors import EngineError, ModelError
 from engine.models.base import DiffusionModel
-from engine.models.deepfloyd import (
+from engine.models.deepfloyd import load_if_model, refuse_upscaler_folder
+from engine.models.diffusers_unet import DiffusersUNet, is_unet2d_folder
+from engine.models.folders import (
+    cached_hub_folder,
+    hub_cache_folders,
     is_if_folder,
     is_if_upscaler_folder,
-    load_if_model,
-    refuse_upscaler_folder,
 )
-from engine.models.diffusers_unet import DiffusersUNet, is_unet2d_folder
 from engine.models.mnist import is_mnist_folder, load_mnist_model
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
@@ -95,18 +95,6 @@ def resolve_folder(spec: str) -> Path:
                      "in the local Hugging Face cache (nothing is downloaded)")
 
 
-def cached_hub_folder(repo_id: str) -> Path | None:
-    if repo_id.count("/") != 1:
-        return None
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id, local_files_only=True,
-                                      cache_dir=hub_cache_root()))
-    except Exception:  # noqa: BLE001 - any failure means "not in the cache"
-        return None
-
-
 def kind_of(folder: Path) -> str | None:
     for loader in LOADERS:
         if loader.detect(folder):
@@ -173,25 +161,6 @@ def load_model(spec: str, device: str = "auto", dtype: str | None = None,
 
 def folder_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-
-
-def hub_cache_root() -> Path:
-    """The Hugging Face cache, read from the environment at call time."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface"))
-    return Path(home) / "hub"
-
-
-def hub_cache_folders() -> list[tuple[str, Path]]:
-    """(repo id, snapshot folder) for each model in the local Hugging Face cache."""
-    root = hub_cache_root()
-    found = []
-    for repo in sorted(root.glob("models--*")):
-        snapshots = sorted((repo / "snapshots").glob("*"), key=lambda p: p.stat().st_mtime)
-        if snapshots:
-            found.append((repo.name[len("models--"):].replace("--", "/"), snapshots[-1]))
-    return found
 
 
 def find_models() -> list[ModelInfo]:
