@@ -18,7 +18,8 @@ SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models
                "doctor")
 EDIT_MODES = ("sdedit", "img2img", "inpaint", "anagram", "hybrid")
 VIEWS = ("flip", "mirror", "rot90", "rot180", "rot270", "transpose", "negate",
-         "jigsaw", "patches", "pixels", "inner-circle", "square-hinge", "skew")  # engine.views
+         "jigsaw", "patches", "pixels", "inner-circle", "square-hinge", "skew",
+         "blur", "white-balance", "inner-circle-interp")  # engine.views; the last 3 fail
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -63,6 +64,10 @@ def _add_illusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--view3", choices=VIEWS, help="anagram: the view --prompt3 is seen through")
     p.add_argument("--prompt4", help="anagram: a fourth prompt, seen through --view4")
     p.add_argument("--view4", choices=VIEWS, help="anagram: the view --prompt4 is seen through")
+    p.add_argument("--allow-failure-views", action="store_true",
+                   help="anagram: run the paper's failure views (blur, white-balance, "
+                   "inner-circle-interp), which break the noise's i.i.d.-ness, to see why they "
+                   "fail")
     p.add_argument("--view-seed", type=v.whole(0, v.MAX_SEED), default=0,
                    help="draws the jigsaw, patches and pixels permutations (default 0)")
     p.add_argument("--split", choices=("frequency", "triple", "colour"),

@@ -19,7 +19,7 @@ from engine.errors import EngineError
 from engine.loops import StepRecord
 from engine.models.base import DiffusionModel, Upscaler
 from engine.schedules import i_start_from_strength
-from engine.views import SEEDED, View, views_for
+from engine.views import FAILURES, SEEDED, View, views_for
 
 PREVIEW_KINDS = ("x_t", "x0")
 DEFAULT_STRENGTH = 0.7  # i_start 10 on IF's 34 timesteps, as in
@@ -55,6 +55,7 @@ class Job:
     view_seed: int = 0  # draws the seeded views (jigsaw, patches, pixels)
     split: str = "frequency"  # hybrids: frequency, triple or colour
     sigma2: float | None = None  # the triple split's fine blur
+    allow_failure_views: bool = False  # anagrams: run the paper's failure views knowingly
 
 
 def default_i_start(mode: str, num_timesteps: int, strength: float = DEFAULT_STRENGTH) -> int:
@@ -174,7 +175,7 @@ def make_loop(model: DiffusionModel, job: Job, generator: torch.Generator
     prompts = job_prompts(job)
     if job.mode == "anagram":
         return edits.anagram(model, prompts, anagram_views(model, job), generator, guidance,
-                             steps, job.image, i_start, job.count)
+                             steps, job.image, i_start, job.count, job.allow_failure_views)
     if job.split != "frequency":
         return edits.split_hybrid(model, band_order(job), hybrid_split(model, job), generator,
                                   guidance, steps, job.image, i_start, job.count)
@@ -283,6 +284,8 @@ def illusion_fields(p: dict) -> dict:
     out: dict = {}
     if isinstance(p.get("view_seed"), int):
         out["view_seed"] = p["view_seed"]
+    if p.get("allow_failure_views") is True:
+        out["allow_failure_views"] = True
     prompts, views = p.get("prompts"), p.get("views")
     if p.get("mode") == "anagram" and isinstance(prompts, list) and isinstance(views, list):
         out |= {"more_prompts": tuple(prompts[2:]), "more_views": tuple(views[1:])}
@@ -305,6 +308,8 @@ def illusion_parameters(job: Job, model: DiffusionModel | None) -> dict:
             out |= {"prompts": job_prompts(job), "views": views}
         if any(v in SEEDED for v in views):
             out["view_seed"] = job.view_seed
+        if job.allow_failure_views and any(v in FAILURES for v in views):
+            out["allow_failure_views"] = True
     elif job.mode == "hybrid":
         if job.more_prompts:
             out["prompt3"] = job.more_prompts[0]  # the medium band

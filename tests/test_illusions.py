@@ -6,7 +6,7 @@ import torch
 
 from app.cli import VIEWS as CLI_VIEWS
 from app.cli import main
-from app.jobs import Job, job_parameters, make_loop
+from app.jobs import Job, illusion_fields, job_parameters, make_loop
 from engine import edits, loops
 from engine.errors import EngineError
 from engine.illusion_scores import alignment, blend, concealment, score, summary
@@ -117,6 +117,16 @@ def test_three_and_four_view_anagrams_from_the_command_line(tiny_model, tmp_path
     assert params["prompt"] == "6" and params["view"] == "rot180"  # the two-view keys stay
 
 
+def test_a_failure_view_runs_from_the_command_line_when_asked_for(tiny_model, tmp_path):
+    out = tmp_path / "failure.png"
+    assert main(["edit", "anagram", "--model", tiny_model, "--steps", "3", "--prompt", "4",
+                 "--prompt2", "7", "--view", "inner-circle-interp", "--allow-failure-views",
+                 "--out", str(out)]) == 0
+    params = read_parameters(out)
+    assert params["view"] == "inner-circle-interp" and params["allow_failure_views"] is True
+    assert illusion_fields(params)["allow_failure_views"] is True  # re-viewed or upscaled later
+
+
 def test_a_triple_hybrid_from_the_command_line(tiny_model, tmp_path):
     out = tmp_path / "triple.png"
     assert main(["edit", "hybrid", "--model", tiny_model, "--steps", "4", "--prompt", "0",
@@ -134,6 +144,10 @@ def test_a_triple_hybrid_from_the_command_line(tiny_model, tmp_path):
     (["hybrid", "--prompt", "0", "--prompt2", "1", "--split", "colour"], "RGB"),
     (["hybrid", "--prompt", "0", "--prompt2", "1", "--split", "triple"], "third prompt"),
     (["sdedit", "--prompt3", "1"], "one prompt"),
+    (["anagram", "--prompt", "4", "--prompt2", "7", "--view", "blur"],
+     "the blur view is one of the paper's failure views and is refused by default"),
+    (["anagram", "--prompt", "4", "--prompt2", "7", "--view", "rot90", "--prompt3", "1",
+      "--view3", "white-balance"], "--allow-failure-views"),
 ])
 def test_illusions_the_command_line_refuses(tiny_model, tmp_path, capsys, extra, message):
     out = tmp_path / "x.png"

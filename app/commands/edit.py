@@ -112,6 +112,7 @@ def illusion_fields(args: argparse.Namespace) -> dict:
         if any(views):
             raise EngineError("--view3 and --view4 are for anagrams")
         return fields
+    fields["allow_failure_views"] = bool(getattr(args, "allow_failure_views", False))
     for i, (prompt, view) in enumerate(zip((prompt3, prompt4), views), start=3):
         if (prompt is None) != (view is None):
             raise EngineError(f"an anagram's --prompt{i} and --view{i} go together")
