@@ -1,8 +1,11 @@
 """The illusions' further settings in the modes panel: anagrams over 3 and 4 views (a prompt and a
 view each) with the seed of the seeded views, and a hybrid's split (frequency, triple with its
-medium prompt and fine σ, or grey / colour). `VIEWS` is the one list of views the app offers.
+medium prompt and fine σ, or grey / colour). `VIEWS` is the one list of views the app offers,
+`FAILURE_VIEWS` the paper's failure views, offered in their own group of each view list
+(`fill_view_box`) with a warning line when one is chosen. `Suggested` anagrams (measured to work
+on the loaded model, given as plain settings dicts) set the prompts and views in one click.
 
-No engine import: the keys of `settings()` match app.jobs.Job's fields.
+No engine or app import: the keys of `settings()` match app.jobs.Job's fields.
 """
 
 from __future__ import annotations
@@ -10,9 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QWidget,
+)
 
 VIEWS = [
     ("flip", "flip (upside down)"),
@@ -29,6 +40,18 @@ VIEWS = [
     ("square-hinge", "square hinge (3 × 3 turned)"),
     ("skew", "skew (the circle's columns rolled)"),
 ]
+# linear maps that are no permutation (engine.views.FAILURES): they break the noise's i.i.d.-ness
+FAILURE_VIEWS = [
+    ("blur", "blur (Gaussian)"),
+    ("white-balance", "white balance (a gain per channel)"),
+    ("inner-circle-interp", "inner circle (turned 45° by interpolation)"),
+]
+FAILURE_KEYS = tuple(key for key, _ in FAILURE_VIEWS)
+FAILURE_GROUP = "Failure views (to see why they fail)"
+FAILURE_WARNING = ("⚠ A failure view: it is no permutation of the pixels, so the noise the model "
+                   "sees is no longer i.i.d. and the anagram is expected to fail. It runs anyway, "
+                   "to show why (Visual Anagrams' failure cases).")
+SUGGESTED_PLACEHOLDER = "Pick a measured anagram…"
 SEEDED = ("jigsaw", "patches", "pixels")
 SPLITS = [("frequency", "low / high pass"), ("triple", "low / medium / high pass"),
           ("colour", "grey / colour (RGB models)")]
@@ -36,11 +59,28 @@ NONE = ""  # no further view: the anagram stops here
 MAX_SEED = 2**31 - 1
 
 
+def fill_view_box(box: QComboBox) -> None:
+    """The views, then a 'Failure views' heading (not selectable) and the failure views."""
+    for key, label in VIEWS:
+        box.addItem(label, key)
+    box.insertSeparator(box.count())
+    box.addItem(FAILURE_GROUP)
+    model = box.model()
+    if isinstance(model, QStandardItemModel):
+        heading = model.item(box.count() - 1)
+        heading.setEnabled(False)
+        heading.setSelectable(False)
+    for key, label in FAILURE_VIEWS:
+        box.addItem(f"  {label}", key)
+        box.setItemData(box.count() - 1, FAILURE_WARNING, Qt.ItemDataRole.ToolTipRole)
+
+
 class IllusionOptions(QWidget):
     """Rows shown for anagrams (prompts 3 and 4 with their views, the view seed) or hybrids
     (the split, the medium prompt, the fine σ); `make_prompt_box` makes the panel's prompt box."""
 
     changed = Signal()
+    presetChosen = Signal(dict)  # a suggested anagram's settings (the panel's apply_settings)
 
     def __init__(self, make_prompt_box: Callable[[QWidget], QComboBox],
                  parent: QWidget | None = None) -> None:
@@ -58,14 +98,27 @@ class IllusionOptions(QWidget):
         self.sigma2.setSpecialValueText("auto")
         self.sigma2.setToolTip("The fine blur that splits the medium band from the high one "
                                "(auto: half the blur σ)")
+        self.suggested = QComboBox(self)
+        self.suggested.setToolTip("Anagrams measured to work on this model (docs/benchmarks.md, "
+                                  "alignment A over 50 seeds): one click sets the prompts and "
+                                  "views")
+        self.failure_note = QLabel(FAILURE_WARNING, self, wordWrap=True)
+        self.failure_note.setStyleSheet("QLabel { color: #b35900; }")
+        self.failure_note.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        QSizePolicy.Policy.Preferred)
+        self._main_view: QComboBox | None = None
         self._form = QFormLayout(self)
         self._form.setContentsMargins(0, 0, 0, 0)
+        self._form.addRow("Suggested", self.suggested)
+        self._form.addRow("", self.failure_note)
         for label, widget in (("Prompt 3", self.prompt3), ("View 3", self.view3),
                               ("Prompt 4", self.prompt4), ("View 4", self.view4),
                               ("View seed", self.view_seed), ("Split", self.split),
                               ("Medium", self.medium), ("Fine σ2", self.sigma2)):
             self._form.addRow(label, widget)
         self._mode = "anagram"
+        self.set_suggested(None)
+        self.suggested.currentIndexChanged.connect(self._on_suggested)
         for signal in (self.view3.currentIndexChanged, self.view4.currentIndexChanged,
                        self.split.currentIndexChanged):
             signal.connect(self._show_rows)
@@ -79,9 +132,42 @@ class IllusionOptions(QWidget):
     def _view_box(self) -> QComboBox:
         box = QComboBox(self)
         box.addItem("(none)", NONE)
-        for key, label in VIEWS:
-            box.addItem(label, key)
+        fill_view_box(box)
         return box
+
+    def watch_view(self, box: QComboBox) -> None:
+        """The panel's own view list: a failure view chosen there shows the warning too."""
+        self._main_view = box
+        box.currentIndexChanged.connect(self._show_rows)
+
+    # --- suggested anagrams -------------------------------------------------------------------
+    def set_suggested(self, presets: list[dict[str, Any]] | None) -> None:
+        """The loaded model's measured anagrams (settings dicts with a 'label'); none: the row
+        is hidden."""
+        self.suggested.blockSignals(True)
+        self.suggested.clear()
+        self.suggested.addItem(SUGGESTED_PLACEHOLDER, None)
+        for preset in presets or []:
+            self.suggested.addItem(str(preset.get("label", "")), dict(preset))
+        self.suggested.blockSignals(False)
+        self._show_rows()
+
+    def _on_suggested(self, index: int) -> None:
+        preset = self.suggested.itemData(index)
+        if not isinstance(preset, dict):
+            return
+        self.presetChosen.emit({k: v for k, v in preset.items() if k != "label"})
+        self.suggested.blockSignals(True)
+        self.suggested.setCurrentIndex(0)  # a one-shot pick: later edits are the user's
+        self.suggested.blockSignals(False)
+
+    def chosen_views(self) -> tuple[str, ...]:
+        """Every view of the anagram: the panel's own, then the further ones."""
+        first = self._main_view.currentData() if self._main_view is not None else None
+        return ((str(first),) if first else ()) + self.more_views()
+
+    def failure_chosen(self) -> bool:
+        return any(v in FAILURE_KEYS for v in self.chosen_views())
 
     # --- the model and the mode ---------------------------------------------------------------
     def set_choices(self, choices: list[str] | None, default: str, symmetric: bool) -> None:
@@ -105,7 +191,8 @@ class IllusionOptions(QWidget):
         shown = {self.view3: anagram, self.prompt3: third, self.view4: third,
                  self.prompt4: third and self.view4.currentData() != NONE,
                  self.view_seed: anagram, self.split: hybrid, self.medium: triple,
-                 self.sigma2: triple}
+                 self.sigma2: triple, self.suggested: anagram and self.suggested.count() > 1,
+                 self.failure_note: anagram and self.failure_chosen()}
         for widget, visible in shown.items():
             self._form.setRowVisible(widget, visible)
 
@@ -123,8 +210,10 @@ class IllusionOptions(QWidget):
         if mode == "anagram":
             views = self.more_views()
             prompts = (self.prompt3.prompt(), self.prompt4.prompt())[:len(views)]
+            # a failure view is only on offer under its warning: choosing it is knowing it
             return {"more_prompts": prompts, "more_views": views,
-                    "view_seed": self.view_seed.value()}
+                    "view_seed": self.view_seed.value(),
+                    "allow_failure_views": self.failure_chosen()}
         if mode == "hybrid":
             split = str(self.split.currentData())
             return {"split": split, "sigma2": self.sigma2.value() or None,

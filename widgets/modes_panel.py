@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.illusion_options import VIEWS, IllusionOptions
+from widgets.illusion_options import IllusionOptions, fill_view_box
 from widgets.prompt_words import WordCompleter
 from widgets.rows import row_of
 
@@ -145,9 +145,9 @@ class ModesPanel(QWidget):
         self.prompt = PromptBox(self)
         self.prompt2 = PromptBox(self)
         self.view = QComboBox(self)
-        for key, label in VIEWS:
-            self.view.addItem(label, key)
+        fill_view_box(self.view)  # the failure views in their own group
         self.illusion = IllusionOptions(PromptBox, self)  # 3-4 view anagrams, hybrid splits
+        self.illusion.watch_view(self.view)
         self.sigma = QDoubleSpinBox(self, minimum=0.0, maximum=20.0, singleStep=0.5, decimals=1)
         self.sigma.setSpecialValueText("auto")
         self.sigma.setToolTip("Blur σ of the low-pass part (auto scales with the image size)")
@@ -300,6 +300,7 @@ class ModesPanel(QWidget):
             f"default ({self._default_steps})" if self._default_steps else "default")
         self._set_negate_enabled(bool(info.get("symmetric", False)))
         self.illusion.set_choices(choices, default, bool(info.get("symmetric", False)))
+        self.illusion.set_suggested(info.get("suggested"))
         self.set_timesteps(list(info.get("timestep_values", [])))
         self.run_button.setEnabled(bool(info))
         self.run_action.setEnabled(bool(info))
