@@ -421,11 +421,12 @@ def _unblur(x: torch.Tensor) -> torch.Tensor:
 
 
 def _gains(x: torch.Tensor) -> torch.Tensor:
+    """The gains for x's channels: grey, RGB, or RGB stacks (stage II's noisy + low-res input)."""
     channels = x.shape[-3]
-    if channels not in (1, 3):
+    if channels != 1 and channels % 3:
         raise EngineError(f"the white-balance view takes grey or RGB images, not {channels} "
                           "channels")
-    g = (GREY_GAIN,) if channels == 1 else WHITE_BALANCE
+    g = (GREY_GAIN,) if channels == 1 else WHITE_BALANCE * (channels // 3)
     return torch.tensor(g, dtype=x.dtype, device=x.device).view(channels, 1, 1)
 
 

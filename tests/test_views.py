@@ -180,6 +180,11 @@ def test_the_white_balance_view_scales_the_noise_variance_per_channel(n):
     assert torch.allclose(variances, torch.tensor([2.25, 1.0, 0.36]), atol=0.15), variances
     grey = get_view("white-balance").apply(noise(n, 7, channels=1))
     assert abs(grey.var().item() - 2.25) < 0.15
+    stacked = torch.ones(1, 6, n, n)  # stage II sees the noisy image and the low-res one
+    assert get_view("white-balance").apply(stacked)[0, :, 0, 0].tolist() == pytest.approx(
+        [1.5, 1.0, 0.6] * 2)
+    with pytest.raises(EngineError, match="grey or RGB images, not 4 channels"):
+        get_view("white-balance").apply(torch.ones(1, 4, n, n))
 
 
 @pytest.mark.parametrize("n", FAILURE_SIZES)
