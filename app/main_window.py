@@ -30,7 +30,6 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QImage,
-    QKeySequence,
     QPixmap,
 )
 from PySide6.QtWidgets import (
@@ -52,6 +51,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import actions as action_table
 from app import export
 from app.autosave import DEFAULT_INTERVAL_S, Autosaver, Recovery
 from app.document import Document
@@ -268,7 +268,7 @@ class ResultsView(QWidget):
         super().__init__(parent)
         self.title = QLabel("<b>Result</b>", self)
         self.image_label = QLabel("No result yet.\nDraw something, pick a mode,\nthen Run "
-                                  "(Ctrl+Enter).", self)
+                                  f"({action_table.key_text('run')}).", self)
         self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image_label.setFixedSize(RESULT_SIDE, RESULT_SIDE)
         self.image_label.setStyleSheet("QLabel { background: #2b2b2e; color: #aaa; }")
@@ -282,7 +282,7 @@ class ResultsView(QWidget):
                                      "(SDEdit)")
         self.export_button = QPushButton("Export…", self, enabled=False)
         self.export_button.setToolTip("PNG at model size or larger, or the denoising frames "
-                                      "(Ctrl+E)")
+                                      f"({action_table.key_text('export')})")
         self.keep_button = QPushButton("Keep in history", self, enabled=False)
         self.keep_button.setToolTip("Add this Live result to the history")
         self.keep_button.hide()
@@ -482,83 +482,25 @@ class MainWindow(QMainWindow):
         self.zoom_label.setText(f"{zoom * 100:.0f}%")
 
     def _build_menus(self) -> None:
-        menu = self.menuBar().addMenu("&File")
-        self.new_action = self._action(menu, "&New…", QKeySequence.StandardKey.New,
-                                       self.new_dialog)
-        self.open_action = self._action(menu, "&Open…", QKeySequence.StandardKey.Open,
-                                        self.open_dialog)
-        self.recent_menu = menu.addMenu("Open &recent")
-        self.open_project_action = self._action(menu, "Open &project…", None,
-                                                self.open_project_dialog)
-        menu.addSeparator()
-        self.save_action = self._action(menu, "&Save project", "Ctrl+S", self.save_project)
-        self.save_as_action = self._action(menu, "Save project &as…", "Ctrl+Shift+S",
-                                           self.save_project_as)
-        menu.addSeparator()
-        self.paste_action = self._action(menu, "&Paste image", QKeySequence.StandardKey.Paste,
-                                         self.paste)
-        self.export_action = self._action(menu, "&Export result…", "Ctrl+E", self.export_dialog)
-        self.export_action.setEnabled(False)
-        self.export_canvas_action = self._action(menu, "Export &canvas…", "Ctrl+Shift+E",
-                                                 self.export_canvas_dialog)
-        menu.addSeparator()
-        self.quit_action = self._action(menu, "&Quit", "Ctrl+Q", self.close)
+        """The menus, every key and the tool bar's keys, from the table of app/actions.py."""
+        self._actions = action_table.make_actions(self)
+        self.menus = action_table.build_menus(self.menuBar(), self._actions)
+        self.recent_menu, self.model_menu = self.menus["recent"], self.menus["Model"]
         self._fill_recent_menu()
-
-        menu = self.menuBar().addMenu("&Edit")
-        self.undo_action = self.document.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
-        self.redo_action = self.document.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        menu.addActions([self.undo_action, self.redo_action])
-        menu.addSeparator()
-        self.copy_result_action = self._action(menu, "&Copy result", "Ctrl+Shift+C",
-                                               lambda: self.copy_result())
-        self.copy_result_action.setEnabled(False)
-        menu.addSeparator()
-        menu.addAction(self.modes.run_action)
-        menu.addAction(self.modes.cancel_action)
-
-        self.model_menu = self.menuBar().addMenu("&Model")
         self._fill_model_menu()
-        self._build_view_menu()
+        self.canvas.set_keys(action_table.handler_keys("canvas"))
+        self.history_strip.set_keys(action_table.handler_keys("history"))
+        self.tool_options.show_size_keys(" and ".join(
+            action_table.key_text(name) for name in ("brush_smaller", "brush_larger")))
+        self.refresh_actions()
 
-    def _build_view_menu(self) -> None:
-        """Looking inside: the noise explorer, sweeps, the illusion viewers, training."""
-        menu = self.menuBar().addMenu("&View")
-        canvas = self.canvas
-        self.zoom_in_action = self._action(menu, "Zoom &in", QKeySequence.StandardKey.ZoomIn,
-                                           lambda: canvas.zoom_by(1.25))
-        self.zoom_out_action = self._action(menu, "Zoom &out", QKeySequence.StandardKey.ZoomOut,
-                                            lambda: canvas.zoom_by(1 / 1.25))
-        self.fit_action = self._action(menu, "&Fit", "Ctrl+0", canvas.fit)
-        self.actual_size_action = self._action(menu, "&100%", "Ctrl+1", canvas.actual_size)
-        menu.addSeparator()
-        for dock, text in ((self.tools_dock, "T&ool options"), (self.modes_dock, "&Modes"),
-                           (self.history_dock, "&History")):
-            toggle = dock.toggleViewAction()
-            toggle.setText(text)
-            menu.addAction(toggle)
-        self.explorer_action = self.explorer_dock.toggleViewAction()
-        self.explorer_action.setText("Noise &explorer")
-        self.explorer_action.setShortcut(QKeySequence("Ctrl+Shift+X"))
-        menu.addAction(self.explorer_action)
-        self.training_action = self.training_dock.toggleViewAction()
-        self.training_action.setText("&Training")
-        menu.addAction(self.training_action)
-        menu.addSeparator()
-        self.sweep_action = self._action(menu, "&Sweep…", "Ctrl+Shift+W", self.open_sweeps)
-        self.view_illusion_action = self._action(menu, "View &illusion…", "Ctrl+Shift+I",
-                                                 lambda: self.view_illusion())
-        self.view_illusion_action.setEnabled(False)  # until an anagram or hybrid is shown
+    def action(self, action_id: str) -> QAction:
+        """The action of the table's row `action_id` ("save", "undo", "fit"...)."""
+        return self._actions[action_id]
 
-    def _action(self, menu: Any, text: str, key: Any, slot: Any) -> QAction:
-        action = QAction(text, self)
-        if key is not None:
-            action.setShortcut(QKeySequence(key))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
+    def refresh_actions(self) -> None:
+        """Enables the actions whose row says when (a result shown, an illusion shown)."""
+        action_table.refresh_enabled(self, self._actions)
 
     def _fill_model_menu(self) -> None:
         """Bundled models, Hugging Face cache entries, a model folder, and the devices."""
@@ -591,13 +533,7 @@ class MainWindow(QMainWindow):
         if self.model_spec and self.model_spec not in known and Path(self.model_spec).is_dir():
             menu.addSection("Folder")
             self._add_model_action(Path(self.model_spec).name, self.model_spec, self.model_spec)
-        menu.addSeparator()
-        self.open_model_action = menu.addAction("Open model &folder…")
-        self.open_model_action.triggered.connect(self.open_model_dialog)
-        self.prompts_action = menu.addAction("Prompt &embeddings file…")
-        self.prompts_action.setToolTip("A .pth dict from prompt to embedding (the course's "
-                                       "prompt_embeds_dict.pth), for DeepFloyd IF")
-        self.prompts_action.triggered.connect(self.open_prompts_dialog)
+        action_table.fill_menu(menu, "Model", self._actions)  # model folder, embeddings
         have = available_devices()
         self.device_actions = self._choice_menu(
             menu.addMenu("&Device"), {d: d for d in DEVICES}, self.device, self.set_device,
@@ -1402,9 +1338,7 @@ class MainWindow(QMainWindow):
         """Shows `result` beside the canvas (None: nothing)."""
         self._shown, self._shown_live = result, live
         self.result_view.show_result(result, live)
-        self.export_action.setEnabled(result is not None)
-        self.copy_result_action.setEnabled(result is not None)
-        self.view_illusion_action.setEnabled(is_illusion(result))
+        self.refresh_actions()
 
     def _on_history_added(self, index: int) -> None:
         result = self.history[index]

@@ -181,8 +181,8 @@ def test_apply_export_and_undo_through_the_menu(qtbot, window, tmp_path):
     before = image_array(window.document.image()).copy()
     window.apply_result()
     assert not np.array_equal(image_array(window.document.image()), before)
-    assert window.undo_action.shortcut() == QKeySequence("Ctrl+Z")
-    window.undo_action.trigger()
+    assert window.action("undo").shortcut() == QKeySequence("Ctrl+Z")
+    window.action("undo").trigger()
     assert np.array_equal(image_array(window.document.image()), before)
     out = tmp_path / "result.png"
     assert window.export_result(str(out))
@@ -297,8 +297,8 @@ def test_bundled_digit_model_samples(qtbot, tmp_path):
 def test_keys_new_dialog_and_paste(qtbot, window):
     assert QKeySequence("Ctrl+Return") in window.modes.run_action.shortcuts()
     assert window.modes.cancel_action.shortcut() == QKeySequence("Esc")
-    assert window.new_action.shortcut() == QKeySequence("Ctrl+N")
-    assert window.export_action.shortcut() == QKeySequence("Ctrl+E")
+    assert window.action("new").shortcut() == QKeySequence("Ctrl+N")
+    assert window.action("export").shortcut() == QKeySequence("Ctrl+E")
     dialog = NewDialog(window, window.document.size(), black=True)
     assert dialog.choice() == (280, 280, QColor(0, 0, 0))
     dialog.deleteLater()
@@ -307,7 +307,7 @@ def test_keys_new_dialog_and_paste(qtbot, window):
     QApplication.clipboard().setImage(pasted)
     window.paste()
     assert window.document.size() == QSize(40, 30)
-    window.undo_action.trigger()
+    window.action("undo").trigger()
     assert window.document.size() == QSize(280, 280)
 
 

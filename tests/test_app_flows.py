@@ -49,7 +49,7 @@ def test_every_image_is_a_history_entry_with_its_actions(qtbot, window):
     trigger(window, 1, "applyRequested")
     applied = pixels(window)
     assert not np.array_equal(applied, before)
-    window.undo_action.trigger()
+    window.action("undo").trigger()
     assert np.array_equal(pixels(window), before), "apply is one undo step"
     assert window.modes.current_mode() == "sample"
     trigger(window, 0, "useAsInputRequested")
@@ -65,7 +65,7 @@ def test_export_scaled_png_and_frames_then_reopen_restores_settings(qtbot, windo
     asker = window.asker
     asker.export = ExportChoice("png", 4, "nearest")
     asker.paths = [str(tmp_path / "eight")]
-    assert window.export_action.isEnabled() and window.export_action.shortcut() == \
+    assert window.action("export").isEnabled() and window.action("export").shortcut() == \
         QKeySequence("Ctrl+E")
     assert window.export_dialog()
     png = tmp_path / "eight.png"
@@ -96,14 +96,14 @@ def test_project_round_trip_through_the_window(qtbot, tiny_model, window, tmp_pa
     run(qtbot, window, mode="sdedit", seed=10)
     window.modes.seed.setValue(77)
     window.asker.paths = [str(tmp_path / "digits")]
-    assert window.save_action.shortcut() == QKeySequence("Ctrl+S")
-    window.save_action.trigger()
+    assert window.action("save").shortcut() == QKeySequence("Ctrl+S")
+    window.action("save").trigger()
     path = tmp_path / "digits.dcproj"
     assert path.is_file()
     assert window.windowTitle() == f"digits — {TITLE}", "saved: no star"
     draw_digit(window)
     assert window.windowTitle() == f"digits* — {TITLE}"
-    window.save_action.trigger()  # Ctrl+S again: same file, no question
+    window.action("save").trigger()  # Ctrl+S again: same file, no question
     assert window.windowTitle() == f"digits — {TITLE}" and not window.asker.paths
 
     other = open_window(qtbot, tiny_model, tmp_path / "other")
@@ -341,7 +341,7 @@ def test_an_embeddings_file_gives_an_if_model_its_prompts(qtbot, tmp_path):
     torch.save(tiny_embeddings(["a high quality photo", "", "a rocket ship"]), good)
     torch.save({"": torch.zeros(1, 77, 8)}, bad)
     window = open_window(qtbot, str(folder), tmp_path / "w")
-    assert window.prompts_action.text().startswith("Prompt")
+    assert window.action("prompts").text().startswith("Prompt")
     with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT) as failed:
         window.use_prompts_file(str(bad))
     assert "shape" in failed.args[0]

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QKeySequence
 
+from app.actions import handler_keys
 from app.document import Document, image_array
 from widgets.canvas import CanvasView, Tool
 from widgets.tool_options import ToolOptions
@@ -28,6 +29,7 @@ def canvas(qtbot, doc):
     view = CanvasView()
     view.resize(400, 300)
     view.set_document(doc)
+    view.set_keys(handler_keys("canvas"))  # as the window gives them
     qtbot.addWidget(view)
     view.show()
     qtbot.waitExposed(view)
@@ -227,7 +229,8 @@ def test_set_image_resets_region_and_is_undoable(canvas, doc):
     assert doc.image().width() == 200 and doc.region() == QRect(0, 0, 20, 20)
 
 
-def test_brackets_and_view_keys(qtbot, canvas):
+def test_bracket_keys(qtbot, canvas):
+    """(Ctrl+0 and Ctrl+1 are the window's View actions: tests/test_actions.py.)"""
     canvas.set_brush_size(10)
     sizes = []
     canvas.brushSizeChanged.connect(sizes.append)
@@ -237,10 +240,19 @@ def test_brackets_and_view_keys(qtbot, canvas):
     for _ in range(30):
         qtbot.keyClick(canvas, Qt.Key.Key_BracketLeft)
     assert canvas.brush_size() == 1
-    qtbot.keyClick(canvas, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
-    assert canvas.zoom() == 1.0
-    qtbot.keyClick(canvas, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
-    assert canvas.zoom() == pytest.approx((300 - 16) / 150)
+
+
+def test_the_canvas_has_only_the_keys_it_is_given(qtbot, canvas):
+    canvas.set_keys({"brush_larger": ["+"]})
+    canvas.set_brush_size(10)
+    qtbot.keyClick(canvas, Qt.Key.Key_BracketRight)
+    assert canvas.brush_size() == 10
+    qtbot.keyClick(canvas, Qt.Key.Key_Plus)
+    assert canvas.brush_size() == 12
+    with pytest.raises(ValueError, match="no key action 'paint'"):
+        canvas.set_keys({"paint": ["P"]})
+    with pytest.raises(ValueError, match="takes no modifier"):
+        canvas.set_keys({"pan": ["Ctrl+Space"]})
 
 
 def test_zoom_keeps_the_point_under_the_cursor(canvas):

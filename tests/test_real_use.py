@@ -290,9 +290,9 @@ def test_view_illusion_is_offered_only_for_illusions(qtbot, window):
 
     assert not offered(0) and offered(1)
     window.show_result(window.results[0])
-    assert not window.view_illusion_action.isEnabled()
+    assert not window.action("view_illusion").isEnabled()
     window.show_result(window.results[1])
-    assert window.view_illusion_action.isEnabled()
+    assert window.action("view_illusion").isEnabled()
 
 
 def test_guidance_is_greyed_for_the_unconditional_prompt(window):
@@ -319,13 +319,13 @@ def test_sdedit_and_img2img_look_different(window):
 
 
 def test_view_menu_zooms_and_brings_back_every_dock(qtbot, window):
-    window.fit_action.trigger()
+    window.action("fit").trigger()
     fitted = window.canvas.zoom()
     assert window.zoom_label.text() == f"{fitted * 100:.0f}%"
-    window.zoom_in_action.trigger()
+    window.action("zoom_in").trigger()
     assert window.canvas.zoom() == pytest.approx(fitted * 1.25)
     assert window.zoom_label.text() == f"{fitted * 125:.0f}%"
-    window.actual_size_action.trigger()
+    window.action("actual_size").trigger()
     assert window.canvas.zoom() == 1.0 and window.zoom_label.text() == "100%"
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     toggles = {a.text(): a for a in view_menu.actions()}
@@ -340,10 +340,10 @@ def test_view_menu_zooms_and_brings_back_every_dock(qtbot, window):
 def test_copy_result_and_export_the_canvas(qtbot, window, tmp_path):
     from test_app import settings
 
-    assert not window.copy_result_action.isEnabled()
+    assert not window.action("copy_result").isEnabled()
     with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
         window.run_job(settings(window, "sample", prompt="3", seed=1))
-    window.copy_result_action.trigger()
+    window.action("copy_result").trigger()
     copied = QApplication.clipboard().image()
     assert copied.size() == window.results[-1].image.size()
     draw_digit(window)

@@ -12,6 +12,7 @@ under it, so a one-pixel brush paints exactly the pixel drawn under the cursor.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from PySide6.QtGui import (
     QColor,
     QImage,
     QKeyEvent,
+    QKeySequence,
     QMouseEvent,
     QPainter,
     QPaintEvent,
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
 HANDLE = 8  # corner handle size in view pixels
 MAX_BRUSH = 2000
+KEY_OPS = ("pan", "brush_smaller", "brush_larger")  # what a key of set_keys can do
 
 
 class Tool(str, Enum):
@@ -104,10 +107,27 @@ class CanvasView(QWidget):
         self._anchor = QPointF()  # fixed corner while resizing (image coordinates)
         self._corner = (1, 1)  # direction from the anchor to the dragged corner
         self._space = False
+        self._key_ops: dict[int, str] = {}  # key code -> what it does; see set_keys
         self._last_stroke_end: QPointF | None = None
         app = QApplication.instance()
-        if app is not None:  # [, ] and space work wherever the focus is in this window
+        if app is not None:  # its keys work wherever the focus is in this window
             app.installEventFilter(self)
+
+    def set_keys(self, keys: Mapping[str, Iterable[QKeySequence | str]]) -> None:
+        """The keys the canvas handles itself, by what they do (`KEY_OPS`): "pan" (held, a drag
+        pans), "brush_smaller", "brush_larger". Plain keys only: Shift and the keypad are
+        ignored when pressed. The canvas defines no key of its own; the app's table of actions
+        (app/actions.py) gives them."""
+        ops: dict[int, str] = {}
+        for op, sequences in keys.items():
+            if op not in KEY_OPS:
+                raise ValueError(f"the canvas has no key action {op!r}; it has {KEY_OPS}")
+            for sequence in sequences:
+                combination = QKeySequence(sequence)[0]
+                if combination.keyboardModifiers() != Qt.KeyboardModifier.NoModifier:
+                    raise ValueError(f"a canvas key takes no modifier: {sequence!r}")
+                ops[combination.key().value] = op
+        self._key_ops = ops
 
     # --- document -------------------------------------------------------------------------------
     def set_document(self, doc: CanvasDocument | None) -> None:
@@ -229,7 +249,7 @@ class CanvasView(QWidget):
         self.update()
 
     def fit(self) -> None:
-        """Zooms so the whole image fits the view, centred (Ctrl+0)."""
+        """Zooms so the whole image fits the view, centred."""
         size = self._image_size()
         if size.isEmpty() or self.width() < 2 or self.height() < 2:
             return
@@ -243,7 +263,7 @@ class CanvasView(QWidget):
         self.zoomChanged.emit(self._zoom)
 
     def actual_size(self) -> None:
-        """One image pixel per screen pixel, centred (Ctrl+1)."""
+        """One image pixel per screen pixel, centred."""
         self._zoom = 1.0
         self._centre_image()
         self._auto_fit = False
@@ -547,41 +567,26 @@ class CanvasView(QWidget):
         return not watched.testAttribute(Qt.WidgetAttribute.WA_InputMethodEnabled)
 
     def _canvas_key(self, event: QKeyEvent, press: bool) -> bool:
-        """Space (pan while held), [ and ]; True if the key was one of them."""
-        key = event.key()
-        if event.modifiers() & ~(Qt.KeyboardModifier.KeypadModifier
-                                 | Qt.KeyboardModifier.ShiftModifier):
+        """One of the keys of `set_keys` (pan while held, brush size); True if it was one."""
+        op = self._key_ops.get(event.key())
+        if op is None or event.modifiers() & ~(Qt.KeyboardModifier.KeypadModifier
+                                               | Qt.KeyboardModifier.ShiftModifier):
             return False
-        if key == Qt.Key.Key_Space:
+        if op == "pan":
             if not event.isAutoRepeat():
                 self._space = press
                 self._update_cursor()
-            return True
-        if key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight):
-            if press:
-                grow = key == Qt.Key.Key_BracketRight
-                self.set_brush_size(max(self._size + 1, self._size * 1.2) if grow
-                                    else min(self._size - 1, self._size / 1.2))
-            return True
-        return False
+        elif press:
+            grow = op == "brush_larger"
+            self.set_brush_size(max(self._size + 1, self._size * 1.2) if grow
+                                else min(self._size - 1, self._size / 1.2))
+        return True
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        key, mods = event.key(), event.modifiers()
-        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
         if self._canvas_key(event, True):
-            pass
-        elif ctrl and key == Qt.Key.Key_0:
-            self.fit()
-        elif ctrl and key == Qt.Key.Key_1:
-            self.actual_size()
-        elif ctrl and key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self.zoom_by(1.25)
-        elif ctrl and key == Qt.Key.Key_Minus:
-            self.zoom_by(1 / 1.25)
-        else:
-            super().keyPressEvent(event)
+            event.accept()
             return
-        event.accept()
+        super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if self._canvas_key(event, False):

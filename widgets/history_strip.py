@@ -10,8 +10,19 @@ pixels stay crisp squares; larger ones are scaled down smoothly.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QIcon, QImage, QKeyEvent, QPainter, QPaintEvent, QPixmap
+from PySide6.QtGui import (
+    QAction,
+    QIcon,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPixmap,
+)
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QMenu, QVBoxLayout, QWidget
 
 DEFAULT_THUMBNAIL = 96
@@ -47,9 +58,11 @@ EMPTY_TEXT = ("Results appear here. Click one to show it, double-click to apply 
 
 
 class _List(QListWidget):
-    """The list itself; Delete asks to remove the current item; a hint while it is empty."""
+    """The list itself; a remove key (`remove_keys`) asks to remove the current item; a hint
+    while it is empty."""
 
     deletePressed = Signal()
+    remove_keys: frozenset[int] = frozenset()  # key codes, set by HistoryStrip.set_keys
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
         super().paintEvent(event)
@@ -61,7 +74,7 @@ class _List(QListWidget):
             painter.end()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
-        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+        if event.key() in self.remove_keys:
             self.deletePressed.emit()
             event.accept()
             return
@@ -137,8 +150,15 @@ class HistoryStrip(QWidget):
 
     def remove(self, index: int) -> None:
         """Removes thumbnail `index` (the history removed that result)."""
-        if 0 <= index < self.count():
-            self.list_widget.takeItem(index)
+        if not 0 <= index < self.count():
+            return
+        was_current = index == self.current()
+        # quietly: while it goes, the current row passes through a row that no longer exists
+        self.list_widget.blockSignals(True)
+        self.list_widget.takeItem(index)
+        self.list_widget.blockSignals(False)
+        if was_current and self.current() >= 0:
+            self.selected.emit(self.current())
 
     def clear(self) -> None:
         # quietly: while the items go, the current row walks through rows that no longer exist
@@ -204,6 +224,15 @@ class HistoryStrip(QWidget):
     def _on_row_changed(self, row: int) -> None:
         if row >= 0:
             self.selected.emit(row)
+
+    def set_keys(self, keys: Mapping[str, Iterable[QKeySequence | str]]) -> None:
+        """The keys the strip handles itself, by what they do: "remove" (the current result).
+        The strip defines none; the app's table of actions gives them."""
+        unknown = set(keys) - {"remove"}
+        if unknown:
+            raise ValueError(f"the history strip has no key action {sorted(unknown)}")
+        self.list_widget.remove_keys = frozenset(
+            QKeySequence(k)[0].key().value for k in keys.get("remove", ()))
 
     def _on_delete(self) -> None:
         if self.current() >= 0:

@@ -1,4 +1,4 @@
-"""The modes panel: pick a mode and its settings, then Run (Ctrl+Enter) or Cancel (Esc).
+"""The modes panel: pick a mode and its settings, then Run or Cancel (their keys: the app's).
 
 It knows nothing of the engine: the modes come in as plain rows (`ModeRow`: the window passes
 app/session/modes.py's table), `set_model_info` gives it plain values (prompt list, defaults,
@@ -44,6 +44,13 @@ MAX_SEED = 2**31 - 1
 DEFAULT_STRENGTH = 0.7  # SDEdit's share of noise until a model says its own default
 LIVE_MAX_SIZE = 64  # Live mode needs a model small enough to re-run while the user draws
 OPTIONAL_ROWS = ("prompt2", "view", "sigma", "illusion", "strength", "live")
+
+
+def with_keys(tip: str, action: QAction) -> str:
+    """`tip` and the action's keys, as a user reads them: "Stop the run (Esc)"."""
+    keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText)
+                     for k in action.shortcuts())
+    return f"{tip} ({keys})" if keys else tip
 
 
 class ModeRow(Protocol):
@@ -187,19 +194,21 @@ class ModesPanel(QWidget):
         self.live.setToolTip("SDEdit runs again shortly after every stroke; the result shows "
                              "beside the canvas (small models only)")
         self.run_button = QPushButton("Run", self)
-        self.run_button.setToolTip("Run the current mode (Ctrl+Enter)")
         self.cancel_button = QPushButton("Cancel", self, enabled=False)
-        self.cancel_button.setToolTip("Stop the run (Esc)")
         self._actions()
         self._lay_out()
 
     def _actions(self) -> None:
+        """Run and Cancel; whoever builds the panel gives them their keys (shown in the
+        buttons' tips)."""
         self.run_action = QAction("Run", self)
-        self.run_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
         self.cancel_action = QAction("Cancel run", self, enabled=False)
-        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        for action in (self.run_action, self.cancel_action):
+        for action, button, tip in ((self.run_action, self.run_button, "Run the current mode"),
+                                    (self.cancel_action, self.cancel_button, "Stop the run")):
             self.addAction(action)  # shortcuts work while the panel is in a window
+            action.changed.connect(
+                lambda a=action, b=button, t=tip: b.setToolTip(with_keys(t, a)))
+            button.setToolTip(tip)
 
     def _lay_out(self) -> None:
         form = QFormLayout()

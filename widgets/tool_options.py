@@ -7,7 +7,7 @@ go to whoever owns the document (`clearMaskRequested`, `invertMaskRequested`).
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QColorDialog,
     QHBoxLayout,
@@ -21,13 +21,13 @@ from PySide6.QtWidgets import (
 from widgets.canvas import MAX_BRUSH, CanvasView, Tool
 from widgets.rows import row_of
 
-# (tool, label, shortcut): B, E, M are DESIGN.md's keys; the other two are ours.
+# (tool, label); their keys come from whoever builds the panel (the app's table of actions)
 TOOLS = [
-    (Tool.BRUSH, "Brush", "B"),
-    (Tool.ERASER, "Eraser", "E"),
-    (Tool.MASK, "Mask", "M"),
-    (Tool.MASK_ERASER, "Erase mask", "Shift+M"),
-    (Tool.REGION, "Region", "R"),
+    (Tool.BRUSH, "Brush"),
+    (Tool.ERASER, "Eraser"),
+    (Tool.MASK, "Mask"),
+    (Tool.MASK_ERASER, "Erase mask"),
+    (Tool.REGION, "Region"),
 ]
 
 
@@ -46,10 +46,8 @@ class ToolOptions(QWidget):
         layout.setContentsMargins(4, 2, 4, 2)
         self._group = QActionGroup(self)
         self.tool_actions: dict[str, QAction] = {}
-        for tool, label, key in TOOLS:
+        for tool, label in TOOLS:
             action = QAction(label, self, checkable=True)
-            action.setShortcut(QKeySequence(key))
-            action.setToolTip(f"{label} ({key})")
             action.triggered.connect(lambda _=False, t=tool: self._on_tool(t.value))
             self._group.addAction(action)
             self.addAction(action)  # shortcuts work while the panel is in a window
@@ -60,7 +58,7 @@ class ToolOptions(QWidget):
         self.tool_actions[Tool.BRUSH.value].setChecked(True)
 
         self._size = QSpinBox(self, minimum=1, maximum=MAX_BRUSH, value=24, suffix=" px")
-        self._size.setToolTip("Brush size ([ and ])")
+        self._size.setToolTip("Brush size")
         self._size.valueChanged.connect(self.sizeChanged)
         self._hardness = self._slider("Hardness", 80, self.hardnessChanged)
         self._feather = self._slider("Feather", 50, self.featherChanged)
@@ -92,6 +90,10 @@ class ToolOptions(QWidget):
             layout.addWidget(widget)
         layout.addStretch(1)
         self._show_options(Tool.BRUSH.value)
+
+    def show_size_keys(self, keys: str) -> None:
+        """Names the keys that change the brush size (the canvas handles them) in the tip."""
+        self._size.setToolTip(f"Brush size ({keys})" if keys else "Brush size")
 
     def _labelled(self, text: str, slider: QSlider) -> QWidget:
         """A slider between its name and its value (in %)."""
