@@ -22,12 +22,11 @@ import torch
 from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal
 from PySide6.QtGui import QImage
 
-from app.commands.common import generator_for
 from app.jobs import Job, job_parameters, make_run, resolve_job
 from app.qt_images import pil_to_qimage
 from engine import images
 from engine.errors import EngineError
-from engine.loops import StepRecord
+from engine.loops import StepRecord, generator_for
 from engine.models.base import DiffusionModel
 from engine.models.registry import load_model, loading_note
 from engine.prompts import attach_embeddings

@@ -12,11 +12,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from app.commands.common import generator_for
 from app.session.modes import KEYS, find_mode, mode_of
 from engine import edits
 from engine.errors import EngineError
-from engine.loops import StepRecord
+from engine.loops import StepRecord, generator_for
 from engine.models.base import DiffusionModel, Upscaler
 from engine.schedules import i_start_from_strength
 from engine.views import FAILURES, SEEDED, View, views_for

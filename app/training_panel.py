@@ -43,7 +43,6 @@ from PySide6.QtWidgets import (
 )
 from torch import nn
 
-from app.commands.train import _saved_settings
 from app.engine_thread import error_message
 from app.qt_images import pil_to_qimage
 from engine.errors import EngineError
@@ -383,7 +382,7 @@ class TrainingPanel(QWidget):
         return Path(self.out.text()).expanduser()
 
     def _take_saved_settings(self, out_dir: Path) -> None:
-        saved = _saved_settings(out_dir)
+        saved = ckpt.saved_settings(out_dir)
         if saved.get("kind") in KINDS:
             self.kind.setCurrentText(saved["kind"])
         for key in ("epochs", "batch_size", "hidden", "seed"):

@@ -32,6 +32,14 @@ class SeedBatch:
         self.device = self.generators[0].device
 
 
+def generator_for(model: DiffusionModel, seed: int, count: int = 1) -> SeedBatch:
+    """The noise of a run of `count` images: image i draws from seed + i, so each result of a
+    batch can be made again alone (with `count` 1 it is the plain generator seeded `seed`).
+    Drawn on the model's GPU when it is a CUDA one, else on the CPU."""
+    device = model.device if model.device.type == "cuda" else torch.device("cpu")
+    return SeedBatch(seed, count, device)
+
+
 def randn(shape: Sequence[int], generator: torch.Generator | SeedBatch) -> torch.Tensor:
     """Standard normal noise, always drawn in float32 so a seed gives the same bits in any dtype.
     A `SeedBatch` whose size is the batch's draws each image from its own generator."""

@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine import images
 from engine.errors import EngineError
-from engine.loops import SeedBatch, StepRecord
+from engine.loops import StepRecord
 from engine.models.base import DiffusionModel
 from engine.models.registry import load_model, loading_note
 
@@ -34,13 +34,6 @@ def report_memory(args: argparse.Namespace) -> None:
                         getattr(args, "offload", "none"))
     if note:
         print(note, file=sys.stderr)
-
-
-def generator_for(model: DiffusionModel, seed: int, count: int = 1) -> SeedBatch:
-    """The noise of a run of `count` images: image i draws from seed + i, so each result of a
-    batch can be made again alone (with `count` 1 it is the plain generator seeded `seed`)."""
-    device = model.device if model.device.type == "cuda" else torch.device("cpu")
-    return SeedBatch(seed, count, device)
 
 
 def check_steps(steps: int | None) -> None:

@@ -8,7 +8,6 @@ import torch
 
 from app.commands.common import (
     check_steps,
-    generator_for,
     model_from_args,
     run_loop,
     to_images,
@@ -19,6 +18,7 @@ from app.jobs import Job, default_i_start, job_parameters, make_run, resolve_job
 from app.session.modes import mode_of
 from engine import images
 from engine.errors import EngineError
+from engine.loops import generator_for
 from engine.models.base import DiffusionModel
 from engine.schedules import i_start_from_strength
 

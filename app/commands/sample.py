@@ -9,7 +9,6 @@ from pathlib import Path
 from app.commands.common import (
     base_parameters,
     check_steps,
-    generator_for,
     model_from_args,
     run_loop,
     to_images,
@@ -18,6 +17,7 @@ from app.commands.outputs import all_or_nothing, check_folder_output
 from app.jobs import Job, make_run
 from engine import edits, images
 from engine.errors import EngineError
+from engine.loops import generator_for
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,19 +17,6 @@ _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidden", 
             "data": "data_dir", "limit": "limit"}
 
 
-def _saved_settings(out_dir: Path) -> dict:
-    from engine.training import checkpoint as ckpt
-
-    try:
-        if (out_dir / ckpt.CONFIG).is_file():
-            return dict(ckpt.read_config(out_dir).get("training") or {})
-        if (out_dir / ckpt.STATE).is_file():  # stopped inside the first epoch
-            return dict(ckpt.load_training_state(out_dir).get("settings") or {})
-    except Exception:  # a broken checkpoint is reported by train() itself
-        pass
-    return {}
-
-
 def run(args: argparse.Namespace) -> int:
     if args.kind.startswith("emoji-"):
         from app.commands.train_emoji import run as run_emoji
@@ -42,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     if overrides["data_dir"] is not None:
         overrides["data_dir"] = str(Path(overrides["data_dir"]).expanduser().resolve())
     if args.resume:
-        saved = _saved_settings(out_dir)
+        from engine.training.checkpoint import saved_settings
+
+        saved = saved_settings(out_dir)
         if saved.get("kind") == args.kind:
             for option, field in _OPTIONS.items():
                 if field == "data_dir" or overrides[field] is not None or option not in saved:

@@ -187,6 +187,21 @@ def load_training_state(out_dir: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
+def saved_settings(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """The training settings of the run in `out_dir` (its config, or its state file when it
+    stopped inside the first epoch), for a resume to take; {} when there is none to read (a
+    broken checkpoint is reported by the resume itself)."""
+    out_dir = Path(out_dir)
+    try:
+        if (out_dir / CONFIG).is_file():
+            return dict(read_config(out_dir).get("training") or {})
+        if (out_dir / STATE).is_file():
+            return dict(load_training_state(out_dir).get("settings") or {})
+    except Exception:  # noqa: BLE001 - any failure here is the resume's to report
+        pass
+    return {}
+
+
 def load_model(out_dir: str | os.PathLike, device: str | torch.device = "cpu"
                ) -> tuple[nn.Module, dict[str, Any]]:
     """(UNet in eval mode, fp32, on device; its config) from a checkpoint folder."""
