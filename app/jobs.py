@@ -277,6 +277,19 @@ def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = Non
         "i_start": job.i_start, "image": image, "mask": mask} | illusion_parameters(job, model)
 
 
+def own_parameters(parameters: dict, index: int, count: int) -> dict:
+    """The parameters of image `index` of a batch of `count`: its index and its own seed (the
+    batch's seed + index, which makes it again alone); a single image's are the job's. The app's
+    results and the command line's samples both take theirs from here."""
+    if count <= 1:
+        return parameters
+    seed = parameters.get("seed")
+    own: dict = {"index": index}
+    if isinstance(seed, int):
+        own |= {"seed": seed + index, "batch_seed": seed}
+    return parameters | own
+
+
 def illusion_fields(p: dict) -> dict:
     """The Job fields of an illusion from its parameters chunk (the inverse of
     illusion_parameters): its further prompts and views, view seed and split."""

@@ -59,7 +59,7 @@ from app.engine_thread import EngineThread
 from app.explorer import NoiseExplorer
 from app.history import History, Result
 from app.illusions import open_anagram_viewer
-from app.jobs import Job, illusion_fields
+from app.jobs import Job, illusion_fields, own_parameters
 from app.project import SUFFIX as PROJECT_SUFFIX
 from app.project import ProjectError, apply_project, load_project, save_project
 from app.qt_images import pil_to_qimage, qimage_to_numpy, qimage_to_pil
@@ -1493,18 +1493,6 @@ class MainWindow(QMainWindow):
 def is_illusion(result: Result | None) -> bool:
     """An anagram or a hybrid: a result the illusion viewer can show."""
     return result is not None and mode_table.is_illusion(result.parameters)
-
-
-def own_parameters(parameters: dict[str, Any], index: int, count: int) -> dict[str, Any]:
-    """Result `index` of a batch of `count`: its index and its own seed (the batch's seed + index,
-    which makes it again alone)."""
-    if count <= 1:
-        return parameters
-    seed = parameters.get("seed")
-    own: dict[str, Any] = {"index": index}
-    if isinstance(seed, int):
-        own |= {"seed": seed + index, "batch_seed": seed}
-    return parameters | own
 
 
 def upscale_job(result: Result | None, info: dict[str, Any] | None) -> Job:

@@ -1,4 +1,4 @@
-"""What the headless commands share: the model, the seed, the parameters chunk, the outputs."""
+"""What the headless commands share: the model, running a loop, the images and frames it writes."""
 
 from __future__ import annotations
 
@@ -39,19 +39,6 @@ def report_memory(args: argparse.Namespace) -> None:
 def check_steps(steps: int | None) -> None:
     if steps is not None and steps < 1:
         raise EngineError("--steps must be at least 1")
-
-
-def base_parameters(args: argparse.Namespace, model: DiffusionModel) -> dict:
-    return {
-        "app": "diffusion-canvas",
-        "command": args.command,
-        "model": args.model,
-        "prompts_file": getattr(args, "prompts", None),
-        "seed": args.seed,
-        "guidance": model.default_guidance if args.guidance is None else args.guidance,
-        "steps": args.steps,
-        "timesteps": model.schedule.timesteps(args.steps),
-    } | ({"upscale": True} if getattr(args, "upscale", False) else {})
 
 
 def run_loop(loop: Iterator[StepRecord], keep_frames: bool = False

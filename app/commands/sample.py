@@ -7,14 +7,13 @@ import math
 from pathlib import Path
 
 from app.commands.common import (
-    base_parameters,
     check_steps,
     model_from_args,
     run_loop,
     to_images,
 )
 from app.commands.outputs import all_or_nothing, check_folder_output
-from app.jobs import Job, make_run
+from app.jobs import Job, job_parameters, make_run, own_parameters
 from engine import edits, images
 from engine.errors import EngineError
 from engine.loops import generator_for
@@ -32,13 +31,13 @@ def run(args: argparse.Namespace) -> int:
               count=args.count, upscale=args.upscale)
     last, _ = run_loop(make_run(model, job, generator))
     x = last.x_t
-    params = base_parameters(args, model) | {"prompt": prompt, "count": args.count}
+    params = job_parameters(job, args.model, model, prompts_file=args.prompts)
     out = Path(args.out)
     pictures = to_images(model, x)
     with all_or_nothing() as written:  # a failure part-way leaves no partial set
         for index, picture in enumerate(pictures):
-            own = {"index": index, "seed": args.seed + index, "batch_seed": args.seed}
-            images.save_png(picture, out / f"sample-{index:03d}.png", params | own)
+            own = own_parameters(params, index, len(pictures))
+            images.save_png(picture, out / f"sample-{index:03d}.png", own)
             written.append(out / f"sample-{index:03d}.png")
         columns = min(len(pictures), max(1, math.ceil(math.sqrt(len(pictures)))))
         images.save_png(images.make_grid(pictures, columns), out / "grid.png", params)
