@@ -1473,6 +1473,8 @@ class MainWindow(QMainWindow):
             self.settings.run_settings = self.modes.remembered_settings()
             self.settings.set_window_geometry(self.saveGeometry())
             self.settings.sync()
+        except Exception as error:  # noqa: BLE001 - settings are not the user's work: close
+            print(f"Diffusion Canvas: the settings were not saved: {error}", file=sys.stderr)
         finally:  # the threads must stop whatever failed above, or the exit crashes
             self.live_timer.stop()
             self.training_panel.shutdown()
