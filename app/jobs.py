@@ -43,7 +43,7 @@ class Job:
     image: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     jump_length: int = 1
-    resample: int = 1
+    repaint_repeats: int = 1  # inpaint: RePaint passes over each jump (`--resample`)
     upscale: bool = False  # then the model's upscaler (IF stage II) runs on the result
     upscale_only: bool = False  # the upscaler alone, on `image` (a result of this job's mode)
     job_id: int = 0
@@ -170,7 +170,7 @@ def make_loop(model: DiffusionModel, job: Job, generator: torch.Generator
         return edits.sdedit(model, image, i_start, generator, prompt, guidance, steps)
     if job.mode == "inpaint":
         return edits.inpaint(model, image, job.mask, generator, prompt, guidance, steps, i_start,
-                             job.jump_length, job.resample)
+                             job.jump_length, job.repaint_repeats)
     prompts = job_prompts(job)
     if job.mode == "anagram":
         return edits.anagram(model, prompts, anagram_views(model, job), generator, guidance,

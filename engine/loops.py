@@ -112,7 +112,7 @@ def iterative_denoise(estimate: Estimator, x: torch.Tensor, timesteps: Sequence[
     """
     check_start(i_start, timesteps)
     last = len(timesteps) - 1
-    path = resample_path(i_start, last, jump_length, repeats)
+    path = repaint_path(i_start, last, jump_length, repeats)
     total = len(path) - 1
     for step, (i, j) in enumerate(zip(path, path[1:]), start=1):
         x0_hat = None
@@ -126,7 +126,7 @@ def iterative_denoise(estimate: Estimator, x: torch.Tensor, timesteps: Sequence[
         yield StepRecord(j, timesteps[j], x, x0_hat, step, total)
 
 
-def resample_path(i_start: int, last: int, jump_length: int = 1, repeats: int = 1) -> list[int]:
+def repaint_path(i_start: int, last: int, jump_length: int = 1, repeats: int = 1) -> list[int]:
     """Indices into the strided list that the loop visits, RePaint's way.
 
     Each time the path reaches a multiple of jump_length it goes back jump_length steps, until

@@ -11,6 +11,7 @@ from PIL import Image
 
 from app.cli import main
 from engine.images import prepare_image, read_parameters, to_pil
+from engine.loops import repaint_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,6 +91,18 @@ def test_inpaint_keeps_the_unmasked_pixels(tiny_model, digit_png, tmp_path):
     assert result[:, :13].std() > 0, "the kept half holds part of the digit"
     assert np.array_equal(result[:, :13], source[:, :13])
     assert Image.open(gif).n_frames == 6
+
+
+def test_resample_walks_repaint_path(tiny_model, digit_png, tmp_path):
+    """--resample and --jump-length reach the loop: one frame per move of RePaint's path."""
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.full((56, 56), 255, np.uint8)).save(mask)
+    gif = tmp_path / "frames.gif"
+    assert main(["edit", "inpaint", "--model", tiny_model, "--image", str(digit_png), "--mask",
+                 str(mask), "--steps", "6", "--jump-length", "2", "--resample", "3",
+                 "--out", str(tmp_path / "in.png"), "--frames", str(gif)]) == 0
+    path = repaint_path(0, 6, 2, 3)
+    assert Image.open(gif).n_frames == len(path) - 1 > 6
 
 
 def test_strength_maps_to_i_start(tiny_model, digit_png, tmp_path):

@@ -64,8 +64,8 @@ def test_repaint_resampling_costs_the_extra_steps():
     image = torch.zeros(1, 1, 8, 8)
     records = list(edits.inpaint(model, image, square_mask(8), gen(), prompt="a", steps=10,
                                  jump_length=2, repeats=3))
-    plain = loops.resample_path(0, 10)
-    path = loops.resample_path(0, 10, 2, 3)
+    plain = loops.repaint_path(0, 10)
+    path = loops.repaint_path(0, 10, 2, 3)
     assert len(records) == len(path) - 1 > len(plain) - 1
     forward_moves = sum(1 for i, j in zip(path, path[1:]) if j > i)
     assert len(model.calls) == forward_moves

@@ -93,7 +93,7 @@ def job_from_args(args: argparse.Namespace, model: DiffusionModel, image: torch.
     return Job(mode=args.mode, prompt=args.prompt, prompt2=args.prompt2, view=args.view,
                sigma=args.sigma, i_start=i_start, guidance=args.guidance, steps=args.steps,
                seed=args.seed, image=image, mask=mask, jump_length=args.jump_length,
-               resample=args.resample, upscale=args.upscale, **illusion_fields(args))
+               repaint_repeats=args.resample, upscale=args.upscale, **illusion_fields(args))
 
 
 def illusion_fields(args: argparse.Namespace) -> dict:
