@@ -4,7 +4,8 @@ The GUI talks to `EngineThread` (it lives in the GUI thread): `load_model`, `sub
 `shutdown`. Requests go through a plain queue to `EngineWorker`, whose `serve` loop runs in the
 thread. The worker checks a cancel mark between steps, so a cancel stops the loop within one
 step; the GUI side also drops whatever a cancelled job still had in flight, so nothing of it is
-drawn after `cancel()` returns.
+drawn after `cancel()` returns. Every signal of a job carries the job's id (the one `submit`
+returned), so a receiver knows which job it is about (app.session.runner maps ids to jobs).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,17 +109,25 @@ class _Run:
 
 @dataclass
 class _Cancels:
-    """Job ids up to `upto` are cancelled. Written by the GUI thread, read by the worker."""
+    """Job ids up to `upto`, and those in `ids`, are cancelled. Written by the GUI thread, read
+    by the worker."""
 
     upto: int = 0
+    ids: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cancel_upto(self, job_id: int) -> None:
         with self.lock:
             self.upto = max(self.upto, job_id)
+            self.ids = {i for i in self.ids if i > self.upto}
+
+    def cancel(self, job_ids: Iterable[int]) -> None:
+        with self.lock:
+            self.ids.update(i for i in job_ids if i > self.upto)
 
     def is_cancelled(self, job_id: int) -> bool:
-        return job_id <= self.upto
+        with self.lock:
+            return job_id <= self.upto or job_id in self.ids
 
 
 class EngineWorker(QObject):
@@ -127,6 +137,7 @@ class EngineWorker(QObject):
     modelLoaded = Signal(object)  # info dict
     loadFailed = Signal(str)
     loadNote = Signal(str)  # said before a large model loads: the memory it needs
+    started = Signal(int)  # job id: its run begins
     progress = Signal(int, int, int, float)  # job id, step, total, eta seconds
     preview = Signal(int, QImage, int, int)  # job id, image, step, total
     finished = Signal(int, list, object, list)  # job id, images, parameters, frames per image
@@ -182,6 +193,7 @@ class EngineWorker(QObject):
         if self.model is None:
             self.failed.emit(job_id, "no model is loaded: pick one in the Model menu")
             return
+        self.started.emit(job_id)
         self.stateChanged.emit("running")
         try:
             self._run_loop(self.model, request.job, job_id)
@@ -263,12 +275,14 @@ class EngineThread(QObject):
     modelLoaded = Signal(object)  # dict: name, size, channels, prompts, defaults, timesteps
     loadFailed = Signal(str)
     loadNote = Signal(str)  # before a large model loads: the memory it will need
-    progress = Signal(int, int, float)  # step, total, eta in seconds
-    preview = Signal(QImage, int, int)  # image, step, total
-    finished = Signal(list, object, list)  # result QImages, parameters, frames[i] of image i
-    failed = Signal(str)
-    cancelled = Signal()  # at once, from cancel(): nothing of the run arrives after it
-    stopped = Signal()  # the worker has left a cancelled loop (within one step of cancel())
+    # each job signal carries the job's id first
+    started = Signal(int)  # job id: its run begins
+    progress = Signal(int, int, int, float)  # job id, step, total, eta in seconds
+    preview = Signal(int, QImage, int, int)  # job id, image, step, total
+    finished = Signal(int, list, object, list)  # job id, result QImages, parameters, frames
+    failed = Signal(int, str)  # job id, message
+    cancelled = Signal(list)  # job ids, at once from cancel(): nothing of them arrives after it
+    stopped = Signal(int)  # job id: the worker has left its cancelled loop (within one step)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -277,7 +291,6 @@ class EngineThread(QObject):
         self._next_id = 0
         self._pending: set[int] = set()
         self.state = "idle"
-        self.job_id = 0  # the job whose preview/finished/failed signal is being emitted
         self.model_info: dict[str, Any] | None = None
         self._worker = EngineWorker(self._requests, self._cancels)
         self._thread = _Thread(self._worker)
@@ -291,6 +304,7 @@ class EngineThread(QObject):
         w.modelLoaded.connect(self._on_model_loaded)
         w.loadFailed.connect(self.loadFailed)
         w.loadNote.connect(self.loadNote)
+        w.started.connect(self._on_started)
         w.progress.connect(self._on_progress)
         w.preview.connect(self._on_preview)
         w.finished.connect(self._on_finished)
@@ -313,13 +327,20 @@ class EngineThread(QObject):
         self._requests.put(_Run(job, self._next_id))
         return self._next_id
 
-    def cancel(self) -> None:
-        """Cancels the running job and the queued ones; the loop stops within one step."""
-        if not self._pending:
-            return
-        self._cancels.cancel_upto(self._next_id)
-        self._pending.clear()
-        self.cancelled.emit()
+    def cancel(self, job_ids: Iterable[int] | None = None) -> list[int]:
+        """Cancels the jobs `job_ids` (default: the running one and every queued one) that are
+        still pending; a running one stops within one step. Returns the ids cancelled."""
+        if job_ids is None:
+            ids = sorted(self._pending)
+            self._cancels.cancel_upto(self._next_id)
+        else:
+            ids = sorted(self._pending.intersection(job_ids))
+            self._cancels.cancel(ids)
+        if not ids:
+            return []
+        self._pending.difference_update(ids)
+        self.cancelled.emit(ids)
+        return ids
 
     def busy(self) -> bool:
         return bool(self._pending)
@@ -355,24 +376,24 @@ class EngineThread(QObject):
         self.model_info = info
         self.modelLoaded.emit(info)
 
+    def _on_started(self, job_id: int) -> None:
+        if self._live(job_id):
+            self.started.emit(job_id)
+
     def _on_progress(self, job_id: int, step: int, total: int, eta: float) -> None:
         if self._live(job_id):
-            self.job_id = job_id
-            self.progress.emit(step, total, eta)
+            self.progress.emit(job_id, step, total, eta)
 
     def _on_preview(self, job_id: int, image: QImage, step: int, total: int) -> None:
         if self._live(job_id):
-            self.job_id = job_id
-            self.preview.emit(image, step, total)
+            self.preview.emit(job_id, image, step, total)
 
     def _on_finished(self, job_id: int, results: list, params: dict, frames: list) -> None:
         if self._live(job_id):
             self._pending.discard(job_id)
-            self.job_id = job_id
-            self.finished.emit(results, params, frames)
+            self.finished.emit(job_id, results, params, frames)
 
     def _on_failed(self, job_id: int, message: str) -> None:
         if self._live(job_id):
             self._pending.discard(job_id)
-            self.job_id = job_id
-            self.failed.emit(message)
+            self.failed.emit(job_id, message)

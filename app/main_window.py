@@ -66,6 +66,8 @@ from app.qt_images import pil_to_qimage, qimage_to_numpy, qimage_to_pil
 from app.restored import clean_run_settings
 from app.restored import describe as describe_problems
 from app.session import modes as mode_table
+from app.session.jobs import JobKind, JobRecord
+from app.session.runner import LIVE_DELAY_MS, Runner  # noqa: F401 - LIVE_DELAY_MS for tests
 from app.session.settings import RunSettings, bind_mode
 from app.settings import APPLICATION, ORGANISATION, Settings
 from app.sweeps import SweepDialog
@@ -96,7 +98,6 @@ DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable
                  | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                  | QDockWidget.DockWidgetFeature.DockWidgetClosable)
 DIGIT_CANVAS = 280  # ten canvas pixels per model pixel of the 28 x 28 digit model
-LIVE_DELAY_MS = 300  # Live mode re-runs this long after the last change of the drawing
 EXPORT_SCALES = (1, 4, 8)
 PRECISION_LABELS = {"auto": "Auto (IF: fp16 on a GPU; digits: bf16 on a CPU with native bf16; "
                             "else fp32)", "fp32": "fp32",
@@ -375,7 +376,6 @@ class MainWindow(QMainWindow):
         self._run_started = 0.0
         self._shown: Result | None = None
         self._shown_live = False
-        self._live_jobs: set[int] = set()
         self._quiet_load = True  # a missing default model is said in the status bar, no box
         self.document = Document(self)
         self.history = History(self)
@@ -390,10 +390,12 @@ class MainWindow(QMainWindow):
         self._bindings = [bind_mode(self.run_settings, self.modes.mode)]
         self.result_view = ResultsView(self)
         self.history_strip = HistoryStrip(self, thumbnail_size=84)
-        self.live_timer = QTimer(self, singleShot=True, interval=LIVE_DELAY_MS)
         self.input_timer = QTimer(self, singleShot=True, interval=INPUT_DELAY_MS)
         self.input_timer.timeout.connect(self._update_model_input)
         self.engine = EngineThread(self)
+        self.runner = Runner(self.engine, self.make_job,
+                             lambda: self.modes.settings(draw_seed=False), self)
+        self.live_timer = self.runner.live_timer
         self.explorer = NoiseExplorer(self)
         self.training_panel = TrainingPanel(self)
         self.sweep_dialog: SweepDialog | None = None
@@ -590,11 +592,17 @@ class MainWindow(QMainWindow):
         e.loadFailed.connect(self._on_load_failed)
         e.loadNote.connect(lambda note: self.statusBar().showMessage(note[:1].upper() + note[1:],
                                                                      15000))
-        e.progress.connect(self._on_progress)
-        e.preview.connect(self._on_preview)
-        e.finished.connect(self._on_finished)
-        e.failed.connect(self._on_failed)
-        e.cancelled.connect(self._on_cancelled)
+        r = self.runner  # the jobs' signals come through it, each carrying its job
+        r.submitted.connect(self._on_submitted)
+        r.progress.connect(self._on_progress)
+        r.preview.connect(self._on_preview)
+        r.finished.connect(self._on_finished)
+        for done in (r.userDone, r.sweepDone, r.upscaleDone):
+            done.connect(self._add_results)
+        r.liveDone.connect(self._show_live_result)
+        r.failed.connect(self._on_failed)
+        r.cancelled.connect(self._on_cancelled)
+        r.liveRefused.connect(lambda why: self.statusBar().showMessage(f"Live: {why}", 5000))
         self.modes.runRequested.connect(self.run_job)
         self.modes.cancelRequested.connect(self.cancel_run)
         self.modes.stepsChanged.connect(self._update_timesteps)
@@ -625,7 +633,6 @@ class MainWindow(QMainWindow):
         strip.viewRequested.connect(lambda i: self.view_illusion(self.history[i]))
         strip.upscaleRequested.connect(lambda i: self.upscale_result(self.history[i]))
         self.explorer_dock.visibilityChanged.connect(self._on_explorer_shown)
-        self.live_timer.timeout.connect(self.run_live)
         self.canvas.toolChanged.connect(self._remember_tool)
         self.canvas.brushSizeChanged.connect(self._remember_brush_size)
         self.tool_options.hardnessChanged.connect(self._remember_hardness)
@@ -1103,31 +1110,25 @@ class MainWindow(QMainWindow):
                                         info["size"])
         return job
 
-    def run_job(self, settings: dict[str, Any] | None = None, live: bool = False) -> int | None:
-        """Queues a run of the panel's settings (or `settings`); returns the job id."""
-        if not live:
-            self.settings.run_settings = self.modes.remembered_settings()  # kept after a crash
+    def run_job(self, settings: dict[str, Any] | None = None,
+                kind: JobKind = JobKind.USER) -> JobRecord | None:
+        """Queues a run of the run settings (or `settings`); returns its job, None (and says
+        why) if it cannot be made."""
+        self.settings.run_settings = self.modes.remembered_settings()  # kept after a crash
         try:
-            job = self.make_job(settings if settings is not None else self.modes.settings())
+            return self.runner.run(settings if settings is not None else self.modes.settings(),
+                                   kind)
         except EngineError as error:
-            if live:
-                self.statusBar().showMessage(f"Live: {error}", 5000)
-            else:
-                self.show_error("Cannot run", str(error))
+            self.show_error("Cannot run", str(error))
             return None
-        return self._submit(job, live)
 
-    def _submit(self, job: Job, live: bool = False) -> int:
+    def _on_submitted(self, _job: JobRecord) -> None:
         self._run_started = time.monotonic()
         self.modes.set_running(True)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
-        job_id = self.engine.submit(job)
-        if live:
-            self._live_jobs.add(job_id)
-        return job_id
 
-    def upscale_result(self, result: Result | None = None) -> int | None:
+    def upscale_result(self, result: Result | None = None) -> JobRecord | None:
         """Runs the upscaler on a result made by this model, with its prompts and views."""
         result = result or self._shown
         info = self.model_info
@@ -1136,10 +1137,10 @@ class MainWindow(QMainWindow):
         except EngineError as error:
             self.show_error("Cannot upscale", str(error))
             return None
-        return self._submit(job)
+        return self.runner.submit(job, JobKind.UPSCALE)
 
     def cancel_run(self) -> None:
-        self.engine.cancel()
+        self.runner.cancel()
 
     def _on_state(self, state: str) -> None:
         text = {"loading": "Loading model…", "idle": "Idle", "running": "Running",
@@ -1147,17 +1148,14 @@ class MainWindow(QMainWindow):
         self.state_label.setText(state == "idle" and self.training_panel.busy_text()
                                  or text.get(state, state))
 
-    def _on_progress(self, step: int, total: int, eta: float) -> None:
+    def _on_progress(self, _job: JobRecord, step: int, total: int, eta: float) -> None:
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setRange(0, max(total, 1))
         self.progress_bar.setValue(step)
         self.eta_label.setText(f"ETA {eta:.0f} s" if step < total else "")
 
-    def _is_live_signal(self) -> bool:
-        return self.engine.job_id in self._live_jobs
-
-    def _on_preview(self, image: QImage, _step: int, _total: int) -> None:
-        if self._is_live_signal():
+    def _on_preview(self, job: JobRecord, image: QImage, _step: int, _total: int) -> None:
+        if job.kind is JobKind.LIVE:
             self.result_view.show_image(image)  # beside the sketch, never over it
             return
         side = self.document.region().size()
@@ -1166,23 +1164,19 @@ class MainWindow(QMainWindow):
 
     def _run_ended(self, message: str) -> None:
         self.canvas.preview(None)
-        self.modes.set_running(self.engine.busy())
+        self.modes.set_running(self.runner.busy())
         self.eta_label.setText("")
         if message:
             self.statusBar().showMessage(message, 8000)
 
-    def _on_finished(self, results: list, parameters: dict, frames: list) -> None:
-        live = self._is_live_signal()
-        self._live_jobs.discard(self.engine.job_id)
-        batch = [Result(image, own_parameters(parameters, i, len(results)),
-                        list(frames[i]) if i < len(frames) else [])
-                 for i, image in enumerate(results)]
+    def _on_finished(self, job: JobRecord) -> None:
+        live = job.kind is JobKind.LIVE
         self._run_ended(f"{'Live: done' if live else 'Done'} in "
                         f"{time.monotonic() - self._run_started:.1f} s")
-        if live:
-            if batch:
-                self.show_result(batch[0], live=True)
-            return
+
+    def _add_results(self, job: JobRecord) -> None:
+        """A user's, a sweep's or an upscale job's results: into the history, the first shown."""
+        batch = results_of(job)
         first = len(self.history)
         for result in batch:
             self.history.append(result)
@@ -1190,30 +1184,29 @@ class MainWindow(QMainWindow):
             self.history_strip.set_current(first)
             self.show_result(batch[0])
 
-    def _on_failed(self, message: str) -> None:
-        live = self._is_live_signal()
-        self._live_jobs.discard(self.engine.job_id)
+    def _show_live_result(self, job: JobRecord) -> None:
+        batch = results_of(job)
+        if batch:
+            self.show_result(batch[0], live=True)
+
+    def _on_failed(self, job: JobRecord, message: str) -> None:
         self._run_ended("The run failed")
-        if live:
+        if job.kind is JobKind.LIVE:
             self.statusBar().showMessage(f"Live: {message}", 8000)
         else:
             self.show_error("The run failed", message)
 
-    def _on_cancelled(self) -> None:
-        live_only = bool(self._live_jobs)
-        self._live_jobs.clear()
+    def _on_cancelled(self, job: JobRecord) -> None:
         self.progress_bar.setValue(0)
-        self._run_ended("" if live_only else "Cancelled")
+        self._run_ended("" if job.kind is JobKind.LIVE else "Cancelled")
 
     # --- live mode ------------------------------------------------------------------------------
     def _on_live_changed(self, _on: bool) -> None:
-        if self.modes.is_live():
+        live = self.modes.is_live()
+        if live:
             self.statusBar().showMessage("Live: SDEdit runs again whenever you stop drawing",
                                          5000)
-            self.live_timer.start()
-        else:
-            self.live_timer.stop()
-            self._cancel_live()
+        self.runner.set_live(live)
 
     def model_input(self) -> tuple[QImage | None, str]:
         """The region converted exactly as a run converts it, and a line saying what changed."""
@@ -1241,41 +1234,20 @@ class MainWindow(QMainWindow):
         self.result_view.show_model_input(seen, caption)
 
     def _on_drawing_changed(self, *_: object) -> None:
-        if self.modes.is_live():
-            self._cancel_live()  # its result is out of date: free the CPU at once
-            self.live_timer.start()  # (re)start: runs LIVE_DELAY_MS after the last change
+        self.runner.changed()  # a Live run in flight is stale; one runs after the delay
 
     def _on_stroke_ended(self) -> None:
         """A stroke let go: Live answers at once, not after the delay (which is for changes
         that come in bursts: a drag paused mid-way, a slider, typing)."""
-        if self.modes.is_live():
-            self.live_timer.stop()
-            self.run_live()
+        self.runner.stroke_ended()
 
-    def _cancel_live(self) -> None:
-        """Cancels a Live run in flight (never a run the user started)."""
-        if self._live_jobs and self.engine.busy() and not self._user_jobs_pending():
-            self.engine.cancel()
-
-    def _user_jobs_pending(self) -> bool:
-        return bool(self.engine.pending() - self._live_jobs)
-
-    def run_live(self) -> int | None:
+    def run_live(self) -> JobRecord | None:
         """One Live SDEdit run of the region, with the seed shown (not a new random one)."""
-        if not self.modes.is_live():
-            return None
-        if self._user_jobs_pending():
-            self.live_timer.start()  # the user's own run goes first; try again later
-            return None
-        self._cancel_live()
-        # x̂_0 after every step: the first estimate shows after one model call, then it refines
-        settings = self.modes.settings(draw_seed=False) | {
-            "count": 1, "upscale": False, "preview_kind": "x0", "preview_every": 1}
-        return self.run_job(settings, live=True)
+        return self.runner.run_live()
 
     def keep_live_result(self) -> None:
-        """Adds the Live result shown to the history."""
-        if self._shown is not None and self._shown_live:
+        """Adds the Live result shown to the history (once)."""
+        if self._shown is not None and self._shown_live and self.runner.keep_live():
             index = self.history.append(self._shown)
             self.history_strip.set_current(index)
 
@@ -1495,6 +1467,15 @@ class MainWindow(QMainWindow):
 def is_illusion(result: Result | None) -> bool:
     """An anagram or a hybrid: a result the illusion viewer can show."""
     return result is not None and mode_table.is_illusion(result.parameters)
+
+
+def results_of(job: JobRecord) -> list[Result]:
+    """A finished job's images as Results, each with its own parameters and frames."""
+    out = job.result
+    count = len(out.images)
+    return [Result(image, own_parameters(out.parameters, i, count),
+                   list(out.frames[i]) if i < len(out.frames) else [])
+            for i, image in enumerate(out.images)]
 
 
 def upscale_job(result: Result | None, info: dict[str, Any] | None) -> Job:

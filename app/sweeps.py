@@ -1,9 +1,10 @@
 """Sweeps: the current mode over the course's i_start list, over seeds, or over guidance.
 
-A sweep queues one engine job per value (so Esc / Cancel stops all of them at once), each with
-the panel's settings and one value changed. Every result goes into the history as usual (the
-window's own `finished` handler does that); the sweep also collects them, in order, into a
-labelled strip like the write-up's figures, exportable as one PNG.
+A sweep queues one SWEEP job per value through the window's runner (so Esc / Cancel stops all of
+them at once), each with the panel's settings and one value changed. Every result goes into the
+history as usual (the window routes sweep results there); the sweep also collects them, in
+order, into a labelled strip like the write-up's figures, exportable as one PNG. The runner's
+signals carry the job, so the sweep knows its own without asking the engine.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.session.jobs import JobKind, JobRecord
 from app.session.modes import IMAGE_DEFAULT, needs_image
 from engine.schedules import evenly_spaced_timesteps
 from widgets.image_strip import LabelledStrip
@@ -69,7 +71,7 @@ def parse_values(kind: str, text: str) -> list[float]:
 class SweepItem:
     value: float
     label: str
-    job_id: int | None = None
+    job: JobRecord | None = None
     image: QImage | None = None
 
 
@@ -100,43 +102,48 @@ class Sweep(QObject):
         self.base = self.window_.modes.settings(draw_seed=self.kind != "seed")
         if self.kind == "i_start" and not needs_image(self.base["mode"]):
             self.base["mode"] = IMAGE_DEFAULT
-        engine = self.window_.engine
-        engine.finished.connect(self._on_finished)
-        engine.cancelled.connect(self._on_stopped)
-        engine.failed.connect(self._on_stopped)
+        runner = self.window_.runner
+        runner.sweepDone.connect(self._on_finished)
+        runner.cancelled.connect(self._on_ended)
+        runner.failed.connect(self._on_ended)
         self.active = True
         for item in self.items:
-            item.job_id = self.window_.run_job(self.settings_for(item.value))
-            if item.job_id is None:
+            item.job = self.window_.run_job(self.settings_for(item.value), JobKind.SWEEP)
+            if item.job is None:
                 self.cancel()
                 return False
         return True
 
     def cancel(self) -> None:
+        """Cancels this sweep's jobs (no other job)."""
         if self.active:
-            self.window_.cancel_run()
+            self.window_.runner.cancel([i.job for i in self.items if i.job is not None])
             self._on_stopped()
 
     def _disconnect(self) -> None:
-        engine = self.window_.engine
-        for signal, slot in ((engine.finished, self._on_finished),
-                             (engine.cancelled, self._on_stopped),
-                             (engine.failed, self._on_stopped)):
+        runner = self.window_.runner
+        for signal, slot in ((runner.sweepDone, self._on_finished),
+                             (runner.cancelled, self._on_ended),
+                             (runner.failed, self._on_ended)):
             with contextlib.suppress(RuntimeError, TypeError):
                 signal.disconnect(slot)
 
-    def _on_finished(self, results: list, _params: dict, _frames: list) -> None:
-        job_id = self.window_.engine.job_id
+    def _on_finished(self, job: JobRecord) -> None:
         for index, item in enumerate(self.items):
-            if item.job_id == job_id and results:
-                item.image = results[0]
+            if item.job is job and job.result.images:
+                item.image = job.result.images[0]
                 self.itemDone.emit(index)
         if all(item.image is not None for item in self.items):
             self.active = False
             self._disconnect()
             self.done.emit()
 
-    def _on_stopped(self, *_: object) -> None:
+    def _on_ended(self, job: JobRecord, *_: object) -> None:
+        """A job cancelled or failed: the sweep stops if it was one of its own."""
+        if any(item.job is job for item in self.items):
+            self._on_stopped()
+
+    def _on_stopped(self) -> None:
         if not self.active:
             return
         self.active = False

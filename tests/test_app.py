@@ -120,8 +120,8 @@ def slow_down(window: MainWindow, seconds: float) -> list[float]:
 
 def run_and_wait(qtbot, window: MainWindow, settings_: dict) -> tuple[list, list]:
     previews, results = [], []
-    window.engine.preview.connect(lambda image, step, total: previews.append((image, step)))
-    window.engine.finished.connect(lambda images, params, frames: results.append(params))
+    window.engine.preview.connect(lambda _id, image, step, total: previews.append((image, step)))
+    window.engine.finished.connect(lambda _id, images, params, frames: results.append(params))
     with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
         assert window.run_job(settings_) is not None
     return previews, results
@@ -193,7 +193,7 @@ def test_apply_export_and_undo_through_the_menu(qtbot, window, tmp_path):
 def test_cancel_stops_within_one_step(qtbot, window):
     calls = slow_down(window, 0.05)
     steps_seen: list[int] = []
-    window.engine.progress.connect(lambda step, total, eta: steps_seen.append(step))
+    window.engine.progress.connect(lambda _id, step, total, eta: steps_seen.append(step))
     window.run_job(settings(window, "sample", steps=200))
     qtbot.waitUntil(lambda: len(steps_seen) >= 3, timeout=RUN_TIMEOUT)
     finished = []
@@ -212,7 +212,7 @@ def test_cancel_stops_within_one_step(qtbot, window):
 def test_closing_during_a_run_joins_the_thread(qtbot, window):
     slow_down(window, 0.05)
     steps_seen: list[int] = []
-    window.engine.progress.connect(lambda step, total, eta: steps_seen.append(step))
+    window.engine.progress.connect(lambda _id, step, total, eta: steps_seen.append(step))
     window.run_job(settings(window, "sample", steps=200))
     qtbot.waitUntil(lambda: len(steps_seen) >= 2, timeout=RUN_TIMEOUT)
     start = time.monotonic()
@@ -227,7 +227,7 @@ def test_errors_are_shown_and_the_next_job_runs(qtbot, window):
     assert "mask is empty" in window.errors[-1]
     with qtbot.waitSignal(window.engine.failed, timeout=RUN_TIMEOUT) as failed:
         window.run_job(settings(window, "sample", prompt="12"))  # fails in the engine thread
-    assert "12" in failed.args[0] and "12" in window.errors[-1]
+    assert "12" in failed.args[1] and "12" in window.errors[-1]
     run_and_wait(qtbot, window, settings(window, "sample", prompt="5"))
 
 
@@ -275,11 +275,12 @@ def test_engine_loads_once_and_survives_errors(qtbot, tiny_model):
         bad = Job(mode="inpaint", image=torch.zeros(1, 1, 28, 28), mask=torch.zeros(1, 1, 28, 28),
                   steps=3)
         with qtbot.waitSignal(engine.failed, timeout=RUN_TIMEOUT) as failed:
-            engine.submit(bad)
-        assert "mask is empty" in failed.args[0]
+            bad_id = engine.submit(bad)
+        assert failed.args[0] == bad_id and "mask is empty" in failed.args[1]
         with qtbot.waitSignal(engine.finished, timeout=RUN_TIMEOUT) as done:
-            engine.submit(Job(mode="sample", prompt="1", steps=3, count=2))
-        images, params, frames = done.args
+            good_id = engine.submit(Job(mode="sample", prompt="1", steps=3, count=2))
+        job_id, images, params, frames = done.args
+        assert job_id == good_id != bad_id, "each signal carries its job's id"
         assert len(images) == 2 and params["prompt"] == "1"
         assert len(frames) == 2 and [len(f) for f in frames] == [3, 3], "frames of each image"
         assert states.count("loading") == 1

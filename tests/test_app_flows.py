@@ -258,7 +258,7 @@ def test_a_stroke_cancels_a_live_run_in_flight_and_runs_again_at_its_end(qtbot, 
 
 def test_live_shows_the_first_estimate_after_one_step(qtbot, window):
     previews: list[int] = []
-    window.engine.preview.connect(lambda image, step, total: previews.append(step))
+    window.engine.preview.connect(lambda _id, image, step, total: previews.append(step))
     window.modes.set_mode("sdedit")
     window.modes.live.setChecked(True)
     qtbot.waitUntil(lambda: not window.engine.busy() and bool(previews), timeout=RUN_TIMEOUT)

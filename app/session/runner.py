@@ -74,7 +74,7 @@ class Runner(QObject):
     upscaleDone = Signal(object)  # an UPSCALE job finished: the upscaled result
     liveRefused = Signal(str)  # a Live run could not be made (say it, no dialog)
 
-    def __init__(self, engine: Engine, make_job: Callable[[dict[str, Any]], Any],
+    def __init__(self, engine: Engine, make_job: Callable[[dict[str, Any] | None], Any],
                  live_settings: Callable[[], dict[str, Any]],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -98,8 +98,10 @@ class Runner(QObject):
         engine.cancelled.connect(self._on_cancelled)
 
     # --- submitting -----------------------------------------------------------------------------
-    def run(self, settings: dict[str, Any], kind: JobKind = JobKind.USER) -> JobRecord:
-        """Makes the job of `settings` (EngineError if it cannot be made) and submits it."""
+    def run(self, settings: dict[str, Any] | None = None,
+            kind: JobKind = JobKind.USER) -> JobRecord:
+        """Makes the job of `settings` (None: the window's run settings; EngineError if it
+        cannot be made) and submits it."""
         return self.submit(self._make_job(settings), kind)
 
     def submit(self, params: Any, kind: JobKind = JobKind.USER) -> JobRecord:
