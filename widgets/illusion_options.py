@@ -109,8 +109,8 @@ class IllusionOptions(QWidget):
         self._main_view: QComboBox | None = None
         self._form = QFormLayout(self)
         self._form.setContentsMargins(0, 0, 0, 0)
+        self._form.addRow("", self.failure_note)  # under the panel's View row
         self._form.addRow("Suggested", self.suggested)
-        self._form.addRow("", self.failure_note)
         for label, widget in (("Prompt 3", self.prompt3), ("View 3", self.view3),
                               ("Prompt 4", self.prompt4), ("View 4", self.view4),
                               ("View seed", self.view_seed), ("Split", self.split),
