@@ -18,7 +18,6 @@ import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal
@@ -26,6 +25,7 @@ from PySide6.QtGui import QImage
 
 from app.jobs import Job, job_parameters, make_run, resolve_job
 from app.qt_images import pil_to_qimage
+from app.session.model_state import ModelState
 from engine import images
 from engine.errors import EngineError
 from engine.loops import StepRecord, generator_for
@@ -40,34 +40,6 @@ OOM_ADVICE = ("out of memory: make fewer images at once (count), close other pro
 def tensor_to_qimage(x: torch.Tensor, data_range: tuple[float, float]) -> QImage:
     """One [C, H, W] (or [1, C, H, W]) tensor in `data_range` -> a QImage that owns its pixels."""
     return pil_to_qimage(images.to_pil(x, data_range))
-
-
-def model_info(model: DiffusionModel, spec: str) -> dict[str, Any]:
-    """What the window and the panels need to know of a model, in plain Python values."""
-    timesteps = model.schedule.timesteps(None)
-    return {
-        "spec": spec,
-        "name": model.name,
-        "size": model.image_size,
-        "channels": model.channels,
-        "data_range": tuple(model.data_range),
-        "symmetric": model.symmetric_range,
-        "conditional": model.conditional,
-        "prompts": model.prompt_choices() if model.conditional else [""],
-        "free_text": model.conditional and model.prompt_choices() is None,
-        "words": list(getattr(model, "words", None) or []) or None,  # its vocabulary, if any
-        "upscaler": model.has_upscaler(),
-        "upscaler_name": model.upscaler_name,
-        "dtype": str(model.dtype).removeprefix("torch."),
-        "takes_precision": model.takes_precision,
-        "default_prompt": model.default_prompt,
-        "default_guidance": model.default_guidance,
-        "default_strength": model.default_strength,
-        "timesteps": len(timesteps) - 1,  # the number of steps by default
-        "timestep_values": list(timesteps),
-        "top": model.schedule.top,
-        "device": str(model.device),
-    }
 
 
 def same_size(frames: list[QImage], size: QSize) -> list[QImage]:
@@ -134,7 +106,7 @@ class EngineWorker(QObject):
     """Owns the model; `serve` takes requests from the queue until it gets None."""
 
     stateChanged = Signal(str)
-    modelLoaded = Signal(object)  # info dict
+    modelLoaded = Signal(object)  # ModelState
     loadFailed = Signal(str)
     loadNote = Signal(str)  # said before a large model loads: the memory it needs
     started = Signal(int)  # job id: its run begins
@@ -176,13 +148,13 @@ class EngineWorker(QObject):
                                where_they_apply=True)
             if request.prompts:
                 attach_embeddings(model, request.prompts)
-            info = model_info(model, request.spec)
+            state = ModelState.of(model, request.spec)
         except BaseException as error:  # noqa: BLE001 - the thread must keep serving
             self._report(error)
             self.loadFailed.emit(error_message(error))
         else:
             self.model, self._loaded = model, key
-            self.modelLoaded.emit(info)
+            self.modelLoaded.emit(state)
         self.stateChanged.emit("idle")
 
     # --- running --------------------------------------------------------------------------------
@@ -272,7 +244,7 @@ class EngineThread(QObject):
     """The GUI thread's handle on the engine thread; its signals arrive in the GUI thread."""
 
     stateChanged = Signal(str)  # "loading", "idle", "running", "upscaling"
-    modelLoaded = Signal(object)  # dict: name, size, channels, prompts, defaults, timesteps
+    modelLoaded = Signal(object)  # ModelState: what is loaded, in plain values
     loadFailed = Signal(str)
     loadNote = Signal(str)  # before a large model loads: the memory it will need
     # each job signal carries the job's id first
@@ -291,7 +263,7 @@ class EngineThread(QObject):
         self._next_id = 0
         self._pending: set[int] = set()
         self.state = "idle"
-        self.model_info: dict[str, Any] | None = None
+        self.model_state: ModelState | None = None
         self._worker = EngineWorker(self._requests, self._cancels)
         self._thread = _Thread(self._worker)
         self._worker.moveToThread(self._thread)
@@ -372,9 +344,9 @@ class EngineThread(QObject):
         self.state = state
         self.stateChanged.emit(state)
 
-    def _on_model_loaded(self, info: dict) -> None:
-        self.model_info = info
-        self.modelLoaded.emit(info)
+    def _on_model_loaded(self, state: ModelState) -> None:
+        self.model_state = state
+        self.modelLoaded.emit(state)
 
     def _on_started(self, job_id: int) -> None:
         if self._live(job_id):

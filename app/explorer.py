@@ -215,7 +215,8 @@ class NoiseExplorer(QWidget):
         w.document.changed.connect(self._schedule_rebuild)
         w.document.regionChanged.connect(self._schedule_rebuild)
         w.engine.modelLoaded.connect(self._schedule_rebuild)
-        w.modes.prompt.currentTextChanged.connect(self._schedule_rebuild)
+        w.run_settings.propertyChanged.connect(
+            lambda name, _: name == "prompt" and self._schedule_rebuild())
 
     # --- building ---------------------------------------------------------------------------
     def _schedule_rebuild(self, *_: Any) -> None:
@@ -242,7 +243,7 @@ class NoiseExplorer(QWidget):
             return False
         region = qimage_to_pil(self.window_.document.region_image(), "RGB")
         x0 = images.prepare_image(region, model.image_size, model.channels, model.data_range)
-        prompt = self.window_.modes.prompt.prompt() if model.conditional else None
+        prompt = self.window_.run_settings.prompt if model.conditional else None
         try:
             self.explorer = Explorer(model, x0, prompt, 1.0, NOISE_SEED)
         except Exception as error:  # noqa: BLE001 - a prompt the model cannot take, etc.

@@ -67,17 +67,19 @@ from app.restored import clean_run_settings
 from app.restored import describe as describe_problems
 from app.session import modes as mode_table
 from app.session.jobs import JobKind, JobRecord
+from app.session.model_state import LoadRequest, ModelSlot, ModelState
 from app.session.runner import LIVE_DELAY_MS, Runner  # noqa: F401 - LIVE_DELAY_MS for tests
-from app.session.settings import RunSettings, bind_mode
+from app.session.settings import RunSettings, bind_panel
+from app.session.suggested import suggested_for
 from app.settings import APPLICATION, ORGANISATION, Settings
 from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
 from engine import images
 from engine.devices import DEVICES
 from engine.errors import EngineError
-from engine.schedules import evenly_spaced_timesteps
 from widgets.canvas import CanvasView
 from widgets.history_strip import HistoryStrip
+from widgets.illusion_options import VIEWS
 from widgets.illusion_viewers import HybridViewer
 from widgets.modes_panel import ModesPanel
 from widgets.tool_options import ToolOptions
@@ -115,9 +117,9 @@ def keep_title_whole(dialog: QWidget) -> None:
     dialog.setMinimumWidth(max(dialog.minimumWidth(), round(title * 1.3) + 150, 300))
 
 
-def is_digit_model(spec: str | None, info: dict[str, Any] | None) -> bool:
-    if info is not None:
-        return info.get("channels") == 1 and int(info.get("size", 0)) <= 64
+def is_digit_model(spec: str | None, state: ModelState | None) -> bool:
+    if state is not None:
+        return state.is_digit_model
     return spec is not None and spec.startswith("mnist")
 
 
@@ -361,13 +363,6 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else Settings()
         self.asker = asker if asker is not None else Asker()
         self.errors: list[str] = []  # every error shown, newest last (tests read it)
-        self.model_spec = model
-        self.prompts_file: str | None = None
-        self.device = device
-        self.precision = self.settings.precision  # these two apply to DeepFloyd IF
-        self.offload = self.settings.offload
-        self._options_before: tuple[str, str] | None = None  # while a new choice loads
-        self.model_info: dict[str, Any] | None = None
         self.project_path: str | None = None  # the .dcproj this document was saved to/opened
         self._file_name: str | None = None  # the image file opened, when not a project
         self._history_dirty = False  # the history changed since the last save or open
@@ -386,15 +381,17 @@ class MainWindow(QMainWindow):
         self.tool_options.clearMaskRequested.connect(self.document.clear_mask)
         self.tool_options.invertMaskRequested.connect(self.document.invert_mask)
         self.modes = ModesPanel(self, mode_table.MODES)
-        self.run_settings = RunSettings(self)
-        self._bindings = [bind_mode(self.run_settings, self.modes.mode)]
+        self.run_settings = RunSettings(self, views=[key for key, _ in VIEWS])
+        self._bindings = bind_panel(self.run_settings, self.modes)
         self.result_view = ResultsView(self)
         self.history_strip = HistoryStrip(self, thumbnail_size=84)
         self.input_timer = QTimer(self, singleShot=True, interval=INPUT_DELAY_MS)
         self.input_timer.timeout.connect(self._update_model_input)
         self.engine = EngineThread(self)
+        self.model_slot = ModelSlot(self.engine, LoadRequest(
+            model, device, None, self.settings.precision, self.settings.offload), self)
         self.runner = Runner(self.engine, self.make_job,
-                             lambda: self.modes.settings(draw_seed=False), self)
+                             lambda: self.run_settings.job_fields(draw=False), self)
         self.live_timer = self.runner.live_timer
         self.explorer = NoiseExplorer(self)
         self.training_panel = TrainingPanel(self)
@@ -588,8 +585,9 @@ class MainWindow(QMainWindow):
         e = self.engine
         e.stateChanged.connect(self._on_state)
         self.training_panel.activityChanged.connect(lambda _: self._on_state(e.state))
-        e.modelLoaded.connect(self._on_model_loaded)
-        e.loadFailed.connect(self._on_load_failed)
+        self.model_slot.loaded.connect(self._on_model_loaded)
+        self.model_slot.failed.connect(self._on_load_failed)
+        self.model_slot.requestChanged.connect(self._on_request_changed)
         e.loadNote.connect(lambda note: self.statusBar().showMessage(note[:1].upper() + note[1:],
                                                                      15000))
         r = self.runner  # the jobs' signals come through it, each carrying its job
@@ -603,7 +601,9 @@ class MainWindow(QMainWindow):
         r.failed.connect(self._on_failed)
         r.cancelled.connect(self._on_cancelled)
         r.liveRefused.connect(lambda why: self.statusBar().showMessage(f"Live: {why}", 5000))
-        self.modes.runRequested.connect(self.run_job)
+        self.modes.runRequested.connect(lambda: self.run_job())
+        self.modes.dice.clicked.connect(lambda: self.run_settings.roll_seed())
+        self.modes.illusion.presetChosen.connect(self.run_settings.apply_parameters)
         self.modes.cancelRequested.connect(self.cancel_run)
         self.modes.stepsChanged.connect(self._update_timesteps)
         self.modes.liveChanged.connect(self._on_live_changed)
@@ -619,7 +619,7 @@ class MainWindow(QMainWindow):
         doc.regionChanged.connect(self._on_drawing_changed)
         for signal in (doc.changed, doc.regionChanged):
             signal.connect(lambda *_: self.input_timer.start())
-        self.modes.inputsChanged.connect(self._on_drawing_changed)  # Live follows every input
+        self.run_settings.inputsChanged.connect(self._on_drawing_changed)  # Live follows them
         doc.strokeEnded.connect(self._on_stroke_ended)
         h, strip = self.history, self.history_strip
         h.added.connect(self._on_history_added)
@@ -733,21 +733,40 @@ class MainWindow(QMainWindow):
         box.open()
 
     # --- the model ------------------------------------------------------------------------------
+    @property
+    def model_state(self) -> ModelState | None:
+        """The model loaded (None: none yet)."""
+        return self.model_slot.state
+
+    @property
+    def model_spec(self) -> str | None:
+        """The model asked for: the one loaded, or the one on its way."""
+        return self.model_slot.request.spec
+
+    @property
+    def device(self) -> str:
+        return self.model_slot.request.device
+
+    @property
+    def precision(self) -> str:  # these two apply to DeepFloyd IF and the digit models
+        return self.model_slot.request.precision
+
+    @property
+    def offload(self) -> str:
+        return self.model_slot.request.offload
+
+    @property
+    def prompts_file(self) -> str | None:
+        return self.model_slot.request.prompts
+
     def load_model(self, spec: str, device: str | None = None, quiet: bool = False) -> None:
-        """Loads a bundled name or a folder on the engine thread (once per model and device).
+        """Loads a bundled name or a folder on the engine thread (once per model and device);
+        a model that fails to load leaves the one loaded before.
 
         With `quiet`, a failure is only said in the status bar (the startup default model).
         """
-        if spec != self.model_spec:
-            self.prompts_file = None  # an embeddings file belongs to the model it was chosen for
-        self.model_spec = spec
-        self.device = device or self.device
         self._quiet_load = quiet
-        self._load()
-
-    def _load(self) -> None:
-        self.engine.load_model(self.model_spec, self.device, self.prompts_file, self.precision,
-                               self.offload)
+        self.model_slot.ask(spec=spec, device=device or self.device)
 
     def open_prompts_dialog(self) -> None:
         path = self.asker.open_path(self, "Prompt embeddings file",
@@ -758,41 +777,45 @@ class MainWindow(QMainWindow):
     def use_prompts_file(self, path: str) -> None:
         """Reloads the current model with the prompts of an embeddings file."""
         if self.model_spec:
-            self.prompts_file = path
-            self._load()
+            self._quiet_load = False
+            self.model_slot.ask(prompts=path)
 
     def set_device(self, device: str) -> None:
-        self.device = device
-        self.settings.device = device
+        self.settings.device = device  # remembered (a failed load puts the last good one back)
         if self.model_spec:
             self.load_model(self.model_spec, device)
+        else:
+            self.model_slot.settle(device=device)
 
     def set_precision(self, precision: str) -> None:
-        """fp32, bf16, fp16 or auto for DeepFloyd IF; reloads it if it is the model now."""
-        previous = (self.precision, self.offload)
-        self.precision = self.settings.precision = precision
-        self._reload_large_model(previous)
+        """fp32, bf16, fp16 or auto; reloads the model if it takes a precision (a choice it
+        cannot load with is refused, and the one before comes back)."""
+        self._choose_option(precision=precision)
 
     def set_offload(self, offload: str) -> None:
-        previous = (self.precision, self.offload)
-        self.offload = self.settings.offload = offload
-        self._reload_large_model(previous)
+        self._choose_option(offload=offload)
 
-    def _reload_large_model(self, previous: tuple[str, str]) -> None:
-        """A choice the model cannot load with is refused, and the one before comes back."""
-        if self.model_spec and self.model_info and self.model_info.get("takes_precision"):
-            self._options_before = previous
+    def _choose_option(self, **option: str) -> None:
+        for key, value in option.items():
+            setattr(self.settings, key, value)  # remembered (a failed reload puts it back)
+        state = self.model_state
+        if self.model_spec and state is not None and state.takes_precision:
             self._quiet_load = False
-            self._load()
+            self.model_slot.ask(**option)
+        else:
+            self.model_slot.settle(**option)
 
-    def _restore_options(self) -> None:
-        if self._options_before is None:
-            return
-        self.precision, self.offload = self._options_before
-        self.settings.precision, self.settings.offload = self._options_before
-        self.precision_actions[self.precision].setChecked(True)
-        self.offload_actions[self.offload].setChecked(True)
-        self._options_before = None
+    def _on_request_changed(self, request: LoadRequest) -> None:
+        """The Model menu and the remembered choices follow the request (a rollback too)."""
+        self.settings.device = request.device
+        self.settings.precision, self.settings.offload = request.precision, request.offload
+        for actions, key in ((self.device_actions, request.device),
+                             (self.precision_actions, request.precision),
+                             (self.offload_actions, request.offload)):
+            if key in actions:
+                actions[key].setChecked(True)
+        for action in self.model_actions():
+            action.setChecked(action.data() == request.spec)
 
     def open_model_dialog(self) -> None:
         folder = self.asker.folder(self, "Open model folder", self.settings.last_folder("model"))
@@ -800,39 +823,32 @@ class MainWindow(QMainWindow):
             self.settings.set_last_folder("model", folder)
             self.load_model(folder)
 
-    def _on_model_loaded(self, info: dict[str, Any]) -> None:
-        self.model_info = info
-        self._options_before = None
-        self.model_spec = info.get("spec", self.model_spec)
-        if self.model_spec:
-            self.settings.model = self.model_spec
-        self.modes.set_model_info(info)
-        self._update_timesteps(self.modes.steps.value())
-        size, ch = info["size"], info["channels"]
+    def _on_model_loaded(self, state: ModelState) -> None:
+        self.settings.model = state.spec
+        self.modes.set_model_info(state.panel_values()
+                                  | {"suggested": suggested_for(state.spec)})
+        self.run_settings.upscale_available = state.upscaler
+        self._update_timesteps(self.run_settings.steps)
         self.model_label.setStyleSheet("")
-        self.model_label.setToolTip(str(info.get("spec", "")))
-        short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(info["dtype"])
-        dtype = f", {short or info['dtype']}" if info.get("takes_precision") else ""
-        self.model_label.setText(f"Model: {info['name']}  ({size}×{size}, {ch} channel"
-                                 f"{'s' if ch != 1 else ''}, {info['device']}{dtype})")
-        if self.model_spec not in [a.data() for a in self.model_actions()]:
+        self.model_label.setToolTip(state.spec)
+        self.model_label.setText(f"Model: {state.describe()}")
+        if state.spec not in [a.data() for a in self.model_actions()]:
             self._fill_model_menu()  # a folder opened by hand gets its own entry
         for action in self.model_actions():
-            action.setChecked(action.data() == self.model_spec)
+            action.setChecked(action.data() == state.spec)
         if self._pristine:
-            self._default_document(info)
+            self._default_document(state)
         self.input_timer.start()
         if not self._run_settings_restored:  # once, when the first model's prompts are known
             self._run_settings_restored = True
-            self.modes.restore_remembered(self.settings.run_settings)
-        name = info.get("upscaler_name")
+            self._restore_run_settings(self.settings.run_settings)
         self.history_strip.set_action_state(
-            "upscaleRequested", bool(name), bool(info.get("upscaler")),
+            "upscaleRequested", bool(state.upscaler_name), state.upscaler,
             self.modes.upscale.toolTip())
 
     def _on_load_failed(self, message: str) -> None:
-        self._restore_options()
-        if self.model_info is None:
+        """`message` says what was kept (app.session.model_state.ModelSlot rolled back)."""
+        if self.model_state is None:
             self._show_no_model(message)
         if not self._quiet_load:
             self.show_error("Cannot load the model", message)
@@ -845,22 +861,26 @@ class MainWindow(QMainWindow):
         self.modes.set_model_info(None)
 
     def _update_timesteps(self, steps: int) -> None:
-        info = self.model_info
-        if info is None:
-            return
-        ts = info["timestep_values"] if not steps else evenly_spaced_timesteps(info["top"], steps)
-        self.modes.set_timesteps(ts)
+        if self.model_state is not None:
+            self.run_settings.timesteps = tuple(self.model_state.timesteps_for(steps))
+
+    def _restore_run_settings(self, saved: dict[str, Any]) -> None:
+        """The run settings of the last launch (one saved before they were properties gives
+        its i_start)."""
+        self.run_settings.restore(saved)
+        if "strength" not in saved and isinstance(saved.get("i_start"), int):
+            self.run_settings.set_i_start(saved["i_start"])
 
     # --- documents ------------------------------------------------------------------------------
-    def _default_canvas(self, info: dict[str, Any] | None) -> tuple[int, QColor]:
+    def _default_canvas(self, state: ModelState | None) -> tuple[int, QColor]:
         """The model's canvas: 280 × 280 black for the digit models, 512 × 512 white otherwise."""
-        if is_digit_model(self.model_spec, info):
+        if is_digit_model(self.model_spec, state):
             return DIGIT_CANVAS, BLACK
         return 512, WHITE
 
-    def _default_document(self, info: dict[str, Any] | None) -> None:
-        if info is not None:
-            side, background = self._default_canvas(info)
+    def _default_document(self, state: ModelState | None) -> None:
+        if state is not None:
+            side, background = self._default_canvas(state)
             self.new_document(side, side, background)
         self._pristine = True
 
@@ -875,7 +895,7 @@ class MainWindow(QMainWindow):
     def new_document(self, width: int, height: int, background: QColor) -> None:
         """A fresh document; the brush takes the colour that shows on the background."""
         self.document.new_blank(width, height, background)
-        self.modes.forget_restored_seed()
+        self.run_settings.forget_restored_seed()
         self._brush_for(background)
         self.canvas.preview(None)
         self.canvas.fit()
@@ -893,7 +913,7 @@ class MainWindow(QMainWindow):
     def new_dialog(self) -> None:
         if not self.may_replace_document("starting a new image"):
             return
-        side, background = self._default_canvas(self.model_info)
+        side, background = self._default_canvas(self.model_state)
         dialog = NewDialog(self, QSize(side, side), background == BLACK)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.new_document(*dialog.choice())
@@ -939,9 +959,9 @@ class MainWindow(QMainWindow):
         self._update_title()
         parameters, problems = clean_run_settings(parameters) if parameters else ({}, [])
         if parameters:
-            self.modes.apply_settings(parameters)
+            self.run_settings.apply_parameters(parameters)
         else:
-            self.modes.forget_restored_seed()
+            self.run_settings.forget_restored_seed()
         self._say_what_the_model_sees()
         if problems:
             self.statusBar().showMessage(describe_problems(problems), 15000)
@@ -951,10 +971,10 @@ class MainWindow(QMainWindow):
         """After opening an image the model cannot take as it is: one line on what it gets."""
         seen, caption = self.model_input()
         self.result_view.show_model_input(seen, caption)
-        info = self.model_info
-        if info is not None and "(" in caption:
+        state = self.model_state
+        if state is not None and "(" in caption:
             self.statusBar().showMessage(
-                f"{info['name']} sees the region as {caption}: see 'What the model sees'", 10000)
+                f"{state.name} sees the region as {caption}: see 'What the model sees'", 10000)
 
     def open_project(self, path: str) -> bool:
         """Opens a .dcproj: the document and the history. A damaged file changes nothing."""
@@ -974,7 +994,7 @@ class MainWindow(QMainWindow):
         self.autosaver.project_path = self.project_path
         modes, problems = clean_run_settings(data.settings.get("modes") or {})
         if modes:
-            self.modes.apply_settings(modes)
+            self.run_settings.apply_parameters(modes)
         self._remember_file(path, "project")
         self._set_history_dirty(False)
         if len(self.history):
@@ -1002,7 +1022,7 @@ class MainWindow(QMainWindow):
         settings to `path` (.dcproj added when missing)."""
         if not path.lower().endswith(PROJECT_SUFFIX):
             path += PROJECT_SUFFIX
-        extra = {"modes": self.modes.settings(draw_seed=False), "model": self.model_spec,
+        extra = {"modes": self.run_settings.job_fields(draw=False), "model": self.model_spec,
                  "device": self.device}
         try:
             save_project(path, self.document, self.history, extra)
@@ -1094,30 +1114,30 @@ class MainWindow(QMainWindow):
         return True
 
     # --- running --------------------------------------------------------------------------------
-    def make_job(self, settings: dict[str, Any]) -> Job:
-        """A job from the panel's settings and the document's region (and mask)."""
-        info = self.model_info
-        if info is None:
+    def make_job(self, settings: dict[str, Any] | None = None) -> Job:
+        """A job from the run settings (a random seed is drawn now) or from `settings`, and the
+        document's region (and mask)."""
+        state = self.model_state
+        if state is None:
             raise EngineError("no model is loaded: pick one in the Model menu")
-        job = Job(**settings)
+        job = Job(**(settings if settings is not None else self.run_settings.job_fields()))
         mode = mode_table.mode_of(job.mode)
         if mode.needs_image:
             region = qimage_to_pil(self.document.region_image(), "RGB")
-            job.image = images.prepare_image(region, info["size"], info["channels"],
-                                             info["data_range"])
+            job.image = images.prepare_image(region, state.size, state.channels,
+                                             state.data_range)
         if mode.needs_mask:
             job.mask = images.load_mask(qimage_to_pil(self.document.region_mask(), "L"),
-                                        info["size"])
+                                        state.size)
         return job
 
     def run_job(self, settings: dict[str, Any] | None = None,
                 kind: JobKind = JobKind.USER) -> JobRecord | None:
         """Queues a run of the run settings (or `settings`); returns its job, None (and says
         why) if it cannot be made."""
-        self.settings.run_settings = self.modes.remembered_settings()  # kept after a crash
+        self.settings.run_settings = self.run_settings.persisted()  # kept after a crash
         try:
-            return self.runner.run(settings if settings is not None else self.modes.settings(),
-                                   kind)
+            return self.runner.run(settings, kind)
         except EngineError as error:
             self.show_error("Cannot run", str(error))
             return None
@@ -1131,9 +1151,8 @@ class MainWindow(QMainWindow):
     def upscale_result(self, result: Result | None = None) -> JobRecord | None:
         """Runs the upscaler on a result made by this model, with its prompts and views."""
         result = result or self._shown
-        info = self.model_info
         try:
-            job = upscale_job(result, info)
+            job = upscale_job(result, self.model_state)
         except EngineError as error:
             self.show_error("Cannot upscale", str(error))
             return None
@@ -1210,14 +1229,13 @@ class MainWindow(QMainWindow):
 
     def model_input(self) -> tuple[QImage | None, str]:
         """The region converted exactly as a run converts it, and a line saying what changed."""
-        info = self.model_info
-        if info is None:
+        state = self.model_state
+        if state is None:
             return None, ""
-        size, channels = info["size"], info["channels"]
+        size, channels = state.size, state.channels
         region = self.document.region_image()
-        x = images.prepare_image(qimage_to_pil(region, "RGB"), size, channels,
-                                 info["data_range"])
-        seen = pil_to_qimage(images.to_pil(x, info["data_range"]))
+        x = images.prepare_image(qimage_to_pil(region, "RGB"), size, channels, state.data_range)
+        seen = pil_to_qimage(images.to_pil(x, state.data_range))
         notes = []
         if region.width() != size or region.height() != size:
             notes.append(f"scaled from {region.width()}×{region.height()}")
@@ -1442,7 +1460,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         try:
-            self.settings.run_settings = self.modes.remembered_settings()
+            self.settings.run_settings = self.run_settings.persisted()
             self.settings.set_window_geometry(self.saveGeometry())
             self.settings.sync()
         except Exception as error:  # noqa: BLE001 - settings are not the user's work: close
@@ -1478,20 +1496,20 @@ def results_of(job: JobRecord) -> list[Result]:
             for i, image in enumerate(out.images)]
 
 
-def upscale_job(result: Result | None, info: dict[str, Any] | None) -> Job:
-    """The job that upscales `result` (a stage I image of the model `info` describes)."""
+def upscale_job(result: Result | None, state: ModelState | None) -> Job:
+    """The job that upscales `result` (a stage I image of the model loaded, `state`)."""
     if result is None:
         raise EngineError("pick a result to upscale")
-    if info is None or not info.get("upscaler"):
+    if state is None or not state.upscaler:
         raise EngineError("the model loaded has no upscaler: upscaling needs DeepFloyd IF with "
                           "its stage II")
     p = result.parameters
-    size = info["size"]
+    size = state.size
     if p.get("upscale") or result.image.width() != size or result.image.height() != size:
-        raise EngineError(f"only {size}×{size} results of {info['name']} can be upscaled; "
+        raise EngineError(f"only {size}×{size} results of {state.name} can be upscaled; "
                           f"this one is {result.image.width()}×{result.image.height()}")
-    image = images.prepare_image(qimage_to_pil(result.image, "RGB"), size, info["channels"],
-                                 info["data_range"])
+    image = images.prepare_image(qimage_to_pil(result.image, "RGB"), size, state.channels,
+                                 state.data_range)
     mode = p.get("mode")
     return Job(mode=mode if mode_table.is_mode(mode) else mode_table.DEFAULT,
                prompt=p.get("prompt"),

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 
 from app.session.jobs import JobKind, JobRecord
 from app.session.modes import IMAGE_DEFAULT, needs_image
-from engine.schedules import evenly_spaced_timesteps
 from widgets.image_strip import LabelledStrip
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ class Sweep(QObject):
 
     def start(self) -> bool:
         """Queues one job per value; False if the first could not be made."""
-        self.base = self.window_.modes.settings(draw_seed=self.kind != "seed")
+        self.base = self.window_.run_settings.job_fields(draw=self.kind != "seed")
         if self.kind == "i_start" and not needs_image(self.base["mode"]):
             self.base["mode"] = IMAGE_DEFAULT
         runner = self.window_.runner
@@ -201,16 +200,15 @@ class SweepDialog(QDialog):
         if kind == "i_start":
             return list(clamp_i_starts(list(COURSE_I_STARTS), self._num_timesteps()))
         if kind == "seed":
-            seed = self.window_.modes.seed.value()
+            seed = self.window_.run_settings.seed
             return list(range(seed, seed + DEFAULT_SEEDS))
         return list(DEFAULT_GUIDANCE)
 
     def _num_timesteps(self) -> int:
-        info = self.window_.model_info or {}
-        steps = self.window_.modes.steps.value()
-        if steps and info.get("top"):
-            return len(evenly_spaced_timesteps(int(info["top"]), steps))
-        return len(info.get("timestep_values") or []) or 34
+        state = self.window_.model_state
+        if state is None:
+            return 34
+        return len(state.timesteps_for(self.window_.run_settings.steps))
 
     def _fill_values(self) -> None:
         kind = str(self.kind.currentData())

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.engine_thread import tensor_to_qimage  # noqa: E402
 from app.main_window import LIVE_DELAY_MS, Asker, MainWindow  # noqa: E402
+from app.session.jobs import JobKind, JobRecord  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 BUNDLED = ROOT / "resources" / "models" / "mnist-class"
@@ -111,7 +112,7 @@ def tick_gaps(app: QApplication, seconds: float, during=None) -> list[float]:
 
 def run_gaps(app: QApplication, window: MainWindow, steps: int, count: int, seconds: float
              ) -> tuple[list[float], int, float]:
-    settings = window.modes.settings() | {"mode": "sample", "prompt": "7", "steps": steps,
+    settings = window.run_settings.job_fields() | {"mode": "sample", "prompt": "7", "steps": steps,
                                           "count": count, "preview_every": 1, "seed": 1}
     done: list[float] = []
     window.engine.finished.connect(lambda *a: done.append(time.monotonic()))
@@ -123,8 +124,8 @@ def run_gaps(app: QApplication, window: MainWindow, steps: int, count: int, seco
 
 def preview_cost(app: QApplication, window: MainWindow, n: int = 200) -> tuple[float, float]:
     """ms per preview frame (tensor -> QImage -> slot -> repaint) and per bare repaint."""
-    info = window.model_info
-    x = torch.rand(1, info["channels"], info["size"], info["size"])
+    state = window.model_state
+    x = torch.rand(1, state.channels, state.size, state.size)
     canvas = window.canvas
     for _ in range(10):
         canvas.repaint()
@@ -132,10 +133,11 @@ def preview_cost(app: QApplication, window: MainWindow, n: int = 200) -> tuple[f
     for _ in range(n):
         canvas.repaint()
     bare = (time.perf_counter() - start) / n * 1000
+    job = JobRecord(0, JobKind.USER, None)  # a Run's preview goes onto the canvas
     start = time.perf_counter()
     for _ in range(n):
-        image = tensor_to_qimage(x[0], info["data_range"])
-        window._on_preview(image, 1, 2)
+        image = tensor_to_qimage(x[0], state.data_range)
+        window.runner.preview.emit(job, image, 1, 2)
         canvas.repaint()
     frame = (time.perf_counter() - start) / n * 1000
     canvas.preview(None)
@@ -218,7 +220,7 @@ def main() -> None:
         app = QApplication.instance() or QApplication(sys.argv[:1])
         window = make_window(model, tmp)
         window.show()
-        wait_for(app, lambda: window.model_info is not None)
+        wait_for(app, lambda: window.model_state is not None)
         idle = tick_gaps(app, args.seconds)
         busy, steps, run_s = run_gaps(app, window, args.steps, args.count, args.seconds)
         frame_ms, bare_ms = preview_cost(app, window)

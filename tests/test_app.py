@@ -86,7 +86,7 @@ def settings(window: MainWindow, mode: str, **changes) -> dict:
     window.modes.set_mode(mode)
     window.modes.steps.setValue(5)
     window.modes.preview_every.setValue(2)
-    return window.modes.settings() | changes
+    return window.run_settings.job_fields() | changes
 
 
 def draw_digit(window: MainWindow) -> None:
@@ -132,7 +132,7 @@ def test_title_default_document_and_model(window):
     assert window.document.size().width() == 280 and window.document.size().height() == 280
     assert image_array(window.document.image())[..., :3].max() == 0, "a black canvas"
     assert window.canvas.color() == QColor(255, 255, 255), "a white brush"
-    assert window.model_info["size"] == 28 and "28×28" in window.model_label.text()
+    assert window.model_state.size == 28 and "28×28" in window.model_label.text()
     assert window.modes.prompt.itemText(window.modes.prompt.count() - 1) == "(unconditional)"
     window.modes.set_mode("sdedit")
     assert window.modes.strength_label.text() == "strength 0.30 · i_start 21 of 0–29 (t = 90)"
@@ -172,7 +172,7 @@ def test_sdedit_starts_at_the_chosen_i_start(qtbot, window):
     window.modes.steps.setValue(5)
     window.modes.set_i_start(2)
     assert window.modes.strength_label.text() == "strength 0.60 · i_start 2 of 0–4 (t = 180)"
-    _, results = run_and_wait(qtbot, window, window.modes.settings())
+    _, results = run_and_wait(qtbot, window, window.run_settings.job_fields())
     assert results[0]["i_start"] == 2 and results[0]["timesteps"] == [300, 240, 180, 120, 60, 0]
 
 

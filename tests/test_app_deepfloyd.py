@@ -49,8 +49,8 @@ def test_two_stages_count_as_one_run_and_end_four_times_larger(if_pair):
 
 def test_free_text_prompts_and_upscaling_in_the_window(qtbot, if_pair, tmp_path):
     window = open_window(qtbot, str(if_pair), tmp_path / "w")
-    info = window.model_info
-    assert info["free_text"] and info["upscaler"] and info["prompts"] is None
+    state = window.model_state
+    assert state.free_text and state.upscaler and state.prompts is None
     assert "T5" in window.modes.prompt.toolTip()
     assert window.modes.upscale.isVisible() and window.modes.upscale.isEnabled()
     states = []
@@ -65,8 +65,8 @@ def test_free_text_prompts_and_upscaling_in_the_window(qtbot, if_pair, tmp_path)
     result = window.results[-1]
     assert result.image.width() == 128
     assert result.frames and {f.width() for f in result.frames} == {128}, "one animation size"
-    window.modes.apply_settings({"mode": "sample", "upscale": False})
-    assert not window.modes.settings()["upscale"]
+    window.run_settings.apply_parameters({"mode": "sample", "upscale": False})
+    assert not window.run_settings.job_fields()["upscale"] and not window.modes.upscale.isChecked()
 
 
 def test_a_result_upscaled_afterwards_matches_upscaling_in_the_run(qtbot, if_pair, tmp_path):
@@ -106,12 +106,12 @@ def test_a_result_upscaled_afterwards_matches_upscaling_in_the_run(qtbot, if_pai
 def test_without_stage_two_the_upscale_box_says_why(qtbot, lone_if, tmp_path):
     window = open_window(qtbot, str(lone_if), tmp_path / "w")
     box = window.modes.upscale
-    assert not window.model_info["upscaler"]
+    assert not window.model_state.upscaler
     menu = window.history_strip.context_menu(0)
     action = next(a for a in menu.actions() if a.objectName() == "upscaleRequested")
     assert action.isVisible() and not action.isEnabled() and "IF-II" in action.toolTip()
     assert box.isVisible() and not box.isEnabled() and "IF-II" in box.toolTip()
-    assert window.modes.settings()["upscale"] is False
+    assert window.run_settings.job_fields()["upscale"] is False
     with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
         window.load_model("mnist")
     assert not box.isVisible(), "digit models have no upscaler to offer"
@@ -125,10 +125,10 @@ def test_precision_reloads_if_and_a_refused_choice_comes_back(qtbot, lone_if, tm
     window = open_window(qtbot, str(lone_if), tmp_path / "w")
     with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
         window.use_prompts_file(str(prompts))
-    assert window.model_info["dtype"] == "float32" and "fp32" in window.model_label.text()
+    assert window.model_state.dtype == "float32" and "fp32" in window.model_label.text()
     with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
         window.precision_actions["bf16"].trigger()
-    assert loaded.args[0]["dtype"] == "bfloat16"
+    assert loaded.args[0].dtype == "bfloat16"
     assert window.engine.loaded_model().unet.dtype == torch.bfloat16
     assert Settings(window.settings.qsettings).precision == "bf16"
     with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT) as failed:
@@ -185,8 +185,8 @@ def test_the_model_menu_lists_cached_if_and_greys_out_stage_two(qtbot, tmp_path,
     assert not stage_two.isEnabled() and "Upscale" in stage_two.text()
     with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
         actions["DeepFloyd/IF-I-tiny"].trigger()
-    assert loaded.args[0]["spec"] == "DeepFloyd/IF-I-tiny"
-    assert loaded.args[0]["upscaler"], "stage II is found in the cache"
+    assert loaded.args[0].spec == "DeepFloyd/IF-I-tiny"
+    assert loaded.args[0].upscaler, "stage II is found in the cache"
 
 
 def test_the_explorer_encodes_a_typed_prompt_off_the_gui_thread(qtbot, if_pair, tmp_path,

@@ -347,7 +347,7 @@ def test_an_embeddings_file_gives_an_if_model_its_prompts(qtbot, tmp_path):
     assert "shape" in failed.args[0]
     with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
         window.use_prompts_file(str(good))
-    assert set(loaded.args[0]["prompts"]) == {"a high quality photo", "", "a rocket ship"}
+    assert set(loaded.args[0].prompts) == {"a high quality photo", "", "a rocket ship"}
     _, results = run_and_wait(qtbot, window, settings(window, "sample", prompt="a rocket ship",
                                                       steps=2))
     assert results[0]["prompt"] == "a rocket ship"

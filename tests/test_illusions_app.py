@@ -12,6 +12,7 @@ from app.illusions import as_tensor, open_anagram_viewer, result_views, scores_l
 from app.jobs import Job, illusion_fields, job_parameters
 from app.qt_images import numpy_to_qimage, qimage_to_numpy
 from app.session.modes import MODES
+from app.session.settings import RunSettings, bind_panel
 from engine.views import get_view
 from widgets.illusion_viewers import SIDE, motion_frame
 from widgets.modes_panel import ModesPanel
@@ -80,6 +81,8 @@ def test_an_upscaled_result_is_seen_through_the_stage_one_views():
 def test_the_modes_panel_offers_more_views_and_splits(qtbot):
     panel = ModesPanel(modes=MODES)
     qtbot.addWidget(panel)
+    run = RunSettings()
+    bind_panel(run, panel)
     panel.set_model_info({"prompts": [*"0123456789", ""], "default_prompt": "0",
                           "default_guidance": 5.0, "timesteps": 30, "size": 28})
     panel.set_mode("anagram")
@@ -89,7 +92,7 @@ def test_the_modes_panel_offers_more_views_and_splits(qtbot):
     opts.view3.setCurrentIndex(opts.view3.findData("jigsaw"))
     opts.prompt3.set_prompt("1")
     opts.view_seed.setValue(4)
-    s = panel.settings()
+    s = run.job_fields()
     assert s["more_views"] == ("jigsaw",) and s["more_prompts"] == ("1",)
     job = Job(**s)
     params = job_parameters(job, "mnist")
@@ -99,15 +102,15 @@ def test_the_modes_panel_offers_more_views_and_splits(qtbot):
     panel.set_mode("hybrid")
     opts.split.setCurrentIndex(opts.split.findData("triple"))
     opts.medium.set_prompt("7")
-    s = panel.settings()
+    s = run.job_fields()
     assert s["split"] == "triple" and s["more_prompts"] == ("7",)
     panel.set_mode("sdedit")
-    assert "more_prompts" not in panel.settings()
+    assert "more_prompts" not in run.job_fields()
     # an earlier run's parameters come back into the rows
-    panel.apply_settings({"mode": "anagram", "prompts": ["6", "9", "2", "3"],
+    run.apply_parameters({"mode": "anagram", "prompts": ["6", "9", "2", "3"],
                           "views": ["rot180", "pixels", "skew"], "view_seed": 9})
     assert panel.illusion.more_views() == ("pixels", "skew")
-    assert panel.settings()["more_prompts"] == ("2", "3") and opts.view_seed.value() == 9
+    assert run.job_fields()["more_prompts"] == ("2", "3") and opts.view_seed.value() == 9
 
 
 def test_a_three_view_anagram_runs_in_the_app_and_opens_its_viewer(qtbot, tiny_model, tmp_path):

@@ -120,7 +120,7 @@ def test_typing_a_step_count_keeps_the_strength(qtbot, window):
     qtbot.keyClicks(modes.steps, "300")  # through 3 and 30 on the way
     assert modes.steps.value() == 300
     assert modes.i_start() == round(5 / 30 * 300), "the same share of noise, not pure noise"
-    assert modes.settings()["i_start"] == modes.i_start()
+    assert window.run_settings.job_fields()["i_start"] == modes.i_start()
     modes.steps.selectAll()
     qtbot.keyClicks(modes.steps, "5")
     modes.steps.selectAll()
@@ -199,25 +199,25 @@ def test_space_drag_pans_and_never_paints(qtbot, window):
 
 
 def test_a_restored_seed_serves_one_run(window, photo):
-    modes = window.modes
+    modes, run = window.modes, window.run_settings
     assert modes.random_seed.isChecked()
-    modes.apply_settings({"mode": "sample", "seed": 1234})
+    run.apply_parameters({"mode": "sample", "seed": 1234})
     assert not modes.random_seed.isChecked() and modes.seed.value() == 1234
-    assert modes.settings()["seed"] == 1234, "the file's seed remakes its result"
+    assert run.job_fields()["seed"] == 1234, "the file's seed remakes its result"
     assert modes.random_seed.isChecked(), "then random again"
-    seeds = {modes.settings()["seed"] for _ in range(5)}
+    seeds = {run.job_fields()["seed"] for _ in range(5)}
     assert len(seeds) > 1 and 1234 not in seeds
 
 
 def test_a_fresh_image_goes_back_to_random_seeds(window, photo):
-    modes = window.modes
-    modes.apply_settings({"mode": "sample", "seed": 99})
+    modes, run = window.modes, window.run_settings
+    run.apply_parameters({"mode": "sample", "seed": 99})
     assert window.open_path(str(photo))  # a PNG without settings
     assert modes.random_seed.isChecked()
-    modes.apply_settings({"mode": "sample", "seed": 99})
+    run.apply_parameters({"mode": "sample", "seed": 99})
     window.new_document(64, 64, QColor(0, 0, 0))
     assert modes.random_seed.isChecked()
-    modes.roll_seed()  # the dice: a fixed seed the user chose stays fixed
+    modes.dice.click()  # the dice: a fixed seed the user chose stays fixed
     window.new_document(64, 64, QColor(0, 0, 0))
     assert not modes.random_seed.isChecked()
 
@@ -368,7 +368,7 @@ def test_run_settings_come_back_at_the_next_launch(qtbot, tiny_model, tmp_path):
         assert job is not None, getattr(first, "errors", None)
     # a crash: no close, the next launch reads what the last run left
     again = open_window(qtbot, tiny_model, tmp_path / "app")
-    shown = again.modes.settings(draw_seed=False)
+    shown = again.run_settings.job_fields(draw=False)
     assert shown["mode"] == "img2img" and shown["prompt"] == "7"
     assert shown["guidance"] == 3.5 and again.modes.random_seed.isChecked()
     first.close()

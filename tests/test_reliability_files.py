@@ -265,10 +265,14 @@ def test_seeded_fuzz_of_settings_never_breaks_the_panel(qtbot):
     """Random values of every type in every key the panel reads: cleaned, they always apply."""
     from app.restored import RULES, clean_run_settings
     from app.session.modes import MODES
+    from app.session.settings import RunSettings, bind_panel
+    from widgets.illusion_options import VIEWS
     from widgets.modes_panel import ModesPanel
 
     panel = ModesPanel(modes=MODES)
     qtbot.addWidget(panel)
+    run = RunSettings(views=[key for key, _ in VIEWS])
+    bind_panel(run, panel)
     rng = random.Random(4)
     values = [None, True, -1, 0, 1, 7, 2 ** 31, 2 ** 64, -1e30, 1e30, float("nan"),
               float("inf"), 0.5, 29.9, "", "3", "x" * 5000, [], ["flip", None], [1, 2],
@@ -277,5 +281,5 @@ def test_seeded_fuzz_of_settings_never_breaks_the_panel(qtbot):
     for _ in range(200):
         raw = {key: rng.choice(values) for key in rng.sample(keys, rng.randint(1, len(keys)))}
         clean, problems = clean_run_settings(raw)
-        panel.apply_settings(clean)
+        run.apply_parameters(clean)
         assert len(clean) + len(problems) == len(raw)

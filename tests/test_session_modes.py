@@ -8,6 +8,7 @@ from app.cli import EDIT_MODES
 from app.history import key_setting
 from app.jobs import Job, check_job, default_i_start
 from app.session import modes
+from app.session.settings import RunSettings, bind_panel
 from engine.errors import EngineError
 
 
@@ -78,6 +79,8 @@ def test_the_panel_shows_each_modes_rows_from_the_table(qtbot):
     assert set(OPTIONAL_ROWS) == modes.PANEL_ROWS == set(ModesPanel()._optional)
     panel = ModesPanel(modes=modes.MODES)
     qtbot.addWidget(panel)
+    settings = RunSettings()
+    bind_panel(settings, panel)
     panel.set_model_info({"prompts": ["0", "1"], "default_prompt": "0", "timesteps": 30,
                           "timestep_values": list(range(29, -1, -1)), "size": 28})
     assert [panel.mode.itemData(i) for i in range(panel.mode.count())] == list(modes.KEYS)
@@ -87,7 +90,7 @@ def test_the_panel_shows_each_modes_rows_from_the_table(qtbot):
         assert (panel.prompt_label.text(), panel.prompt2_label.text()) == m.prompt_labels
         assert panel.mode_hint.text().startswith(m.hint)
         assert panel.mode_hint.text().endswith(m.small_note)  # a 28 px model
-        s = panel.settings()
+        s = settings.job_fields()
         assert (s["prompt2"] is not None) == m.two_prompts, m.key
         assert (s["i_start"] is not None) == m.uses_strength, m.key
 
@@ -117,6 +120,6 @@ def test_the_panel_takes_any_plain_rows(qtbot):
     panel.set_mode("b")
     assert _visible(panel) == {"prompt2"} and panel.prompt2_label.text() == "Right"
     assert panel.mode_hint.text() == "second tiny"
-    assert panel.settings()["prompt2"] == "y"
+    assert panel.prompt2.prompt() == "y"
     panel.set_modes([Row("b", "B", "only")])  # the current mode is kept
     assert panel.current_mode() == "b" and panel.mode_hint.text() == "only"

@@ -2,12 +2,12 @@
 
 It knows nothing of the engine: the modes come in as plain rows (`ModeRow`: the window passes
 app/session/modes.py's table), `set_model_info` gives it plain values (prompt list, defaults,
-timesteps), and `runRequested` hands back a dict of settings whose keys match app.jobs.Job.
+timesteps). It is a view: the run settings live in app/session/settings.py's RunSettings, bound
+to these widgets both ways by the window; `runRequested` only asks for a run of them.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -125,12 +125,12 @@ class PromptBox(QComboBox):
 class ModesPanel(QWidget):
     """Mode, prompts and settings; emits runRequested(settings) and cancelRequested()."""
 
-    runRequested = Signal(dict)
+    runRequested = Signal()
     cancelRequested = Signal()
     stepsChanged = Signal(int)  # 0 = the model's default
     modeChanged = Signal(str)
     liveChanged = Signal(bool)  # the Live toggle (SDEdit re-runs as the user draws)
-    inputsChanged = Signal()  # a prompt, the strength, guidance, steps or the seed changed
+    strengthChanged = Signal(float)  # the strength as a fraction (1 = pure noise)
 
     def __init__(self, parent: QWidget | None = None, modes: Sequence[ModeRow] = ()) -> None:
         super().__init__(parent)
@@ -165,7 +165,6 @@ class ModesPanel(QWidget):
                                  "i_start is the course's index into the strided timesteps "
                                  "(0 = pure noise)")
         self._strength_fraction = DEFAULT_STRENGTH
-        self._seed_once = False  # the seed shown came from a file and serves one run
         self._conditional = True
         self._model_size = 0
         self.strength_label = QLabel(self)
@@ -256,21 +255,11 @@ class ModesPanel(QWidget):
         self.prompt2.currentTextChanged.connect(self._update_guidance)
         self.strength.valueChanged.connect(self._on_strength_moved)
         self.steps.valueChanged.connect(self.stepsChanged)
-        self.dice.clicked.connect(self.roll_seed)
         self.run_button.clicked.connect(self.request_run)
         self.run_action.triggered.connect(self.request_run)
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.cancel_action.triggered.connect(self.cancelRequested)
         self.live.toggled.connect(self.liveChanged)
-        self.random_seed.toggled.connect(self._on_random_toggled)
-        for signal in (self.prompt.currentTextChanged, self.prompt2.currentTextChanged,
-                       self.strength.valueChanged, self.guidance.valueChanged,
-                       self.steps.valueChanged, self.seed.valueChanged,
-                       self.view.currentIndexChanged, self.sigma.valueChanged):
-            signal.connect(self.inputsChanged)
-
-    def _on_random_toggled(self, _checked: bool) -> None:
-        self._seed_once = False  # the user chose: no seed is restored any more
 
     def set_modes(self, modes: Sequence[ModeRow]) -> None:
         """The modes offered, in order (the current one is kept where it is still offered)."""
@@ -302,7 +291,7 @@ class ModesPanel(QWidget):
         self.guidance.setValue(float(info.get("default_guidance", 1.0)))
         self._conditional = bool(info.get("conditional", True))
         self._update_guidance()
-        self._strength_fraction = float(info.get("default_strength", DEFAULT_STRENGTH))
+        self.set_strength_fraction(float(info.get("default_strength", DEFAULT_STRENGTH)))
         self._model_size = int(info.get("size", 0))
         self._default_steps = int(info.get("timesteps", 0))
         self.steps.setSpecialValueText(
@@ -386,6 +375,16 @@ class ModesPanel(QWidget):
         if n > 1:
             self._strength_fraction = 1.0 - self.i_start() / (n - 1)
         self._show_strength()
+        self.strengthChanged.emit(self._strength_fraction)
+
+    def strength_fraction(self) -> float:
+        """The strength as a fraction (1 = pure noise); the slider shows the nearest i_start."""
+        return self._strength_fraction
+
+    def set_strength_fraction(self, fraction: float) -> None:
+        self._strength_fraction = float(fraction)
+        self.set_timesteps(self._timesteps)  # the slider moves to the nearest i_start
+        self.strengthChanged.emit(self._strength_fraction)
 
     def _show_strength(self) -> None:
         ts = self._timesteps
@@ -459,81 +458,6 @@ class ModesPanel(QWidget):
         self.cancel_button.setEnabled(running)
         self.cancel_action.setEnabled(running)
 
-    def forget_restored_seed(self) -> None:
-        """A seed restored from a file serves one run (or until a fresh image): random again."""
-        if self._seed_once:
-            self._seed_once = False
-            self.random_seed.setChecked(True)
-
-    def roll_seed(self) -> None:
-        """A new random seed, kept fixed."""
-        self._seed_once = False
-        self.random_seed.setChecked(False)
-        self.seed.setValue(random.randint(0, MAX_SEED))
-
-    def settings(self, draw_seed: bool = True) -> dict[str, Any]:
-        """The current settings; keys match app.jobs.Job. A random seed is drawn here unless
-        `draw_seed` is False (Live runs and saved projects keep the one shown)."""
-        if draw_seed and self.random_seed.isChecked():
-            self.seed.blockSignals(True)  # a drawn seed is no user change: Live need not re-run
-            self.seed.setValue(random.randint(0, MAX_SEED))
-            self.seed.blockSignals(False)
-        elif draw_seed and self._seed_once:
-            self.forget_restored_seed()  # this run reuses the file's seed; the next draws anew
-        mode, rows = self.current_mode(), self._rows()
-        return {
-            "mode": mode,
-            "prompt": self.prompt.prompt(),
-            "prompt2": self.prompt2.prompt() if "prompt2" in rows else None,
-            "view": str(self.view.currentData()),
-            "sigma": self.sigma.value() or None,
-            "i_start": self.i_start() if "strength" in rows else None,
-            "guidance": self.guidance.value(),
-            "steps": self.steps.value() or None,
-            "seed": self.seed.value(),
-            "count": self.count.value(),
-            "preview_every": self.preview_every.value(),
-            "preview_kind": "x0" if self.show_x0.isChecked() else "x_t",
-            "upscale": self.upscale.isEnabled() and self.upscale.isChecked(),
-        } | self.illusion.settings(mode)
-
-    def remembered_settings(self) -> dict[str, Any]:
-        """What the next launch starts with: the settings shown, and whether seeds are random."""
-        return self.settings(draw_seed=False) | {"random_seed": self.random_seed.isChecked()}
-
-    def restore_remembered(self, settings: dict[str, Any]) -> None:
-        """Shows what `remembered_settings` gave at the last launch; a random seed stays random."""
-        settings = dict(settings)
-        seed = settings.pop("seed", None)
-        random_seed = settings.pop("random_seed", True) is not False
-        self.apply_settings(settings)
-        if not random_seed and isinstance(seed, int) and 0 <= seed <= MAX_SEED:
-            self.seed.setValue(seed)
-            self.random_seed.setChecked(False)
-
-    def apply_settings(self, settings: dict[str, Any]) -> None:
-        """Shows the settings of an earlier run (a PNG's parameters), where they apply."""
-        if settings.get("mode") or settings.get("command") == "sample":
-            self.set_mode(str(settings.get("mode") or "sample"))
-        for key, box in (("prompt", self.prompt), ("prompt2", self.prompt2)):
-            if isinstance(settings.get(key), str):
-                box.set_prompt(settings[key])
-        if isinstance(settings.get("view"), str) and self.view.findData(settings["view"]) >= 0:
-            self.view.setCurrentIndex(self.view.findData(settings["view"]))
-        numbers = ((self.guidance, "guidance"), (self.sigma, "sigma"), (self.steps, "steps"),
-                   (self.seed, "seed"), (self.count, "count"))
-        for box, key in numbers:
-            if isinstance(settings.get(key), int | float):
-                box.setValue(settings[key])
-        if isinstance(settings.get("seed"), int) and self.random_seed.isChecked():
-            self.random_seed.setChecked(False)
-            self._seed_once = True
-        if self.upscale.isEnabled():
-            self.upscale.setChecked(settings.get("upscale") is True)
-        if isinstance(settings.get("i_start"), int):
-            self.set_i_start(settings["i_start"])
-        self.illusion.apply_settings(settings)
-
     def request_run(self) -> None:
         if self.run_button.isEnabled():
-            self.runRequested.emit(self.settings())
+            self.runRequested.emit()

@@ -170,6 +170,14 @@ def bind_combo(obj: Observable, name: str, combo: QObject,
     return _bind(obj, name, combo.currentData, show, combo.currentIndexChanged, direction)
 
 
+def bind_with(obj: Observable, name: str, getter: Callable[[], Any],
+              setter: Callable[[Any], None], signal: Any,
+              direction: Direction = "both") -> Binding:
+    """Binds a property to a widget through its own getter, setter and change signal, for a
+    widget whose value is no single Qt property (a prompt box's prompt, a radio pair)."""
+    return _bind(obj, name, getter, setter, signal, direction)
+
+
 def _bind(obj: Observable, name: str, getter: Callable, setter: Callable[[Any], None],
           signal: Any, direction: Direction) -> Binding:
     _check_name(obj, name)

@@ -48,7 +48,10 @@ class Loader:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class FoundModel:
+    """A model found on disk (`find_models`), not loaded: the app's loaded model is
+    app.session.model_state.ModelState."""
+
     name: str
     kind: str
     size_bytes: int
@@ -163,18 +166,18 @@ def folder_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def find_models() -> list[ModelInfo]:
+def find_models() -> list[FoundModel]:
     """Every model found: the bundled ones, then the Hugging Face cache entries."""
     found = []
     for name, sub in BUNDLED.items():
         folder = RESOURCES / sub
         if folder.is_dir():
-            found.append(ModelInfo(name, kind_of(folder) or "unknown", folder_size(folder),
+            found.append(FoundModel(name, kind_of(folder) or "unknown", folder_size(folder),
                                    folder))
     for repo_id, folder in hub_cache_folders():
         kind = kind_of(folder)
         if kind is not None:
-            found.append(ModelInfo(repo_id, kind, folder_size(folder), folder,
+            found.append(FoundModel(repo_id, kind, folder_size(folder), folder,
                                    memory_estimate(folder, kind)))
     return found
 
