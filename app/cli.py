@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from app.commands import values as v
+from engine.options import DEVICES
 
 SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models", "data",
                "doctor")
@@ -27,7 +28,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    "a model folder, or a Hugging Face id in the local cache")
     p.add_argument("--prompts", metavar="FILE", type=v.path,
                    help="a .pth embeddings file (the course's format)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                    help="DeepFloyd IF: auto = fp16 on a GPU, fp32 on the CPU; the digit "
                    "models: fp32 or bf16, auto = bf16 on a CPU with native bf16 (AMX or "
@@ -99,16 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a Part B MNIST model")
-    p.add_argument("kind", choices=("denoiser", "time", "class", "emoji-base", "emoji-upscale"),
+    p.add_argument("kind", choices=("denoiser", "time", "class", "emoji-base", "emoji-upscale",
+                                    "emoji-classifier"),
                    help="a Part B MNIST model, or a stage of the emoji cascade (emoji-base: "
-                   "text -> 32 px; emoji-upscale: 32 -> 64 px)")
+                   "text -> 32 px; emoji-upscale: 32 -> 64 px), or the emoji classifier that "
+                   "judges it")
     p.add_argument("--out", required=True, metavar="DIR", type=v.path)
     p.add_argument("--epochs", type=v.whole(1, 100_000))
     p.add_argument("--batch-size", type=v.whole(1, 65_536))
     p.add_argument("--hidden", type=v.whole(1, 1024), help="UNet width D")
     p.add_argument("--lr", type=v.number(above=0.0, high=10.0))
     p.add_argument("--data", metavar="DIR", type=v.path, help="a folder of MNIST-style IDX files")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seed", type=v.whole(0, v.MAX_SEED), default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
@@ -123,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "whose text encoder it is trained with (RUN/pipeline/IF-I-emoji)")
     p.add_argument("--max-steps", type=v.whole(1, 10 ** 9),
                    help="emoji: stop (saved) after N steps (smoke runs)")
+    p.add_argument("--holdout-style", choices=("google", "twemoji"),
+                   help="emoji-classifier: train on the other vendor's art and test on this "
+                   "one's (default: test on unseen augmented copies of every image)")
 
     p = sub.add_parser("sample", help="sample images from a model")
     _add_model_args(p)
@@ -166,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("encode-prompts", help="compute prompt embeddings with a T5 encoder")
     p.add_argument("--model", required=True, help="an IF folder with text_encoder/ and "
                    "tokenizer/, or its Hugging Face id in the local cache")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     p.add_argument("--out", required=True, metavar="FILE.pth", type=v.path)
     p.add_argument("prompt", nargs="+")

@@ -18,6 +18,10 @@ _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidden", 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.kind == "emoji-classifier":
+        from app.commands.train_emoji_classifier import run as run_classifier
+
+        return run_classifier(args)
     if args.kind.startswith("emoji-"):
         from app.commands.train_emoji import run as run_emoji
 
