@@ -175,16 +175,6 @@ class ModelSlot(QObject):
                                 request.precision, request.offload)
         return True
 
-    def reload(self) -> bool:
-        """Sends the request again (after a choice the loaded model takes)."""
-        request = self.request
-        if request.spec is None:
-            return False
-        self._on_the_way.append(request)
-        self._engine.load_model(request.spec, request.device, request.prompts,
-                                request.precision, request.offload)
-        return True
-
     def settle(self, **changes: Any) -> None:
         """A choice the loaded model does not depend on (the precision of a model that takes
         none): the request changes and so does the good one, with no reload."""
