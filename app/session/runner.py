@@ -61,7 +61,7 @@ class RunOutput:
 class Runner(QObject):
     """Jobs from settings to results, routed by kind; and Live mode."""
 
-    submitted = Signal(object)  # job
+    submitted = Signal(object)  # job, just before the engine gets it
     started = Signal(object)  # job
     progress = Signal(object, int, int, float)  # job, step, total, eta in seconds
     preview = Signal(object, object, int, int)  # job, image, step, total
@@ -107,10 +107,12 @@ class Runner(QObject):
     def submit(self, params: Any, kind: JobKind = JobKind.USER) -> JobRecord:
         """Submits an engine job already made (an upscale, say); returns its record."""
         job = self.queue.add(kind, params)
+        # said before the engine has it: the receivers' GUI work is done before the engine
+        # thread starts and competes for the GIL (it cost Live's first estimate ~25 ms after)
+        self.submitted.emit(job)
         engine_id = self.engine.submit(params)  # looked up now: tests may wrap it
         self._by_engine_id[engine_id] = job
         self._engine_ids[job.id] = engine_id
-        self.submitted.emit(job)
         return job
 
     def cancel(self, jobs: Iterable[JobRecord] | None = None) -> list[JobRecord]:
