@@ -253,3 +253,74 @@ def test_a_live_result_is_kept_once(runner, engine):
     engine.step()
     engine.finish()
     assert runner.keep_live() is job and runner.keep_live() is None
+
+
+class SweepWindow:
+    """What a Sweep needs of the window: the run settings, the runner and run_job."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.run_settings = self
+        self.refused: set[float] = set()
+
+    def job_fields(self, draw: bool = True) -> dict[str, Any]:
+        return {"mode": "sdedit", "seed": 31, "i_start": 10, "guidance": 1.0, "count": 4}
+
+    def run_job(self, settings: dict[str, Any], kind: JobKind):
+        if settings.get("seed") in self.refused:
+            return None  # the window says why
+        return self.runner.run(settings, kind)
+
+
+def sweep_of(runner: Runner, kind: str, values: list[float]):
+    from app.sweeps import Sweep
+
+    sweep = Sweep(SweepWindow(runner), kind, values)
+    events: list[tuple] = []
+    sweep.itemDone.connect(lambda i: events.append(("item", i, sweep.items[i].image)))
+    sweep.done.connect(lambda: events.append(("done",)))
+    sweep.stopped.connect(lambda: events.append(("stopped",)))
+    return sweep, events
+
+
+def test_a_sweep_of_three_fills_its_items_in_order(runner, engine):
+    sweep, events = sweep_of(runner, "seed", [7, 8, 9])
+    assert sweep.start()
+    assert [engine.jobs[i]["seed"] for i in engine.pending] == [7, 8, 9]
+    assert all(engine.jobs[i]["count"] == 1 for i in engine.pending)
+    other = runner.run({"seed": 50})  # the user's own run, queued after the sweep
+    for _ in range(4):
+        engine.step()
+        engine.finish()
+    assert events == [("item", 0, "image of 7"), ("item", 1, "image of 8"),
+                      ("item", 2, "image of 9"), ("done",)]
+    assert other.state is JobState.FINISHED and not sweep.active
+
+
+def test_cancelling_a_sweep_cancels_its_jobs_only(runner, engine):
+    user = runner.run({"seed": 50})
+    sweep, events = sweep_of(runner, "guidance", [1.0, 3.0])
+    sweep.start()
+    sweep.cancel()
+    assert events == [("stopped",)] and not sweep.active
+    assert [i.job.state for i in sweep.items] == [JobState.CANCELLED] * 2
+    assert user.state is JobState.QUEUED
+
+
+def test_a_sweep_stops_when_one_of_its_jobs_fails_not_when_another_does(runner, engine):
+    stranger = runner.run({"seed": 50})  # runs first
+    sweep, events = sweep_of(runner, "seed", [7, 8])
+    sweep.start()
+    engine.fail("out of memory")
+    assert stranger.state is JobState.FAILED and sweep.active and events == []
+    engine.step()
+    engine.fail("out of memory")
+    assert events == [("stopped",)] and not sweep.active
+
+
+def test_a_sweep_that_cannot_make_a_job_cancels_the_ones_it_made(runner, engine):
+    sweep, _ = sweep_of(runner, "seed", [7, 8, 9])
+    sweep.window_.refused = {9}
+    assert not sweep.start()
+    assert [i.job.state for i in sweep.items[:2]] == [JobState.CANCELLED] * 2
+    assert sweep.items[2].job is None and engine.pending == []
