@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
@@ -75,7 +74,7 @@ from app.settings import APPLICATION, ORGANISATION, Settings
 from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
 from engine import images
-from engine.devices import DEVICES
+from engine.devices import DEVICES, available_devices
 from engine.errors import EngineError
 from widgets.canvas import CanvasView
 from widgets.history_strip import HistoryStrip
@@ -128,12 +127,6 @@ def scaling_for(image: QImage) -> Qt.TransformationMode:
     if image.width() <= 64:
         return Qt.TransformationMode.FastTransformation
     return Qt.TransformationMode.SmoothTransformation
-
-
-def available_devices() -> dict[str, bool]:
-    """Each device name of the Model menu, and whether this machine has it."""
-    return {"auto": True, "cpu": True, "cuda": torch.cuda.is_available(),
-            "mps": bool(torch.backends.mps.is_available())}
 
 
 class NewDialog(QDialog):

@@ -17,13 +17,15 @@ from pathlib import Path
 import torch
 
 from engine.errors import EngineError
+from engine.options import DEVICES
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 CPUINFO = Path("/proc/cpuinfo")
 BF16_FLAGS = {"amx_bf16": "AMX", "avx512_bf16": "AVX512-BF16"}  # strongest first
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """The device for a name of DEVICES: auto is CUDA, then MPS, then the CPU; a device this
+    machine lacks is an EngineError (for inference and training alike)."""
     if name not in DEVICES:
         raise EngineError(f"unknown device {name!r}; choose from {', '.join(DEVICES)}")
     if name == "auto":
@@ -42,6 +44,12 @@ def resolve_device(name: str = "auto") -> torch.device:
 def mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps and mps.is_available())
+
+
+def available_devices() -> dict[str, bool]:
+    """Each name of DEVICES, and whether this machine has it (the app's Device menu)."""
+    have = {"auto": True, "cpu": True, "cuda": torch.cuda.is_available(), "mps": mps_available()}
+    return {name: have[name] for name in DEVICES}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import images as _images_module  # noqa: F401 - loaded now: a long run outlives edits
+from engine.devices import cpu_count, resolve_device
 from engine.errors import CheckpointError, EngineError
 from engine.models.deepfloyd import HINTS
 from engine.training import checkpoint as ckpt
@@ -57,7 +58,7 @@ from engine.training.emoji_model import (
     load_tokenizer,
     train_tokenizer,
 )
-from engine.training.train import _seeded, cpu_count, resolve_device, resolve_precision
+from engine.training.train import _seeded, resolve_precision
 
 STAGES = {"emoji-base": "base", "emoji-upscale": "upscale"}
 FOLDERS = {"base": "IF-I-emoji", "upscale": "IF-II-emoji"}

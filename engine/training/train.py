@@ -39,7 +39,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import devices
-from engine.devices import cpu_has_native_bf16  # noqa: F401 - re-exported (benchmarks)
+from engine.devices import (
+    cpu_count,
+    cpu_has_native_bf16,  # noqa: F401 - re-exported (benchmarks)
+    resolve_device,
+)
 from engine.errors import CheckpointError, EngineError
 from engine.schedules import NoiseSchedule
 from engine.training import checkpoint as ckpt
@@ -159,23 +163,6 @@ StepHook = Callable[[int, int, float], None]  # (epoch from 1, step in epoch fro
 # device, precision, threads
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise EngineError("--device cuda: no CUDA GPU is available to torch")
-    if name == "mps" and not (getattr(torch.backends, "mps", None)
-                              and torch.backends.mps.is_available()):
-        raise EngineError("--device mps: Apple's MPS backend is not available")
-    if name not in ("cpu", "cuda", "mps"):
-        raise EngineError(f"unknown device {name!r}")
-    return torch.device(name)
-
-
 def resolve_precision(name: str, device: torch.device) -> str:
     """fp32, bf16 or fp16 for this device; EngineError for a mix the device cannot run."""
     if name == "auto":
@@ -189,13 +176,6 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name == "bf16" and device.type == "mps":
         raise EngineError("--precision bf16 is not supported on MPS; use fp32")
     return name
-
-
-def cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 # ----------------------------------------------------------------------------------------------
