@@ -6,6 +6,8 @@ thread. The worker checks a cancel mark between steps, so a cancel stops the loo
 step; the GUI side also drops whatever a cancelled job still had in flight, so nothing of it is
 drawn after `cancel()` returns. Every signal of a job carries the job's id (the one `submit`
 returned), so a receiver knows which job it is about (app.session.runner maps ids to jobs).
+Another thread uses the model only through `lend_model()` (see ModelLease): never while the
+engine loads or runs, and never two threads at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +29,7 @@ from PySide6.QtGui import QImage
 from app.jobs import Job, job_parameters, make_run, resolve_job
 from app.qt_images import pil_to_qimage
 from app.session.model_state import ModelState
+from app.session.worker import Cancelled
 from engine import images
 from engine.errors import EngineError
 from engine.loops import StepRecord, generator_for
@@ -59,6 +63,69 @@ def error_message(error: BaseException) -> str:
     if isinstance(error, ValueError):
         return str(error)
     return f"unexpected error: {type(error).__name__}: {error}"
+
+
+# --- the model lease ----------------------------------------------------------------------------
+# The explorer computes with the engine's model from its own threads. Two ways to keep the model
+# to one thread at a time were open: submit the explorer's computations to the engine thread as
+# a job kind, or have the engine lend its model. The lease is the one chosen: the explorer's
+# requests are "newest only" and interactive (a slider), and as engine jobs they would queue
+# behind a run in the engine's FIFO, hold the next run behind a stale column, and need the
+# engine to know the explorer's replace-the-pending rule. Lent per step, the model serves the
+# explorer between runs, and the engine comes first: a run that waits takes the model at the
+# borrower's next step, and no new lease is given while the engine waits or works.
+
+LEASE_POLL_S = 0.05  # a borrower waiting for the model looks at its stop test this often
+
+
+class ModelLease:
+    """Who uses the engine's model now: the engine thread (loads and runs) or one borrower,
+    never two at once; a waiting engine goes before any borrower."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._holder: str | None = None  # "engine", "borrower" or None
+        self._engine_waiting = 0
+
+    @contextmanager
+    def engine_turn(self) -> Iterator[None]:
+        """The engine thread's hold for one load or run: waits for the borrower's step."""
+        with self._cond:
+            self._engine_waiting += 1
+            try:
+                while self._holder is not None:
+                    self._cond.wait()
+            finally:
+                self._engine_waiting -= 1
+            self._holder = "engine"
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextmanager
+    def lend(self, stop: Callable[[], bool] | None = None) -> Iterator[None]:
+        """A borrower's hold: waits while the engine works or waits for its turn; raises
+        `Cancelled` if `stop()` becomes true first (a cancelled request gives up waiting)."""
+        with self._cond:
+            while self._holder is not None or self._engine_waiting:
+                if stop is not None and stop():
+                    raise Cancelled
+                self._cond.wait(LEASE_POLL_S if stop is not None else None)
+            self._holder = "borrower"
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._cond:
+            self._holder = None
+            self._cond.notify_all()
+
+    def holder(self) -> str | None:
+        with self._cond:
+            return self._holder
 
 
 # --- the worker: runs in the engine thread ------------------------------------------------------
@@ -116,10 +183,12 @@ class EngineWorker(QObject):
     failed = Signal(int, str)
     cancelled = Signal(int)
 
-    def __init__(self, requests: queue.Queue, cancels: _Cancels) -> None:
+    def __init__(self, requests: queue.Queue, cancels: _Cancels,
+                 lease: ModelLease | None = None) -> None:
         super().__init__()
         self._requests = requests
         self._cancels = cancels
+        self.lease = lease or ModelLease()
         self.model: DiffusionModel | None = None
         self._loaded: tuple[str, str] | None = None
 
@@ -129,10 +198,11 @@ class EngineWorker(QObject):
             request = self._requests.get()
             if request is None:
                 return
-            if isinstance(request, _Load):
-                self._load(request)
-            else:
-                self._run(request)
+            with self.lease.engine_turn():  # no borrower holds the model meanwhile
+                if isinstance(request, _Load):
+                    self._load(request)
+                else:
+                    self._run(request)
 
     # --- loading --------------------------------------------------------------------------------
     def _load(self, request: _Load) -> None:
@@ -318,8 +388,18 @@ class EngineThread(QObject):
         return bool(self._pending)
 
     def loaded_model(self) -> DiffusionModel | None:
-        """The model the engine thread holds (for read-only use: the explorer's predictions)."""
+        """The model the engine thread holds, for a caller that knows the engine is idle and
+        nothing borrows it (tests); the app's threads go through `lend_model`."""
         return self._worker.model
+
+    @contextmanager
+    def lend_model(self, stop: Callable[[], bool] | None = None
+                   ) -> Iterator[DiffusionModel | None]:
+        """The loaded model (None: none), the caller's alone until the block ends: no load or
+        run starts meanwhile, and it waits while one goes. Hold it for one step at a time, so
+        a run that is waiting starts within a step. `stop`: see `ModelLease.lend`."""
+        with self._worker.lease.lend(stop):
+            yield self._worker.model
 
     def pending(self) -> set[int]:
         """The ids of the jobs queued or running (a copy)."""
