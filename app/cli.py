@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from app.commands import values as v
-from engine.options import DEVICES
+from engine.options import DEVICES, PRECISIONS
 
 SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models", "data",
                "doctor")
@@ -29,7 +29,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", metavar="FILE", type=v.path,
                    help="a .pth embeddings file (the course's format)")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+    p.add_argument("--dtype", default="auto", choices=PRECISIONS,
                    help="DeepFloyd IF: auto = fp16 on a GPU, fp32 on the CPU; the digit "
                    "models: fp32 or bf16, auto = bf16 on a CPU with native bf16 (AMX or "
                    "AVX512-BF16), else fp32 (see `doctor`)")
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seed", type=v.whole(0, v.MAX_SEED), default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto: bf16 autocast on CPU, fp16 AMP on CUDA")
     p.add_argument("--limit", type=v.whole(1, 10_000_000),
                    help="train on the first N images only (quick runs)")
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="an IF folder with text_encoder/ and "
                    "tokenizer/, or its Hugging Face id in the local cache")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    p.add_argument("--dtype", default="auto", choices=PRECISIONS)
     p.add_argument("--out", required=True, metavar="FILE.pth", type=v.path)
     p.add_argument("prompt", nargs="+")
 

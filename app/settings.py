@@ -15,13 +15,14 @@ from typing import Any, TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from engine.options import PRECISIONS
+
 ORGANISATION = "DiffusionCanvas"
 APPLICATION = "Diffusion Canvas"
 MAX_RECENT = 10
 BRUSH_RANGE = (1, 2000)
 DEFAULTS = {"model": "mnist", "device": "auto", "tool": "brush", "brush_size": 24,
             "hardness": 0.8, "precision": "auto", "offload": "none"}
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # for large models (DeepFloyd IF)
 OFFLOADS = ("none", "model", "sequential")
 T = TypeVar("T")
 

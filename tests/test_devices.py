@@ -6,7 +6,7 @@ import torch
 from app.cli import build_parser
 from engine import devices
 from engine.errors import EngineError
-from engine.options import DEVICES
+from engine.options import DEVICES, PRECISIONS
 from engine.training import emoji_train, train
 
 
@@ -52,3 +52,19 @@ def test_training_and_the_command_line_use_the_same(no_gpu):
             assert parser.parse_args([*argv, "--device", name]).device == name
         with pytest.raises(SystemExit):
             parser.parse_args([*argv, "--device", "tpu"])
+
+
+def test_one_precision_list(qapp):
+    from app import settings
+    from app.main_window import PRECISION_LABELS
+
+    assert train.PRECISIONS is PRECISIONS and settings.PRECISIONS is PRECISIONS
+    assert tuple(PRECISION_LABELS) == PRECISIONS, "the Precision menu offers each, in order"
+    assert tuple(devices.DTYPES) == PRECISIONS[1:]
+    parser = build_parser()
+    for argv, option in ((["sample", "--out", "x"], "dtype"),
+                         (["train", "time", "--out", "x"], "precision")):
+        for name in PRECISIONS:
+            assert getattr(parser.parse_args([*argv, f"--{option}", name]), option) == name
+        with pytest.raises(SystemExit):
+            parser.parse_args([*argv, f"--{option}", "int8"])

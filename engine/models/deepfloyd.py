@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
+from engine.devices import DTYPES
 from engine.errors import ModelError, PromptError
 from engine.models.base import DiffusionModel, Prediction, Upscaler
 from engine.models.folders import check_complete, load_unet, read_json
-from engine.models.memory import DTYPES, OffloadGroup, translate_oom
+from engine.models.memory import OffloadGroup, translate_oom
 from engine.prompts import prompt_for_vocabulary
 from engine.schedules import NoiseSchedule
 

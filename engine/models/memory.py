@@ -24,7 +24,6 @@ GIB = 1024**3
 # weights + this share for activations, the CUDA context and allocator slack (64 px, batch 2-4)
 ACTIVATION_SHARE = 0.2
 OFFLOAD_MODES = ("none", "model", "sequential")
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                       "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 

@@ -1,7 +1,7 @@
 """How `--model` resolves: a bundled name, a folder, or a Hugging Face id in the local cache.
 
 Weights are found on disk only; nothing is downloaded. A loader is (kind, detect, load): the
-first whose `detect(folder)` is true loads the folder. Model families register their loaders.
+first in LOADERS whose `detect(folder)` is true loads the folder.
 """
 
 from __future__ import annotations
@@ -65,10 +65,6 @@ LOADERS: list[Loader] = [
     Loader("deepfloyd-if-upscaler", is_if_upscaler_folder, refuse_upscaler_folder),
     Loader("diffusers-unet", is_unet2d_folder, DiffusersUNet),
 ]
-
-
-def register_loader(kind: str, detect: Detect, load: Load) -> None:
-    LOADERS.append(Loader(kind, detect, load))
 
 
 def bundled_folder(name: str) -> Path:

@@ -45,13 +45,13 @@ from engine.devices import (
     resolve_device,
 )
 from engine.errors import CheckpointError, EngineError
+from engine.options import PRECISIONS
 from engine.schedules import NoiseSchedule
 from engine.training import checkpoint as ckpt
 from engine.training.data import Dataset, load_mnist
 from engine.training.unets import KINDS, NUM_CLASSES, build_unet
 
 LOSS_CSV = "loss.csv"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # The course's recipes (SPEC.md): what a kind gets when a setting is left as None.
 DEFAULTS: dict[str, dict[str, Any]] = {
