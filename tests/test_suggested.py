@@ -1,8 +1,11 @@
 """One-click suggested anagrams (the measured best of docs/benchmarks.md) and the failure views'
-group in the view lists, at the widget level: plain data in, settings out."""
+group in the view lists: at the widget level (plain data in, settings out) and in the window."""
 
 import re
 from pathlib import Path
+
+import pytest
+from test_app import BUNDLED, RUN_TIMEOUT, open_window
 
 from app.session.modes import MODES
 from app.session.suggested import SUGGESTED, suggested_for
@@ -77,3 +80,31 @@ def test_a_suggestion_picked_gives_its_prompts_and_views_at_once(qtbot):
     panel.set_mode("anagram")
     panel.set_model_info(DIGITS | {"suggested": []})  # a model without measurements
     assert not opts._form.isRowVisible(opts.suggested)
+
+
+def test_the_window_takes_a_suggestion_in_one_click_and_runs_it(qtbot, tmp_path):
+    """On the bundled digit model: the panel offers its measured anagrams; one pick sets both
+    prompts and the view (widgets and run settings); the run makes that anagram. A failure view
+    picked from its group runs too (the app asks for it knowingly) and says so in its chunk."""
+    if not (BUNDLED / "config.json").exists():
+        pytest.skip("the bundled digit model is not on this disk")
+    window = open_window(qtbot, "mnist", tmp_path / "window")
+    panel, opts = window.modes, window.modes.illusion
+    panel.set_mode("anagram")
+    assert opts._form.isRowVisible(opts.suggested)
+    opts.suggested.setCurrentIndex(opts.suggested.findText(SUGGESTED["mnist"][1].label()))
+    assert (panel.prompt.prompt(), panel.prompt2.prompt()) == ("4", "7")
+    assert panel.view.currentData() == "transpose" and opts.more_views() == ()
+    run = window.run_settings
+    assert (run.prompt, run.prompt2, run.view) == ("4", "7", "transpose")
+    panel.steps.setValue(3)
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.run_job() is not None
+    p = window.history[-1].parameters
+    assert (p["prompt"], p["prompt2"], p["view"]) == ("4", "7", "transpose")
+    panel.view.setCurrentIndex(panel.view.findData("blur"))
+    assert opts._form.isRowVisible(opts.failure_note)
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.run_job() is not None
+    p = window.history[-1].parameters
+    assert p["view"] == "blur" and p["allow_failure_views"] is True
