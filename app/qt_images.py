@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from PySide6.QtGui import QImage
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage
 
 Format = QImage.Format
 MODE_FORMATS = {"L": Format.Format_Grayscale8, "RGB": Format.Format_RGB888,
@@ -109,3 +110,24 @@ def _pil_target_mode(img: Image.Image) -> str:
         return "L"
     has_alpha = "A" in img.getbands() or "transparency" in img.info
     return "RGBA" if has_alpha else "RGB"
+
+
+BLACK, WHITE = QColor(0, 0, 0), QColor(255, 255, 255)
+
+
+def scaling_for(image: QImage) -> Qt.TransformationMode:
+    """Tiny model outputs (the 28 × 28 digits) keep square pixels; larger ones are smoothed."""
+    if image.width() <= 64:
+        return Qt.TransformationMode.FastTransformation
+    return Qt.TransformationMode.SmoothTransformation
+
+
+def brush_for(background: QColor) -> QColor:
+    """A brush colour that shows on `background`: white on dark, black on light."""
+    return WHITE if background.lightness() < 128 else BLACK
+
+
+def mean_colour(image: QImage) -> QColor:
+    """The image's average colour (what a brush must show on)."""
+    return image.scaled(1, 1, Qt.AspectRatioMode.IgnoreAspectRatio,
+                        Qt.TransformationMode.SmoothTransformation).pixelColor(0, 0)

@@ -1,0 +1,96 @@
+"""The result shown beside the canvas (a history entry, or the latest Live run) with its
+actions, and below it the region as the model sees it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from app import actions as action_table
+from app.history import Result
+from app.qt_images import scaling_for
+
+RESULT_SIDE = 240
+INPUT_SIDE = 112  # the model's view of the region, beside the result
+
+
+class ResultsView(QWidget):
+    """The result shown (a history entry, or the latest Live run), with its actions."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("<b>Result</b>", self)
+        self.image_label = QLabel("No result yet.\nDraw something, pick a mode,\nthen Run "
+                                  f"({action_table.key_text('run')}).", self)
+        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_label.setFixedSize(RESULT_SIDE, RESULT_SIDE)
+        self.image_label.setStyleSheet("QLabel { background: #2b2b2e; color: #aaa; }")
+        self.caption = QLabel(self)
+        self.caption.setWordWrap(True)
+        self.caption.setFixedWidth(RESULT_SIDE)
+        self.apply_button = QPushButton("Apply to canvas", self, enabled=False)
+        self.apply_button.setToolTip("Paste the result into the region (undoable)")
+        self.input_button = QPushButton("Use as input", self, enabled=False)
+        self.input_button.setToolTip("Paste the result into the region and edit it further "
+                                     "(SDEdit)")
+        self.export_button = QPushButton("Export…", self, enabled=False)
+        self.export_button.setToolTip("PNG at model size or larger, or the denoising frames "
+                                      f"({action_table.key_text('export')})")
+        self.keep_button = QPushButton("Keep in history", self, enabled=False)
+        self.keep_button.setToolTip("Add this Live result to the history")
+        self.keep_button.hide()
+        self.input_title = QLabel("<b>What the model sees</b>", self)
+        self.input_view = QLabel(self)
+        self.input_view.setFixedSize(INPUT_SIDE, INPUT_SIDE)
+        self.input_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.input_view.setStyleSheet("QLabel { background: #2b2b2e; }")
+        self.input_caption = QLabel(self)
+        self.input_caption.setWordWrap(True)
+        self.input_caption.setFixedWidth(RESULT_SIDE)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.image_label)
+        layout.addWidget(self.caption)
+        for button in (self.apply_button, self.input_button, self.export_button,
+                       self.keep_button):
+            layout.addWidget(button)
+        layout.addSpacing(8)
+        for widget in (self.input_title, self.input_view, self.input_caption):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+
+    def show_model_input(self, image: QImage | None, caption: str) -> None:
+        """The region as the model gets it: its size, its channels."""
+        if image is None:
+            self.input_view.clear()
+        else:
+            side = INPUT_SIDE - 4
+            self.input_view.setPixmap(QPixmap.fromImage(image).scaled(
+                side, side, Qt.AspectRatioMode.KeepAspectRatio, scaling_for(image)))
+        self.input_caption.setText(caption)
+
+    def show_image(self, image: QImage) -> None:
+        side = RESULT_SIDE - 8
+        pixmap = QPixmap.fromImage(image).scaled(
+            side, side, Qt.AspectRatioMode.KeepAspectRatio, scaling_for(image))
+        self.image_label.setPixmap(pixmap)
+
+    def show_result(self, result: Result | None, live: bool = False) -> None:
+        for button in (self.apply_button, self.input_button, self.export_button):
+            button.setEnabled(result is not None)
+        self.keep_button.setVisible(live)
+        self.keep_button.setEnabled(live and result is not None)
+        self.title.setText("<b>Live result</b>" if live else "<b>Result</b>")
+        if result is None:
+            self.image_label.clear()
+            self.image_label.setText("No result selected.")
+            self.caption.clear()
+            return
+        self.show_image(result.image)
+        params = result.parameters
+        what = params.get("mode") or params.get("command", "")
+        prompt = params.get("prompt")
+        prompt_text = "(unconditional)" if prompt == "" else repr(prompt)
+        self.caption.setText(f"{what}  prompt {prompt_text}  seed {params.get('seed')}")

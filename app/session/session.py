@@ -1,0 +1,822 @@
+"""The session: the app's state without widgets (issue 13). QtCore directly; the document,
+history, project, autosave and export modules it uses are QtGui at most.
+
+It holds the document and its history, the run settings, the model slot, the job queue and
+the runner, the result shown, the project's path, whether there are unsaved changes, and the
+title. It opens, saves, pastes, recovers and exports, asking the user through the `Asker` seam
+(app/session/asker.py). The window only builds widgets, binds them to it, shows its `error`s
+and `status` lines, and forwards Qt events.
+
+    session = Session(DEFAULT_MODEL, "cpu", preferences=Settings(), asker=FakeAsker())
+    session.titleChanged.connect(window.setWindowTitle)
+    session.start()                        # loads the model chosen
+    session.open_path("sketch.png")        # True: opened; False: said why, nothing changed
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from app import export
+from app.autosave import DEFAULT_INTERVAL_S, Autosaver
+from app.document import Document
+from app.history import History, Result
+from app.jobs import Job, illusion_fields, own_parameters
+from app.project import SUFFIX as PROJECT_SUFFIX
+from app.project import ProjectError, apply_project, load_project, save_project
+from app.qt_images import (
+    BLACK,
+    WHITE,
+    mean_colour,
+    pil_to_qimage,
+    qimage_to_numpy,
+    qimage_to_pil,
+    scaling_for,
+)
+from app.restored import clean_run_settings
+from app.restored import describe as describe_problems
+from app.session import modes as mode_table
+from app.session.asker import Asker
+from app.session.jobs import JobKind, JobQueue, JobRecord
+from app.session.model_state import LoadRequest, ModelSlot, ModelState
+from app.session.runner import Runner
+from app.session.settings import RunSettings
+from app.settings import Settings
+from engine import images
+from engine.errors import EngineError
+
+TITLE = "Diffusion Canvas"
+DEFAULT_MODEL = "mnist"
+DIGIT_CANVAS = 280  # ten canvas pixels per model pixel of the 28 x 28 digit model
+OTHER_CANVAS = 512
+IMAGE_SUFFIXES = "*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif"
+PROJECT_FILTER = f"Diffusion Canvas project (*{PROJECT_SUFFIX})"
+OPEN_FILTER = (f"Images and projects ({IMAGE_SUFFIXES} *{PROJECT_SUFFIX});;"
+               f"Images ({IMAGE_SUFFIXES});;{PROJECT_FILTER};;All files (*)")
+PARAMETER_SUFFIXES = (".png", ".apng", ".gif")  # files whose settings we can read back
+
+
+class Stoppable(Protocol):
+    """A thread owner the session stops on close (the engine, a panel's worker)."""
+
+    def shutdown(self) -> Any: ...
+
+
+class Session(QObject):
+    """The app's state. `model` (spec) and `device` are the model to load on `start()`;
+    `preferences` (default: the user's QSettings), `asker` (required: dialogs or a fake),
+    `engine` (default: a new EngineThread) and `autosave_folder` are injected by tests.
+    `views`: the view keys the run settings accept."""
+
+    shownResultChanged = Signal(object, bool)  # the result shown (None: none), is it Live
+    projectPathChanged = Signal(object)  # str | None
+    dirtyChanged = Signal(bool)
+    titleChanged = Signal(str)
+    error = Signal(str, str)  # title, message: the window shows it
+    status = Signal(str)  # one line for the status bar
+    documentReplaced = Signal(object)  # QColor: the brush that shows on the new document
+    resultAdded = Signal(int)  # the history's signals, said before the session acts on them
+    resultRemoved = Signal(int)
+    resultsCleared = Signal()
+    recentChanged = Signal()  # the recent files changed
+    modelReady = Signal(object)  # ModelState: said before the session restores settings
+    modelFailed = Signal(str)  # the message, saying what was kept
+    requestChanged = Signal(object)  # LoadRequest: the Model menu follows it
+    modelSees = Signal(object, str)  # the region as the model gets it (QImage), and a caption
+
+    def __init__(self, model: str | None = DEFAULT_MODEL, device: str = "auto", *,
+                 asker: Asker, preferences: Settings | None = None, engine: Any = None,
+                 autosave_folder: str | Path | None = None,
+                 autosave_interval_s: float = DEFAULT_INTERVAL_S, views: tuple[str, ...] = (),
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.asker = asker
+        self.preferences = preferences if preferences is not None else Settings()
+        self.dialog_parent: Any = None  # the widget the asker's dialogs belong to
+        self.document = Document(self)
+        self.history = History(self)
+        self.settings = RunSettings(self, views=views)
+        if engine is None:
+            from app.engine_thread import EngineThread  # torch: only when a real one is made
+            engine = EngineThread(self)
+        self.engine = engine
+        self.model = ModelSlot(engine, LoadRequest(
+            model, device, None, self.preferences.precision, self.preferences.offload), self)
+        self.runner = Runner(engine, self.make_job,
+                             lambda: self.settings.job_fields(draw=False), self)
+        self.jobs: JobQueue = self.runner.queue
+        self.autosaver = Autosaver(self.document, autosave_folder, autosave_interval_s,
+                                   self.history, self, modified=self.is_modified)
+        self._threads: list[Stoppable] = []
+        self._shown: Result | None = None
+        self._shown_live = False
+        self._project_path: str | None = None
+        self._file_name: str | None = None  # the image file opened, when not a project
+        self._history_dirty = False
+        self._dirty = False
+        self._title = TITLE
+        self._pristine = True  # the startup document, untouched: it follows the model
+        self._run_settings_restored = False
+        self._quiet_load = True  # the startup model's failure is a status line, no box
+        self.run_started = 0.0
+        self._connect()
+
+    def _connect(self) -> None:
+        doc, h, r = self.document, self.history, self.runner
+        doc.undo_stack.indexChanged.connect(self._touched)
+        doc.modifiedChanged.connect(self._refresh)
+        for signal in (doc.changed, doc.regionChanged, self.settings.inputsChanged):
+            signal.connect(self._on_input_changed)
+        doc.strokeEnded.connect(r.stroke_ended)
+        h.added.connect(self._on_history_added)
+        h.removed.connect(self._on_history_removed)
+        h.cleared.connect(self._on_history_cleared)
+        self.model.loaded.connect(self._on_model_loaded)
+        self.model.failed.connect(self._on_load_failed)
+        self.model.requestChanged.connect(self._on_request_changed)
+        r.submitted.connect(self._on_submitted)
+        for done in (r.userDone, r.sweepDone, r.upscaleDone):
+            done.connect(self._add_results)
+        r.liveDone.connect(self._show_live_result)
+        r.failed.connect(self._on_failed)
+        r.liveRefused.connect(lambda why: self.status.emit(f"Live: {why}"))
+        self.settings.propertyChanged.connect(self._on_setting)
+
+    def start(self) -> None:
+        """Loads the model chosen at construction (a failure is only a status line)."""
+        spec = self.model.request.spec
+        if spec:
+            self.load_model(spec, self.model.request.device, quiet=True)
+        else:
+            self.modelFailed.emit("no model chosen")
+
+    def own_thread(self, owner: Stoppable) -> None:
+        """`owner.shutdown()` is called on close, before the engine's."""
+        self._threads.append(owner)
+
+    # --- observable state -----------------------------------------------------------------------
+    @property
+    def shownResult(self) -> Result | None:  # noqa: N802 - the brief's (Qt-style) name
+        return self._shown
+
+    shown_result = shownResult
+
+    @property
+    def shown_live(self) -> bool:
+        return self._shown_live
+
+    @property
+    def projectPath(self) -> str | None:  # noqa: N802
+        return self._project_path
+
+    project_path = projectPath
+
+    @property
+    def dirty(self) -> bool:
+        """The document or the history changed since it was saved or opened."""
+        return self._dirty
+
+    @property
+    def title(self) -> str:
+        return self._title
+
+    def is_modified(self) -> bool:
+        return self.document.modified or self._history_dirty
+
+    def document_name(self) -> str:
+        if self._project_path:
+            return Path(self._project_path).stem
+        return self._file_name or "Untitled"
+
+    def _refresh(self, *_: object) -> None:
+        """Recomputes `dirty` and `title`, and says each that changed."""
+        dirty = self.is_modified()
+        if dirty != self._dirty:
+            self._dirty = dirty
+            self.dirtyChanged.emit(dirty)
+        if not self._project_path and not self._file_name and not dirty:
+            title = TITLE
+        else:
+            title = f"{self.document_name()}{'*' if dirty else ''} — {TITLE}"
+        if title != self._title:
+            self._title = title
+            self.titleChanged.emit(title)
+
+    def _set_source(self, project: str | None, file_name: str | None) -> None:
+        """Where the document came from: a project's path, or an image file's name."""
+        self._file_name = file_name
+        self.autosaver.project_path = project
+        if project != self._project_path:
+            self._project_path = project
+            self.projectPathChanged.emit(project)
+        self._refresh()
+
+    def _set_history_dirty(self, dirty: bool) -> None:
+        self._history_dirty = dirty
+        self._refresh()
+
+    def _touched(self) -> None:
+        self._pristine = False
+
+    # --- results ----------------------------------------------------------------------------
+    def show_result(self, result: Result | None, live: bool = False) -> None:
+        """Shows `result` (None: nothing); `live`: the latest Live run, not kept yet."""
+        if result is self._shown and live == self._shown_live:
+            return
+        self._shown, self._shown_live = result, live
+        self.shownResultChanged.emit(result, live)
+
+    def index_of(self, result: Result | None) -> int:
+        """Where `result` (this very one) is in the history; -1 if not there."""
+        return next((i for i, r in enumerate(self.history) if r is result), -1)
+
+    def _on_history_added(self, index: int) -> None:
+        self.resultAdded.emit(index)
+        self._set_history_dirty(True)
+
+    def _on_history_removed(self, index: int) -> None:
+        self.resultRemoved.emit(index)
+        self._set_history_dirty(True)
+        if self._shown is not None and not self._shown_live and self.index_of(self._shown) < 0:
+            left = len(self.history)
+            self.show_result(self.history[min(index, left - 1)] if left else None)
+
+    def _on_history_cleared(self) -> None:
+        self.resultsCleared.emit()
+        self._set_history_dirty(True)
+        if not self._shown_live:
+            self.show_result(None)
+
+    def remove_result(self, index: int) -> None:
+        if 0 <= index < len(self.history):
+            self.history.remove(index)
+
+    def apply_result(self, result: Result | None = None) -> None:
+        """Pastes `result` (default: the one shown) into the region, as one undo step."""
+        result = result or self._shown
+        if result is not None:
+            self.document.paste_into_region(result.image, "Apply result",
+                                            scaling_for(result.image))
+
+    def use_as_input(self, result: Result | None = None) -> None:
+        """Pastes `result` into the region as the next run's input; a mode that takes no
+        image switches to SDEdit."""
+        result = result or self._shown
+        if result is None:
+            return
+        self.document.paste_into_region(result.image, "Use result as input",
+                                        scaling_for(result.image))
+        if not mode_table.needs_image(self.settings.mode):
+            self.settings.mode = mode_table.IMAGE_DEFAULT
+        self.status.emit("The result is the input of the next run")
+
+    def keep_live_result(self) -> bool:
+        """Adds the Live result shown to the history (once)."""
+        if self._shown is None or not self._shown_live or self.runner.keep_live() is None:
+            return False
+        self.history.append(self._shown)
+        self.show_result(self._shown)
+        return True
+
+    # --- the model ------------------------------------------------------------------------------
+    @property
+    def model_state(self) -> ModelState | None:
+        """The model loaded (None: none yet)."""
+        return self.model.state
+
+    @property
+    def model_spec(self) -> str | None:
+        """The model asked for: the one loaded, or the one on its way."""
+        return self.model.request.spec
+
+    @property
+    def device(self) -> str:
+        return self.model.request.device
+
+    @property
+    def precision(self) -> str:  # these two apply to DeepFloyd IF and the digit models
+        return self.model.request.precision
+
+    @property
+    def offload(self) -> str:
+        return self.model.request.offload
+
+    @property
+    def prompts_file(self) -> str | None:
+        return self.model.request.prompts
+
+    def load_model(self, spec: str, device: str | None = None, quiet: bool = False) -> None:
+        """Loads a bundled name, folder or cache id on the engine (once per model and device);
+        a model that fails to load leaves the one loaded before. `quiet`: a failure is only a
+        status line (the startup default model)."""
+        self._quiet_load = quiet
+        self.model.ask(spec=spec, device=device or self.device)
+
+    def use_prompts_file(self, path: str) -> None:
+        """Reloads the current model with the prompts of an embeddings file."""
+        if self.model_spec:
+            self._quiet_load = False
+            self.model.ask(prompts=path)
+
+    def set_device(self, device: str) -> None:
+        self.preferences.device = device  # remembered (a failed load puts the last good back)
+        if self.model_spec:
+            self.load_model(self.model_spec, device)
+        else:
+            self.model.settle(device=device)
+
+    def set_precision(self, precision: str) -> None:
+        """fp32, bf16, fp16 or auto; reloads the model if it takes a precision (a choice it
+        cannot load with is refused, and the one before comes back)."""
+        self._choose_option(precision=precision)
+
+    def set_offload(self, offload: str) -> None:
+        self._choose_option(offload=offload)
+
+    def _choose_option(self, **option: str) -> None:
+        for key, value in option.items():
+            setattr(self.preferences, key, value)  # remembered (a failed reload puts it back)
+        state = self.model_state
+        if self.model_spec and state is not None and state.takes_precision:
+            self._quiet_load = False
+            self.model.ask(**option)
+        else:
+            self.model.settle(**option)
+
+    def open_model_dialog(self) -> None:
+        folder = self.asker.folder(self.dialog_parent, "Open model folder",
+                                   self.preferences.last_folder("model"))
+        if folder:
+            self.preferences.set_last_folder("model", folder)
+            self.load_model(folder)
+
+    def open_prompts_dialog(self) -> None:
+        path = self.asker.open_path(self.dialog_parent, "Prompt embeddings file",
+                                    self.preferences.last_folder("model"),
+                                    "Embeddings (*.pth *.pt)")
+        if path:
+            self.use_prompts_file(path)
+
+    def _on_request_changed(self, request: LoadRequest) -> None:
+        """The remembered choices follow the request (a rollback too)."""
+        p = self.preferences
+        p.device, p.precision, p.offload = request.device, request.precision, request.offload
+        self.requestChanged.emit(request)
+
+    def _on_model_loaded(self, state: ModelState) -> None:
+        self.preferences.model = state.spec
+        self.modelReady.emit(state)  # first: the panel learns the prompts the model takes
+        self.settings.upscale_available = state.upscaler
+        self._update_timesteps()
+        if self._pristine:
+            self._default_document(state)
+        if not self._run_settings_restored:  # once, when the first model's prompts are known
+            self._run_settings_restored = True
+            self._restore_run_settings(self.preferences.run_settings)
+
+    def _on_load_failed(self, message: str) -> None:
+        """`message` says what was kept (ModelSlot rolled back)."""
+        self.modelFailed.emit(message)
+        if not self._quiet_load:
+            self.error.emit("Cannot load the model", message)
+
+    def _on_setting(self, name: str, _value: Any) -> None:
+        if name == "steps":
+            self._update_timesteps()
+
+    def _update_timesteps(self) -> None:
+        if self.model_state is not None:
+            self.settings.timesteps = tuple(self.model_state.timesteps_for(self.settings.steps))
+
+    def _restore_run_settings(self, saved: dict[str, Any]) -> None:
+        """The run settings of the last launch (one saved before they were properties gives
+        its i_start)."""
+        self.settings.restore(saved)
+        if "strength" not in saved and isinstance(saved.get("i_start"), int):
+            self.settings.set_i_start(saved["i_start"])
+
+    def model_input(self) -> tuple[Any, str]:
+        """The region converted exactly as a run converts it (a QImage; None without a model),
+        and a line saying what changed."""
+        state = self.model_state
+        if state is None:
+            return None, ""
+        size, channels = state.size, state.channels
+        region = self.document.region_image()
+        x = images.prepare_image(qimage_to_pil(region, "RGB"), size, channels, state.data_range)
+        seen = pil_to_qimage(images.to_pil(x, state.data_range))
+        notes = []
+        if region.width() != size or region.height() != size:
+            notes.append(f"scaled from {region.width()}×{region.height()}")
+        rgb = qimage_to_numpy(region, "RGB")
+        if channels == 1 and not (np.array_equal(rgb[..., 0], rgb[..., 1])
+                                  and np.array_equal(rgb[..., 1], rgb[..., 2])):
+            notes.append("colour made grey")
+        kind = "grey" if channels == 1 else "colour"
+        caption = f"{size}×{size} {kind}" + (f" ({', '.join(notes)})" if notes else "")
+        return seen, caption
+
+    # --- documents ------------------------------------------------------------------------------
+    def default_canvas(self) -> tuple[int, Any]:
+        """The model's canvas: 280 × 280 black for the digit models, 512 × 512 white otherwise."""
+        state = self.model_state
+        digits = state.is_digit_model if state is not None else bool(
+            self.model_spec and self.model_spec.startswith("mnist"))
+        return (DIGIT_CANVAS, BLACK) if digits else (OTHER_CANVAS, WHITE)
+
+    def _default_document(self, state: ModelState) -> None:
+        side, background = self.default_canvas()
+        self.new_document(side, side, background)
+        self._pristine = True
+
+    def may_replace(self, action: str) -> bool:
+        """Before New, Open or a drop replaces the document: unsaved changes are saved,
+        discarded or the replacement is cancelled, as the user answers."""
+        if not self.is_modified():
+            return True
+        answer = self.asker.unsaved_changes(self.dialog_parent, self.document_name(), action)
+        return answer == "discard" or (answer == "save" and self.save())
+
+    def new_document(self, width: int, height: int, background: Any) -> None:
+        """A fresh document (`background` a QColor)."""
+        self.document.new_blank(width, height, background)
+        self.settings.forget_restored_seed()
+        self._pristine = False
+        self._set_source(None, None)
+        self.documentReplaced.emit(background)
+
+    def open_path(self, path: str) -> bool:
+        """Opens an image or a project; on failure says why and changes nothing."""
+        if path.lower().endswith(PROJECT_SUFFIX):
+            return self.open_project(path)
+        try:
+            picture = images.load_image(path)
+        except EngineError as error:
+            self.error.emit("Cannot open the image", str(error))
+            return False
+        if not self.may_replace("opening another file"):
+            return False
+        parameters = None
+        if path.lower().endswith(PARAMETER_SUFFIXES):
+            parameters = export.settings_from_png(path)
+        opened = pil_to_qimage(picture)
+        self.document.set_image(opened, "Open")
+        self.document.undo_stack.clear()
+        self.document.set_saved()
+        self._pristine = False
+        self._set_source(None, Path(path).name)
+        self.documentReplaced.emit(mean_colour(opened))
+        self._remember_file(path, "open")
+        parameters, problems = clean_run_settings(parameters) if parameters else ({}, [])
+        if parameters:
+            self.settings.apply_parameters(parameters)
+        else:
+            self.settings.forget_restored_seed()
+        self._say_what_the_model_sees()
+        if problems:
+            self.status.emit(describe_problems(problems))
+        return True
+
+    def _say_what_the_model_sees(self) -> None:
+        """After opening an image the model cannot take as it is: one line on what it gets."""
+        state = self.model_state
+        if state is None:
+            return
+        seen, caption = self.model_input()
+        self.modelSees.emit(seen, caption)
+        if "(" in caption:
+            self.status.emit(f"{state.name} sees the region as {caption}: see 'What the model "
+                             "sees'")
+
+    def open_project(self, path: str) -> bool:
+        """Opens a .dcproj: the document and the history. A damaged file changes nothing."""
+        try:
+            data = load_project(path)  # checks everything before anything changes
+        except ProjectError as error:
+            self.error.emit("Cannot open the project", str(error))
+            return False
+        if not self.may_replace("opening another file"):
+            return False
+        self.runner.live_timer.stop()
+        apply_project(data, self.document, self.history)
+        self._pristine = False
+        self._set_source(str(Path(path).absolute()), None)
+        self.documentReplaced.emit(None)
+        modes, problems = clean_run_settings(data.settings.get("modes") or {})
+        if modes:
+            self.settings.apply_parameters(modes)
+        self._remember_file(path, "project")
+        self._set_history_dirty(False)
+        self.show_result(self.history[len(self.history) - 1] if len(self.history) else None)
+        self.status.emit(f"Opened {path}" + (f". {describe_problems(problems)}"
+                                              if problems else ""))
+        return True
+
+    def save(self) -> bool:
+        """Saves to the project's file (Ctrl+S), or asks for one; False if not saved."""
+        if self._project_path:
+            return self.save_to(self._project_path)
+        return self.save_as()
+
+    def save_as(self) -> bool:
+        start = str(Path(self.preferences.last_folder("project"))
+                    / f"{Path(self.document_name()).stem}{PROJECT_SUFFIX}")
+        path = self.asker.save_path(self.dialog_parent, "Save project", start, PROJECT_FILTER)
+        return bool(path) and self.save_to(path)
+
+    def save_to(self, path: str) -> bool:
+        """Writes the document, its history (with every result's parameters) and the run
+        settings to `path` (.dcproj added when missing)."""
+        if not path.lower().endswith(PROJECT_SUFFIX):
+            path += PROJECT_SUFFIX
+        extra = {"modes": self.settings.job_fields(draw=False), "model": self.model_spec,
+                 "device": self.device}
+        try:
+            save_project(path, self.document, self.history, extra)
+        except ProjectError as error:
+            self.error.emit("Cannot save the project", str(error))
+            return False
+        self.document.set_saved()
+        self._history_dirty = False
+        self._set_source(str(Path(path).absolute()), None)
+        self._remember_file(path, "project")
+        self.status.emit(f"Saved {path}")
+        return True
+
+    def paste(self, image: Any, text: str = "Paste") -> bool:
+        """Replaces the document's image by `image` (a QImage; a null one is refused)."""
+        if image is None or image.isNull():
+            return False
+        self.document.set_image(image, text)
+        self.documentReplaced.emit(None)
+        return True
+
+    def _remember_file(self, path: str, kind: str) -> None:
+        self.preferences.add_recent_file(path)
+        self.preferences.set_last_folder(kind, path)
+        self.recentChanged.emit()
+
+    def open_recent(self, path: str) -> bool:
+        if not Path(path).exists():
+            self.preferences.remove_recent_file(path)
+            self.recentChanged.emit()
+            self.error.emit("Cannot open", f"file not found: {path}")
+            return False
+        return self.open_path(path)
+
+    def clear_recent(self) -> None:
+        self.preferences.clear_recent_files()
+        self.recentChanged.emit()
+
+    def open_dialog(self) -> bool:
+        path = self.asker.open_path(self.dialog_parent, "Open image or project",
+                                    self.preferences.last_folder("open"), OPEN_FILTER)
+        return bool(path) and self.open_path(path)
+
+    def open_project_dialog(self) -> bool:
+        path = self.asker.open_path(self.dialog_parent, "Open project",
+                                    self.preferences.last_folder("project"),
+                                    f"{PROJECT_FILTER};;All files (*)")
+        return bool(path) and self.open_project(path)
+
+    # --- recovery -------------------------------------------------------------------------------
+    def offer_recovery(self) -> bool:
+        """If a session that crashed left an autosave, asks whether to restore it; True if it
+        was restored."""
+        recovery = self.autosaver.pending_recovery()
+        if recovery is None:
+            return False
+        answer = self.asker.offer_recovery(self.dialog_parent, recovery)
+        if answer == "discard":
+            self.autosaver.discard()
+            return False
+        if answer != "restore":
+            return False
+        try:
+            recovery = self.autosaver.restore(self.document, self.history)
+        except ProjectError as error:  # the file is kept (the message says where)
+            self.error.emit("Cannot restore the autosave", str(error))
+            return False
+        self._pristine = False
+        self._set_source(recovery.project_path, None)
+        self.documentReplaced.emit(None)
+        self._set_history_dirty(bool(len(self.history)))
+        if len(self.history):
+            self.show_result(self.history[len(self.history) - 1])
+        self.status.emit("Restored the autosaved work")
+        if recovery.lost:
+            self.error.emit("Part of the autosave was damaged", "Restored what could be read; "
+                            f"lost: {'; '.join(recovery.lost)}. The damaged file is kept as "
+                            f"{recovery.kept_at}.")
+        return True
+
+    # --- exporting ------------------------------------------------------------------------------
+    def export_dialog(self, result: Result | None = None) -> bool:
+        """Asks what to export (PNG ×1/×4/×8 or the frames as GIF/APNG) and where."""
+        result = result or self._shown
+        if result is None:
+            return False
+        choice = self.asker.export_choice(self.dialog_parent, result)
+        if choice is None:
+            return False
+        start = str(Path(self.preferences.last_folder("export"))
+                    / export.suggested_name(result, choice.suffix))
+        filters = "GIF animation (*.gif)" if choice.kind == "gif" else "PNG image (*.png)"
+        path = self.asker.save_path(self.dialog_parent, "Export result", start, filters)
+        if not path:
+            return False
+        if choice.kind == "png":
+            return self.export_result(path, result, choice.scale, choice.resample)
+        return self.export_frames(path, result, choice.scale)
+
+    def export_result(self, path: str, result: Result | None = None, scale: int = 1,
+                      resample: str = "nearest") -> bool:
+        """Writes the result as PNG (×`scale`, nearest or bicubic) with its `parameters`."""
+        result = result or self._shown
+        if result is None:
+            return False
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        return self._export(lambda: export.export_png(result, path, scale, resample), path,
+                            "Cannot export", f"Exported {path}")
+
+    def export_frames(self, path: str, result: Result | None = None,
+                      scale: int | None = None) -> bool:
+        """Writes the result's denoising frames: GIF for .gif, APNG otherwise."""
+        result = result or self._shown
+        if result is None:
+            return False
+        if not path.lower().endswith((".gif", ".png", ".apng")):
+            path += ".gif"
+        return self._export(lambda: export.export_frames(result, path, scale=scale), path,
+                            "Cannot export the frames",
+                            f"Exported {len(result.frames)} frames to {path}")
+
+    def export_canvas_dialog(self) -> bool:
+        start = str(Path(self.preferences.last_folder("export"))
+                    / f"{Path(self.document_name()).stem}.png")
+        path = self.asker.save_path(self.dialog_parent, "Export the canvas", start,
+                                    "PNG image (*.png)")
+        return bool(path) and self.export_canvas(path)
+
+    def export_canvas(self, path: str) -> bool:
+        """Writes the drawing itself, at the canvas's size, as a PNG."""
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        image = self.document.image()
+        return self._export(lambda: images.save_png(qimage_to_pil(image, "RGB"), path), path,
+                            "Cannot export the canvas", f"Exported the canvas to {path}")
+
+    def _export(self, write: Callable[[], object], path: str, failure: str, done: str) -> bool:
+        try:
+            write()
+        except (EngineError, ValueError, OSError) as error:
+            self.error.emit(failure, str(error))
+            return False
+        self.preferences.set_last_folder("export", path)
+        self.status.emit(done)
+        return True
+
+    # --- running --------------------------------------------------------------------------------
+    def make_job(self, settings: dict[str, Any] | None = None) -> Job:
+        """A job from the run settings (a random seed is drawn now) or from `settings`, and the
+        document's region (and mask)."""
+        state = self.model_state
+        if state is None:
+            raise EngineError("no model is loaded: pick one in the Model menu")
+        job = Job(**(settings if settings is not None else self.settings.job_fields()))
+        mode = mode_table.mode_of(job.mode)
+        if mode.needs_image:
+            region = qimage_to_pil(self.document.region_image(), "RGB")
+            job.image = images.prepare_image(region, state.size, state.channels,
+                                             state.data_range)
+        if mode.needs_mask:
+            job.mask = images.load_mask(qimage_to_pil(self.document.region_mask(), "L"),
+                                        state.size)
+        return job
+
+    def run_job(self, settings: dict[str, Any] | None = None,
+                kind: JobKind = JobKind.USER) -> JobRecord | None:
+        """Queues a run of the run settings (or `settings`); its job, or None (said why)."""
+        self.preferences.run_settings = self.settings.persisted()  # kept after a crash
+        try:
+            return self.runner.run(settings, kind)
+        except EngineError as error:
+            self.error.emit("Cannot run", str(error))
+            return None
+
+    def upscale_result(self, result: Result | None = None) -> JobRecord | None:
+        """Runs the upscaler on a result made by this model, with its prompts and views."""
+        try:
+            job = upscale_job(result or self._shown, self.model_state)
+        except EngineError as error:
+            self.error.emit("Cannot upscale", str(error))
+            return None
+        return self.runner.submit(job, JobKind.UPSCALE)
+
+    def cancel_run(self) -> None:
+        self.runner.cancel()
+
+    def set_live(self, on: bool) -> None:
+        if on:
+            self.status.emit("Live: SDEdit runs again whenever you stop drawing")
+        self.runner.set_live(on)
+
+    def _on_input_changed(self, *_: object) -> None:
+        self.runner.changed()  # a Live run in flight is stale; one runs after the delay
+
+    def _on_submitted(self, _job: JobRecord) -> None:
+        self.run_started = time.monotonic()
+
+    def _add_results(self, job: JobRecord) -> None:
+        """A user's, a sweep's or an upscale job's results: into the history, the first shown."""
+        batch = results_of(job)
+        for result in batch:
+            self.history.append(result)
+        if batch:
+            self.show_result(batch[0])
+
+    def _show_live_result(self, job: JobRecord) -> None:
+        batch = results_of(job)
+        if batch:
+            self.show_result(batch[0], live=True)
+
+    def _on_failed(self, job: JobRecord, message: str) -> None:
+        if job.kind is JobKind.LIVE:
+            self.status.emit(f"Live: {message}")
+        else:
+            self.error.emit("The run failed", message)
+
+    # --- closing --------------------------------------------------------------------------------
+    def close(self, remember: Callable[[Settings], None] | None = None) -> bool:
+        """Asks about unsaved changes (a question that fails keeps everything: one message,
+        False); then saves the preferences (`remember` adds the window's), stops every thread
+        whatever fails, and marks the autosave clean. True: closed."""
+        try:
+            if not self.may_replace("closing"):
+                return False
+        except Exception as error:  # noqa: BLE001 - a broken question must not lose the work
+            self.error.emit("Close", "Could not ask about the unsaved changes, so the window "
+                                     f"stays open: {error}")
+            return False
+        try:
+            self.preferences.run_settings = self.settings.persisted()
+            if remember is not None:
+                remember(self.preferences)
+            self.preferences.sync()
+        except Exception as error:  # noqa: BLE001 - settings are not the user's work: close
+            print(f"Diffusion Canvas: the settings were not saved: {error}", file=sys.stderr)
+        finally:  # the threads must stop whatever failed above, or the exit crashes
+            self.stop_threads()
+        self.autosaver.mark_clean_exit()
+        return True
+
+    def stop_threads(self) -> None:
+        """Stops Live, each owned thread and the engine; one that raises stops none less."""
+        self.runner.live_timer.stop()
+        failures = []
+        for owner in [*self._threads, self.engine]:
+            try:
+                owner.shutdown()
+            except Exception as error:  # noqa: BLE001 - the others must stop all the same
+                failures.append(f"{type(owner).__name__}: {error}")
+        if failures:
+            print("Diffusion Canvas: stopping threads: " + "; ".join(failures), file=sys.stderr)
+
+
+def results_of(job: JobRecord) -> list[Result]:
+    """A finished job's images as Results, each with its own parameters and frames."""
+    out = job.result
+    count = len(out.images)
+    return [Result(image, own_parameters(out.parameters, i, count),
+                   list(out.frames[i]) if i < len(out.frames) else [])
+            for i, image in enumerate(out.images)]
+
+
+def upscale_job(result: Result | None, state: ModelState | None) -> Job:
+    """The job that upscales `result` (a stage I image of the model loaded, `state`)."""
+    if result is None:
+        raise EngineError("pick a result to upscale")
+    if state is None or not state.upscaler:
+        raise EngineError("the model loaded has no upscaler: upscaling needs DeepFloyd IF with "
+                          "its stage II")
+    p = result.parameters
+    size = state.size
+    if p.get("upscale") or result.image.width() != size or result.image.height() != size:
+        raise EngineError(f"only {size}×{size} results of {state.name} can be upscaled; "
+                          f"this one is {result.image.width()}×{result.image.height()}")
+    image = images.prepare_image(qimage_to_pil(result.image, "RGB"), size, state.channels,
+                                 state.data_range)
+    mode = p.get("mode")
+    return Job(mode=mode if mode_table.is_mode(mode) else mode_table.DEFAULT,
+               prompt=p.get("prompt"),
+               prompt2=p.get("prompt2"), view=p.get("view") or "flip", sigma=p.get("sigma"),
+               seed=int(p.get("seed") or 0), image=image, upscale_only=True,
+               **illusion_fields(p))
