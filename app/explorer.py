@@ -1,164 +1,207 @@
 """The noise explorer: slide t and watch A-1.1 to A-1.4 at that noise level, live.
 
-`ExplorerThread` computes off the GUI thread with a "latest request wins" slot: a request that
-arrives while one is computed replaces any older one still waiting, so dragging the slider never
-builds a queue. Two of them run: one for the fast columns (x_t, blur, one step: one model call)
-and the course figure, one for the iterative column (a few dozen calls). The iterative one
-finishes the column it started and then takes the newest t, so while the slider is dragged that
-column lags a little behind and fills in when the slider rests, and the fast columns never wait
-for it.
+Two workers (app/session/worker.py) compute off the GUI thread, each "newest request only": a
+request that arrives while one is computed replaces any older one still waiting, so dragging
+the slider never builds a queue. One makes the fast columns (x_t, blur, one step: one model
+call) and the course figure, the other the iterative column (a few dozen calls). The iterative
+one finishes the column it started and then takes the newest t, so while the slider is dragged
+that column lags a little behind and fills in when the slider rests, and the fast columns never
+wait for it.
 
-`NoiseExplorer` is the dock's widget: it builds an `engine.explore.Explorer` from the window's
-model and region (rebuilt when the drawing, the region, the prompt or the model change) and asks
-the thread for columns as the slider moves. Its course figure (t = 250, 500, 750 scaled to the
-model's T) is one image, exported as one PNG.
+The model is the engine thread's: the workers borrow it (`EngineThread.lend_model`) one step at
+a time, so a run waits at most one explorer step, the explorer waits while a run goes, and the
+two workers never use the model at once. The `Explorer` (engine.explore) is built under the lease
+too, once per model and inputs, and shared by both workers.
+
+`NoiseExplorer` is the dock's widget. It takes the session: the document's region, the prompt
+of the run settings and the model state make its inputs (made again when the drawing, the
+region, the prompt or the model change), and it asks the workers for columns as the slider
+moves. Its course figure (t = 250, 500, 750 scaled to the model's T) is one image, exported as
+one PNG.
 """
 
 from __future__ import annotations
 
 import threading
-import traceback
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+import torch
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
 from app.engine_thread import error_message, tensor_to_qimage
 from app.qt_images import qimage_to_pil
+from app.session.worker import Cancelled, Worker
 from engine import images
+from engine.errors import EngineError
 from engine.explore import Columns, Explorer, figure_timesteps
 from widgets.explorer_view import CAPTIONS, COLUMNS, ExplorerView
 from widgets.image_strip import compose_grid
 
 if TYPE_CHECKING:
-    from app.main_window import MainWindow
+    from app.session.session import Session
+    from engine.models.base import DiffusionModel
 
 REBUILD_DELAY_MS = 150  # after the last stroke, the explorer takes the new drawing
 NOISE_SEED = 180  # the course's seed; fixed, so the slider changes the noise level only
+JOIN_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the explorer shows, made in the GUI thread: the region as the model takes it
+    ([1, C, S, S] in its range), the prompt (None: unconditional), and a number that changes
+    with each of them."""
+
+    generation: int
+    x0: torch.Tensor
+    prompt: str | None
 
 
 @dataclass
-class _Request:
-    serial: int
-    explorer: Explorer
+class FastColumns:
     t: int
-    iterative: bool = False  # the fast part also makes the iterative column
-    figure: bool = False
+    images: dict[str, QImage]  # x_t, blurred, one_step
 
 
-class ExplorerThread(QThread):
-    """Computes the explorer's columns for the newest request only."""
+@dataclass
+class IterativeColumn:
+    t: int
+    image: QImage
+    start: int  # the strided timestep it started from
 
-    fastReady = Signal(int, int, object)  # serial, t, {column: QImage}
-    iterativeReady = Signal(int, int, QImage, int)  # serial, t, image, strided start
-    figureReady = Signal(int, QImage)  # serial, the course figure
-    failed = Signal(str)
 
-    def __init__(self, parent: QObject | None = None, part: str = "fast") -> None:
-        super().__init__(parent)
-        if part not in ("fast", "iterative"):
-            raise ValueError(f"part must be 'fast' or 'iterative', not {part!r}")
-        self.part = part
-        self._cond = threading.Condition()
-        self._latest: _Request | None = None
-        self._figure: _Request | None = None
-        self._stop = False
-        self._serial = 0
+@dataclass
+class Figure:
+    image: QImage
 
-    # --- GUI side ---------------------------------------------------------------------------
-    def request(self, explorer: Explorer, t: int, iterative: bool = False) -> int:
-        """Asks for the columns at t (replacing any request not yet started); its serial."""
-        with self._cond:
-            self._serial += 1
-            self._latest = _Request(self._serial, explorer, int(t), iterative)
-            self._cond.notify()
-            return self._serial
 
-    def request_figure(self, explorer: Explorer) -> int:
-        with self._cond:
-            self._serial += 1
-            self._figure = _Request(self._serial, explorer, 0, figure=True)
-            self._cond.notify()
-            return self._serial
+class SharedExplorer:
+    """The one `Explorer` both workers use; read and made only under the engine's lease (so
+    by one thread at a time). A new model or new inputs make a new one."""
 
-    def stop(self, timeout_ms: int = 10_000) -> bool:
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
-        return self.wait(timeout_ms)
+    def __init__(self) -> None:
+        self._explorer: Explorer | None = None
+        self._generation = -1
+        self._lock = threading.Lock()  # `forget` comes from the GUI thread
 
-    def stopping(self) -> bool:
-        return self._stop
+    def get(self, model: DiffusionModel, inputs: Inputs) -> Explorer:
+        with self._lock:
+            explorer = self._explorer
+            if explorer is None or explorer.model is not model \
+                    or self._generation != inputs.generation:
+                explorer = Explorer(model, inputs.x0, inputs.prompt, 1.0, NOISE_SEED)
+                self._explorer, self._generation = explorer, inputs.generation
+            return explorer
 
-    # --- the thread -------------------------------------------------------------------------
-    def run(self) -> None:
-        while True:
-            with self._cond:
-                while self._latest is None and self._figure is None and not self._stop:
-                    self._cond.wait()
-                if self._stop:
-                    return
-                request = self._latest or self._figure
-                if request is self._latest:
-                    self._latest = None
-                else:
-                    self._figure = None
-            try:
-                self._serve(request)
-            except Exception as error:  # noqa: BLE001 - the thread must keep serving
-                traceback.print_exc()
-                self.failed.emit(error_message(error))
+    def current(self) -> Explorer | None:
+        return self._explorer
 
-    def _serve(self, request: _Request) -> None:
-        if request.figure:
-            self.figureReady.emit(request.serial, course_figure(request.explorer))
-            return
-        explorer, t = request.explorer, explorer_t(request)
-        if self.part == "fast":
+    def forget(self) -> None:
+        """Drops the explorer (and its hold on an old model)."""
+        with self._lock:
+            self._explorer = None
+
+
+class ExplorerWork:
+    """The explorer's computations, run in its workers' threads; each borrows the engine's
+    model for one step at a time and yields between steps (the cancel point)."""
+
+    def __init__(self, engine: Any, shared: SharedExplorer) -> None:
+        self.engine = engine
+        self.shared = shared
+
+    @contextmanager
+    def borrow(self, worker: Worker, inputs: Inputs, built: Explorer | None = None
+               ) -> Iterator[Explorer]:
+        """The explorer of the model lent now; `built`: the one a computation started with
+        (a reload between two steps ends that computation quietly: a rebuild follows)."""
+        if worker.cancel_requested():
+            raise Cancelled  # before building an explorer for inputs already replaced
+        with self.engine.lend_model(worker.cancel_requested) as model:
+            if model is None:
+                raise EngineError("No model is loaded.")
+            explorer = self.shared.get(model, inputs)
+            if built is not None and explorer is not built:
+                raise Cancelled
+            yield explorer
+
+    def fast(self, worker: Worker, inputs: Inputs, t: int) -> FastColumns:
+        with self.borrow(worker, inputs) as explorer:
             cols = explorer.fast(t)
-            self.fastReady.emit(request.serial, cols.t, fast_images(explorer, cols))
-        if self.part == "fast" and not request.iterative:
-            return
-        x = None
-        for x in explorer.iterative_steps(t):  # noqa: B007 - the last x is kept
-            if self._stop:
-                return
-        if x is not None:
-            image = tensor_to_qimage(x[0], explorer.model.data_range)
-            self.iterativeReady.emit(request.serial, t, image, explorer.iterative_start(t))
+            return FastColumns(cols.t, fast_images(explorer, cols))
+
+    def iterate(self, worker: Worker, inputs: Inputs, t: int, built: Explorer | None = None
+                ) -> Generator[None, None, tuple[Explorer, torch.Tensor, int]]:
+        """The iterative column at t, a step per lease: (explorer, x, strided start)."""
+        with self.borrow(worker, inputs, built) as explorer:
+            t = explorer.clamp_t(t)
+            start, steps, x = explorer.iterative_start(t), explorer.iterative_steps(t), None
+        try:
+            while True:
+                with self.borrow(worker, inputs, explorer):
+                    step = next(steps, None)
+                if step is None:
+                    return explorer, (explorer.x0 if x is None else x), start
+                x = step
+                yield
+        finally:
+            steps.close()
+
+    def iterative(self, worker: Worker, inputs: Inputs, t: int
+                  ) -> Generator[None, None, IterativeColumn]:
+        explorer, x, start = yield from self.iterate(worker, inputs, t)
+        with self.borrow(worker, inputs, explorer):
+            image = tensor_to_qimage(x[0], data_range_of(explorer))
+        return IterativeColumn(explorer.clamp_t(t), image, start)
+
+    def figure(self, worker: Worker, inputs: Inputs) -> Generator[None, None, Figure]:
+        """A-1.1 to A-1.4 in one image (see `course_figure`), made step by step."""
+        with self.borrow(worker, inputs) as explorer:
+            timesteps = figure_timesteps(explorer.top)
+        rows: list[Columns] = []
+        for t in timesteps:
+            with self.borrow(worker, inputs, explorer):
+                cols = explorer.fast(t)
+            yield
+            _, cols.iterative, cols.iterative_from = yield from self.iterate(
+                worker, inputs, t, explorer)
+            rows.append(cols)
+        with self.borrow(worker, inputs, explorer):
+            return Figure(course_figure(explorer, rows))
 
 
-def explorer_t(request: _Request) -> int:
-    return request.explorer.clamp_t(request.t)
+def data_range_of(explorer: Explorer) -> tuple[float, float]:
+    return explorer.model.data_range
 
 
 def fast_images(explorer: Explorer, cols: Columns) -> dict[str, QImage]:
-    data_range = explorer.model.data_range
+    data_range = data_range_of(explorer)
     return {"x_t": tensor_to_qimage(cols.x_t[0], data_range),
             "blurred": tensor_to_qimage(cols.blurred[0], data_range),
             "one_step": tensor_to_qimage(cols.one_step[0], data_range)}
 
 
-def course_figure(explorer: Explorer) -> QImage:
+def course_figure(explorer: Explorer, rows: list[Columns]) -> QImage:
     """A-1.1 to A-1.4 in one image: a row per t (250/500/750 of 1000 scaled to T), the
     columns x_t, blur, one step, iterative; the clean image heads the first row."""
-    rows, labels, titles = [], [], []
-    data_range = explorer.model.data_range
+    cells, labels, titles = [], [], []
+    data_range = data_range_of(explorer)
     original = tensor_to_qimage(explorer.x0[0], data_range)
-    for t in figure_timesteps(explorer.top):
-        cols = explorer.columns(t)
-        images_ = [original, *fast_images(explorer, cols).values(),
-                   tensor_to_qimage(cols.iterative[0], data_range)]
-        rows.append(images_)
-        labels.append(["original", f"noisy t={t}", "Gaussian blur", "one-step",
+    for cols in rows:
+        cells.append([original, *fast_images(explorer, cols).values(),
+                      tensor_to_qimage(cols.iterative[0], data_range)])
+        labels.append(["original", f"noisy t={cols.t}", "Gaussian blur", "one-step",
                        f"iterative from {cols.iterative_from}"])
-        titles.append(f"t = {t}")
+        titles.append(f"t = {cols.t}")
     title = (f"{explorer.model.name}: forward process, blur, one-step and iterative "
              f"denoising (T = {explorer.top}, noise seed {explorer.noise_seed})")
-    return compose_grid(rows, labels, titles, title=title, cell=112)
+    return compose_grid(cells, labels, titles, title=title, cell=112)
 
 
 class FigureDialog(QDialog):
@@ -174,23 +217,28 @@ class FigureDialog(QDialog):
 
 
 class NoiseExplorer(QWidget):
-    """The dock's widget: the view, the thread, and the explorer built from the window."""
+    """The dock's widget: the view, the two workers, and the inputs taken from the session."""
 
     updated = Signal(int)  # t, once the fast columns of a request are shown
     iterativeShown = Signal(int)
     figureMade = Signal(QImage)
+    failed = Signal(str)  # a request failed: the message (also the view's status)
 
-    def __init__(self, window: MainWindow, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window_ = window
+        self.session = session
         self.view = ExplorerView(self)
-        self.thread_ = ExplorerThread(self, "fast")
-        self.iterative_thread = ExplorerThread(self, "iterative")
-        self.explorer: Explorer | None = None
+        self.fast_worker = Worker("explorer-fast", error_message, self)
+        self.iterative_worker = Worker("explorer-iterative", error_message, self)
+        self.shared = SharedExplorer()
+        self.work = ExplorerWork(session.engine, self.shared)
+        self.inputs: Inputs | None = None
         self.show_iterative = True
         self.figure: QImage | None = None
-        self._serial = 0
-        self._figure_serial = 0
+        self._generation = 0
+        self._serial: int | None = None
+        self._iterative_serial: int | None = None
+        self._figure_serial: int | None = None
         self._export_to: str | None = None
         self._show_figure = False
         self.rebuild_timer = QTimer(self, singleShot=True, interval=REBUILD_DELAY_MS)
@@ -198,96 +246,135 @@ class NoiseExplorer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
         self._connect()
-        self.thread_.start()
-        self.iterative_thread.start()
 
     def _connect(self) -> None:
-        w = self.window_
+        s = self.session
         self.view.tChanged.connect(self.request)
         self.view.figureRequested.connect(self.show_figure)
         self.view.exportRequested.connect(self.export_dialog)
-        self.thread_.fastReady.connect(self._on_fast)
-        self.iterative_thread.iterativeReady.connect(self._on_iterative)
-        self.iterative_thread.failed.connect(self.view.set_status)
-        self.thread_.figureReady.connect(self._on_figure)
-        self.thread_.failed.connect(self.view.set_status)
+        self.fast_worker.finished.connect(self._on_result)
+        self.iterative_worker.finished.connect(self._on_result)
+        for worker in (self.fast_worker, self.iterative_worker):
+            worker.failed.connect(self._on_failed)
         self.rebuild_timer.timeout.connect(self._rebuild_when_shown)
-        w.document.changed.connect(self._schedule_rebuild)
-        w.document.regionChanged.connect(self._schedule_rebuild)
-        w.engine.modelLoaded.connect(self._schedule_rebuild)
-        w.run_settings.propertyChanged.connect(
+        s.document.changed.connect(self._schedule_rebuild)
+        s.document.regionChanged.connect(self._schedule_rebuild)
+        s.model.loaded.connect(self._on_model_loaded)
+        s.settings.propertyChanged.connect(
             lambda name, _: name == "prompt" and self._schedule_rebuild())
 
     # --- building ---------------------------------------------------------------------------
+    def _on_model_loaded(self, *_: Any) -> None:
+        self.shared.forget()  # the old model can go
+        self._schedule_rebuild()
+
     def _schedule_rebuild(self, *_: Any) -> None:
         self.rebuild_timer.start()
 
     def _rebuild_when_shown(self) -> None:
-        """Hidden, the explorer only forgets the old columns: rebuilding asks its threads to
+        """Hidden, the explorer only forgets the old inputs: rebuilding asks its workers to
         run the model (and maybe load a text encoder), which must not happen for nothing."""
         if self._active():
             self.rebuild()
         else:
-            self.explorer = None
+            self.inputs = None
+            self.shared.forget()
 
     def _active(self) -> bool:
         dock = self.parentWidget()
         return self.isVisible() or (dock is not None and dock.isVisible())
 
     def rebuild(self) -> bool:
-        """A new Explorer from the window's model, region and prompt; True if made."""
-        model = self.window_.engine.loaded_model()
-        if model is None:
-            self.explorer = None
+        """New inputs from the session's model state, region and prompt; True if made. The
+        columns of the old ones still on the way are cancelled."""
+        state = self.session.model.state
+        if state is None:
+            self.inputs = None
             self.view.set_status("No model is loaded.")
             return False
-        region = qimage_to_pil(self.window_.document.region_image(), "RGB")
-        x0 = images.prepare_image(region, model.image_size, model.channels, model.data_range)
-        prompt = self.window_.run_settings.prompt if model.conditional else None
-        try:
-            self.explorer = Explorer(model, x0, prompt, 1.0, NOISE_SEED)
-        except Exception as error:  # noqa: BLE001 - a prompt the model cannot take, etc.
-            self.explorer = None
-            self.view.set_status(error_message(error))
-            return False
+        region = qimage_to_pil(self.session.document.region_image(), "RGB")
+        x0 = images.prepare_image(region, state.size, state.channels, state.data_range)
+        prompt = self.session.settings.prompt if state.conditional else None
+        self._generation += 1
+        self.inputs = Inputs(self._generation, x0, prompt)
+        self._cancel_columns()
         self.figure = None
-        self.view.set_range(self.explorer.top)
+        self._figure_again()
+        self.view.set_range(state.top)
         shown = "(unconditional)" if not prompt else repr(prompt)
-        self.view.set_status(f"{model.name}, T = {self.explorer.top}, prompt {shown}, "
+        self.view.set_status(f"{state.name}, T = {state.top}, prompt {shown}, "
                              "no guidance (as in A-1.3/1.4)")
         if self._active():
             self.request(self.view.t())
         return True
 
-    def _ensure(self) -> Explorer | None:
-        if self.explorer is None:
+    def _cancel_columns(self) -> None:
+        for worker, serial in ((self.fast_worker, self._serial),
+                               (self.iterative_worker, self._iterative_serial)):
+            if serial is not None:
+                worker.cancel(serial)
+
+    def _figure_again(self) -> None:
+        """A figure on its way for the old inputs is cancelled, and asked again of the new
+        ones when it is to be shown or exported."""
+        if self._figure_serial is None:
+            return
+        self.fast_worker.cancel(self._figure_serial)
+        self._figure_serial = None
+        if self._export_to or self._show_figure:
+            self.request_figure()
+
+    def _ensure(self) -> Inputs | None:
+        if self.inputs is None:
             self.rebuild()
-        return self.explorer
+        return self.inputs
+
+    def built(self) -> Explorer | None:
+        """The Explorer the workers use now (None before their first request); read it only
+        while holding the engine's lease."""
+        return self.shared.current()
 
     # --- columns ----------------------------------------------------------------------------
     def request(self, t: int) -> int | None:
-        """Asks the thread for the columns at t; returns the request's serial."""
-        explorer = self._ensure()
-        if explorer is None:
+        """Asks the workers for the columns at t; returns the fast request's serial."""
+        inputs = self._ensure()
+        if inputs is None:
             return None
-        self._serial = self.thread_.request(explorer, t)
+        w = self.work
+        self._serial = self.fast_worker.submit(w.fast, self.fast_worker, inputs, int(t),
+                                               key="columns")
         if self.show_iterative:
-            self.iterative_thread.request(explorer, t)
+            self._iterative_serial = self.iterative_worker.submit(
+                w.iterative, self.iterative_worker, inputs, int(t), key="columns")
             self.view.cells["iterative"].caption.setText("iterative (working…)")
         return self._serial
 
     def set_t(self, t: int) -> None:
         self.view.slider.setValue(t)
 
-    def _on_fast(self, serial: int, t: int, shown: dict) -> None:
-        for name, image in shown.items():
+    def _on_result(self, serial: int, result: object) -> None:
+        if isinstance(result, FastColumns):
+            self._on_fast(result)
+        elif isinstance(result, IterativeColumn):
+            self._on_iterative(result)
+        elif isinstance(result, Figure):
+            self._figure_serial = None
+            self._on_figure(result.image)
+
+    def _on_fast(self, columns: FastColumns) -> None:
+        t = columns.t
+        for name, image in columns.images.items():
             caption = f"{CAPTIONS[name]}, t={t}" if name == "x_t" else CAPTIONS[name]
             self.view.set_column(name, image, caption)
         self.updated.emit(t)
 
-    def _on_iterative(self, serial: int, t: int, image: QImage, start: int) -> None:
-        self.view.set_column("iterative", image, f"iterative from t={start}")
-        self.iterativeShown.emit(t)
+    def _on_iterative(self, column: IterativeColumn) -> None:
+        self.view.set_column("iterative", column.image, f"iterative from t={column.start}")
+        self.iterativeShown.emit(column.t)
+
+    def _on_failed(self, serial: int, message: str) -> None:
+        self.view.set_status(message)
+        self.failed.emit(message)
 
     def column(self, name: str) -> QImage:
         assert name in COLUMNS
@@ -295,10 +382,11 @@ class NoiseExplorer(QWidget):
 
     # --- the course figure --------------------------------------------------------------------
     def request_figure(self) -> int | None:
-        explorer = self._ensure()
-        if explorer is None:
+        inputs = self._ensure()
+        if inputs is None:
             return None
-        self._figure_serial = self.thread_.request_figure(explorer)
+        self._figure_serial = self.fast_worker.submit(self.work.figure, self.fast_worker,
+                                                      inputs, key="figure")
         self.view.set_status("Making the course figure…")
         return self._figure_serial
 
@@ -307,9 +395,9 @@ class NoiseExplorer(QWidget):
         self.request_figure()
 
     def export_dialog(self) -> None:
-        start = str(Path(self.window_.settings.last_folder("export")) / "explorer-figure.png")
-        path = self.window_.asker.save_path(self, "Export the explorer figure", start,
-                                            "PNG image (*.png)")
+        s = self.session
+        start = str(Path(s.preferences.last_folder("export")) / "explorer-figure.png")
+        path = s.asker.save_path(self, "Export the explorer figure", start, "PNG image (*.png)")
         if path:
             self.export_figure(path)
 
@@ -323,7 +411,7 @@ class NoiseExplorer(QWidget):
         else:
             self.request_figure()
 
-    def _on_figure(self, serial: int, image: QImage) -> None:
+    def _on_figure(self, image: QImage) -> None:
         self.figure = image
         self.view.set_status("Course figure made.")
         if self._export_to:
@@ -340,12 +428,13 @@ class NoiseExplorer(QWidget):
         if self.figure is None or not path:
             return
         if self.figure.save(path, "PNG"):
-            self.window_.settings.set_last_folder("export", path)
+            self.session.preferences.set_last_folder("export", path)
             self.view.set_status(f"Exported {path}")
         else:
-            self.window_.show_error("Cannot export", f"could not write {path}")
+            self.session.error.emit("Cannot export", f"could not write {path}")
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_s: float = JOIN_TIMEOUT_S) -> bool:
+        """Stops both workers (each within one step) and waits for them."""
         self.rebuild_timer.stop()
-        self.thread_.stop()
-        self.iterative_thread.stop()
+        fast = self.fast_worker.join(timeout_s)
+        return self.iterative_worker.join(timeout_s) and fast

@@ -1,10 +1,11 @@
 """Sweeps: the current mode over the course's i_start list, over seeds, or over guidance.
 
-A sweep queues one SWEEP job per value through the window's runner (so Esc / Cancel stops all of
-them at once), each with the panel's settings and one value changed. Every result goes into the
-history as usual (the window routes sweep results there); the sweep also collects them, in
+A sweep queues one SWEEP job per value through the session (`run_job`, so Esc / Cancel stops all
+of them at once), each with the run settings and one value changed. Every result goes into the
+history as usual (the session routes sweep results there); the sweep also collects them, in
 order, into a labelled strip like the write-up's figures, exportable as one PNG. The runner's
-signals carry the job, so the sweep knows its own without asking the engine.
+signals carry the job, so the sweep knows its own without asking the engine. The sweep and its
+dialog take the session, never the window.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from app.session.modes import IMAGE_DEFAULT, needs_image
 from widgets.image_strip import LabelledStrip
 
 if TYPE_CHECKING:
-    from app.main_window import MainWindow
+    from app.session.session import Session
 
 COURSE_I_STARTS = (1, 3, 5, 7, 10, 20)  # A-1.7
 DEFAULT_GUIDANCE = (1.0, 3.0, 5.0, 7.0, 10.0)
@@ -81,12 +82,12 @@ class Sweep(QObject):
     done = Signal()  # every item has a result
     stopped = Signal()  # cancelled or failed before the end
 
-    def __init__(self, window: MainWindow, kind: str, values: list[float],
+    def __init__(self, session: Session, kind: str, values: list[float],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         if kind not in KINDS:
             raise ValueError(f"unknown sweep {kind!r}; choose from {', '.join(KINDS)}")
-        self.window_ = window
+        self.session = session
         self.kind = kind
         self.items = [SweepItem(v, label_for(kind, v)) for v in values]
         self.base: dict[str, Any] = {}
@@ -98,16 +99,16 @@ class Sweep(QObject):
 
     def start(self) -> bool:
         """Queues one job per value; False if the first could not be made."""
-        self.base = self.window_.run_settings.job_fields(draw=self.kind != "seed")
+        self.base = self.session.settings.job_fields(draw=self.kind != "seed")
         if self.kind == "i_start" and not needs_image(self.base["mode"]):
             self.base["mode"] = IMAGE_DEFAULT
-        runner = self.window_.runner
+        runner = self.session.runner
         runner.sweepDone.connect(self._on_finished)
         runner.cancelled.connect(self._on_ended)
         runner.failed.connect(self._on_ended)
         self.active = True
         for item in self.items:
-            item.job = self.window_.run_job(self.settings_for(item.value), JobKind.SWEEP)
+            item.job = self.session.run_job(self.settings_for(item.value), JobKind.SWEEP)
             if item.job is None:
                 self.cancel()
                 return False
@@ -116,11 +117,11 @@ class Sweep(QObject):
     def cancel(self) -> None:
         """Cancels this sweep's jobs (no other job)."""
         if self.active:
-            self.window_.runner.cancel([i.job for i in self.items if i.job is not None])
+            self.session.runner.cancel([i.job for i in self.items if i.job is not None])
             self._on_stopped()
 
     def _disconnect(self) -> None:
-        runner = self.window_.runner
+        runner = self.session.runner
         for signal, slot in ((runner.sweepDone, self._on_finished),
                              (runner.cancelled, self._on_ended),
                              (runner.failed, self._on_ended)):
@@ -159,9 +160,9 @@ class Sweep(QObject):
 class SweepDialog(QDialog):
     """Pick what to sweep and the values; run; the strip fills in; export it as one PNG."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window_ = window
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
         self.setWindowTitle("Sweep")
         self.sweep: Sweep | None = None
         self.kind = QComboBox(self)
@@ -200,15 +201,15 @@ class SweepDialog(QDialog):
         if kind == "i_start":
             return list(clamp_i_starts(list(COURSE_I_STARTS), self._num_timesteps()))
         if kind == "seed":
-            seed = self.window_.run_settings.seed
+            seed = self.session.settings.seed
             return list(range(seed, seed + DEFAULT_SEEDS))
         return list(DEFAULT_GUIDANCE)
 
     def _num_timesteps(self) -> int:
-        state = self.window_.model_state
+        state = self.session.model.state
         if state is None:
             return 34
-        return len(state.timesteps_for(self.window_.run_settings.steps))
+        return len(state.timesteps_for(self.session.settings.steps))
 
     def _fill_values(self) -> None:
         kind = str(self.kind.currentData())
@@ -229,7 +230,7 @@ class SweepDialog(QDialog):
         if kind == "i_start":
             values = clamp_i_starts([int(v) for v in values], self._num_timesteps())
         self.strip.clear()
-        sweep = Sweep(self.window_, kind, values, self)
+        sweep = Sweep(self.session, kind, values, self)
         for item in sweep.items:
             self.strip.add(None, item.label)
         sweep.itemDone.connect(self._on_item)
@@ -288,8 +289,9 @@ class SweepDialog(QDialog):
         return self.strip.compose(self.title())
 
     def export_dialog(self) -> None:
-        start = str(Path(self.window_.settings.last_folder("export")) / "sweep.png")
-        path = self.window_.asker.save_path(self, "Export the sweep", start, "PNG image (*.png)")
+        s = self.session
+        start = str(Path(s.preferences.last_folder("export")) / "sweep.png")
+        path = s.asker.save_path(self, "Export the sweep", start, "PNG image (*.png)")
         if path:
             self.export(path)
 
@@ -297,15 +299,9 @@ class SweepDialog(QDialog):
         if not path.lower().endswith(".png"):
             path += ".png"
         if not self.compose().save(path, "PNG"):
-            self.window_.show_error("Cannot export", f"could not write {path}")
+            self.session.error.emit("Cannot export", f"could not write {path}")
             return False
-        self.window_.settings.set_last_folder("export", path)
+        self.session.preferences.set_last_folder("export", path)
         self.status.setText(f"Exported {path}")
         return True
 
-
-def open_sweep_dialog(window: MainWindow, parent: QWidget | None = None) -> SweepDialog:
-    dialog = SweepDialog(window)
-    dialog.setModal(False)
-    dialog.show()
-    return dialog

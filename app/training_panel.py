@@ -1,15 +1,16 @@
 """The training panel: start, stop and resume a Part B model's training inside the app.
 
-`TrainingThread` runs `engine.training.train.train` off the GUI thread. Its step hook emits
-the loss and checks a stop flag; a stop raises a private exception (a StopTraining) that unwinds
-the loop after train() has saved the training state at that step. The checkpoint after every
-epoch and that mid-epoch state (also written every `SAVE_EVERY_S`) are what a resume continues
-from, so stopping loses no finished step. Its epoch hook makes a sample
-grid (digits for the class model, samples for the time model, denoised digits for the
-denoiser) and emits it. `TrainingPanel` holds the command line's settings, a live log-scale
-loss curve, an epoch progress bar with the run's ETA, and the latest grid (scaled to the
-panel, never the panel to it), and loads a trained folder into the canvas. `busy_text` and
-`activityChanged` tell the window's status bar that training runs.
+A run goes through the panel's worker (app/session/worker.py) as `train_run`: it calls
+`engine.training.train.train`, whose step hook reports the loss through `Worker.report` (the
+cancel point). A stop makes that report raise, and the hook turns it into a StopTraining, which
+train() answers by saving the training state at that step before it unwinds. The checkpoint
+after every epoch and that mid-epoch state (also written every `SAVE_EVERY_S`) are what a
+resume continues from, so stopping loses no finished step. The epoch hook makes a sample grid
+(digits for the class model, samples for the time model, denoised digits for the denoiser)
+and reports it. `TrainingPanel` takes the session (the device chosen, the asker, loading a
+trained folder), holds the command line's settings, a live log-scale loss curve, an epoch
+progress bar with the run's ETA, and the latest grid (scaled to the panel, never the panel to
+it). `busy_text` and `activityChanged` tell the window's status bar that training runs.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from __future__ import annotations
 import csv
 import math
 import os
-import threading
 import time
-import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from PySide6.QtCore import QRect, QSize, QThread, Signal
+from PySide6.QtCore import QRect, QSize, Signal
 from PySide6.QtGui import QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -45,6 +45,7 @@ from torch import nn
 
 from app.engine_thread import error_message
 from app.qt_images import pil_to_qimage
+from app.session.worker import Cancelled, Worker
 from engine.errors import EngineError
 from engine.models.mnist import MnistModel
 from engine.training import checkpoint as ckpt
@@ -61,7 +62,7 @@ from engine.training.unets import KINDS
 from widgets.loss_curve import LossCurve
 
 if TYPE_CHECKING:
-    from app.main_window import MainWindow
+    from app.session.session import Session
 
 SAVE_EVERY_S = 30.0  # mid-epoch training state: a stop loses at most this much work
 SAMPLE_STEPS = 20  # strided steps for the epoch-end samples (quick, still legible)
@@ -201,54 +202,48 @@ def sample_grid(net: nn.Module, config: TrainConfig, seed: int = 0) -> QImage:
     return pil_to_qimage(picture)
 
 
-class TrainingThread(QThread):
-    """One training run (start or resume) off the GUI thread."""
+@dataclass
+class StepReport:
+    step: int  # global step, counted over the epochs
+    epoch: int
+    loss: float
 
-    stepDone = Signal(int, int, float)  # global step, epoch, loss
-    epochDone = Signal(int, QImage)  # epoch, sample grid
-    succeeded = Signal(int, object)  # epochs done, final loss (or None)
-    stopped = Signal()
-    failed = Signal(str)
 
-    def __init__(self, config: TrainConfig, out_dir: Path, resume: bool) -> None:
-        super().__init__()
-        self.config = config
-        self.out_dir = Path(out_dir)
-        self.resume = resume
-        self._stop = threading.Event()
-        self._per_epoch = steps_per_epoch(config)
+@dataclass
+class EpochReport:
+    epoch: int
+    image: QImage  # the epoch's sample grid
 
-    def request_stop(self) -> None:
-        self._stop.set()
 
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
+def train_run(worker: Worker, config: TrainConfig, out_dir: Path, resume: bool
+              ) -> tuple[int, float | None]:
+    """One training run (start or resume), in `worker`'s thread: reports a `StepReport` per
+    step and an `EpochReport` per epoch; a cancel stops it at the next step, the state of
+    that step saved. Returns (epochs done, final loss)."""
+    per_epoch = steps_per_epoch(config)
 
-    def run(self) -> None:
+    def on_step_end(epoch: int, step: int, loss: float) -> None:
         try:
-            result = train(self.config, self.out_dir, self.resume, progress=False,
-                           on_epoch_end=self._on_epoch_end, on_step_end=self._on_step_end)
-        except _StopTraining:
-            self.stopped.emit()
-        except Exception as error:  # noqa: BLE001 - reported in the panel
-            if not isinstance(error, EngineError):
-                traceback.print_exc()
-            self.failed.emit(error_message(error))
-        else:
-            self.succeeded.emit(result.epochs_done, result.final_loss)
+            worker.report(StepReport((epoch - 1) * per_epoch + step, epoch, loss))
+        except Cancelled:
+            raise _StopTraining from None  # train() saves the state at this step
 
-    def _on_step_end(self, epoch: int, step: int, loss: float) -> None:
-        self.stepDone.emit((epoch - 1) * self._per_epoch + step, epoch, loss)
-        if self._stop.is_set():
-            raise _StopTraining
-
-    def _on_epoch_end(self, epoch: int, net: nn.Module, config: TrainConfig, out_dir: Path
-                      ) -> None:
-        if self._stop.is_set():
+    def on_epoch_end(epoch: int, net: nn.Module, config: TrainConfig, out_dir: Path) -> None:
+        if worker.cancel_requested():
             raise _StopTraining  # the epoch's checkpoint is written already
         image = sample_grid(net, config, seed=epoch)
         image.save(str(out_dir / SAMPLES_FILE.format(epoch=epoch)), "PNG")
-        self.epochDone.emit(epoch, image)
+        try:
+            worker.report(EpochReport(epoch, image))
+        except Cancelled:
+            raise _StopTraining from None
+
+    try:
+        result = train(config, Path(out_dir), resume, progress=False,
+                       on_epoch_end=on_epoch_end, on_step_end=on_step_end)
+    except _StopTraining:
+        raise Cancelled from None
+    return result.epochs_done, result.final_loss
 
 
 class TrainingPanel(QWidget):
@@ -256,11 +251,13 @@ class TrainingPanel(QWidget):
 
     stateChanged = Signal(str)  # "running", "stopped", "finished", "failed"
     activityChanged = Signal(str)  # busy_text(): "Training …" while a run goes, else ""
+    stepDone = Signal(int, int, float)  # global step, epoch, loss: once shown
 
-    def __init__(self, window: MainWindow | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window_ = window
-        self.thread_: TrainingThread | None = None
+        self.session = session  # None: a panel on its own (no asker, no canvas to load into)
+        self.worker: Worker | None = None  # made with the first run
+        self._serial: int | None = None
         self.state = "idle"
         self._first_step: tuple[int, float] | None = None  # (global step, time) seen first
         self._total_steps = 0
@@ -348,9 +345,9 @@ class TrainingPanel(QWidget):
             self.out.setText(str(out.with_name(kind)))
 
     def _browse(self) -> None:
-        if self.window_ is None:
+        if self.session is None:
             return
-        folder = self.window_.asker.folder(self, "Training folder", self.out.text())
+        folder = self.session.asker.folder(self, "Training folder", self.out.text())
         if folder:
             self.out.setText(folder)
 
@@ -376,7 +373,7 @@ class TrainingPanel(QWidget):
             num_threads=threads, device="cpu" if self._cpu_only() else "auto")
 
     def _cpu_only(self) -> bool:
-        return self.window_ is not None and self.window_.device == "cpu"
+        return self.session is not None and self.session.model.request.device == "cpu"
 
     def out_dir(self) -> Path:
         return Path(self.out.text()).expanduser()
@@ -395,7 +392,8 @@ class TrainingPanel(QWidget):
 
     # --- running --------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        return self.thread_ is not None and self.thread_.isRunning()
+        """A run is in the worker's thread (a stopped one until it has saved and left)."""
+        return self.worker is not None and self.worker.busy()
 
     def start(self, resume: bool = False) -> bool:
         """Starts (or resumes) training in the out folder; False if it could not start."""
@@ -414,35 +412,53 @@ class TrainingPanel(QWidget):
             return False
         self.curve.set_points(read_losses(out_dir) if resume else [])
         self._begin_progress(config, out_dir, resume)
-        thread = TrainingThread(config, out_dir, resume)
-        thread.stepDone.connect(self._on_step)
-        thread.epochDone.connect(self._on_epoch)
-        thread.succeeded.connect(self._on_succeeded)
-        thread.stopped.connect(lambda: self._set_state(
-            "stopped", f"Stopped; the checkpoints in {out_dir} are kept: Resume continues."))
-        thread.failed.connect(lambda message: self._set_state("failed", message))
-        thread.finished.connect(self._on_thread_finished)
-        self.thread_ = thread
+        worker = self._worker()
         self._set_buttons(True)
         self._set_busy("Training…")
         self._set_state("running", f"{'Resuming' if resume else 'Training'} {config.kind} "
                         f"(D={config.hidden}, batch {config.batch_size}, {config.epochs} "
                         f"epochs) in {out_dir}…")
-        thread.start()
+        self._serial = worker.submit(train_run, worker, config, out_dir, resume)
         return True
+
+    def _worker(self) -> Worker:
+        """The panel's worker (a new one after a shutdown)."""
+        if self.worker is None:
+            worker = Worker("training", error_message, self)
+            worker.yielded.connect(self._on_report)
+            worker.finished.connect(lambda _, result: self._on_succeeded(*result))
+            worker.failed.connect(lambda _, message: self._set_state("failed", message))
+            worker.ended.connect(lambda serial: self._on_ended(worker, serial))
+            self.worker = worker
+        return self.worker
+
+    def _on_report(self, serial: int, report: object) -> None:
+        if isinstance(report, StepReport):
+            self._on_step(report.step, report.epoch, report.loss)
+        elif isinstance(report, EpochReport):
+            self._on_epoch(report.epoch, report.image)
+
+    def _on_ended(self, worker: Worker, serial: int) -> None:
+        """The run has left the worker's thread: a stopped one has saved its state."""
+        if worker is not self.worker or serial != self._serial:
+            return  # a worker shut down, or a run before this one
+        if self.state == "running":
+            self._set_state("stopped", f"Stopped; the checkpoints in {self.out_dir()} are "
+                            "kept: Resume continues.")
+        self._set_buttons(False)
 
     def stop(self) -> None:
         """Asks the run to stop after the current step (its checkpoints stay)."""
-        if self.is_running():
-            self.thread_.request_stop()
+        if self.is_running() and self._serial is not None:
+            self.worker.cancel(self._serial)
             self.status.setText("Stopping after this step…")
 
     def shutdown(self, timeout_ms: int = 120_000) -> bool:
         """Stops any run and waits for it (the window is closing)."""
-        if not self.is_running():
+        if self.worker is None:
             return True
-        self.thread_.request_stop()
-        return self.thread_.wait(timeout_ms)
+        worker, self.worker = self.worker, None
+        return worker.join(timeout_ms / 1000)
 
     def _begin_progress(self, config: TrainConfig, out_dir: Path, resume: bool) -> None:
         """A clean slate for the run: no grid from another run (a resume shows its folder's
@@ -463,6 +479,7 @@ class TrainingPanel(QWidget):
 
     def _on_step(self, step: int, epoch: int, loss: float) -> None:
         self.curve.add_point(step, loss)
+        self.stepDone.emit(step, epoch, loss)
         if step % 10 == 0:
             self.status.setText(f"Epoch {epoch}/{self.epochs.value()}, step {step}, "
                                 f"loss {loss:.4f}")
@@ -497,9 +514,6 @@ class TrainingPanel(QWidget):
         self._set_state("finished", f"Finished {epochs} epochs (final loss {loss}). "
                         "Load into canvas to use it.")
 
-    def _on_thread_finished(self) -> None:
-        self._set_buttons(False)
-
     def _set_buttons(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
@@ -514,11 +528,11 @@ class TrainingPanel(QWidget):
         self.stateChanged.emit(state)
 
     def load_into_canvas(self) -> bool:
-        """Loads the out folder's trained model as the window's model."""
+        """Loads the out folder's trained model as the session's model."""
         out_dir = self.out_dir()
         if not (out_dir / ckpt.WEIGHTS).is_file():
             self.status.setText(f"{out_dir} holds no trained model yet (one epoch makes one).")
             return False
-        if self.window_ is not None:
-            self.window_.load_model(str(out_dir))
+        if self.session is not None:
+            self.session.load_model(str(out_dir))
         return True

@@ -53,10 +53,10 @@ def test_explorer_follows_the_slider_and_exports_the_course_rows(qtbot, window, 
     assert not explorer.column("iterative").isNull()
 
     # the one-step column is x̂_0 = (x_t - sqrt(1 - ᾱ_t) ε) / sqrt(ᾱ_t) of the model
-    model = window.engine.loaded_model()
-    x_t = explorer.explorer.noisy(250)
-    eps = model.predict(x_t, torch.tensor([250]), model.encode([""])).eps
-    abar = model.schedule.abar(250)
+    with window.engine.lend_model() as model:  # the explorer's workers do not hold it now
+        x_t = explorer.built().noisy(250)
+        eps = model.predict(x_t, torch.tensor([250]), model.encode([""])).eps
+        abar = model.schedule.abar(250)
     expected = np.asarray(images.to_pil((x_t - (1 - abar) ** 0.5 * eps) / abar ** 0.5),
                           dtype=int)
     assert np.abs(grey(explorer.column("one_step")) - expected).max() <= 1
@@ -144,7 +144,11 @@ def test_training_panel_starts_stops_and_resumes(qtbot, tmp_path):
     panel.set_settings(kind="class", out=str(out), epochs=2, batch_size=64, hidden=4, lr=1e-3,
                        seed=0, limit=1024, precision="fp32")
     assert panel.start()
-    panel.thread_.stepDone.connect(lambda step, *_: step >= 17 and panel.stop())
+    def stop_at_17(step: int, *_) -> None:
+        if step >= 17:
+            panel.stop()
+
+    panel.stepDone.connect(stop_at_17)
     qtbot.waitUntil(lambda: panel.state != "running", timeout=4 * RUN_TIMEOUT)
     assert panel.state == "stopped", panel.status.text()
     assert read_config(out)["epochs_done"] == 1, "the first epoch's checkpoint is kept"
@@ -152,6 +156,7 @@ def test_training_panel_starts_stops_and_resumes(qtbot, tmp_path):
     stopped_at = len(panel.curve.points())
     assert stopped_at >= 17
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=RUN_TIMEOUT)  # as Resume waits
+    panel.stepDone.disconnect(stop_at_17)
     assert panel.start(resume=True)
     qtbot.waitUntil(lambda: panel.state != "running", timeout=4 * RUN_TIMEOUT)
     assert panel.state == "finished", panel.status.text()
@@ -184,7 +189,7 @@ def test_closing_while_training_stops_cleanly(qtbot, window, tmp_path):
 def test_a_prompt_the_model_cannot_take_is_named_in_the_explorer(qtbot, window):
     window.modes.prompt.set_prompt("not a digit")
     explorer = window.explorer
-    with qtbot.waitSignal(explorer.thread_.failed, timeout=RUN_TIMEOUT) as failed:
+    with qtbot.waitSignal(explorer.failed, timeout=RUN_TIMEOUT) as failed:
         window.show_explorer()
     assert "not a digit" in failed.args[0]
     assert explorer.view.status.text() == failed.args[0]

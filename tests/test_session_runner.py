@@ -255,12 +255,12 @@ def test_a_live_result_is_kept_once(runner, engine):
     assert runner.keep_live() is job and runner.keep_live() is None
 
 
-class SweepWindow:
-    """What a Sweep needs of the window: the run settings, the runner and run_job."""
+class SweepSession:
+    """What a Sweep needs of the session: the run settings, the runner and run_job."""
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        self.run_settings = self
+        self.settings = self
         self.refused: set[float] = set()
 
     def job_fields(self, draw: bool = True) -> dict[str, Any]:
@@ -268,14 +268,14 @@ class SweepWindow:
 
     def run_job(self, settings: dict[str, Any], kind: JobKind):
         if settings.get("seed") in self.refused:
-            return None  # the window says why
+            return None  # the session says why
         return self.runner.run(settings, kind)
 
 
 def sweep_of(runner: Runner, kind: str, values: list[float]):
     from app.sweeps import Sweep
 
-    sweep = Sweep(SweepWindow(runner), kind, values)
+    sweep = Sweep(SweepSession(runner), kind, values)
     events: list[tuple] = []
     sweep.itemDone.connect(lambda i: events.append(("item", i, sweep.items[i].image)))
     sweep.done.connect(lambda: events.append(("done",)))
@@ -320,7 +320,7 @@ def test_a_sweep_stops_when_one_of_its_jobs_fails_not_when_another_does(runner, 
 
 def test_a_sweep_that_cannot_make_a_job_cancels_the_ones_it_made(runner, engine):
     sweep, _ = sweep_of(runner, "seed", [7, 8, 9])
-    sweep.window_.refused = {9}
+    sweep.session.refused = {9}
     assert not sweep.start()
     assert [i.job.state for i in sweep.items[:2]] == [JobState.CANCELLED] * 2
     assert sweep.items[2].job is None and engine.pending == []

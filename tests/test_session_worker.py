@@ -175,6 +175,16 @@ def test_join_of_a_worker_that_never_ran_and_a_cancel_while_waiting(qtbot):
     assert seen.names(waiting) == ["cancelled"], "a waiting request never starts"
 
 
+def test_an_idle_worker_holds_no_thread_and_the_next_request_starts_one(qtbot, worker):
+    seen = Seen(worker)
+    first = worker.submit(three)
+    qtbot.waitUntil(lambda: "ended" in seen.names(first) and not worker.is_running(),
+                    timeout=WAIT_MS)
+    second = worker.submit(three)
+    qtbot.waitUntil(lambda: "ended" in seen.names(second), timeout=WAIT_MS)
+    assert ("finished", second, "done") in seen.events
+
+
 def test_cancelled_raised_by_the_work_itself_ends_it_quietly(qtbot, worker):
     seen = Seen(worker)
 

@@ -1,7 +1,9 @@
 """One worker pattern for every thread of the app but the engine's (issue 13). QtCore only.
 
-A `Worker` owns one long-lived QThread and serves requests in turn. A request is a function
-and its arguments, run in the thread:
+A `Worker` owns one QThread and serves requests in turn; the thread runs while there is work
+and ends when none is left (the next request starts it again), so an idle worker holds no
+thread and its owner can go without a join. A request is a function and its arguments, run in
+the thread:
 
 - a generator function: each `yield` is a progress report (`yielded(serial, value)`) and the
   cancel point: a cancelled request's generator is closed there, so a cancel takes effect
@@ -92,9 +94,10 @@ class Worker(QObject):
         super().__init__(parent)
         self.name = name
         self._describe = describe
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Request] = []
         self._current: _Request | None = None
+        self._serving = False  # the thread is in its loop (or about to be): under _lock
         self._quit = False
         self._serial = 0
         self._live: set[int] = set()  # GUI side: submitted, neither done nor cancelled
@@ -111,7 +114,7 @@ class Worker(QObject):
         """Queues `function(*args)`; with `key`, it replaces the request of that key still
         waiting. Returns its serial. The thread starts with the first request."""
         dropped: list[int] = []
-        with self._cond:
+        with self._lock:
             if self._quit:
                 raise RuntimeError(f"the {self.name} worker has quit")
             self._serial += 1
@@ -121,8 +124,9 @@ class Worker(QObject):
                 self._queue = [r for r in self._queue if r.key != key]
             self._queue.append(_Request(serial, function, args, key))
             self._live.add(serial)
-            self._cond.notify_all()
-        if not self._thread.isRunning():
+            start, self._serving = not self._serving, True
+        if start:
+            self._thread.wait()  # a thread that has just left its loop ends first
             self._thread.start()
         for old in dropped:
             self._live.discard(old)
@@ -133,14 +137,13 @@ class Worker(QObject):
         """Cancels `serial` (default: the running request and every waiting one); a running
         one stops at its next yield or report. Returns the serials cancelled, each of which
         has had its `cancelled` signal when this returns."""
-        with self._cond:
+        with self._lock:
             requests = [r for r in [self._current, *self._queue] if r is not None]
             if serial is not None:
                 requests = [r for r in requests if r.serial == serial]
             for request in requests:
                 request.cancel.set()
             self._queue = [r for r in self._queue if not r.cancel.is_set()]
-            self._cond.notify_all()
         ids = sorted(r.serial for r in requests if r.serial in self._live)
         for cancelled in ids:
             self._live.discard(cancelled)
@@ -150,9 +153,8 @@ class Worker(QObject):
     def quit(self) -> None:
         """Cancels everything and ends the thread once the current request has stopped."""
         self.cancel()
-        with self._cond:
+        with self._lock:
             self._quit = True
-            self._cond.notify_all()
 
     def join(self, timeout_s: float = 10.0) -> bool:
         """Quits and waits for the thread; True once it has ended (or never started)."""
@@ -163,11 +165,11 @@ class Worker(QObject):
 
     def busy(self) -> bool:
         """A request is waiting or running in the thread (a cancelled one until it stops)."""
-        with self._cond:
+        with self._lock:
             return self._current is not None or bool(self._queue)
 
     def is_running(self) -> bool:
-        """The thread is alive."""
+        """The thread is alive (only while there is work)."""
         return self._thread.isRunning()
 
     # --- inside the work (the worker's thread) ----------------------------------------------
@@ -187,18 +189,17 @@ class Worker(QObject):
     # --- the thread -------------------------------------------------------------------------
     def _serve(self) -> None:
         while True:
-            with self._cond:
-                while not self._queue and not self._quit:
-                    self._cond.wait()
-                if self._quit:
+            with self._lock:
+                if self._quit or not self._queue:
                     self._queue.clear()
+                    self._serving = False
                     return
                 self._current = self._queue.pop(0)
             request = self._current
             try:
                 self._work(request)
             finally:
-                with self._cond:
+                with self._lock:
                     self._current = None
                 self._ended.emit(request.serial)
 
