@@ -127,6 +127,31 @@ class Bench:
                      classes)
         return self.cells(label, ours, base, seconds / len(x))
 
+    def noise_row(self, name: str, times: list[int]) -> str:
+        """Why a view must keep the noise i.i.d.: the estimate the anagram loop takes from a
+        view, view⁻¹(ε̂(view(x_t))), against the true ε, per pixel (MSE), for x_t made from the
+        baseline's plain samples of the first prompt at each t; unconditional ε̂, so only the
+        noise the model sees differs between views. Beside: the viewed noise's variance and
+        its neighbours' correlation (1 and 0 when it is i.i.d. standard)."""
+        view = views_for([name], self.model.image_size, self.model.symmetric_range)[1]
+        x0 = self.samples(self.args.pair.split(",")[0])
+        gen = torch.Generator().manual_seed(77)
+        eps = torch.randn(x0.shape, generator=gen)
+        seen = view.apply(eps)
+        corr = torch.corrcoef(torch.stack([seen[..., 1:, :].flatten(),
+                                           seen[..., :-1, :].flatten()]))[0, 1].item()
+        uncond = self.model.encode([self.model.unconditional_prompt] * len(x0))
+        errors = []
+        for t in times:
+            abar = self.model.schedule.abar(t)
+            x_t = abar**0.5 * x0 + (1 - abar) ** 0.5 * eps
+            steps = torch.full((len(x0),), t, dtype=torch.long)
+            guess = self.model.predict(view.apply(x_t), steps, uncond).eps.float().cpu()
+            errors.append(((view.inverse(guess) - eps) ** 2).mean().item())
+        kind = "failure view" if not view.iid else "i.i.d."
+        cells = " | ".join(f"{e:.3f}" for e in errors)
+        return f"| {name} ({kind}) | {seen.var().item():.3f} | {corr:.3f} | {cells} |"
+
     @staticmethod
     def cells(label: str, ours, base, seconds: float) -> str:
         a, c = summary(ours.alignment), summary(ours.concealment)
@@ -154,11 +179,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="further rows, 'p1,p2[,p3[,p4]]:view2[,view3[,view4]]'")
     parser.add_argument("--hybrids", nargs="*", default=list(HYBRIDS),
                         help="hybrid rows, 'far,close[,medium]:frequency|triple|colour'")
+    parser.add_argument("--noise-views", default="",
+                        help="views for the noise check instead of the table, e.g. "
+                        "'identity,rot180,inner-circle,blur,white-balance,inner-circle-interp'")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     bench = Bench(args)
+    if args.noise_views:
+        return noise_check(bench, args.noise_views.split(","))
     print(f"# Illusion scores: {args.model}, {args.seeds} anagrams per row, "
           f"{torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}\n")
     print("| prompts | views | A mean | A p90 | A p95 | C mean | C p90 | C p95 | "
@@ -173,6 +203,19 @@ def main(argv: list[str] | None = None) -> int:
         print(bench.hybrid_row(prompts.split(","), kind), flush=True)
     taken = ", ".join(f"{p}: {1000 * s / args.seeds:.0f} ms" for p, s in bench.sampling_s.items())
     print(f"\nBaseline samples per image ({taken}).")
+    return 0
+
+
+def noise_check(bench: Bench, names: list[str]) -> int:
+    top = bench.model.schedule.top
+    times = [round(top * f) for f in (0.2, 0.5, 0.8)]
+    print(f"# Noise through each view: {bench.args.model}, {bench.args.seeds} images, "
+          f"{torch.get_num_threads()} thread(s)\n")
+    print("| view | variance of the viewed noise | neighbour correlation | "
+          + " | ".join(f"ε MSE at t={t}" for t in times) + " |")
+    print("|---|---|---|" + "---|" * len(times))
+    for name in names:
+        print(bench.noise_row(name, times), flush=True)
     return 0
 
 
