@@ -73,7 +73,10 @@ def test_repaint_resampling_costs_the_extra_steps():
 
 # --- views ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", list(VIEWS))
+IID_VIEWS = [name for name in VIEWS if VIEWS[name].iid]  # the failure views: tests/test_views.py
+
+
+@pytest.mark.parametrize("name", IID_VIEWS)
 def test_every_view_is_undone_by_its_inverse(name):
     view = VIEWS[name]
     x = torch.randn(2, 3, 8, 8)
@@ -81,7 +84,7 @@ def test_every_view_is_undone_by_its_inverse(name):
     assert torch.equal(view.apply(view.inverse(x)), x)
 
 
-@pytest.mark.parametrize("name", list(VIEWS))
+@pytest.mark.parametrize("name", IID_VIEWS)
 def test_every_view_keeps_unit_gaussian_noise_unit_gaussian(name):
     view = VIEWS[name]
     x = torch.randn(1, 1, 64, 64, generator=gen(1))
