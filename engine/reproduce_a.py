@@ -1,8 +1,10 @@
 """`reproduce part-a`: every Part A figure of the write-up, with an index page.
 
-Two setups run the same figures. DeepFloyd IF (64 px, T = 1000) uses the course's prompts from
-an embeddings file (--prompts) and test photos (scikit-image's when installed, else the bundled
-drawn scenes). A class-conditioned digit model (28 px, T = 300) uses digits as prompts, MNIST
+Three setups run the same figures, their prompts in engine/prompt_sets.py. DeepFloyd IF (64 px,
+T = 1000) uses the course's prompts from an embeddings file (--prompts) and test photos
+(scikit-image's when installed, else the bundled drawn scenes), in colour. The emoji cascade (an
+IF folder with a vocabulary: 32 px, stage II to 64) uses the same photos and emoji names. A
+class-conditioned digit model (28 px, T = 300) uses digits as prompts, MNIST
 test digits as test images and hand-drawn digit sketches; its timesteps are the course's scaled
 to T = 300 (75/150/225). `quick` runs few steps and few images, for CI.
 """
@@ -21,6 +23,7 @@ from engine.errors import EngineError, ModelError, PromptError
 from engine.filters import gaussian_blur
 from engine.models.base import DiffusionModel, Upscaler
 from engine.models.registry import load_model
+from engine.prompt_sets import PART_A
 from engine.training.reproduce import Figure, write_index_page
 from engine.views import VIEWS
 
@@ -52,27 +55,33 @@ class Setup:
         return list(dict.fromkeys(wanted))
 
 
-def if_setup(quick: bool) -> Setup:
+def photo_setup(kind: str, quick: bool) -> Setup:
+    """IF and the emoji cascade: colour photos and drawn sketches, the kind's prompt set."""
+    prompts = PART_A[kind]
     photos = examples.course_photos(2 if quick else 4)
     return Setup(
-        kind="if",
-        sample_prompts=["an oil painting of a snowy mountain village", "a man wearing a hat",
-                        "a rocket ship"],
+        kind=kind,
+        sample_prompts=list(prompts.sample),
         forward_ts=[250, 500, 750],
-        noise_prompts=["a high quality photo"] * 5,
+        noise_prompts=list(prompts.noise),
         tests=photos[:3],
         sketches=[("web image", examples.example("photo-city"))]
         + [(n, examples.example(f"sketch-{n}")) for n in ("house", "tree", "face")],
-        img2img=[(photos[0][0], photos[0][1], "a rocket ship"),
-                 (photos[1][0], photos[1][1], "a pencil")],
-        anagrams=[("an oil painting of an old man",
-                   "an oil painting of people around a campfire", "flip"),
-                  ("a photo of a dog", "a photo of a man", "flip"),
-                  ("an oil painting of a snowy mountain village",
-                   "a photo of a hipster barista", "flip")],
-        hybrids=[("a lithograph of a skull", "a lithograph of waterfalls")],
+        img2img=[(name, img, prompt)
+                 for (name, img), prompt in zip(photos, prompts.img2img)],
+        anagrams=list(prompts.anagrams),
+        hybrids=list(prompts.hybrids),
         blur=(5, 2.0),
+        notes=[f"Prompts: {prompts.status}."],
     )
+
+
+def if_setup(quick: bool) -> Setup:
+    return photo_setup("if", quick)
+
+
+def emoji_setup(quick: bool) -> Setup:
+    return photo_setup("emoji", quick)
 
 
 def mnist_digits(count: int) -> list[tuple[int, Image.Image]]:
@@ -100,18 +109,21 @@ def first_digit(label: int, fallback: Image.Image) -> Image.Image:
 
 def digits_setup(quick: bool) -> Setup:
     digits = mnist_digits(3)
+    prompts = PART_A["digits"]
     return Setup(
         kind="digits",
-        sample_prompts=["1", "4", "7"],
+        sample_prompts=list(prompts.sample),
         forward_ts=[75, 150, 225],
-        noise_prompts=["0", "1", "2", "3", "4"],
+        noise_prompts=list(prompts.noise),
         tests=[(f"test digit {label}", img) for label, img in digits[:2 if quick else 3]],
         sketches=[("typed 5 (web-like)", examples.example("digit-typed-5"))]
         + [(f"sketch {d}", examples.example(f"digit-sketch-{d}")) for d in ("2", "4", "7")],
-        img2img=[("test digit 3", first_digit(3, examples.sketch_digit("2")), "8")],
-        anagrams=[("6", "9", "rot180"), ("2", "5", "rot180"), ("3", "8", "mirror")],
-        hybrids=[("0", "1")],
+        img2img=[("test digit 3", first_digit(3, examples.sketch_digit("2")),
+                  prompts.img2img[0])],
+        anagrams=list(prompts.anagrams),
+        hybrids=list(prompts.hybrids),
         blur=(5, 1.0),
+        notes=[f"Prompts: {prompts.status}."],
     )
 
 
@@ -201,9 +213,10 @@ def sampling(run: Run) -> list[Figure]:
         x = finals[counts[1]]
         up = run.upscaler.upscale(x, m.encode(s.sample_prompts), m.encode([m.unconditional_prompt]),
                                   generator(SEED), steps=3 if run.quick else None)
+        factor = up.shape[-1] // x.shape[-1]
         made.append(run.save("a0-stage2.png", run.pictures(up), len(s.sample_prompts),
                              s.sample_prompts, "A-0", f"The {counts[1]}-step samples upscaled "
-                             "to 4x by stage II (noise level 250, CFG 4)."))
+                             f"to {factor}x by stage II (noise level 250, CFG 4)."))
     return made
 
 
@@ -317,7 +330,7 @@ def sdedit_figures(run: Run) -> list[Figure]:
 def inpaint_masks(size: int, kind: str) -> list[torch.Tensor]:
     """A top-centre box (the course's campanile top) and a right half."""
     box = torch.zeros(1, 1, size, size)
-    if kind == "if":
+    if kind != "digits":  # photos
         box[..., size // 8: size // 2, size // 3: 2 * size // 3] = 1
     else:
         box[..., size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
@@ -397,7 +410,7 @@ def setup_for(model: DiffusionModel, quick: bool) -> Setup:
     from engine.models.deepfloyd import IFStageOne
 
     if isinstance(model, IFStageOne):
-        return if_setup(quick)
+        return emoji_setup(quick) if model.words else if_setup(quick)
     choices = model.prompt_choices() or []
     if model.channels == 1 and all(str(d) in choices for d in range(10)):
         return digits_setup(quick)
@@ -406,6 +419,8 @@ def setup_for(model: DiffusionModel, quick: bool) -> Setup:
 
 
 def check_prompts(model: DiffusionModel, setup: Setup) -> None:
+    if getattr(model, "words", None):
+        check_words(model, setup)
     choices = model.prompt_choices()
     if choices is None:
         return
@@ -415,6 +430,20 @@ def check_prompts(model: DiffusionModel, setup: Setup) -> None:
         shown = ", ".join(repr(p) for p in missing)
         raise PromptError(f"reproduce part-a needs these prompts, which {model.name} lacks: "
                           f"{shown} (IF: the course's prompt_embeds_dict.pth has them all)")
+
+
+def check_words(model: DiffusionModel, setup: Setup) -> None:
+    """A model with a vocabulary takes every prompt of the set, or one PromptError names the
+    words it lacks (the emoji prompt set names emoji of the full data set)."""
+    problems = []
+    for prompt in setup.prompts(model.default_prompt, model.unconditional_prompt):
+        try:
+            model.encoder_text(prompt)
+        except PromptError as error:
+            problems.append(f"{prompt!r} ({str(error).split(' does not know ', 1)[-1]})")
+    if problems:
+        raise PromptError(f"reproduce part-a's {setup.kind} prompts need words that "
+                          f"{model.name} does not know: {'; '.join(problems)}")
 
 
 def find_upscaler(model: DiffusionModel) -> Upscaler | None:
@@ -447,11 +476,12 @@ def reproduce_part_a(out: str | Path, model_spec: str = "mnist", prompts_file: s
     made.append(inpainting(run))
     made += anagrams(run)
     made.append(hybrids(run))
-    write_index(out, made, model.name, quick)
+    write_index(out, made, model.name, quick, setup.notes)
     return made
 
 
-def write_index(out: Path, made: list[Figure], model_name: str, quick: bool) -> None:
+def write_index(out: Path, made: list[Figure], model_name: str, quick: bool,
+                notes: Sequence[str] = ()) -> None:
     note = " (quick: 6 steps, fewer images)" if quick else ""
     write_index_page(out, made, f"Part A: editing with a pretrained diffusion model "
-                                f"({model_name}){note}")
+                                f"({model_name}){note}", " ".join(notes) or None)

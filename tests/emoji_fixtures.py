@@ -93,3 +93,34 @@ def write_emoji_set(folder: Path, copies: int = 3) -> Path:
                                data.entries * copies, data.source)
     emoji_data.write_set(data, folder)
     return folder
+
+
+TINY_TRAINING = dict(shape="test", batch_size=4, sample_steps=2, num_threads=1, device="cpu",
+                     warmup=2, save_every_s=None)
+
+
+def train_tiny_cascade(emoji_set: Path, root: Path) -> Path:
+    """Stage I and stage II trained one epoch at test size on `emoji_set`; returns a folder
+    holding IF-I-emoji and IF-II-emoji side by side, as the bundle lays them out."""
+    import shutil
+
+    from engine.training.emoji_train import EmojiTrainConfig, train_emoji
+
+    base = train_emoji(EmojiTrainConfig("base", str(emoji_set), epochs=1, **TINY_TRAINING),
+                       root / "base", progress=False)
+    up = train_emoji(EmojiTrainConfig("upscale", str(emoji_set), epochs=1,
+                                      text_encoder=str(base.pipeline),
+                                      **{**TINY_TRAINING, "shape": ""}),
+                     root / "up", progress=False)
+    bundle = root / "bundle"
+    shutil.copytree(base.pipeline, bundle / "IF-I-emoji")
+    shutil.copytree(up.pipeline, bundle / "IF-II-emoji")
+    return bundle
+
+
+def add_words(stage_one: Path, words: list[str]) -> None:
+    """More words in a stage I folder's vocabulary (its tokenizer encodes any text)."""
+    hints_path = stage_one / "diffusion_canvas.json"
+    hints = json.loads(hints_path.read_text())
+    hints["words"] = sorted(set(hints["words"]) | set(words))
+    hints_path.write_text(json.dumps(hints))
