@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -122,6 +123,7 @@ class Session(QObject):
         self._history_dirty = False
         self._dirty = False
         self._title = TITLE
+        self._held = 0  # inside `_one_change`: dirty and title are said once, at its end
         self._pristine = True  # the startup document, untouched: it follows the model
         self._run_settings_restored = False
         self._quiet_load = True  # the startup model's failure is a status line, no box
@@ -195,8 +197,21 @@ class Session(QObject):
             return Path(self._project_path).stem
         return self._file_name or "Untitled"
 
+    @contextmanager
+    def _one_change(self) -> Iterator[None]:
+        """Opening or saving passes through states no one should see ("Untitled*" before the
+        file's name): `dirty` and `title` are said once, when it is done."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            self._refresh()
+
     def _refresh(self, *_: object) -> None:
         """Recomputes `dirty` and `title`, and says each that changed."""
+        if self._held:
+            return
         dirty = self.is_modified()
         if dirty != self._dirty:
             self._dirty = dirty
@@ -446,10 +461,11 @@ class Session(QObject):
 
     def new_document(self, width: int, height: int, background: Any) -> None:
         """A fresh document (`background` a QColor)."""
-        self.document.new_blank(width, height, background)
+        with self._one_change():
+            self.document.new_blank(width, height, background)
+            self._set_source(None, None)
         self.settings.forget_restored_seed()
         self._pristine = False
-        self._set_source(None, None)
         self.documentReplaced.emit(background)
 
     def open_path(self, path: str) -> bool:
@@ -467,11 +483,12 @@ class Session(QObject):
         if path.lower().endswith(PARAMETER_SUFFIXES):
             parameters = export.settings_from_png(path)
         opened = pil_to_qimage(picture)
-        self.document.set_image(opened, "Open")
-        self.document.undo_stack.clear()
-        self.document.set_saved()
+        with self._one_change():
+            self.document.set_image(opened, "Open")
+            self.document.undo_stack.clear()
+            self.document.set_saved()
+            self._set_source(None, Path(path).name)
         self._pristine = False
-        self._set_source(None, Path(path).name)
         self.documentReplaced.emit(mean_colour(opened))
         self._remember_file(path, "open")
         parameters, problems = clean_run_settings(parameters) if parameters else ({}, [])
@@ -505,15 +522,16 @@ class Session(QObject):
         if not self.may_replace("opening another file"):
             return False
         self.runner.live_timer.stop()
-        apply_project(data, self.document, self.history)
+        with self._one_change():
+            apply_project(data, self.document, self.history)
+            self._set_source(str(Path(path).absolute()), None)
+            self._history_dirty = False
         self._pristine = False
-        self._set_source(str(Path(path).absolute()), None)
         self.documentReplaced.emit(None)
         modes, problems = clean_run_settings(data.settings.get("modes") or {})
         if modes:
             self.settings.apply_parameters(modes)
         self._remember_file(path, "project")
-        self._set_history_dirty(False)
         self.show_result(self.history[len(self.history) - 1] if len(self.history) else None)
         self.status.emit(f"Opened {path}" + (f". {describe_problems(problems)}"
                                               if problems else ""))
@@ -543,9 +561,10 @@ class Session(QObject):
         except ProjectError as error:
             self.error.emit("Cannot save the project", str(error))
             return False
-        self.document.set_saved()
-        self._history_dirty = False
-        self._set_source(str(Path(path).absolute()), None)
+        with self._one_change():
+            self.document.set_saved()
+            self._history_dirty = False
+            self._set_source(str(Path(path).absolute()), None)
         self._remember_file(path, "project")
         self.status.emit(f"Saved {path}")
         return True
@@ -600,14 +619,15 @@ class Session(QObject):
         if answer != "restore":
             return False
         try:
-            recovery = self.autosaver.restore(self.document, self.history)
+            with self._one_change():
+                recovery = self.autosaver.restore(self.document, self.history)
+                self._set_source(recovery.project_path, None)
+                self._history_dirty = bool(len(self.history))
         except ProjectError as error:  # the file is kept (the message says where)
             self.error.emit("Cannot restore the autosave", str(error))
             return False
         self._pristine = False
-        self._set_source(recovery.project_path, None)
         self.documentReplaced.emit(None)
-        self._set_history_dirty(bool(len(self.history)))
         if len(self.history):
             self.show_result(self.history[len(self.history) - 1])
         self.status.emit("Restored the autosaved work")
