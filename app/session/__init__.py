@@ -5,5 +5,6 @@ of the modes; settings: the run settings as properties, bound to the modes panel
 drawn when a job is made); model_state: the loaded model as a frozen record, and the slot that
 loads and reloads it with rollback; jobs: a job's kind and state, and the queue whose signals
 carry the job; runner: every run from settings to results through one queue, routed by kind,
-and Live mode (debounce, cancel-stale).
+and Live mode (debounce, cancel-stale); suggested: the anagrams measured to work on each model,
+offered in one click.
 """
