@@ -345,13 +345,61 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
     Besides the end of every epoch, a single-process run saves its training state mid-epoch
     every `config.save_every_s` seconds, and a resume continues from that step.
     """
-    from tqdm import tqdm
+    setup = _set_up(config, Path(out_dir), resume, progress)
+    model, optimizer, scheduler = _build(config)
+    start = _Start()
+    if setup.resume:
+        resumed = _resume(setup, model, optimizer, scheduler)
+        if isinstance(resumed, TrainResult):
+            return resumed
+        start = resumed
+    return _Loop(setup, model, optimizer, scheduler, start, on_epoch_end, on_step_end).run()
 
+
+# --- setup ------------------------------------------------------------------------------------
+
+@dataclass
+class _Setup:
+    """A run before its model exists: where it writes, how it runs, on which data."""
+
+    config: TrainConfig
+    out_dir: Path
+    resume: bool  # False when asked to resume a run that stopped before its first checkpoint
+    runner: _Plain
+    precision: str
+    data: Dataset
+    settings: dict[str, Any]  # what a resume must match (run_settings)
+    extra: dict[str, Any]  # how it runs: precision, device, processes, threads
+    verbose: bool
+
+
+def _set_up(config: TrainConfig, out_dir: Path, resume: bool, progress: bool) -> _Setup:
+    """Checks the settings and the folder; picks the device, precision and threads (a resume
+    takes the saved run's); loads the training set."""
     config.validate()
-    out_dir = Path(out_dir)
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     main_process = int(os.environ.get("RANK", "0") or 0) == 0
+    resume = _check_folder(out_dir, resume, progress, main_process)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)) or 1)
+    threads = config.num_threads or max(1, cpu_count() // max(1, local))
+    if resume:
+        precision, threads = _as_saved(out_dir, config, device, precision, threads,
+                                       progress and main_process)
+    runner = (_Accelerated if launched_by_accelerate() else _Plain)(device, precision)
+    if runner.device.type == "cpu":  # the cores, shared out among the processes of this machine
+        torch.set_num_threads(threads)
+    data = _training_set(config)
+    extra = {"precision": precision, "device": runner.device.type,
+             "channels_last": config.channels_last, "num_processes": runner.num_processes,
+             "threads": torch.get_num_threads()}
+    return _Setup(config, out_dir, resume, runner, precision, data, run_settings(config, data),
+                  extra, progress and runner.is_main)
+
+
+def _check_folder(out_dir: Path, resume: bool, progress: bool, main_process: bool) -> bool:
+    """Tidies an interrupted save, refuses a new run over a checkpoint or a resume of nothing;
+    whether the run resumes (not when it stopped before its first checkpoint)."""
     recovered = _recover(out_dir, progress) if main_process else None
     has_checkpoint = (out_dir / ckpt.CONFIG).exists() or (out_dir / ckpt.STATE).exists()
     if not resume and has_checkpoint:
@@ -362,220 +410,339 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, resume: bool = False,
             raise CheckpointError(f"{out_dir} holds no training run to resume")
         _log(f"{out_dir}: the run stopped before its first checkpoint; starting from epoch 1",
              progress and main_process)
-        resume = False
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)) or 1)
-    threads = config.num_threads or max(1, cpu_count() // max(1, local))
-    if resume:
-        precision, threads = _as_saved(out_dir, config, device, precision, threads,
-                                       progress and main_process)
-    runner = (_Accelerated if launched_by_accelerate() else _Plain)(device, precision)
-    device = runner.device
-    if device.type == "cpu":  # the cores, shared out among the processes of this machine
-        torch.set_num_threads(threads)
-    verbose = progress and runner.is_main
+        return False
+    return resume
 
+
+def _training_set(config: TrainConfig) -> Dataset:
     data = load_mnist("train", config.data_dir)
-    if config.limit is not None:
-        data = Dataset(data.images[:config.limit], data.labels[:config.limit], data.source,
-                       data.split)
-    settings = run_settings(config, data)
-    extra = {"precision": precision, "device": device.type, "channels_last": config.channels_last,
-             "num_processes": runner.num_processes, "threads": torch.get_num_threads()}
+    if config.limit is None:
+        return data
+    return Dataset(data.images[:config.limit], data.labels[:config.limit], data.source,
+                   data.split)
 
+
+def _build(config: TrainConfig) -> tuple[nn.Module, torch.optim.Optimizer, Any]:
+    """The UNet with its initial weights from the seed, its optimizer and its lr schedule."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = build_unet(config.kind, config.hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = (torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_gamma)
                  if config.lr_gamma is not None else None)
+    return model, optimizer, scheduler
 
-    start_epoch, losses, scaler_state = 0, [], None
-    start_step, partial_losses, noise_state = 0, [], None
-    if resume:
-        state = ckpt.load_training_state(out_dir) if (out_dir / ckpt.STATE).exists() else None
-        mid_epoch = state is not None and int(state.get("step", 0)) > 0
-        if mid_epoch and not (out_dir / ckpt.CONFIG).exists():  # stopped inside epoch 1
-            saved_config = {"epochs_done": 0}
-        else:
-            saved_config = ckpt.read_config(out_dir)
-        saved_settings = (state or {}).get("settings") or saved_config.get("training", {})
-        diffs = ckpt.setting_differences(saved_settings, settings, RUN_SETTINGS)
-        if diffs:
-            raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
-                                  f"run's: {'; '.join(diffs)}")
-        if state is None:
-            if saved_config.get("finished"):
-                _log(f"{out_dir}: this run already finished all {saved_config.get('epochs')} "
-                     f"epochs (final loss {saved_config.get('final_loss')}); nothing to resume",
-                     runner.is_main)
-                return TrainResult(out_dir, int(saved_config.get("epochs_done", 0)),
-                                   saved_config.get("final_loss"), [], trained=False)
-            raise CheckpointError(f"{out_dir} has no {ckpt.STATE}: the run cannot be resumed")
-        if mid_epoch:
-            weights, meta = state.get("model"), {"epoch": int(state["epoch"])}
-            if not isinstance(weights, dict):
-                raise CheckpointError(f"{out_dir / ckpt.STATE}: the mid-epoch weights are missing")
-            where = out_dir / ckpt.STATE
-        else:
-            ckpt.verify(out_dir, ckpt.WEIGHTS)
-            weights, meta = ckpt.load_weights(out_dir / ckpt.WEIGHTS)
-            where = out_dir / ckpt.WEIGHTS
-        epochs = {"training state": int(state["epoch"]),
-                  "config.json": int(saved_config.get("epochs_done", -1)),
-                  "model.safetensors": int(meta.get("epoch", -1))}
-        if len(set(epochs.values())) != 1:
-            shown = ", ".join(f"{k} at epoch {v}" for k, v in epochs.items())
-            raise CheckpointError(f"{out_dir} is inconsistent ({shown}): it was interrupted while "
-                                  "saving; start again in a new folder")
-        ckpt.load_state_into(model, weights, where)
-        try:
-            optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(state["scheduler"])
-        except (KeyError, ValueError, RuntimeError) as error:
-            raise CheckpointError(f"{out_dir / ckpt.STATE}: optimizer state does not fit this "
-                                  f"model ({error})") from None
-        start_epoch = int(state["epoch"])
-        losses = [float(v) for v in state.get("losses", [])]
-        scaler_state = state.get("scaler")
-        if mid_epoch:
-            start_step = int(state["step"])
-            partial_losses = [float(v) for v in state.get("epoch_losses", [])]
-            noise_state = state.get("noise_generator")
-            if noise_state is None or len(partial_losses) != start_step:
-                raise CheckpointError(f"{out_dir / ckpt.STATE}: the mid-epoch state is incomplete")
-        if start_epoch >= config.epochs:
-            _log(f"{out_dir}: this run already finished all {config.epochs} epochs; nothing to "
-                 "resume", runner.is_main)
-            return TrainResult(out_dir, start_epoch, _mean(losses[-_steps(config, data, 1):]),
-                               losses, trained=False)
 
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    model = model.to(device=device, memory_format=memory_format)
-    # Optimizer state was loaded on the CPU; move it where the parameters are.
+# --- the resume check -------------------------------------------------------------------------
+
+@dataclass
+class _Start:
+    """Where the loop starts: the epochs done and the loss history, the gradient scaler's state,
+    and for a run saved mid-epoch the steps done of the next epoch, their losses and the state
+    of that epoch's noise generator."""
+
+    epoch: int = 0
+    losses: list[float] = field(default_factory=list)
+    scaler: dict | None = None
+    step: int = 0
+    epoch_losses: list[float] = field(default_factory=list)
+    noise_state: torch.Tensor | None = None
+
+
+def _resume(setup: _Setup, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+            ) -> _Start | TrainResult:
+    """Loads the saved run into the model, optimizer and schedule, and where it stopped; a
+    TrainResult (trained=False) when it had already finished."""
+    out_dir, config = setup.out_dir, setup.config
+    state, saved_config = _saved_checkpoint(out_dir, setup.settings)
+    if state is None:
+        if saved_config.get("finished"):
+            _log(f"{out_dir}: this run already finished all {saved_config.get('epochs')} "
+                 f"epochs (final loss {saved_config.get('final_loss')}); nothing to resume",
+                 setup.runner.is_main)
+            return TrainResult(out_dir, int(saved_config.get("epochs_done", 0)),
+                               saved_config.get("final_loss"), [], trained=False)
+        raise CheckpointError(f"{out_dir} has no {ckpt.STATE}: the run cannot be resumed")
+    _load_saved(out_dir, state, saved_config, model, optimizer, scheduler)
+    start = _start_of(out_dir, state)
+    if start.epoch >= config.epochs:
+        _log(f"{out_dir}: this run already finished all {config.epochs} epochs; nothing to "
+             "resume", setup.runner.is_main)
+        return TrainResult(out_dir, start.epoch,
+                           _mean(start.losses[-_steps(config, setup.data, 1):]), start.losses,
+                           trained=False)
+    return start
+
+
+def _mid_epoch(state: dict[str, Any] | None) -> bool:
+    return state is not None and int(state.get("step", 0)) > 0
+
+
+def _saved_checkpoint(out_dir: Path, settings: dict[str, Any]
+                      ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The training state (None without one) and config.json of the saved run, refused when its
+    settings differ from this run's."""
+    state = ckpt.load_training_state(out_dir) if (out_dir / ckpt.STATE).exists() else None
+    if _mid_epoch(state) and not (out_dir / ckpt.CONFIG).exists():  # stopped inside epoch 1
+        saved_config: dict[str, Any] = {"epochs_done": 0}
+    else:
+        saved_config = ckpt.read_config(out_dir)
+    saved_settings = (state or {}).get("settings") or saved_config.get("training", {})
+    diffs = ckpt.setting_differences(saved_settings, settings, RUN_SETTINGS)
+    if diffs:
+        raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
+                              f"run's: {'; '.join(diffs)}")
+    return state, saved_config
+
+
+def _load_saved(out_dir: Path, state: dict[str, Any], saved_config: dict[str, Any],
+                model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+    """The saved weights (the state's own mid-epoch, else model.safetensors), checked to be of
+    the same epoch as the state and config, then the optimizer's and schedule's states."""
+    if _mid_epoch(state):
+        weights, meta = state.get("model"), {"epoch": int(state["epoch"])}
+        if not isinstance(weights, dict):
+            raise CheckpointError(f"{out_dir / ckpt.STATE}: the mid-epoch weights are missing")
+        where = out_dir / ckpt.STATE
+    else:
+        ckpt.verify(out_dir, ckpt.WEIGHTS)
+        weights, meta = ckpt.load_weights(out_dir / ckpt.WEIGHTS)
+        where = out_dir / ckpt.WEIGHTS
+    epochs = {"training state": int(state["epoch"]),
+              "config.json": int(saved_config.get("epochs_done", -1)),
+              "model.safetensors": int(meta.get("epoch", -1))}
+    if len(set(epochs.values())) != 1:
+        shown = ", ".join(f"{k} at epoch {v}" for k, v in epochs.items())
+        raise CheckpointError(f"{out_dir} is inconsistent ({shown}): it was interrupted while "
+                              "saving; start again in a new folder")
+    ckpt.load_state_into(model, weights, where)
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+    except (KeyError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{out_dir / ckpt.STATE}: optimizer state does not fit this "
+                              f"model ({error})") from None
+
+
+def _start_of(out_dir: Path, state: dict[str, Any]) -> _Start:
+    start = _Start(int(state["epoch"]), [float(v) for v in state.get("losses", [])],
+                   state.get("scaler"))
+    if _mid_epoch(state):
+        start.step = int(state["step"])
+        start.epoch_losses = [float(v) for v in state.get("epoch_losses", [])]
+        start.noise_state = state.get("noise_generator")
+        if start.noise_state is None or len(start.epoch_losses) != start.step:
+            raise CheckpointError(f"{out_dir / ckpt.STATE}: the mid-epoch state is incomplete")
+    return start
+
+
+# --- the epochs -------------------------------------------------------------------------------
+
+def _place(model: nn.Module, optimizer: torch.optim.Optimizer, runner: _Plain,
+           memory_format: torch.memory_format, scaler_state: dict | None
+           ) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The model on the run's device and layout, the optimizer's state beside it (a resume
+    loads it on the CPU), both through the runner."""
+    model = model.to(device=runner.device, memory_format=memory_format)
     for group_state in optimizer.state.values():
         for key, value in group_state.items():
             if torch.is_tensor(value) and key != "step":
-                group_state[key] = value.to(device)
+                group_state[key] = value.to(runner.device)
     model, optimizer = runner.prepare(model, optimizer)
     runner.load_scaler_state(scaler_state)
+    return model, optimizer
 
-    images = torch.from_numpy(data.images).to(device).unsqueeze(1)  # uint8 [N, 1, 28, 28]
-    labels = torch.from_numpy(data.labels.astype("int64")).to(device)
-    abar = NoiseSchedule.ddpm_linear(config.num_timesteps).table.to(torch.float32).to(device)
-    n = len(data)
-    world, rank = runner.num_processes, runner.process_index
-    steps_per_epoch = _steps(config, data, world)
 
-    if runner.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _rewrite_loss_csv(out_dir, losses, steps_per_epoch)
-    if start_step and world > 1:
-        raise CheckpointError(f"{out_dir} was saved mid-epoch by one process; resume it with one "
-                              "process, or from the last epoch")
-    bar = tqdm(total=steps_per_epoch * config.epochs,
-               initial=steps_per_epoch * start_epoch + start_step,
-               unit="step", file=sys.stderr, disable=not verbose, dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0,
-               desc=f"{config.kind} epoch {start_epoch + 1}/{config.epochs}")
-    if verbose:
-        _log(f"training {config.kind} UNet D={config.hidden} on {n} images "
-             f"({data.source}), {device.type} {precision}, batch {config.batch_size}, "
-             f"{steps_per_epoch} steps/epoch, epochs {start_epoch + 1}..{config.epochs}", True)
+class _Loop:
+    """The epochs of one run: each model kind's step, the saves (mid-epoch every
+    save_every_s, and a checkpoint per epoch), and the hooks."""
 
-    epoch_losses: list[float] = []
-    stopping: StopTraining | None = None
-    for epoch in range(start_epoch, config.epochs):
-        bar.set_description(f"{config.kind} epoch {epoch + 1}/{config.epochs}")
-        model.train()
-        order = torch.randperm(n, generator=_seeded(config.seed, "order", epoch))
-        noise_gen = _seeded(config.seed, "noise", epoch, rank)
-        global_batch = config.batch_size * world
-        first_step, epoch_losses = 0, []
-        if epoch == start_epoch and start_step:
-            first_step, epoch_losses = start_step, list(partial_losses)
-            noise_gen.set_state(noise_state)
-        started = last_save = time.perf_counter()
-        for step in range(first_step, steps_per_epoch):
-            chunk = order[step * global_batch:(step + 1) * global_batch]
-            if world > 1 and len(chunk) < global_batch:  # equal shards: wrap around
-                chunk = torch.cat([chunk, order[:global_batch - len(chunk)]])
-            idx = chunk[rank * config.batch_size:(rank + 1) * config.batch_size].to(device)
-            x0 = images[idx].float().div_(255.0).contiguous(memory_format=memory_format)
-            b = x0.shape[0]
-            eps = torch.randn(x0.shape, generator=noise_gen).to(device)
-            eps = eps.contiguous(memory_format=memory_format)
-            with runner.autocast():
-                if config.kind == "denoiser":
-                    pred = model(x0 + config.sigma * eps)
-                    target = x0
-                else:
-                    t = torch.randint(1, config.num_timesteps + 1, (b,), generator=noise_gen)
-                    t = t.to(device)
-                    a = abar[t].view(b, 1, 1, 1)
-                    x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
-                    t_in = t.float() / config.num_timesteps
-                    if config.kind == "time":
-                        pred = model(x_t, t_in)
-                    else:
-                        keep = (torch.rand(b, generator=noise_gen) >= config.p_uncond).to(device)
-                        c = F.one_hot(labels[idx], NUM_CLASSES).float() * keep[:, None].float()
-                        pred = model(x_t, t_in, c)
-                    target = eps
-            loss = F.mse_loss(pred.float(), target)
-            if not torch.isfinite(loss):
-                raise EngineError(f"the loss became {loss.item()} at epoch {epoch + 1}, step "
-                                  f"{step + 1}: lower --lr or use --precision fp32")
-            runner.backward_step(loss, optimizer)
-            value = float(runner.mean(loss.detach()))
-            epoch_losses.append(value)
-            bar.update(1)
-            if step % 10 == 0 or step == steps_per_epoch - 1:
-                bar.set_postfix(loss=f"{_mean(epoch_losses[-50:]):.4f}", refresh=False)
-            if (config.save_every_s is not None and world == 1 and step < steps_per_epoch - 1
-                    and time.perf_counter() - last_save >= config.save_every_s):
-                _save_mid_epoch(out_dir, model, optimizer, scheduler, runner, settings, epoch,
-                                step + 1, losses, epoch_losses, noise_gen, extra)
-                last_save = time.perf_counter()
-            if on_step_end is not None:
-                try:
-                    on_step_end(epoch + 1, step + 1, value)
-                except StopTraining as stop:
-                    if world > 1 or step < steps_per_epoch - 1:
-                        if world == 1:
-                            _save_mid_epoch(out_dir, model, optimizer, scheduler, runner,
-                                            settings, epoch, step + 1, losses, epoch_losses,
-                                            noise_gen, extra)
-                        bar.close()
-                        raise
-                    stopping = stop  # the epoch's last step: stop once the epoch is saved
-        if scheduler is not None:
-            scheduler.step()
-        losses.extend(epoch_losses)
-        done = epoch + 1
-        final = _mean(epoch_losses)
+    def __init__(self, setup: _Setup, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: Any, start: _Start, on_epoch_end: EpochHook | None,
+                 on_step_end: StepHook | None) -> None:
+        self.setup, self.config, self.out_dir = setup, setup.config, setup.out_dir
+        self.runner, self.scheduler, self.start = setup.runner, scheduler, start
+        self.on_epoch_end, self.on_step_end = on_epoch_end, on_step_end
+        self.memory_format = (torch.channels_last if self.config.channels_last
+                              else torch.contiguous_format)
+        self.model, self.optimizer = _place(model, optimizer, self.runner, self.memory_format,
+                                            start.scaler)
+        device, data = self.runner.device, setup.data
+        self.images = torch.from_numpy(data.images).to(device).unsqueeze(1)  # uint8 [N,1,28,28]
+        self.labels = torch.from_numpy(data.labels.astype("int64")).to(device)
+        self.abar = NoiseSchedule.ddpm_linear(self.config.num_timesteps).table.to(
+            torch.float32).to(device)
+        self.n = len(data)
+        self.world, self.rank = self.runner.num_processes, self.runner.process_index
+        self.steps_per_epoch = _steps(self.config, data, self.world)
+        self.losses = start.losses
+        self.last_save = time.perf_counter()
+
+    def run(self) -> TrainResult:
+        config, runner, out_dir = self.config, self.runner, self.out_dir
         if runner.is_main:
-            plain = runner.unwrap(model)
-            _save_epoch(out_dir, plain, optimizer, scheduler, runner, config, settings, extra,
-                        done, final, losses, epoch_losses, steps_per_epoch)
-            _log(f"epoch {done}/{config.epochs}: mean loss {final:.5f}, "
-                 f"{time.perf_counter() - started:.0f} s ({n / (time.perf_counter() - started):.0f}"
-                 f" images/s), saved {out_dir}", verbose)
-            if on_epoch_end is not None:
-                plain.eval()
-                on_epoch_end(done, plain, config, out_dir)
-                plain.train()
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _rewrite_loss_csv(out_dir, self.losses, self.steps_per_epoch)
+        if self.start.step and self.world > 1:
+            raise CheckpointError(f"{out_dir} was saved mid-epoch by one process; resume it "
+                                  "with one process, or from the last epoch")
+        self.bar = self._progress_bar()
+        epoch_losses: list[float] = []
+        for epoch in range(self.start.epoch, config.epochs):
+            started = time.perf_counter()
+            epoch_losses, stopping = self._epoch(epoch)
+            self._end_epoch(epoch, epoch_losses, started)
+            if stopping is not None:
+                self.bar.close()
+                raise stopping
+        self.bar.close()
+        if runner.is_main and (out_dir / ckpt.STATE).exists():  # the last epoch removes it
+            ckpt.save_checkpoint(out_dir, remove=[ckpt.STATE])
         runner.wait()
-        if stopping is not None:
-            bar.close()
-            raise stopping
-    bar.close()
+        final = _mean(epoch_losses) if epoch_losses else None
+        return TrainResult(out_dir, config.epochs, final, self.losses)
 
-    if runner.is_main and (out_dir / ckpt.STATE).exists():  # the last epoch removes it
-        ckpt.save_checkpoint(out_dir, remove=[ckpt.STATE])
-    runner.wait()
-    final = _mean(epoch_losses) if epoch_losses else None
-    return TrainResult(out_dir, config.epochs, final, losses)
+    def _progress_bar(self) -> Any:
+        from tqdm import tqdm
+
+        config, setup, start = self.config, self.setup, self.start
+        bar = tqdm(total=self.steps_per_epoch * config.epochs,
+                   initial=self.steps_per_epoch * start.epoch + start.step,
+                   unit="step", file=sys.stderr, disable=not setup.verbose, dynamic_ncols=True,
+                   mininterval=1.0 if sys.stderr.isatty() else 30.0,
+                   desc=f"{config.kind} epoch {start.epoch + 1}/{config.epochs}")
+        if setup.verbose:
+            _log(f"training {config.kind} UNet D={config.hidden} on {self.n} images "
+                 f"({setup.data.source}), {self.runner.device.type} {setup.precision}, batch "
+                 f"{config.batch_size}, {self.steps_per_epoch} steps/epoch, epochs "
+                 f"{start.epoch + 1}..{config.epochs}", True)
+        return bar
+
+    def _epoch(self, epoch: int) -> tuple[list[float], StopTraining | None]:
+        """One epoch's steps (from the saved step on a mid-epoch resume): its losses, and a
+        StopTraining the step hook raised on its last step, to raise once it is saved."""
+        config, start = self.config, self.start
+        self.bar.set_description(f"{config.kind} epoch {epoch + 1}/{config.epochs}")
+        self.model.train()
+        order = torch.randperm(self.n, generator=_seeded(config.seed, "order", epoch))
+        noise_gen = _seeded(config.seed, "noise", epoch, self.rank)
+        first_step, epoch_losses = 0, []
+        if epoch == start.epoch and start.step:
+            first_step, epoch_losses = start.step, list(start.epoch_losses)
+            noise_gen.set_state(start.noise_state)
+        self.last_save = time.perf_counter()
+        stopping = None
+        for step in range(first_step, self.steps_per_epoch):
+            value = self._step(epoch, step, order, noise_gen)
+            epoch_losses.append(value)
+            self.bar.update(1)
+            if step % 10 == 0 or step == self.steps_per_epoch - 1:
+                self.bar.set_postfix(loss=f"{_mean(epoch_losses[-50:]):.4f}", refresh=False)
+            self._save_on_time(epoch, step, epoch_losses, noise_gen)
+            stopping = self._step_hook(epoch, step, value, epoch_losses, noise_gen)
+        return epoch_losses, stopping
+
+    def _step(self, epoch: int, step: int, order: torch.Tensor, noise_gen: torch.Generator
+              ) -> float:
+        """One optimizer step on this process's shard of the step's batch; its mean loss."""
+        idx, x0, eps = self._batch(order, step, noise_gen)
+        with self.runner.autocast():
+            if self.config.kind == "denoiser":
+                pred, target = self._denoiser_prediction(x0, eps), x0
+            else:
+                pred, target = self._ddpm_prediction(x0, eps, idx, noise_gen), eps
+        loss = F.mse_loss(pred.float(), target)
+        if not torch.isfinite(loss):
+            raise EngineError(f"the loss became {loss.item()} at epoch {epoch + 1}, step "
+                              f"{step + 1}: lower --lr or use --precision fp32")
+        self.runner.backward_step(loss, self.optimizer)
+        return float(self.runner.mean(loss.detach()))
+
+    def _batch(self, order: torch.Tensor, step: int, noise_gen: torch.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The image indices, images in [0, 1] and noise ε of this process's shard."""
+        config, device, world = self.config, self.runner.device, self.world
+        global_batch = config.batch_size * world
+        chunk = order[step * global_batch:(step + 1) * global_batch]
+        if world > 1 and len(chunk) < global_batch:  # equal shards: wrap around
+            chunk = torch.cat([chunk, order[:global_batch - len(chunk)]])
+        idx = chunk[self.rank * config.batch_size:(self.rank + 1) * config.batch_size].to(device)
+        x0 = self.images[idx].float().div_(255.0).contiguous(memory_format=self.memory_format)
+        eps = torch.randn(x0.shape, generator=noise_gen).to(device)
+        return idx, x0, eps.contiguous(memory_format=self.memory_format)
+
+    def _denoiser_prediction(self, x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """denoiser: UNet(x + σ ε), to be x."""
+        return self.model(x0 + self.config.sigma * eps)
+
+    def _ddpm_prediction(self, x0: torch.Tensor, eps: torch.Tensor, idx: torch.Tensor,
+                         noise_gen: torch.Generator) -> torch.Tensor:
+        """time / class: ε_θ(x_t, t/T[, c]) at t uniform in 1..T, to be ε; class: the one-hot c
+        zeroed with probability p_uncond."""
+        config, device, b = self.config, self.runner.device, x0.shape[0]
+        t = torch.randint(1, config.num_timesteps + 1, (b,), generator=noise_gen).to(device)
+        a = self.abar[t].view(b, 1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        t_in = t.float() / config.num_timesteps
+        if config.kind == "time":
+            return self.model(x_t, t_in)
+        keep = (torch.rand(b, generator=noise_gen) >= config.p_uncond).to(device)
+        c = F.one_hot(self.labels[idx], NUM_CLASSES).float() * keep[:, None].float()
+        return self.model(x_t, t_in, c)
+
+    # --- checkpointing ------------------------------------------------------------------------
+    def _save_mid_epoch(self, epoch: int, step: int, epoch_losses: list[float],
+                        noise_gen: torch.Generator) -> None:
+        _save_mid_epoch(self.out_dir, self.model, self.optimizer, self.scheduler, self.runner,
+                        self.setup.settings, epoch, step + 1, self.losses, epoch_losses,
+                        noise_gen, self.setup.extra)
+
+    def _save_on_time(self, epoch: int, step: int, epoch_losses: list[float],
+                      noise_gen: torch.Generator) -> None:
+        """The training state, every save_every_s seconds inside an epoch (one process)."""
+        every = self.config.save_every_s
+        if (every is not None and self.world == 1 and step < self.steps_per_epoch - 1
+                and time.perf_counter() - self.last_save >= every):
+            self._save_mid_epoch(epoch, step, epoch_losses, noise_gen)
+            self.last_save = time.perf_counter()
+
+    def _step_hook(self, epoch: int, step: int, value: float, epoch_losses: list[float],
+                   noise_gen: torch.Generator) -> StopTraining | None:
+        """on_step_end. A StopTraining from it saves the state at this step and is raised; on
+        an epoch's last step (one process) it is returned, to stop once the epoch is saved."""
+        if self.on_step_end is None:
+            return None
+        try:
+            self.on_step_end(epoch + 1, step + 1, value)
+        except StopTraining as stop:
+            if self.world > 1 or step < self.steps_per_epoch - 1:
+                if self.world == 1:
+                    self._save_mid_epoch(epoch, step, epoch_losses, noise_gen)
+                self.bar.close()
+                raise
+            return stop
+        return None
+
+    def _end_epoch(self, epoch: int, epoch_losses: list[float], started: float) -> None:
+        """The lr step, then (main process) the epoch's checkpoint, a line and on_epoch_end."""
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.losses.extend(epoch_losses)
+        done, final = epoch + 1, _mean(epoch_losses)
+        if self.runner.is_main:
+            plain = self.runner.unwrap(self.model)
+            _save_epoch(self.out_dir, plain, self.optimizer, self.scheduler, self.runner,
+                        self.config, self.setup.settings, self.setup.extra, done, final,
+                        self.losses, epoch_losses, self.steps_per_epoch)
+            seconds = time.perf_counter() - started
+            _log(f"epoch {done}/{self.config.epochs}: mean loss {final:.5f}, {seconds:.0f} s "
+                 f"({self.n / seconds:.0f} images/s), saved {self.out_dir}", self.setup.verbose)
+            if self.on_epoch_end is not None:
+                plain.eval()
+                self.on_epoch_end(done, plain, self.config, self.out_dir)
+                plain.train()
+        self.runner.wait()
 
 
 def _steps(config: TrainConfig, data: Dataset, world: int) -> int:
