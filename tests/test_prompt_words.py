@@ -155,3 +155,23 @@ def test_sample_takes_known_words_in_any_case(words_model, tmp_path):
     assert main(["sample", "--model", str(words_model), "--prompt", "Blue Hearts!", "--steps",
                  "2", "-n", "1", "--device", "cpu", "--out", str(out)]) == 0
     assert (out / "sample-000.png").is_file()
+
+
+def test_encode_prompts_checks_words_and_encodes_the_vocabulary_form(words_model, tmp_path,
+                                                                     capsys):
+    from engine.models.registry import load_model
+
+    out = tmp_path / "p.pth"
+    assert main(["encode-prompts", "--model", str(words_model), "--out", str(out),
+                 "--device", "cpu", "red heart", "red hart"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "does not know the word 'hart' (the closest words it knows: heart" in err
+    assert not out.exists(), "nothing written"
+    assert main(["encode-prompts", "--model", str(words_model), "--out", str(out),
+                 "--device", "cpu", "Red Hearts!", "a rocket"]) == 0
+    data = torch.load(out, weights_only=True)
+    assert set(data) == {"Red Hearts!", "a rocket", ""}, "keyed as typed"
+    model = load_model(str(words_model), device="cpu")
+    expected = model.encode(["red heart"]).to(torch.float16)
+    assert torch.allclose(data["Red Hearts!"].float(), expected.float(), atol=1e-3)

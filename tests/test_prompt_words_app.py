@@ -48,7 +48,11 @@ def test_typing_offers_the_models_words_for_the_word_being_typed(qtbot, words_mo
     assert not completer.completer.popup().isVisible(), "no word begun: nothing offered"
     type_into(qtbot, box, "zq")
     assert completer.offered() == [] and not completer.completer.popup().isVisible()
-    assert window.modes.prompt2.word_completer.words() == WORDS
+    illusion = window.modes.illusion
+    for other in (window.modes.prompt2, illusion.prompt3, illusion.prompt4, illusion.medium):
+        assert other.word_completer.words() == WORDS, "every prompt box completes"
+    type_into(qtbot, illusion.prompt3, "roc")
+    assert illusion.prompt3.word_completer.offered() == ["rocket"]
     assert "words this model knows" in box.toolTip()
 
 
@@ -67,6 +71,7 @@ def test_a_t5_model_has_no_word_completion(qtbot, if_models, tmp_path):
     window = open_window(qtbot, str(if_models / "IF-I-tiny-v1.0"), tmp_path / "w")
     box = window.modes.prompt
     assert window.model_state.words is None and box.word_completer.words() == []
+    assert window.modes.illusion.prompt4.word_completer.words() == []
     assert box.lineEdit().completer() is not None, "the combo's own completion is back"
     type_into(qtbot, box, "a ro")
     assert not box.word_completer.completer.popup().isVisible()

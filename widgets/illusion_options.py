@@ -180,6 +180,14 @@ class IllusionOptions(QWidget):
                 if not symmetric and box.currentIndex() == index:
                     box.setCurrentIndex(0)
 
+    def set_words(self, words: list[str] | None) -> None:
+        """A model's vocabulary: prompts 3 and 4 and the medium prompt complete from it, as the
+        panel's own two do."""
+        for box in (self.prompt3, self.prompt4, self.medium):
+            set_words = getattr(box, "set_words", None)  # a PromptBox; a plain combo has none
+            if set_words is not None:
+                set_words(words)
+
     def set_mode(self, mode: str) -> None:
         self._mode = mode
         self._show_rows()

@@ -310,6 +310,7 @@ class ModesPanel(QWidget):
         self._set_prompt_hint(bool(info.get("free_text", False)), choices)
         self.prompt.set_words(info.get("words"))
         self.prompt2.set_words(info.get("words"))
+        self.illusion.set_words(info.get("words"))
         self._keep_one_width()
 
     def _set_upscaler(self, name: str | None, available: bool) -> None:

@@ -8,6 +8,7 @@ tokenizer/ (local files only).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -101,11 +102,13 @@ class T5PromptEncoder:
         return out
 
 
-def encode_to_file(encoder: T5PromptEncoder, prompts: list[str], path: str | Path
-                   ) -> dict[str, torch.Tensor]:
-    """The course's format: {prompt: [1, 77, d] fp16 on the CPU}, '' always included."""
+def encode_to_file(encoder: T5PromptEncoder, prompts: list[str], path: str | Path,
+                   reads: Callable[[str], str] | None = None) -> dict[str, torch.Tensor]:
+    """The course's format: {prompt: [1, 77, d] fp16 on the CPU}, '' always included. `reads`
+    gives the text the encoder reads for a prompt (a model with a vocabulary: its form of the
+    prompt); the file is keyed by the prompt as given."""
     wanted = list(dict.fromkeys([*prompts, ""]))
-    embeddings = encoder(wanted).to("cpu", torch.float16)
+    embeddings = encoder([reads(p) if reads else p for p in wanted]).to("cpu", torch.float16)
     data = {p: embeddings[i:i + 1].clone() for i, p in enumerate(wanted)}
     with replacing(path) as tmp:  # removed if the save fails: no <out>.tmp left behind
         torch.save(data, tmp)
