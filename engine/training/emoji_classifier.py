@@ -352,7 +352,8 @@ def train_emoji_classifier(config: ClassifierConfig, out_dir: str | os.PathLike,
     """Train into out_dir (resume=True continues the run there); (net in eval mode, config).
 
     max_epochs stops this call (saved) after that many epochs (tests of resume)."""
-    from engine.training.train import cpu_count, resolve_device, resolve_precision
+    from engine.devices import cpu_count, resolve_device
+    from engine.training.train import resolve_precision
 
     log = log or (lambda message: print(message, file=sys.stderr))
     config.validate()
