@@ -54,7 +54,11 @@ class Settings:
     # --- run and tool settings ---------------------------------------------------------------
     @property
     def model(self) -> str:
-        return self._read("run/model", DEFAULTS["model"], _text)
+        """The model last used; at first start the emoji cascade if it is bundled, else
+        DEFAULTS' digit model (engine.models.registry.default_model)."""
+        from engine.models.registry import default_model
+
+        return self._read("run/model", default_model(), _text)
 
     @model.setter
     def model(self, value: str) -> None:

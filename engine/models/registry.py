@@ -71,6 +71,12 @@ def bundled_folder(name: str) -> Path:
     return RESOURCES / BUNDLED[name]
 
 
+def default_model() -> str:
+    """The model the app opens on at first start: the emoji cascade where it is bundled (colour
+    and words), else the digit model. The command line's --model default stays `mnist`."""
+    return "emoji" if bundled_folder("emoji").is_dir() else "mnist"
+
+
 def resolve_folder(spec: str) -> Path:
     """The folder behind a bundled name, a path, or a cached Hugging Face id."""
     if spec in BUNDLED:
