@@ -17,7 +17,6 @@ from typing import Any
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
-    QActionGroup,
     QCloseEvent,
     QColor,
     QDragEnterEvent,
@@ -43,12 +42,13 @@ from app.dialogs import DialogAsker, ExportDialog, NewDialog  # noqa: F401 - tes
 from app.explorer import NoiseExplorer
 from app.history import Result
 from app.illusions import open_anagram_viewer
+from app.model_menu import PRECISION_LABELS, ModelMenu  # noqa: F401 - tests read the labels here
 from app.qt_images import BLACK, brush_for, scaling_for
 from app.results_view import RESULT_SIDE, ResultsView
 from app.session import modes as mode_table
 from app.session.asker import ExportChoice  # noqa: F401 - tests import it from here
 from app.session.jobs import JobKind, JobRecord
-from app.session.model_state import LoadRequest, ModelState
+from app.session.model_state import ModelState
 from app.session.runner import LIVE_DELAY_MS  # noqa: F401 - tests import it from here
 from app.session.session import DEFAULT_MODEL, TITLE, Session  # noqa: F401 - TITLE for tests
 from app.session.settings import bind_panel
@@ -56,7 +56,6 @@ from app.session.suggested import suggested_for
 from app.settings import APPLICATION, ORGANISATION, Settings
 from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
-from engine.devices import DEVICES, available_devices
 from engine.errors import EngineError
 from widgets.canvas import CanvasView
 from widgets.history_strip import HistoryStrip
@@ -71,12 +70,6 @@ STATUS_MS = 8000
 DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable
                  | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                  | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-PRECISION_LABELS = {"auto": "Auto (IF: fp16 on a GPU; digits: bf16 on a CPU with native bf16; "
-                            "else fp32)", "fp32": "fp32",
-                    "bf16": "bf16 (half the memory of fp32 on the CPU)", "fp16": "fp16 (GPU only)"}
-OFFLOAD_LABELS = {"none": "None: all of the model on the device",
-                  "model": "Model offload: one module at a time on the GPU",
-                  "sequential": "Sequential offload: least GPU memory, slowest"}
 STATE_TEXT = {"loading": "Loading model…", "idle": "Idle", "running": "Running",
               "upscaling": "Upscaling (stage II)"}
 # the session's names the window answers to (tests and the action table reach them here)
@@ -211,9 +204,9 @@ class MainWindow(QMainWindow):
         """The menus, every key and the tool bar's keys, from the table of app/actions.py."""
         self._actions = action_table.make_actions(self)
         self.menus = action_table.build_menus(self.menuBar(), self._actions)
-        self.recent_menu, self.model_menu = self.menus["recent"], self.menus["Model"]
+        self.recent_menu = self.menus["recent"]
         self._fill_recent_menu()
-        self._fill_model_menu()
+        self.model_menu = ModelMenu(self.menus["Model"], self.session, self._actions)
         self.canvas.set_keys(action_table.handler_keys("canvas"))
         self.history_strip.set_keys(action_table.handler_keys("history"))
         self.tool_options.show_size_keys(" and ".join(
@@ -228,89 +221,20 @@ class MainWindow(QMainWindow):
         """Enables the actions whose row says when (a result shown, an illusion shown)."""
         action_table.refresh_enabled(self, self._actions)
 
-    def _fill_model_menu(self) -> None:
-        """Bundled models, Hugging Face cache entries, a model folder, and the devices."""
-        from engine.models.registry import RESOURCES, find_models
-
-        menu = self.model_menu
-        menu.clear()
-        self._model_group = QActionGroup(self)
-        try:
-            found = find_models()
-        except Exception:  # noqa: BLE001 - a broken cache must not stop the window
-            found = []
-        bundled = [m for m in found if RESOURCES in Path(m.where).parents]
-        cached = [m for m in found if m not in bundled]
-        sections = (("Bundled", bundled, "(no bundled model found)"),
-                    ("Hugging Face cache", cached, "(nothing usable in the cache)"))
-        for title, models, empty in sections:
-            menu.addSection(title)
-            for info in models:
-                self._add_model_entry(info)
-            if not models:
-                menu.addAction(empty).setEnabled(False)
-        spec = self.session.model_spec
-        if spec and spec not in {m.name for m in found} and Path(spec).is_dir():
-            menu.addSection("Folder")
-            self._add_model_action(Path(spec).name, spec, spec)
-        action_table.fill_menu(menu, "Model", self._actions)  # model folder, embeddings
-        self._fill_option_menus(menu)
-
-    def _add_model_entry(self, info: Any) -> None:
-        action = self._add_model_action(f"{info.name}  ({info.kind})", info.name, str(info.where))
-        if info.kind == "deepfloyd-if-upscaler":  # found by stage I, not loaded alone
-            action.setEnabled(False)
-            action.setText(f"{info.name}  (IF stage II: Upscale uses it)")
-            action.setToolTip(f"{info.where}: stage II upscales stage I's results; "
-                              "load a stage I model (IF-I-*) and tick Upscale")
-
-    def _fill_option_menus(self, menu: Any) -> None:
-        s, have = self.session, available_devices()
-        self.device_actions = self._choice_menu(
-            menu.addMenu("&Device"), {d: d for d in DEVICES}, s.device, s.set_device,
-            {d: f"{d} is not available on this machine" for d in DEVICES if not have.get(d)})
-        self.precision_menu = menu.addMenu("&Precision")
-        self.precision_menu.setToolTipsVisible(True)
-        self.precision_actions = self._choice_menu(self.precision_menu, PRECISION_LABELS,
-                                                   s.precision, s.set_precision)
-        self.offload_menu = menu.addMenu("&Offload")
-        self.offload_actions = self._choice_menu(self.offload_menu, OFFLOAD_LABELS,
-                                                 s.offload, s.set_offload)
-        self.offload_menu.menuAction().setToolTip(
-            "Offload applies to large models (DeepFloyd IF)")
-        self.precision_menu.menuAction().setToolTip(  # issue 15: the digit models take it too
-            "Precision applies to DeepFloyd IF and the digit models (fp32 or bf16; `python "
-            "main.py doctor` says which this CPU runs fast)")
-        menu.setToolTipsVisible(True)
-
-    def _choice_menu(self, menu: Any, labels: dict[str, str], current: str, slot: Any,
-                     unavailable: dict[str, str] | None = None) -> dict[str, QAction]:
-        """One checkable action per choice, exclusive; `unavailable` ones are disabled."""
-        group = QActionGroup(menu)
-        actions = {}
-        for key, label in labels.items():
-            action = QAction(label, menu, checkable=True, checked=key == current)
-            if unavailable and key in unavailable:
-                action.setEnabled(False)
-                action.setToolTip(unavailable[key])
-            action.triggered.connect(lambda _=False, k=key: slot(k))
-            group.addAction(action)
-            menu.addAction(action)
-            actions[key] = action
-        return actions
-
-    def _add_model_action(self, text: str, spec: str, where: str) -> QAction:
-        action = QAction(text, self, checkable=True)
-        action.setData(spec)
-        action.setToolTip(where)
-        action.setChecked(spec == self.session.model_spec)
-        action.triggered.connect(lambda _=False, n=spec: self.session.load_model(n))
-        self._model_group.addAction(action)
-        self.model_menu.addAction(action)
-        return action
-
     def model_actions(self) -> list[QAction]:
-        return self._model_group.actions()
+        return self.model_menu.model_actions()
+
+    @property
+    def device_actions(self) -> dict[str, QAction]:
+        return self.model_menu.device_actions
+
+    @property
+    def precision_actions(self) -> dict[str, QAction]:
+        return self.model_menu.precision_actions
+
+    @property
+    def offload_actions(self) -> dict[str, QAction]:
+        return self.model_menu.offload_actions
 
     def _fill_recent_menu(self) -> None:
         menu = self.recent_menu
@@ -347,7 +271,6 @@ class MainWindow(QMainWindow):
         s.recentChanged.connect(self._fill_recent_menu)
         s.modelReady.connect(self._on_model_ready)
         s.modelFailed.connect(self._on_model_failed)
-        s.requestChanged.connect(self._on_request_changed)
         s.modelSees.connect(self.result_view.show_model_input)
         e.stateChanged.connect(self._on_state)
         e.loadNote.connect(lambda note: self.statusBar().showMessage(
@@ -444,10 +367,7 @@ class MainWindow(QMainWindow):
         self.model_label.setStyleSheet("")
         self.model_label.setToolTip(state.spec)
         self.model_label.setText(f"Model: {state.describe()}")
-        if state.spec not in [a.data() for a in self.model_actions()]:
-            self._fill_model_menu()  # a folder opened by hand gets its own entry
-        for action in self.model_actions():
-            action.setChecked(action.data() == state.spec)
+        self.model_menu.loaded(state)
         self.input_timer.start()
         self.history_strip.set_action_state(
             "upscaleRequested", bool(state.upscaler_name), state.upscaler,
@@ -461,16 +381,6 @@ class MainWindow(QMainWindow):
         self.model_label.setToolTip(reason)
         self.model_label.setStyleSheet("QLabel { color: #c0392b; font-weight: bold; }")
         self.modes.set_model_info(None)
-
-    def _on_request_changed(self, request: LoadRequest) -> None:
-        """The Model menu follows the request (a rollback too)."""
-        for actions, key in ((self.device_actions, request.device),
-                             (self.precision_actions, request.precision),
-                             (self.offload_actions, request.offload)):
-            if key in actions:
-                actions[key].setChecked(True)
-        for action in self.model_actions():
-            action.setChecked(action.data() == request.spec)
 
     def _update_model_input(self) -> None:
         self.result_view.show_model_input(*self.session.model_input())

@@ -1,0 +1,137 @@
+"""The Model menu: the models found (bundled, Hugging Face cache, a folder opened by hand),
+the table's Model rows, and the device, precision and offload choices. It follows the
+session's model request (a rollback too) and asks the session for every change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import QMenu
+
+from app import actions as action_table
+from app.session.model_state import LoadRequest, ModelState
+from app.session.session import Session
+from engine.devices import DEVICES, available_devices
+
+PRECISION_LABELS = {"auto": "Auto (IF: fp16 on a GPU; digits: bf16 on a CPU with native bf16; "
+                            "else fp32)", "fp32": "fp32",
+                    "bf16": "bf16 (half the memory of fp32 on the CPU)", "fp16": "fp16 (GPU only)"}
+OFFLOAD_LABELS = {"none": "None: all of the model on the device",
+                  "model": "Model offload: one module at a time on the GPU",
+                  "sequential": "Sequential offload: least GPU memory, slowest"}
+
+
+class ModelMenu(QObject):
+    """Fills `menu` (rebuilt by `fill`); `actions` are the table's QActions."""
+
+    def __init__(self, menu: QMenu, session: Session, actions: dict[str, QAction]) -> None:
+        super().__init__(menu)
+        self.menu, self.session, self._actions = menu, session, actions
+        self.device_actions: dict[str, QAction] = {}
+        self.precision_actions: dict[str, QAction] = {}
+        self.offload_actions: dict[str, QAction] = {}
+        self.fill()
+        session.requestChanged.connect(self.follow)
+
+    def model_actions(self) -> list[QAction]:
+        return self._group.actions()
+
+    def fill(self) -> None:
+        """Bundled models, Hugging Face cache entries, a model folder, and the devices."""
+        from engine.models.registry import RESOURCES, find_models
+
+        menu = self.menu
+        menu.clear()
+        self._group = QActionGroup(self)
+        try:
+            found = find_models()
+        except Exception:  # noqa: BLE001 - a broken cache must not stop the window
+            found = []
+        bundled = [m for m in found if RESOURCES in Path(m.where).parents]
+        cached = [m for m in found if m not in bundled]
+        sections = (("Bundled", bundled, "(no bundled model found)"),
+                    ("Hugging Face cache", cached, "(nothing usable in the cache)"))
+        for title, models, empty in sections:
+            menu.addSection(title)
+            for info in models:
+                self._add_entry(info)
+            if not models:
+                menu.addAction(empty).setEnabled(False)
+        spec = self.session.model_spec
+        if spec and spec not in {m.name for m in found} and Path(spec).is_dir():
+            menu.addSection("Folder")
+            self._add_model(Path(spec).name, spec, spec)
+        action_table.fill_menu(menu, "Model", self._actions)  # model folder, embeddings
+        self._fill_options()
+
+    def loaded(self, state: ModelState) -> None:
+        """A model loaded: a folder opened by hand gets its own entry; its entry is ticked."""
+        if state.spec not in [a.data() for a in self.model_actions()]:
+            self.fill()
+        for action in self.model_actions():
+            action.setChecked(action.data() == state.spec)
+
+    def follow(self, request: LoadRequest) -> None:
+        """The ticks follow the request (a rollback too)."""
+        for actions, key in ((self.device_actions, request.device),
+                             (self.precision_actions, request.precision),
+                             (self.offload_actions, request.offload)):
+            if key in actions:
+                actions[key].setChecked(True)
+        for action in self.model_actions():
+            action.setChecked(action.data() == request.spec)
+
+    def _add_entry(self, info: Any) -> None:
+        action = self._add_model(f"{info.name}  ({info.kind})", info.name, str(info.where))
+        if info.kind == "deepfloyd-if-upscaler":  # found by stage I, not loaded alone
+            action.setEnabled(False)
+            action.setText(f"{info.name}  (IF stage II: Upscale uses it)")
+            action.setToolTip(f"{info.where}: stage II upscales stage I's results; "
+                              "load a stage I model (IF-I-*) and tick Upscale")
+
+    def _add_model(self, text: str, spec: str, where: str) -> QAction:
+        action = QAction(text, self.menu, checkable=True)
+        action.setData(spec)
+        action.setToolTip(where)
+        action.setChecked(spec == self.session.model_spec)
+        action.triggered.connect(lambda _=False, n=spec: self.session.load_model(n))
+        self._group.addAction(action)
+        self.menu.addAction(action)
+        return action
+
+    def _fill_options(self) -> None:
+        s, menu, have = self.session, self.menu, available_devices()
+        self.device_actions = choice_menu(
+            menu.addMenu("&Device"), {d: d for d in DEVICES}, s.device, s.set_device,
+            {d: f"{d} is not available on this machine" for d in DEVICES if not have.get(d)})
+        precision = menu.addMenu("&Precision")
+        precision.setToolTipsVisible(True)
+        self.precision_actions = choice_menu(precision, PRECISION_LABELS, s.precision,
+                                             s.set_precision)
+        offload = menu.addMenu("&Offload")
+        self.offload_actions = choice_menu(offload, OFFLOAD_LABELS, s.offload, s.set_offload)
+        offload.menuAction().setToolTip("Offload applies to large models (DeepFloyd IF)")
+        precision.menuAction().setToolTip(  # issue 15: the digit models take it too
+            "Precision applies to DeepFloyd IF and the digit models (fp32 or bf16; `python "
+            "main.py doctor` says which this CPU runs fast)")
+        menu.setToolTipsVisible(True)
+
+
+def choice_menu(menu: QMenu, labels: dict[str, str], current: str, slot: Any,
+                unavailable: dict[str, str] | None = None) -> dict[str, QAction]:
+    """One checkable action per choice, exclusive; `unavailable` ones are disabled."""
+    group = QActionGroup(menu)
+    actions = {}
+    for key, label in labels.items():
+        action = QAction(label, menu, checkable=True, checked=key == current)
+        if unavailable and key in unavailable:
+            action.setEnabled(False)
+            action.setToolTip(unavailable[key])
+        action.triggered.connect(lambda _=False, k=key: slot(k))
+        group.addAction(action)
+        menu.addAction(action)
+        actions[key] = action
+    return actions
