@@ -6,5 +6,8 @@ drawn when a job is made); model_state: the loaded model as a frozen record, and
 loads and reloads it with rollback; jobs: a job's kind and state, and the queue whose signals
 carry the job; runner: every run from settings to results through one queue, routed by kind,
 and Live mode (debounce, cancel-stale); suggested: the anagrams measured to work on each model,
-offered in one click.
+offered in one click; asker: the questions the session asks (a seam: dialogs in the app, a
+fake in tests); session: the document, history, run settings, model, jobs, the result shown,
+the project, dirty state and title, with open/save/paste/recover/export/close
+(docs/architecture.md).
 """
