@@ -150,3 +150,17 @@ def test_cli_trains_and_a_missing_classifier_is_one_message(emoji_set, tmp_path,
     assert "--data DIR is needed" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="holds no emoji classifier.*train emoji-classifier"):
         load_emoji_classifier(tmp_path)
+
+
+def test_the_bundled_classifier_loads_and_knows_every_emoji():
+    from engine.training.emoji_classifier import BUNDLED
+
+    if not BUNDLED.is_dir():
+        pytest.skip("no bundled emoji classifier")
+    net, config = load_emoji_classifier()
+    assert len(config["classes"]) == net.arch["classes"] == 1906
+    assert (BUNDLED / "model.safetensors").stat().st_size <= 5 * 2 ** 20
+    assert "CC-BY 4.0" in (BUNDLED / "LICENSES.md").read_text()
+    assert config["held_out"]["top5"] >= 0.9
+    out = logits(net, torch.ones(2, 3, 32, 32))
+    assert out.shape == (2, 1906) and torch.isfinite(out).all()
