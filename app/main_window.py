@@ -28,10 +28,8 @@ from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QDockWidget,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QSplitter,
     QWidget,
 )
@@ -54,6 +52,7 @@ from app.session.session import DEFAULT_MODEL, TITLE, Session  # noqa: F401 - TI
 from app.session.settings import bind_panel
 from app.session.suggested import suggested_for
 from app.settings import APPLICATION, ORGANISATION, Settings
+from app.status_line import StatusLine
 from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
 from engine.errors import EngineError
@@ -70,8 +69,6 @@ STATUS_MS = 8000
 DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable
                  | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                  | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-STATE_TEXT = {"loading": "Loading model…", "idle": "Idle", "running": "Running",
-              "upscaling": "Upscaling (stage II)"}
 # the session's names the window answers to (tests and the action table reach them here)
 SESSION_NAMES = (
     "engine", "document", "history", "asker", "autosaver", "runner", "model_state",
@@ -177,28 +174,12 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_status_bar(self) -> None:
-        self.model_label = QLabel(self)
-        self.state_label = QLabel("Idle", self)
-        self.state_label.setMinimumWidth(110)
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setFixedWidth(220)
-        self.progress_bar.setFormat("step %v / %m")
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setTextVisible(False)
-        self.eta_label = QLabel(self)
-        self.eta_label.setMinimumWidth(80)
-        self.zoom_label = QLabel(self)
-        self.zoom_label.setMinimumWidth(60)
-        self.zoom_label.setToolTip("Canvas zoom (View ▸ Zoom in / out / Fit / 100%)")
-        self.canvas.zoomChanged.connect(self._show_zoom)
-        self._show_zoom(self.canvas.zoom())
-        for widget in (self.zoom_label, self.model_label, self.state_label, self.progress_bar,
-                       self.eta_label):
-            self.statusBar().addPermanentWidget(widget)
-
-    def _show_zoom(self, zoom: float) -> None:
-        self.zoom_label.setText(f"{zoom * 100:.0f}%")
+        self.status_line = line = StatusLine(self.statusBar())
+        self.model_label, self.state_label = line.model_label, line.state_label
+        self.progress_bar, self.eta_label, self.zoom_label = (
+            line.progress_bar, line.eta_label, line.zoom_label)
+        self.canvas.zoomChanged.connect(line.show_zoom)
+        line.show_zoom(self.canvas.zoom())
 
     def _build_menus(self) -> None:
         """The menus, every key and the tool bar's keys, from the table of app/actions.py."""
@@ -276,13 +257,14 @@ class MainWindow(QMainWindow):
         e.loadNote.connect(lambda note: self.statusBar().showMessage(
             note[:1].upper() + note[1:], 15000))
         r.submitted.connect(self._on_submitted)
-        r.progress.connect(self._on_progress)
+        r.progress.connect(lambda _job, *step: self.status_line.progress(*step))
         r.preview.connect(self._on_preview)
         r.finished.connect(lambda job: self._run_ended(
             f"{'Live: done' if job.kind is JobKind.LIVE else 'Done'} in "
             f"{time.monotonic() - s.run_started:.1f} s"))
-        r.failed.connect(lambda _job, _message: self._run_ended("The run failed"))
-        r.cancelled.connect(self._on_cancelled)
+        r.failed.connect(lambda _job, _message: self._run_ended(""))  # the session says why
+        r.cancelled.connect(lambda job: self._run_ended(
+            "" if job.kind is JobKind.LIVE else "Cancelled", cancelled=True))
 
     def _bind_widgets(self) -> None:
         s, doc, settings = self.session, self.document, self.session.settings
@@ -364,9 +346,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_ready(self, state: ModelState) -> None:
         self.modes.set_model_info(state.panel_values() | {"suggested": suggested_for(state.spec)})
-        self.model_label.setStyleSheet("")
-        self.model_label.setToolTip(state.spec)
-        self.model_label.setText(f"Model: {state.describe()}")
+        self.status_line.show_model(state)
         self.model_menu.loaded(state)
         self.input_timer.start()
         self.history_strip.set_action_state(
@@ -376,10 +356,7 @@ class MainWindow(QMainWindow):
     def _on_model_failed(self, reason: str) -> None:
         if self.session.model_state is not None:
             return
-        short = reason.split(";")[0].split(" from ")[0]  # the full text is the tooltip
-        self.model_label.setText(f"No model loaded ({short}). Use Model ▸ Open model folder…")
-        self.model_label.setToolTip(reason)
-        self.model_label.setStyleSheet("QLabel { color: #c0392b; font-weight: bold; }")
+        self.status_line.show_no_model(reason)
         self.modes.set_model_info(None)
 
     def _update_model_input(self) -> None:
@@ -387,19 +364,11 @@ class MainWindow(QMainWindow):
 
     # --- runs -----------------------------------------------------------------------------------
     def _on_state(self, state: str) -> None:
-        self.state_label.setText(state == "idle" and self.training_panel.busy_text()
-                                 or STATE_TEXT.get(state, state))
+        self.status_line.show_state(state, self.training_panel.busy_text())
 
     def _on_submitted(self, _job: JobRecord) -> None:
         self.modes.set_running(True)
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
-
-    def _on_progress(self, _job: JobRecord, step: int, total: int, eta: float) -> None:
-        self.progress_bar.setTextVisible(True)
-        self.progress_bar.setRange(0, max(total, 1))
-        self.progress_bar.setValue(step)
-        self.eta_label.setText(f"ETA {eta:.0f} s" if step < total else "")
+        self.status_line.started()
 
     def _on_preview(self, job: JobRecord, image: QImage, _step: int, _total: int) -> None:
         if job.kind is JobKind.LIVE:
@@ -409,16 +378,12 @@ class MainWindow(QMainWindow):
         self.canvas.preview(image.scaled(side, Qt.AspectRatioMode.IgnoreAspectRatio,
                                          scaling_for(image)))
 
-    def _run_ended(self, message: str) -> None:
+    def _run_ended(self, message: str, cancelled: bool = False) -> None:
         self.canvas.preview(None)
         self.modes.set_running(self.runner.busy())
-        self.eta_label.setText("")
+        self.status_line.ended(cancelled)
         if message:
             self.statusBar().showMessage(message, STATUS_MS)
-
-    def _on_cancelled(self, job: JobRecord) -> None:
-        self.progress_bar.setValue(0)
-        self._run_ended("" if job.kind is JobKind.LIVE else "Cancelled")
 
     def run_live(self) -> JobRecord | None:
         """One Live SDEdit run of the region, with the seed shown (not a new random one)."""

@@ -1,0 +1,67 @@
+"""The status bar's permanent part: zoom, the model loaded, the engine's state, the run's
+progress and its time left."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+
+from app.session.model_state import ModelState
+
+STATE_TEXT = {"loading": "Loading model…", "idle": "Idle", "running": "Running",
+              "upscaling": "Upscaling (stage II)"}
+NO_MODEL_STYLE = "QLabel { color: #c0392b; font-weight: bold; }"
+
+
+class StatusLine:
+    """The labels and the progress bar, added to `bar` (left to right)."""
+
+    def __init__(self, bar: QStatusBar) -> None:
+        self.model_label = QLabel(bar)
+        self.state_label = QLabel("Idle", bar)
+        self.state_label.setMinimumWidth(110)
+        self.progress_bar = QProgressBar(bar)
+        self.progress_bar.setFixedWidth(220)
+        self.progress_bar.setFormat("step %v / %m")
+        self.progress_bar.setTextVisible(False)
+        self.eta_label = QLabel(bar)
+        self.eta_label.setMinimumWidth(80)
+        self.zoom_label = QLabel(bar)
+        self.zoom_label.setMinimumWidth(60)
+        self.zoom_label.setToolTip("Canvas zoom (View ▸ Zoom in / out / Fit / 100%)")
+        self.started()
+        for widget in (self.zoom_label, self.model_label, self.state_label, self.progress_bar,
+                       self.eta_label):
+            bar.addPermanentWidget(widget)
+
+    def show_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f}%")
+
+    def show_model(self, state: ModelState) -> None:
+        self.model_label.setStyleSheet("")
+        self.model_label.setToolTip(state.spec)
+        self.model_label.setText(f"Model: {state.describe()}")
+
+    def show_no_model(self, reason: str) -> None:
+        short = reason.split(";")[0].split(" from ")[0]  # the full text is the tooltip
+        self.model_label.setText(f"No model loaded ({short}). Use Model ▸ Open model folder…")
+        self.model_label.setToolTip(reason)
+        self.model_label.setStyleSheet(NO_MODEL_STYLE)
+
+    def show_state(self, state: str, busy_text: str = "") -> None:
+        """The engine's state; `busy_text` (training runs) stands in for "Idle"."""
+        self.state_label.setText(state == "idle" and busy_text or STATE_TEXT.get(state, state))
+
+    def started(self) -> None:
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+
+    def progress(self, step: int, total: int, eta: float) -> None:
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setRange(0, max(total, 1))
+        self.progress_bar.setValue(step)
+        self.eta_label.setText(f"ETA {eta:.0f} s" if step < total else "")
+
+    def ended(self, cancelled: bool = False) -> None:
+        if cancelled:
+            self.progress_bar.setValue(0)
+        self.eta_label.setText("")
