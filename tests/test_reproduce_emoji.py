@@ -20,9 +20,13 @@ SECTIONS = {"A-0", "A-1.1", "A-1.2", "A-1.3", "A-1.4", "A-1.5", "A-1.6", "A-1.7"
 
 
 @pytest.fixture(scope="module")
-def cascade(tmp_path_factory):
-    root = tmp_path_factory.mktemp("emoji-repro")
-    return train_tiny_cascade(write_emoji_set(root / "set", copies=1), root)
+def emoji_set(tmp_path_factory):
+    return write_emoji_set(tmp_path_factory.mktemp("emoji-repro-set") / "set", copies=1)
+
+
+@pytest.fixture(scope="module")
+def cascade(emoji_set, tmp_path_factory):
+    return train_tiny_cascade(emoji_set, tmp_path_factory.mktemp("emoji-repro"))
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +72,35 @@ def test_reproduce_part_a_quick_runs_every_figure_on_the_emoji_cascade(cascade, 
     first = rgb[: rgb.shape[0] // 2, : rgb.shape[1] // 4]
     spread = (first.max(-1) - first.min(-1))
     assert (spread > 40).mean() > 0.1, "a colour photo goes to the model in colour"
+
+
+def test_bench_emoji_quality_judges_samples_beside_the_datas_floor(cascade, emoji_set, tmp_path,
+                                                                    capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from engine.training.emoji_classifier import ClassifierConfig, train_emoji_classifier
+
+    judge = tmp_path / "judge"
+    train_emoji_classifier(ClassifierConfig(str(emoji_set), epochs=1, batch_size=8, width=8,
+                                            fc=16, num_threads=1, device="cpu"), judge,
+                           log=lambda _: None)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_emoji_quality.py"
+    spec = importlib.util.spec_from_file_location("bench_emoji_quality", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = cascade / "IF-I-emoji"
+    assert bench.main(["--model", str(model), "--data", str(emoji_set), "--classifier",
+                       str(judge), "--prompts", "3", "--seeds", "2", "--steps", "2",
+                       "--threads", "1"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()[-1].strip("|").split("|")
+    assert int(table[0]) == 6, "3 prompts x 2 seeds"
+    assert all(0 <= float(v.strip(" %")) <= 100 for v in table[1:3])
+    assert bench.main(["--model", str(tmp_path / "none"), "--data", str(emoji_set)]) == 1
+    from engine.training.emoji_classifier import as_images, load_emoji_classifier
+    from engine.training.emoji_data import load_set
+
+    net, _ = load_emoji_classifier(judge)
+    x = as_images(load_set(emoji_set).images)
+    assert bench.floors(net, x, len(x))["same_count"] == pytest.approx(0.0, abs=1e-6), \
+        "the whole set against itself is at distance 0"
