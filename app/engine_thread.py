@@ -80,12 +80,14 @@ LEASE_POLL_S = 0.05  # a borrower waiting for the model looks at its stop test t
 
 class ModelLease:
     """Who uses the engine's model now: the engine thread (loads and runs) or one borrower,
-    never two at once; a waiting engine goes before any borrower."""
+    never two at once; a waiting engine goes before any borrower, and an urgent borrower (the
+    explorer's one-call columns) before the others (its iterative column, a step at a time)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._holder: str | None = None  # "engine", "borrower" or None
         self._engine_waiting = 0
+        self._urgent_waiting = 0
 
     @contextmanager
     def engine_turn(self) -> Iterator[None]:
@@ -104,14 +106,21 @@ class ModelLease:
             self._release()
 
     @contextmanager
-    def lend(self, stop: Callable[[], bool] | None = None) -> Iterator[None]:
-        """A borrower's hold: waits while the engine works or waits for its turn; raises
-        `Cancelled` if `stop()` becomes true first (a cancelled request gives up waiting)."""
+    def lend(self, stop: Callable[[], bool] | None = None, urgent: bool = False
+             ) -> Iterator[None]:
+        """A borrower's hold: waits while the engine works or waits for its turn (and, unless
+        `urgent`, while an urgent borrower waits); raises `Cancelled` if `stop()` becomes true
+        first (a cancelled request gives up waiting)."""
         with self._cond:
-            while self._holder is not None or self._engine_waiting:
-                if stop is not None and stop():
-                    raise Cancelled
-                self._cond.wait(LEASE_POLL_S if stop is not None else None)
+            self._urgent_waiting += urgent
+            try:
+                while self._holder is not None or self._engine_waiting or (
+                        not urgent and self._urgent_waiting):
+                    if stop is not None and stop():
+                        raise Cancelled
+                    self._cond.wait(LEASE_POLL_S if stop is not None else None)
+            finally:
+                self._urgent_waiting -= urgent
             self._holder = "borrower"
         try:
             yield
@@ -393,12 +402,12 @@ class EngineThread(QObject):
         return self._worker.model
 
     @contextmanager
-    def lend_model(self, stop: Callable[[], bool] | None = None
+    def lend_model(self, stop: Callable[[], bool] | None = None, urgent: bool = False
                    ) -> Iterator[DiffusionModel | None]:
         """The loaded model (None: none), the caller's alone until the block ends: no load or
         run starts meanwhile, and it waits while one goes. Hold it for one step at a time, so
-        a run that is waiting starts within a step. `stop`: see `ModelLease.lend`."""
-        with self._worker.lease.lend(stop):
+        a run that is waiting starts within a step. `stop`, `urgent`: see `ModelLease.lend`."""
+        with self._worker.lease.lend(stop, urgent):
             yield self._worker.model
 
     def pending(self) -> set[int]:

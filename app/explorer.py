@@ -117,13 +117,14 @@ class ExplorerWork:
         self.shared = shared
 
     @contextmanager
-    def borrow(self, worker: Worker, inputs: Inputs, built: Explorer | None = None
-               ) -> Iterator[Explorer]:
+    def borrow(self, worker: Worker, inputs: Inputs, built: Explorer | None = None,
+               urgent: bool = False) -> Iterator[Explorer]:
         """The explorer of the model lent now; `built`: the one a computation started with
-        (a reload between two steps ends that computation quietly: a rebuild follows)."""
+        (a reload between two steps ends that computation quietly: a rebuild follows).
+        `urgent`: before the iterative column's next step (the fast columns are one call)."""
         if worker.cancel_requested():
             raise Cancelled  # before building an explorer for inputs already replaced
-        with self.engine.lend_model(worker.cancel_requested) as model:
+        with self.engine.lend_model(worker.cancel_requested, urgent) as model:
             if model is None:
                 raise EngineError("No model is loaded.")
             explorer = self.shared.get(model, inputs)
@@ -132,7 +133,7 @@ class ExplorerWork:
             yield explorer
 
     def fast(self, worker: Worker, inputs: Inputs, t: int) -> FastColumns:
-        with self.borrow(worker, inputs) as explorer:
+        with self.borrow(worker, inputs, urgent=True) as explorer:
             cols = explorer.fast(t)
             return FastColumns(cols.t, fast_images(explorer, cols))
 

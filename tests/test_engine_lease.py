@@ -52,7 +52,7 @@ def test_a_waiting_engine_goes_first_and_a_borrower_can_give_up():
             with lease.lend():
                 order.append(f"borrower {i}")
                 lent.set()
-                time.sleep(0.02)
+                time.sleep(0.05)  # the other side asks meanwhile
 
     thread = threading.Thread(target=borrower)
     thread.start()
@@ -66,6 +66,26 @@ def test_a_waiting_engine_goes_first_and_a_borrower_can_give_up():
     thread.join(2.0)
     assert order == ["borrower 0", "engine", "borrower 1", "borrower 2"]
     assert lease.holder() is None
+
+
+def test_an_urgent_borrower_goes_before_a_steady_one():
+    lease, order = ModelLease(), []
+    lent = threading.Event()
+
+    def steady() -> None:  # the iterative column: takes the model again after every step
+        for i in range(3):
+            with lease.lend():
+                order.append(f"step {i}")
+                lent.set()
+                time.sleep(0.05)  # the other side asks meanwhile
+
+    thread = threading.Thread(target=steady)
+    thread.start()
+    assert lent.wait(2.0)
+    with lease.lend(urgent=True):  # the fast columns, asked during the first step
+        order.append("fast")
+    thread.join(2.0)
+    assert order == ["step 0", "fast", "step 1", "step 2"]
 
 
 def test_a_run_asked_for_during_a_borrowers_work_waits_for_its_step(qtbot, tiny_model):

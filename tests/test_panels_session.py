@@ -39,8 +39,8 @@ def session(tmp_path, tiny, qtbot):
     engine.lease, engine.model, engine.lent_on = ModelLease(), tiny, []
 
     @contextmanager
-    def lend_model(stop=None):
-        with engine.lease.lend(stop):
+    def lend_model(stop=None, urgent=False):
+        with engine.lease.lend(stop, urgent):
             engine.lent_on.append(threading.current_thread() is threading.main_thread())
             yield engine.model
 
