@@ -10,7 +10,8 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import torch
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QPointF
+from PySide6.QtGui import QColor, QImage
 from session_fakes import make_session
 
 from app.engine_thread import ModelLease
@@ -101,6 +102,28 @@ def test_the_explorer_figure_goes_where_the_asker_says(qtbot, session, explorer,
     explorer.export_figure(str(tmp_path / "no-such-folder" / "rows.png"))
     assert session.said == [("Cannot export",
                              f"could not write {tmp_path / 'no-such-folder' / 'rows.png'}")]
+
+
+def test_a_figure_on_its_way_is_made_again_of_the_new_inputs(qtbot, session, explorer,
+                                                             tmp_path):
+    explorer.show_iterative = False
+    explorer.rebuild()
+    with session.engine.lease.engine_turn():  # a run holds the model: the figure waits
+        explorer.export_figure(str(tmp_path / "rows.png"))
+        doc = session.document  # a stroke: new inputs
+        doc.begin_stroke("brush", QPointF(140, 60), 30, 0.8, QColor(255, 255, 255))
+        doc.stroke_to(QPointF(140, 220))
+        doc.end_stroke()
+        explorer.rebuild()  # as the rebuild timer does after the stroke
+    with qtbot.waitSignal(explorer.figureMade, timeout=WAIT_MS):
+        pass
+    qtbot.wait(200)  # anything else on its way arrives
+    explorer.figure = None
+    with qtbot.waitSignal(explorer.figureMade, timeout=WAIT_MS):
+        explorer.export_figure(str(tmp_path / "fresh.png"))  # of the new drawing alone
+    exported = qimage_to_numpy(QImage(str(tmp_path / "rows.png")), "L")
+    fresh = qimage_to_numpy(QImage(str(tmp_path / "fresh.png")), "L")
+    assert np.array_equal(exported, fresh), "made of the new drawing, not the old one"
 
 
 def test_a_seed_sweep_runs_through_the_session_and_exports(qtbot, session, tmp_path):
