@@ -9,5 +9,6 @@ and Live mode (debounce, cancel-stale); suggested: the anagrams measured to work
 offered in one click; asker: the questions the session asks (a seam: dialogs in the app, a
 fake in tests); session: the document, history, run settings, model, jobs, the result shown,
 the project, dirty state and title, with open/save/paste/recover/export/close
-(docs/architecture.md).
+(docs/architecture.md); worker: the one worker pattern for the panels' threads (a generator's
+yield is its report and cancel point; newest request only).
 """
