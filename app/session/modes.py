@@ -74,10 +74,9 @@ MODES: tuple[Mode, ...] = (
          needs_prompt=True, prompts=2, max_prompts=4, rows=_ILLUSION_ROWS | {"view"},
          prompt_labels=("Upright", "Through view"), illusion=True,
          key_parts=("prompts", "view"),
-         small_note=" Best views on the digit models, measured with 4/7: transpose, inner circle, "
-                    "jigsaw, rot180 (and 6/9 by rot180); pixel permutations fail "
-                    "(docs/benchmarks.md).",
-         small_size=32),  # bench_illusions.py: alignment >= 0.8 for these, 0.05 for pixels
+         small_note=" Suggested lists the pairs and views measured best on this model; pixel "
+                    "permutations fail here (docs/benchmarks.md).",
+         small_size=32),  # the measured list itself is app/session/suggested.py
     Mode("hybrid", "Hybrid", "One image that is one prompt from afar and another up close.",
          needs_prompt=True, prompts=2, max_prompts=3, rows=_ILLUSION_ROWS | {"sigma"},
          prompt_labels=("Far (low-pass)", "Close (high-pass)"), illusion=True,
