@@ -371,6 +371,9 @@ def test_run_settings_come_back_at_the_next_launch(qtbot, tiny_model, tmp_path):
     shown = again.run_settings.job_fields(draw=False)
     assert shown["mode"] == "img2img" and shown["prompt"] == "7"
     assert shown["guidance"] == 3.5 and again.modes.random_seed.isChecked()
+    panel = again.modes  # and the panel shows them, as it did before the settings were properties
+    assert (panel.current_mode(), panel.prompt.prompt(), panel.guidance.value()) == \
+        ("img2img", "7", 3.5)
     first.close()
     again.close()
 

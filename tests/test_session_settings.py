@@ -38,7 +38,8 @@ def test_the_mode_is_checked_against_the_table():
     s.mode = "hybrid"
     with pytest.raises(ValueError, match="unknown mode 'collage'"):
         s.mode = "collage"
-    assert s.mode == "hybrid" and s.persisted()["mode"] == "hybrid"
+    assert s.mode == "hybrid"
+    assert s.persisted() == RunSettings().persisted() | {"mode": "hybrid"}, "only the mode moved"
 
 
 def test_the_panel_shows_the_model_defaults_through_the_properties(bound):
