@@ -3,13 +3,16 @@ test answers, an asker that answers and records, and a model state in plain valu
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, Signal
+import numpy as np
+from PySide6.QtCore import QObject, QPointF, QSettings, Signal
 from PySide6.QtGui import QColor, QImage
 
+from app.document import image_array
 from app.session.model_state import ModelState
 from app.session.session import Session
 from app.settings import Settings
@@ -166,3 +169,25 @@ def make_session(folder: Path, model: str | None = "mnist", *, load: bool = True
     if load and model:
         engine.answer_load()
     return session
+
+
+def pixels(session: Session) -> np.ndarray:
+    """A copy of the document's pixels."""
+    return image_array(session.document.image()).copy()
+
+
+def draw(session: Session, x: float = 140) -> None:
+    """One white brush stroke down the canvas at `x` (an undo step, and a stroke's end)."""
+    doc = session.document
+    doc.begin_stroke("brush", QPointF(x, 60), 30, 0.8, QColor(255, 255, 255))
+    doc.stroke_to(QPointF(x, 220))
+    doc.end_stroke()
+
+
+def cut_member(source: Path, target: Path, name: str, keep: int = 40) -> None:
+    """`target`: a copy of the zip `source` (a project) whose member `name` keeps only its
+    first `keep` bytes; every other member is whole (the manifest survives, the image not)."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data[:keep] if item.filename == name else data)

@@ -1,12 +1,12 @@
 """The window's flows: history, export, projects, settings, unsaved changes, recovery, Live."""
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QKeySequence
+from session_fakes import cut_member
 from test_app import RUN_TIMEOUT, draw_digit, make_window, open_window, paint_mask, settings
 
 from app.document import image_array
@@ -129,10 +129,7 @@ def test_a_corrupt_project_leaves_the_document_untouched(qtbot, window, tmp_path
     draw_digit(window)
     before, title, undo = pixels(window), window.windowTitle(), window.document.undo_stack.count()
     broken = tmp_path / "broken.dcproj"
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(broken, "w") as dst:
-        for item in src.infolist():  # the manifest survives, the image does not
-            data = src.read(item)
-            dst.writestr(item, data[:40] if item.filename == "image.png" else data)
+    cut_member(good, broken, "image.png")  # the manifest survives, the image does not
     for bad in (broken, tmp_path / "missing.dcproj"):
         assert not window.open_path(str(bad))
         assert bad.name in window.errors[-1]

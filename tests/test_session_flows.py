@@ -5,17 +5,14 @@ truncated project, and results alone being autosaved. No engine thread; millisec
 
 from __future__ import annotations
 
-import zipfile
-
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
 
-from app.document import image_array
 from app.session.jobs import JobKind, JobState
 from app.sweeps import SweepDialog
-from tests.session_fakes import make_session, model_state
+from tests.session_fakes import cut_member, draw, make_session, model_state, pixels
 
 WAIT_MS = 5_000  # a 1 ms timer, on a shared machine
 
@@ -23,17 +20,6 @@ WAIT_MS = 5_000  # a 1 ms timer, on a shared machine
 @pytest.fixture
 def session(qapp, tmp_path):
     return make_session(tmp_path / "s")
-
-
-def pixels(session) -> np.ndarray:
-    return image_array(session.document.image()).copy()
-
-
-def draw(session, x: float = 140) -> None:
-    doc = session.document
-    doc.begin_stroke("brush", QPointF(x, 60), 30, 0.8, QColor(255, 255, 255))
-    doc.stroke_to(QPointF(x, 220))
-    doc.end_stroke()
 
 
 def run(session, **settings) -> None:
@@ -196,10 +182,7 @@ def test_a_truncated_project_or_a_missing_one_leaves_everything_untouched(sessio
     draw(session, x=60)
     before, title, undo = pixels(session), session.title, session.document.undo_stack.count()
     broken = tmp_path / "broken.dcproj"
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(broken, "w") as dst:
-        for item in src.infolist():  # the manifest survives, the image does not
-            data = src.read(item)
-            dst.writestr(item, data[:40] if item.filename == "image.png" else data)
+    cut_member(good, broken, "image.png")  # the manifest survives, the image does not
     for bad in (broken, tmp_path / "missing.dcproj"):
         said = len(session.said)
         assert not session.open_path(str(bad))
