@@ -51,12 +51,14 @@ class FakeEngine(QObject):
     failed = Signal(int, str)
     cancelled = Signal(list)
 
-    def __init__(self) -> None:
+    def __init__(self, first_id: int = 500) -> None:
         super().__init__()
         self.state = "idle"
         self.loads: list[tuple] = []
         self.jobs: dict[int, Any] = {}
         self.pending: list[int] = []
+        self.cancel_calls: list[list[int] | None] = []  # each cancel's ids (None: all)
+        self.first_id = first_id  # the engine's ids are not the runner's: the runner maps them
         self.shut_down = 0
 
     def load_model(self, spec: str, device: str = "auto", prompts: str | None = None,
@@ -73,12 +75,13 @@ class FakeEngine(QObject):
         self.loadFailed.emit(message)
 
     def submit(self, job: Any) -> int:
-        engine_id = 500 + len(self.jobs)
+        engine_id = self.first_id + len(self.jobs)
         self.jobs[engine_id] = job
         self.pending.append(engine_id)
         return engine_id
 
     def cancel(self, job_ids: Iterable[int] | None = None) -> list[int]:
+        self.cancel_calls.append(None if job_ids is None else list(job_ids))
         ids = list(self.pending) if job_ids is None else [i for i in job_ids
                                                            if i in self.pending]
         for i in ids:
@@ -92,18 +95,26 @@ class FakeEngine(QObject):
         if step == 1:
             self.started.emit(engine_id)
         self.progress.emit(engine_id, step, total, 0.0)
-        self.preview.emit(engine_id, grey_image(step), step, total)
+        self.preview.emit(engine_id, self.preview_of(engine_id, step), step, total)
         return engine_id
 
     def finish(self, count: int = 1) -> Any:
-        """The first pending job ends with `count` images (grey levels from its seed)."""
+        """The first pending job ends with `count` images (`result_of`)."""
         engine_id = self.pending.pop(0)
         job = self.jobs[engine_id]
+        self.finished.emit(engine_id, *self.result_of(job, count))
+        return job
+
+    def preview_of(self, engine_id: int, step: int) -> Any:
+        """The x̂_0 shown at `step`: a grey image of that level."""
+        return grey_image(step)
+
+    def result_of(self, job: Any, count: int) -> tuple[list, dict, list]:
+        """A finished job's images (grey levels from its seed), parameters and frames."""
         images = [grey_image((job.seed + i) % 256) for i in range(count)]
         parameters = {"mode": job.mode, "prompt": job.prompt, "seed": job.seed,
                       "steps": job.steps}
-        self.finished.emit(engine_id, images, parameters, [[grey_image(0)] for _ in images])
-        return job
+        return images, parameters, [[grey_image(0)] for _ in images]
 
     def fail(self, message: str) -> None:
         self.failed.emit(self.pending.pop(0), message)

@@ -43,20 +43,27 @@ class Recorder:
                 self.inside -= 1
 
 
-def test_a_waiting_engine_goes_first_and_a_borrower_can_give_up():
-    lease, order = ModelLease(), []
+def steady_borrower(lease: ModelLease, name: str, order: list[str]) -> threading.Thread:
+    """A thread that borrows the model three times, each time saying `name i` in `order` and
+    holding it 50 ms; returned once it holds the model the first time."""
     lent = threading.Event()
 
-    def borrower() -> None:
+    def borrow() -> None:
         for i in range(3):
             with lease.lend():
-                order.append(f"borrower {i}")
+                order.append(f"{name} {i}")
                 lent.set()
                 time.sleep(0.05)  # the other side asks meanwhile
 
-    thread = threading.Thread(target=borrower)
+    thread = threading.Thread(target=borrow)
     thread.start()
     assert lent.wait(2.0)
+    return thread
+
+
+def test_a_waiting_engine_goes_first_and_a_borrower_can_give_up():
+    lease, order = ModelLease(), []
+    thread = steady_borrower(lease, "borrower", order)
     with lease.engine_turn():  # asked during the borrower's first step
         order.append("engine")
         assert lease.holder() == "engine"
@@ -70,18 +77,8 @@ def test_a_waiting_engine_goes_first_and_a_borrower_can_give_up():
 
 def test_an_urgent_borrower_goes_before_a_steady_one():
     lease, order = ModelLease(), []
-    lent = threading.Event()
-
-    def steady() -> None:  # the iterative column: takes the model again after every step
-        for i in range(3):
-            with lease.lend():
-                order.append(f"step {i}")
-                lent.set()
-                time.sleep(0.05)  # the other side asks meanwhile
-
-    thread = threading.Thread(target=steady)
-    thread.start()
-    assert lent.wait(2.0)
+    # the iterative column: takes the model again after every step
+    thread = steady_borrower(lease, "step", order)
     with lease.lend(urgent=True):  # the fast columns, asked during the first step
         order.append("fast")
     thread.join(2.0)

@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPointF, QSize
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QSize
 
 from app.document import image_array
 from app.project import load_project
@@ -17,23 +16,12 @@ from app.session.asker import ExportChoice
 from app.session.jobs import JobKind
 from app.session.session import TITLE
 from engine import images
-from tests.session_fakes import make_session, model_state
+from tests.session_fakes import draw, make_session, model_state, pixels
 
 
 @pytest.fixture
 def session(qapp, tmp_path):
     return make_session(tmp_path / "s")
-
-
-def pixels(session) -> np.ndarray:
-    return image_array(session.document.image()).copy()
-
-
-def draw(session, x: float = 140) -> None:
-    doc = session.document
-    doc.begin_stroke("brush", QPointF(x, 60), 30, 0.8, QColor(255, 255, 255))
-    doc.stroke_to(QPointF(x, 220))
-    doc.end_stroke()
 
 
 def run(session, kind: JobKind = JobKind.USER, count: int = 1, **settings):

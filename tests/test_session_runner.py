@@ -5,71 +5,30 @@ takes milliseconds."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QObject, Signal
 
 from app.session.jobs import JobKind, JobState
 from app.session.runner import LIVE_OVERRIDES, Runner
 from engine.errors import EngineError
+from tests.session_fakes import FakeEngine
 
 
-class FakeEngine(QObject):
-    """The engine thread's signals and requests; jobs run when the test says (`step`,
-    `finish`, `fail`), in the order submitted, as the engine thread runs them."""
+class TextEngine(FakeEngine):
+    """The session's fake engine with jobs as dicts and text for images, so that each preview
+    and result names its job."""
 
-    started = Signal(int)
-    progress = Signal(int, int, int, float)
-    preview = Signal(int, object, int, int)
-    finished = Signal(int, list, object, list)
-    failed = Signal(int, str)
-    cancelled = Signal(list)
+    def preview_of(self, engine_id: int, step: int) -> str:
+        return f"x0 of {engine_id} at {step}"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.jobs: dict[int, Any] = {}
-        self.pending: list[int] = []
-        self.cancel_calls: list[list[int] | None] = []
-
-    def submit(self, job: Any) -> int:
-        engine_id = 100 + len(self.jobs)  # not the runner's ids: the runner maps them
-        self.jobs[engine_id] = job
-        self.pending.append(engine_id)
-        return engine_id
-
-    def cancel(self, job_ids: Iterable[int] | None = None) -> list[int]:
-        self.cancel_calls.append(None if job_ids is None else list(job_ids))
-        ids = list(self.pending) if job_ids is None else [i for i in job_ids
-                                                           if i in self.pending]
-        for i in ids:
-            self.pending.remove(i)
-        if ids:
-            self.cancelled.emit(ids)
-        return ids
-
-    def step(self, step: int = 1, total: int = 2) -> int:
-        engine_id = self.pending[0]
-        if step == 1:
-            self.started.emit(engine_id)
-        self.progress.emit(engine_id, step, total, 0.0)
-        self.preview.emit(engine_id, f"x0 of {engine_id} at {step}", step, total)
-        return engine_id
-
-    def finish(self) -> int:
-        engine_id = self.pending.pop(0)
-        job = self.jobs[engine_id]
-        self.finished.emit(engine_id, [f"image of {job['seed']}"], dict(job), [["frame"]])
-        return engine_id
-
-    def fail(self, message: str) -> None:
-        self.failed.emit(self.pending.pop(0), message)
+    def result_of(self, job: Any, count: int) -> tuple[list, dict, list]:
+        return [f"image of {job['seed']}"], dict(job), [["frame"]]
 
 
 @pytest.fixture
-def engine(qapp) -> FakeEngine:  # the timers need the application
-    return FakeEngine()
+def engine(qapp) -> TextEngine:  # the timers need the application
+    return TextEngine(first_id=100)
 
 
 def make_job(settings: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +41,7 @@ SHOWN = {"mode": "sdedit", "seed": 31, "count": 4, "upscale": True}
 
 
 @pytest.fixture
-def runner(engine: FakeEngine) -> Runner:
+def runner(engine: TextEngine) -> Runner:
     return Runner(engine, make_job, lambda: dict(SHOWN))
 
 
