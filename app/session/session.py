@@ -4,8 +4,10 @@ history, project, autosave and export modules it uses are QtGui at most.
 It holds the document and its history, the run settings, the model slot, the job queue and
 the runner, the result shown, the project's path, whether there are unsaved changes, and the
 title. It opens, saves, pastes, recovers and exports, asking the user through the `Asker` seam
-(app/session/asker.py). The window only builds widgets, binds them to it, shows its `error`s
-and `status` lines, and forwards Qt events.
+(app/session/asker.py): its file flows are the `Files` part (app/session/files.py), its exports
+the `Exports` part (app/session/exports.py); the session's methods delegate to them. The
+window only builds widgets, binds them to it, shows its `error`s and `status` lines, and
+forwards Qt events.
 
     session = Session(DEFAULT_MODEL, "cpu", preferences=Settings(), asker=FakeAsker())
     session.titleChanged.connect(window.setWindowTitle)
@@ -25,26 +27,15 @@ from typing import Any, Protocol
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app import export
 from app.autosave import DEFAULT_INTERVAL_S, Autosaver
 from app.document import Document
 from app.history import History, Result
 from app.jobs import Job, illusion_fields, own_parameters
-from app.project import SUFFIX as PROJECT_SUFFIX
-from app.project import ProjectError, apply_project, load_project, save_project
-from app.qt_images import (
-    BLACK,
-    WHITE,
-    mean_colour,
-    pil_to_qimage,
-    qimage_to_numpy,
-    qimage_to_pil,
-    scaling_for,
-)
-from app.restored import clean_run_settings
-from app.restored import describe as describe_problems
+from app.qt_images import BLACK, WHITE, pil_to_qimage, qimage_to_numpy, qimage_to_pil, scaling_for
 from app.session import modes as mode_table
 from app.session.asker import Asker
+from app.session.exports import Exports
+from app.session.files import Files
 from app.session.jobs import JobKind, JobQueue, JobRecord
 from app.session.model_state import LoadRequest, ModelSlot, ModelState
 from app.session.runner import Runner
@@ -57,11 +48,6 @@ TITLE = "Diffusion Canvas"
 DEFAULT_MODEL = "mnist"
 DIGIT_CANVAS = 280  # ten canvas pixels per model pixel of the 28 x 28 digit model
 OTHER_CANVAS = 512
-IMAGE_SUFFIXES = "*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif"
-PROJECT_FILTER = f"Diffusion Canvas project (*{PROJECT_SUFFIX})"
-OPEN_FILTER = (f"Images and projects ({IMAGE_SUFFIXES} *{PROJECT_SUFFIX});;"
-               f"Images ({IMAGE_SUFFIXES});;{PROJECT_FILTER};;All files (*)")
-PARAMETER_SUFFIXES = (".png", ".apng", ".gif")  # files whose settings we can read back
 
 
 class Stoppable(Protocol):
@@ -115,6 +101,8 @@ class Session(QObject):
         self.jobs: JobQueue = self.runner.queue
         self.autosaver = Autosaver(self.document, autosave_folder, autosave_interval_s,
                                    self.history, self, modified=self.is_modified)
+        self.files = Files(self)  # open, save, paste, recover, recent files
+        self.exports = Exports(self)  # results, frames and the canvas
         self._threads: list[Stoppable] = []
         self._shown: Result | None = None
         self._shown_live = False
@@ -451,14 +439,6 @@ class Session(QObject):
         self.new_document(side, side, background)
         self._pristine = True
 
-    def may_replace(self, action: str) -> bool:
-        """Before New, Open or a drop replaces the document: unsaved changes are saved,
-        discarded or the replacement is cancelled, as the user answers."""
-        if not self.is_modified():
-            return True
-        answer = self.asker.unsaved_changes(self.dialog_parent, self.document_name(), action)
-        return answer == "discard" or (answer == "save" and self.save())
-
     def new_document(self, width: int, height: int, background: Any) -> None:
         """A fresh document (`background` a QColor)."""
         with self._one_change():
@@ -468,241 +448,72 @@ class Session(QObject):
         self._pristine = False
         self.documentReplaced.emit(background)
 
+    # --- files (app/session/files.py) and exports (app/session/exports.py) -------------------
+    def may_replace(self, action: str) -> bool:
+        """Before New, Open or a drop replaces the document: unsaved changes are saved,
+        discarded or the replacement is cancelled, as the user answers."""
+        return self.files.may_replace(action)
+
     def open_path(self, path: str) -> bool:
         """Opens an image or a project; on failure says why and changes nothing."""
-        if path.lower().endswith(PROJECT_SUFFIX):
-            return self.open_project(path)
-        try:
-            picture = images.load_image(path)
-        except EngineError as error:
-            self.error.emit("Cannot open the image", str(error))
-            return False
-        if not self.may_replace("opening another file"):
-            return False
-        parameters = None
-        if path.lower().endswith(PARAMETER_SUFFIXES):
-            parameters = export.settings_from_png(path)
-        opened = pil_to_qimage(picture)
-        with self._one_change():
-            self.document.set_image(opened, "Open")
-            self.document.undo_stack.clear()
-            self.document.set_saved()
-            self._set_source(None, Path(path).name)
-        self._pristine = False
-        self.documentReplaced.emit(mean_colour(opened))
-        self._remember_file(path, "open")
-        parameters, problems = clean_run_settings(parameters) if parameters else ({}, [])
-        if parameters:
-            self.settings.apply_parameters(parameters)
-        else:
-            self.settings.forget_restored_seed()
-        self._say_what_the_model_sees()
-        if problems:
-            self.status.emit(describe_problems(problems))
-        return True
-
-    def _say_what_the_model_sees(self) -> None:
-        """After opening an image the model cannot take as it is: one line on what it gets."""
-        state = self.model_state
-        if state is None:
-            return
-        seen, caption = self.model_input()
-        self.modelSees.emit(seen, caption)
-        if "(" in caption:
-            self.status.emit(f"{state.name} sees the region as {caption}: see 'What the model "
-                             "sees'")
+        return self.files.open_path(path)
 
     def open_project(self, path: str) -> bool:
         """Opens a .dcproj: the document and the history. A damaged file changes nothing."""
-        try:
-            data = load_project(path)  # checks everything before anything changes
-        except ProjectError as error:
-            self.error.emit("Cannot open the project", str(error))
-            return False
-        if not self.may_replace("opening another file"):
-            return False
-        self.runner.live_timer.stop()
-        with self._one_change():
-            apply_project(data, self.document, self.history)
-            self._set_source(str(Path(path).absolute()), None)
-            self._history_dirty = False
-        self._pristine = False
-        self.documentReplaced.emit(None)
-        modes, problems = clean_run_settings(data.settings.get("modes") or {})
-        if modes:
-            self.settings.apply_parameters(modes)
-        self._remember_file(path, "project")
-        self.show_result(self.history[len(self.history) - 1] if len(self.history) else None)
-        self.status.emit(f"Opened {path}" + (f". {describe_problems(problems)}"
-                                              if problems else ""))
-        return True
+        return self.files.open_project(path)
 
     def save(self) -> bool:
         """Saves to the project's file (Ctrl+S), or asks for one; False if not saved."""
-        if self._project_path:
-            return self.save_to(self._project_path)
-        return self.save_as()
+        return self.files.save()
 
     def save_as(self) -> bool:
-        start = str(Path(self.preferences.last_folder("project"))
-                    / f"{Path(self.document_name()).stem}{PROJECT_SUFFIX}")
-        path = self.asker.save_path(self.dialog_parent, "Save project", start, PROJECT_FILTER)
-        return bool(path) and self.save_to(path)
+        return self.files.save_as()
 
     def save_to(self, path: str) -> bool:
-        """Writes the document, its history (with every result's parameters) and the run
-        settings to `path` (.dcproj added when missing)."""
-        if not path.lower().endswith(PROJECT_SUFFIX):
-            path += PROJECT_SUFFIX
-        extra = {"modes": self.settings.job_fields(draw=False), "model": self.model_spec,
-                 "device": self.device}
-        try:
-            save_project(path, self.document, self.history, extra)
-        except ProjectError as error:
-            self.error.emit("Cannot save the project", str(error))
-            return False
-        with self._one_change():
-            self.document.set_saved()
-            self._history_dirty = False
-            self._set_source(str(Path(path).absolute()), None)
-        self._remember_file(path, "project")
-        self.status.emit(f"Saved {path}")
-        return True
+        """Writes the document, its history and the run settings to `path` (.dcproj added)."""
+        return self.files.save_to(path)
 
     def paste(self, image: Any, text: str = "Paste") -> bool:
         """Replaces the document's image by `image` (a QImage; a null one is refused)."""
-        if image is None or image.isNull():
-            return False
-        self.document.set_image(image, text)
-        self.documentReplaced.emit(None)
-        return True
-
-    def _remember_file(self, path: str, kind: str) -> None:
-        self.preferences.add_recent_file(path)
-        self.preferences.set_last_folder(kind, path)
-        self.recentChanged.emit()
+        return self.files.paste(image, text)
 
     def open_recent(self, path: str) -> bool:
-        if not Path(path).exists():
-            self.preferences.remove_recent_file(path)
-            self.recentChanged.emit()
-            self.error.emit("Cannot open", f"file not found: {path}")
-            return False
-        return self.open_path(path)
+        return self.files.open_recent(path)
 
     def clear_recent(self) -> None:
-        self.preferences.clear_recent_files()
-        self.recentChanged.emit()
+        self.files.clear_recent()
 
     def open_dialog(self) -> bool:
-        path = self.asker.open_path(self.dialog_parent, "Open image or project",
-                                    self.preferences.last_folder("open"), OPEN_FILTER)
-        return bool(path) and self.open_path(path)
+        return self.files.open_dialog()
 
     def open_project_dialog(self) -> bool:
-        path = self.asker.open_path(self.dialog_parent, "Open project",
-                                    self.preferences.last_folder("project"),
-                                    f"{PROJECT_FILTER};;All files (*)")
-        return bool(path) and self.open_project(path)
+        return self.files.open_project_dialog()
 
-    # --- recovery -------------------------------------------------------------------------------
     def offer_recovery(self) -> bool:
         """If a session that crashed left an autosave, asks whether to restore it; True if it
         was restored."""
-        recovery = self.autosaver.pending_recovery()
-        if recovery is None:
-            return False
-        answer = self.asker.offer_recovery(self.dialog_parent, recovery)
-        if answer == "discard":
-            self.autosaver.discard()
-            return False
-        if answer != "restore":
-            return False
-        try:
-            with self._one_change():
-                recovery = self.autosaver.restore(self.document, self.history)
-                self._set_source(recovery.project_path, None)
-                self._history_dirty = bool(len(self.history))
-        except ProjectError as error:  # the file is kept (the message says where)
-            self.error.emit("Cannot restore the autosave", str(error))
-            return False
-        self._pristine = False
-        self.documentReplaced.emit(None)
-        if len(self.history):
-            self.show_result(self.history[len(self.history) - 1])
-        self.status.emit("Restored the autosaved work")
-        if recovery.lost:
-            self.error.emit("Part of the autosave was damaged", "Restored what could be read; "
-                            f"lost: {'; '.join(recovery.lost)}. The damaged file is kept as "
-                            f"{recovery.kept_at}.")
-        return True
+        return self.files.offer_recovery()
 
-    # --- exporting ------------------------------------------------------------------------------
     def export_dialog(self, result: Result | None = None) -> bool:
         """Asks what to export (PNG ×1/×4/×8 or the frames as GIF/APNG) and where."""
-        result = result or self._shown
-        if result is None:
-            return False
-        choice = self.asker.export_choice(self.dialog_parent, result)
-        if choice is None:
-            return False
-        start = str(Path(self.preferences.last_folder("export"))
-                    / export.suggested_name(result, choice.suffix))
-        filters = "GIF animation (*.gif)" if choice.kind == "gif" else "PNG image (*.png)"
-        path = self.asker.save_path(self.dialog_parent, "Export result", start, filters)
-        if not path:
-            return False
-        if choice.kind == "png":
-            return self.export_result(path, result, choice.scale, choice.resample)
-        return self.export_frames(path, result, choice.scale)
+        return self.exports.export_dialog(result)
 
     def export_result(self, path: str, result: Result | None = None, scale: int = 1,
                       resample: str = "nearest") -> bool:
         """Writes the result as PNG (×`scale`, nearest or bicubic) with its `parameters`."""
-        result = result or self._shown
-        if result is None:
-            return False
-        if not path.lower().endswith(".png"):
-            path += ".png"
-        return self._export(lambda: export.export_png(result, path, scale, resample), path,
-                            "Cannot export", f"Exported {path}")
+        return self.exports.export_result(path, result, scale, resample)
 
     def export_frames(self, path: str, result: Result | None = None,
                       scale: int | None = None) -> bool:
         """Writes the result's denoising frames: GIF for .gif, APNG otherwise."""
-        result = result or self._shown
-        if result is None:
-            return False
-        if not path.lower().endswith((".gif", ".png", ".apng")):
-            path += ".gif"
-        return self._export(lambda: export.export_frames(result, path, scale=scale), path,
-                            "Cannot export the frames",
-                            f"Exported {len(result.frames)} frames to {path}")
+        return self.exports.export_frames(path, result, scale)
 
     def export_canvas_dialog(self) -> bool:
-        start = str(Path(self.preferences.last_folder("export"))
-                    / f"{Path(self.document_name()).stem}.png")
-        path = self.asker.save_path(self.dialog_parent, "Export the canvas", start,
-                                    "PNG image (*.png)")
-        return bool(path) and self.export_canvas(path)
+        return self.exports.export_canvas_dialog()
 
     def export_canvas(self, path: str) -> bool:
         """Writes the drawing itself, at the canvas's size, as a PNG."""
-        if not path.lower().endswith(".png"):
-            path += ".png"
-        image = self.document.image()
-        return self._export(lambda: images.save_png(qimage_to_pil(image, "RGB"), path), path,
-                            "Cannot export the canvas", f"Exported the canvas to {path}")
-
-    def _export(self, write: Callable[[], object], path: str, failure: str, done: str) -> bool:
-        try:
-            write()
-        except (EngineError, ValueError, OSError) as error:
-            self.error.emit(failure, str(error))
-            return False
-        self.preferences.set_last_folder("export", path)
-        self.status.emit(done)
-        return True
+        return self.exports.export_canvas(path)
 
     # --- running --------------------------------------------------------------------------------
     def make_job(self, settings: dict[str, Any] | None = None) -> Job:

@@ -1,0 +1,240 @@
+"""The session's files part (QtCore only): opening an image or a project, saving, save-as,
+pasting, recovering an autosave and the recent files, every question through the session's
+`Asker`. `Session` delegates its file methods here; this part reads and writes the session's
+document, history, run settings and source (project path, file name, history dirty).
+
+    files = Files(session)
+    files.open_path("sketch.png")   # True: opened; False: said why, nothing changed
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app import export
+from app.project import SUFFIX as PROJECT_SUFFIX
+from app.project import ProjectError, apply_project, load_project, save_project
+from app.qt_images import mean_colour, pil_to_qimage
+from app.restored import clean_run_settings
+from app.restored import describe as describe_problems
+from engine import images
+from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from app.session.session import Session
+
+IMAGE_SUFFIXES = "*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif"
+PROJECT_FILTER = f"Diffusion Canvas project (*{PROJECT_SUFFIX})"
+OPEN_FILTER = (f"Images and projects ({IMAGE_SUFFIXES} *{PROJECT_SUFFIX});;"
+               f"Images ({IMAGE_SUFFIXES});;{PROJECT_FILTER};;All files (*)")
+PARAMETER_SUFFIXES = (".png", ".apng", ".gif")  # files whose settings we can read back
+
+
+class Files:
+    """Open, save, paste, recover and the recent files of `session`."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    # --- replacing the document -----------------------------------------------------------------
+    def may_replace(self, action: str) -> bool:
+        """Before New, Open or a drop replaces the document: unsaved changes are saved,
+        discarded or the replacement is cancelled, as the user answers."""
+        s = self._s
+        if not s.is_modified():
+            return True
+        answer = s.asker.unsaved_changes(s.dialog_parent, s.document_name(), action)
+        return answer == "discard" or (answer == "save" and s.save())
+
+    def open_path(self, path: str) -> bool:
+        """Opens an image or a project; on failure says why and changes nothing."""
+        s = self._s
+        if path.lower().endswith(PROJECT_SUFFIX):
+            return s.open_project(path)
+        try:
+            picture = images.load_image(path)
+        except EngineError as error:
+            s.error.emit("Cannot open the image", str(error))
+            return False
+        if not s.may_replace("opening another file"):
+            return False
+        parameters = None
+        if path.lower().endswith(PARAMETER_SUFFIXES):
+            parameters = export.settings_from_png(path)
+        opened = pil_to_qimage(picture)
+        with s._one_change():
+            s.document.set_image(opened, "Open")
+            s.document.undo_stack.clear()
+            s.document.set_saved()
+            s._set_source(None, Path(path).name)
+        s._pristine = False
+        s.documentReplaced.emit(mean_colour(opened))
+        self._remember_file(path, "open")
+        self._apply_opened_settings(parameters)
+        return True
+
+    def _apply_opened_settings(self, parameters: dict[str, Any] | None) -> None:
+        """The run settings an opened image carries (its PNG `parameters`), and what the model
+        makes of it."""
+        s = self._s
+        parameters, problems = clean_run_settings(parameters) if parameters else ({}, [])
+        if parameters:
+            s.settings.apply_parameters(parameters)
+        else:
+            s.settings.forget_restored_seed()
+        self._say_what_the_model_sees()
+        if problems:
+            s.status.emit(describe_problems(problems))
+
+    def _say_what_the_model_sees(self) -> None:
+        """After opening an image the model cannot take as it is: one line on what it gets."""
+        s = self._s
+        state = s.model_state
+        if state is None:
+            return
+        seen, caption = s.model_input()
+        s.modelSees.emit(seen, caption)
+        if "(" in caption:
+            s.status.emit(f"{state.name} sees the region as {caption}: see 'What the model "
+                          "sees'")
+
+    def open_project(self, path: str) -> bool:
+        """Opens a .dcproj: the document and the history. A damaged file changes nothing."""
+        s = self._s
+        try:
+            data = load_project(path)  # checks everything before anything changes
+        except ProjectError as error:
+            s.error.emit("Cannot open the project", str(error))
+            return False
+        if not s.may_replace("opening another file"):
+            return False
+        s.runner.live_timer.stop()
+        with s._one_change():
+            apply_project(data, s.document, s.history)
+            s._set_source(str(Path(path).absolute()), None)
+            s._history_dirty = False
+        s._pristine = False
+        s.documentReplaced.emit(None)
+        modes, problems = clean_run_settings(data.settings.get("modes") or {})
+        if modes:
+            s.settings.apply_parameters(modes)
+        self._remember_file(path, "project")
+        s.show_result(s.history[len(s.history) - 1] if len(s.history) else None)
+        s.status.emit(f"Opened {path}" + (f". {describe_problems(problems)}"
+                                           if problems else ""))
+        return True
+
+    def paste(self, image: Any, text: str = "Paste") -> bool:
+        """Replaces the document's image by `image` (a QImage; a null one is refused)."""
+        if image is None or image.isNull():
+            return False
+        self._s.document.set_image(image, text)
+        self._s.documentReplaced.emit(None)
+        return True
+
+    # --- saving ---------------------------------------------------------------------------------
+    def save(self) -> bool:
+        """Saves to the project's file (Ctrl+S), or asks for one; False if not saved."""
+        s = self._s
+        if s.project_path:
+            return s.save_to(s.project_path)
+        return s.save_as()
+
+    def save_as(self) -> bool:
+        s = self._s
+        start = str(Path(s.preferences.last_folder("project"))
+                    / f"{Path(s.document_name()).stem}{PROJECT_SUFFIX}")
+        path = s.asker.save_path(s.dialog_parent, "Save project", start, PROJECT_FILTER)
+        return bool(path) and s.save_to(path)
+
+    def save_to(self, path: str) -> bool:
+        """Writes the document, its history (with every result's parameters) and the run
+        settings to `path` (.dcproj added when missing)."""
+        s = self._s
+        if not path.lower().endswith(PROJECT_SUFFIX):
+            path += PROJECT_SUFFIX
+        extra = {"modes": s.settings.job_fields(draw=False), "model": s.model_spec,
+                 "device": s.device}
+        try:
+            save_project(path, s.document, s.history, extra)
+        except ProjectError as error:
+            s.error.emit("Cannot save the project", str(error))
+            return False
+        with s._one_change():
+            s.document.set_saved()
+            s._history_dirty = False
+            s._set_source(str(Path(path).absolute()), None)
+        self._remember_file(path, "project")
+        s.status.emit(f"Saved {path}")
+        return True
+
+    # --- recent files and the open dialogs ------------------------------------------------------
+    def _remember_file(self, path: str, kind: str) -> None:
+        prefs = self._s.preferences
+        prefs.add_recent_file(path)
+        prefs.set_last_folder(kind, path)
+        self._s.recentChanged.emit()
+
+    def open_recent(self, path: str) -> bool:
+        s = self._s
+        if not Path(path).exists():
+            s.preferences.remove_recent_file(path)
+            s.recentChanged.emit()
+            s.error.emit("Cannot open", f"file not found: {path}")
+            return False
+        return s.open_path(path)
+
+    def clear_recent(self) -> None:
+        self._s.preferences.clear_recent_files()
+        self._s.recentChanged.emit()
+
+    def open_dialog(self) -> bool:
+        s = self._s
+        path = s.asker.open_path(s.dialog_parent, "Open image or project",
+                                 s.preferences.last_folder("open"), OPEN_FILTER)
+        return bool(path) and s.open_path(path)
+
+    def open_project_dialog(self) -> bool:
+        s = self._s
+        path = s.asker.open_path(s.dialog_parent, "Open project",
+                                 s.preferences.last_folder("project"),
+                                 f"{PROJECT_FILTER};;All files (*)")
+        return bool(path) and s.open_project(path)
+
+    # --- recovery -------------------------------------------------------------------------------
+    def offer_recovery(self) -> bool:
+        """If a session that crashed left an autosave, asks whether to restore it; True if it
+        was restored."""
+        s = self._s
+        recovery = s.autosaver.pending_recovery()
+        if recovery is None:
+            return False
+        answer = s.asker.offer_recovery(s.dialog_parent, recovery)
+        if answer == "discard":
+            s.autosaver.discard()
+            return False
+        if answer != "restore":
+            return False
+        try:
+            with s._one_change():
+                recovery = s.autosaver.restore(s.document, s.history)
+                s._set_source(recovery.project_path, None)
+                s._history_dirty = bool(len(s.history))
+        except ProjectError as error:  # the file is kept (the message says where)
+            s.error.emit("Cannot restore the autosave", str(error))
+            return False
+        self._after_recovery(recovery)
+        return True
+
+    def _after_recovery(self, recovery: Any) -> None:
+        s = self._s
+        s._pristine = False
+        s.documentReplaced.emit(None)
+        if len(s.history):
+            s.show_result(s.history[len(s.history) - 1])
+        s.status.emit("Restored the autosaved work")
+        if recovery.lost:
+            s.error.emit("Part of the autosave was damaged", "Restored what could be read; "
+                         f"lost: {'; '.join(recovery.lost)}. The damaged file is kept as "
+                         f"{recovery.kept_at}.")
