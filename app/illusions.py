@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import torch
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QDialog, QWidget
 
 from app.qt_images import numpy_to_qimage, qimage_to_numpy, qimage_to_pil
 from engine import images
 from engine.errors import EngineError
 from engine.illusion_scores import score
 from engine.views import View, views_for
-from widgets.illusion_viewers import AnagramViewer
+from widgets.illusion_viewers import AnagramViewer, HybridViewer
 
 DIGITS = [str(d) for d in range(10)]
 DIGIT_SIZE = 28
@@ -116,3 +116,13 @@ def export_gif(viewer: AnagramViewer, p: dict[str, Any], asker: Any) -> str | No
 def write_gif(viewer: AnagramViewer, path: str, p: dict[str, Any]) -> None:
     frames = [qimage_to_pil(frame, "RGB") for frame in viewer.gif_frames()]
     images.save_frames(frames, path, duration_ms=60, parameters=p)
+
+
+def open_illusion_viewer(image: QImage, p: dict[str, Any], parent: QWidget | None,
+                         asker: Any = None) -> QDialog:
+    """The viewer of an illusion result: the anagram viewer (every view, motions and scores;
+    raises EngineError when its views cannot be made) or the hybrid viewer."""
+    if p["mode"] == "anagram":
+        return open_anagram_viewer(image, p, parent, asker)
+    prompts = (str(p.get("prompt") or ""), str(p.get("prompt2") or ""))
+    return HybridViewer(image, prompts, parent)

@@ -1,6 +1,8 @@
 """The main window: it builds the docks and menus, binds the widgets to the session
 (app/session/session.py), shows the session's errors and status lines, and forwards Qt's
 events (close, drag and drop, paste) to it. It holds no state of its own beyond its widgets.
+The layout is app/docks.py, drops and pastes app/drops.py, the recent files' menu
+app/recent_menu.py, the session's names on the window app/forwarding.py.
 
 The session holds the document, the history, the run settings, the model, the jobs and the
 project; every question goes through its `Asker` (app/dialogs.py here, a fake in tests).
@@ -24,25 +26,21 @@ from PySide6.QtGui import (
     QDropEvent,
     QImage,
 )
-from PySide6.QtWidgets import (
-    QApplication,
-    QDialog,
-    QDockWidget,
-    QMainWindow,
-    QMessageBox,
-    QSplitter,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication, QDialog, QMainWindow, QMessageBox, QWidget
 
 from app import actions as action_table
+from app import drops
 from app.autosave import DEFAULT_INTERVAL_S
 from app.dialogs import DialogAsker, ExportDialog, NewDialog  # noqa: F401 - tests import them
+from app.docks import build_layout
 from app.explorer import NoiseExplorer
+from app.forwarding import forward_session_names
 from app.history import Result
-from app.illusions import open_anagram_viewer
+from app.illusions import open_illusion_viewer
 from app.model_menu import PRECISION_LABELS, ModelMenu  # noqa: F401 - tests read the labels here
 from app.qt_images import BLACK, brush_for, scaling_for
-from app.results_view import RESULT_SIDE, ResultsView
+from app.recent_menu import fill_recent_menu
+from app.results_view import ResultsView
 from app.session import modes as mode_table
 from app.session.asker import ExportChoice  # noqa: F401 - tests import it from here
 from app.session.jobs import JobKind, JobRecord
@@ -59,30 +57,12 @@ from engine.errors import EngineError
 from widgets.canvas import CanvasView
 from widgets.history_strip import HistoryStrip
 from widgets.illusion_options import FAILURE_VIEWS, VIEWS
-from widgets.illusion_viewers import HybridViewer
 from widgets.modes_panel import ModesPanel
 from widgets.tool_options import ToolOptions
 
 Asker = DialogAsker  # the name tests and benchmarks subclass
 INPUT_DELAY_MS = 150  # 'What the model sees' is redrawn this long after the last change
 STATUS_MS = 8000
-DOCK_FEATURES = (QDockWidget.DockWidgetFeature.DockWidgetMovable
-                 | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                 | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-# the session's names the window answers to (tests and the action table reach them here)
-SESSION_NAMES = (
-    "engine", "document", "history", "asker", "autosaver", "runner", "model_state",
-    "model_spec", "device", "precision", "offload", "prompts_file", "project_path",
-    "open_path", "open_project", "open_recent", "new_document",
-    "show_result", "apply_result", "use_as_input", "export_result", "export_frames",
-    "export_canvas", "export_dialog", "export_canvas_dialog", "is_modified", "load_model",
-    "use_prompts_file", "set_device", "set_precision", "set_offload", "upscale_result",
-    "run_job", "cancel_run", "model_input", "make_job", "document_name", "offer_recovery",
-    "remove_result", "keep_live_result", "open_dialog", "open_project_dialog",
-    "open_model_dialog", "open_prompts_dialog")
-RENAMED = {"run_settings": "settings", "settings": "preferences", "save_project": "save",
-           "save_project_to": "save_to",
-           "save_project_as": "save_as", "may_replace_document": "may_replace"}
 
 
 class MainWindow(QMainWindow):
@@ -141,37 +121,12 @@ class MainWindow(QMainWindow):
         self.viewers: list[QDialog] = []
 
     def _build_layout(self) -> None:
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(self.canvas)
-        splitter.addWidget(self.result_view)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 0)
-        splitter.setSizes([800, RESULT_SIDE + 8])
-        self.setCentralWidget(splitter)
-        self.tools_dock = self._dock("Tools", "tools", self.tool_options,
-                                     Qt.DockWidgetArea.TopDockWidgetArea)
-        self.tools_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        self.tools_dock.setTitleBarWidget(QWidget(self.tools_dock))  # a slim bar, no title
-        self.modes_dock = self._dock("Modes", "modes", self.modes,
-                                     Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.history_dock = self._dock("History", "history", self.history_strip,
-                                       Qt.DockWidgetArea.BottomDockWidgetArea)
-        right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.explorer_dock = self._dock("Noise explorer", "explorer", self.explorer, right)
-        self.training_dock = self._dock("Training", "training", self.training_panel, right)
-        self.tabifyDockWidget(self.explorer_dock, self.training_dock)
-        for dock in (self.explorer_dock, self.training_dock):
-            dock.hide()
-        self.resize(1280, 800)
-
-    def _dock(self, title: str, name: str, widget: QWidget,
-              area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        dock.setFeatures(DOCK_FEATURES)
-        self.addDockWidget(area, dock)
-        return dock
+        docks = build_layout(self, self.canvas, self.result_view, tools=self.tool_options,
+                             modes=self.modes, history=self.history_strip,
+                             explorer=self.explorer, training=self.training_panel)
+        self.tools_dock, self.modes_dock, self.history_dock = (
+            docks["tools"], docks["modes"], docks["history"])
+        self.explorer_dock, self.training_dock = docks["explorer"], docks["training"]
 
     def _build_status_bar(self) -> None:
         self.status_line = line = StatusLine(self.statusBar())
@@ -218,21 +173,7 @@ class MainWindow(QMainWindow):
         return self.model_menu.offload_actions
 
     def _fill_recent_menu(self) -> None:
-        menu = self.recent_menu
-        menu.clear()
-        files = self.session.preferences.recent_files()
-        for i, path in enumerate(files):
-            action = menu.addAction(f"&{i + 1}  {Path(path).name}" if i < 9 else Path(path).name)
-            action.setData(path)
-            action.setToolTip(path)
-            action.setStatusTip(path)
-            action.triggered.connect(lambda _=False, p=path: self.session.open_recent(p))
-        if files:
-            menu.addSeparator()
-            menu.addAction("Clear recent files").triggered.connect(self.session.clear_recent)
-        else:
-            menu.addAction("(no recent files)").setEnabled(False)
-        menu.setToolTipsVisible(True)
+        fill_recent_menu(self.recent_menu, self.session)
 
     def recent_actions(self) -> list[QAction]:
         """The recent files' actions of File ▸ Open recent, most recent first."""
@@ -418,16 +359,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("View illusion: select an anagram or hybrid result",
                                          5000)
             return None
-        p = result.parameters
-        if p["mode"] == "anagram":
-            try:  # every view (3-4 view anagrams, seeded permutations), motions and scores
-                viewer: QDialog = open_anagram_viewer(result.image, p, self, self.asker)
-            except EngineError as error:
-                self.statusBar().showMessage(f"View illusion: {error}", STATUS_MS)
-                return None
-        else:
-            prompts = (str(p.get("prompt") or ""), str(p.get("prompt2") or ""))
-            viewer = HybridViewer(result.image, prompts, self)
+        try:  # every view (3-4 view anagrams, seeded permutations), motions and scores
+            viewer = open_illusion_viewer(result.image, result.parameters, self, self.asker)
+        except EngineError as error:
+            self.statusBar().showMessage(f"View illusion: {error}", STATUS_MS)
+            return None
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.finished.connect(lambda _=0, v=viewer: v in self.viewers and self.viewers.remove(v))
         self.viewers.append(viewer)
@@ -458,35 +394,18 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot paste", "the clipboard holds no image")
 
     def _take_mime(self, data: QMimeData | None, text: str) -> bool:
-        if data is None:
-            return False
-        files = [url.toLocalFile() for url in data.urls() if url.isLocalFile()]
-        if files:
-            return self.session.open_path(files[0])
-        return data.hasImage() and self.session.paste(QImage(data.imageData()), text)
+        return drops.take_mime(self.session, data, text)
 
-    # A drop is always a copy: a file manager deletes the source of an accepted move, so a
-    # source that offers no copy is refused.
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        data = event.mimeData()
-        if data.hasImage() or any(url.isLocalFile() for url in data.urls()):
-            self._accept_as_copy(event)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # a drop is always a copy
+        if drops.can_take(event.mimeData()):
+            drops.accept_as_copy(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        self._accept_as_copy(event)
+        drops.accept_as_copy(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        if self._accept_as_copy(event) and not self._take_mime(event.mimeData(), "Drop image"):
+        if drops.accept_as_copy(event) and not self._take_mime(event.mimeData(), "Drop image"):
             event.ignore()
-
-    @staticmethod
-    def _accept_as_copy(event: QDropEvent) -> bool:
-        if not event.possibleActions() & Qt.DropAction.CopyAction:
-            event.ignore()
-            return False
-        event.setDropAction(Qt.DropAction.CopyAction)
-        event.accept()
-        return True
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Asks to save unsaved changes (Save / Discard / Cancel), then cancels any run, joins
@@ -497,15 +416,7 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _from_session(name: str) -> property:
-    return property(lambda window: getattr(window.session, name),
-                    doc=f"The session's `{name}` (app/session/session.py).")
-
-
-for _name in SESSION_NAMES:
-    setattr(MainWindow, _name, _from_session(_name))
-for _name, _target in RENAMED.items():
-    setattr(MainWindow, _name, _from_session(_target))
+forward_session_names(MainWindow)
 
 
 def run_app(path: str | None = None) -> int:
