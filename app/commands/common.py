@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -65,3 +65,34 @@ def write_frames(model: DiffusionModel, frames: list[torch.Tensor], path: str, p
     pictures = images.frames_at_scale([images.to_pil(f[0], model.data_range) for f in frames],
                                       scale)
     images.save_frames(pictures, Path(path), parameters=params)
+
+
+def emoji_run_settings(args: argparse.Namespace, options: dict[str, str],
+                       saved: Callable[[Path], dict]) -> tuple[Path, dict, str]:
+    """An emoji training command's out folder, values (`options`: CLI option -> config field;
+    None where left out) and data folder (resolved). With --resume, each value left out and
+    the data folder take the saved run's (`saved(out_dir)`, the data folder as "data_dir")."""
+    out_dir = Path(args.out).expanduser()
+    values = {field: getattr(args, option, None) for option, field in options.items()}
+    data = args.data
+    if args.resume:
+        before = saved(out_dir)
+        for field in options.values():
+            if values[field] is None and before.get(field) is not None:
+                values[field] = before[field]
+        data = data or before.get("data_dir")
+    if not data:
+        raise EngineError("--data DIR is needed: the emoji set that `python main.py data emoji "
+                          "--out DIR` prepares")
+    return out_dir, values, str(Path(data).expanduser().resolve())
+
+
+def emoji_state_settings(out_dir: Path) -> dict:
+    """The settings in the training state of the emoji run in `out_dir`, its data folder as
+    "data_dir" (from an "emoji:" source, else None); EngineError where the state is broken."""
+    from engine.training.checkpoint import load_training_state
+
+    settings = dict(load_training_state(out_dir).get("settings") or {})
+    source = (settings.get("data") or {}).get("source", "")
+    settings["data_dir"] = source[len("emoji:"):] if source.startswith("emoji:") else None
+    return settings

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.commands.common import emoji_run_settings, emoji_state_settings
 from engine.errors import EngineError
 
 # CLI option -> EmojiTrainConfig field
@@ -26,11 +27,7 @@ def _saved(out_dir: Path) -> dict:
             saved["shape"] = (record.get("training") or {}).get("shape") or saved.get("shape")
             return saved
         if (out_dir / ckpt.STATE).is_file():
-            state = ckpt.load_training_state(out_dir)
-            settings = dict(state.get("settings") or {})
-            source = (settings.get("data") or {}).get("source", "")
-            settings["data_dir"] = source[len("emoji:"):] if source.startswith("emoji:") else None
-            return settings
+            return emoji_state_settings(out_dir)
     except EngineError:  # a broken run is reported by train_emoji itself
         pass
     return {}
@@ -42,22 +39,11 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "hidden", None) is not None:
         raise EngineError("--hidden applies to the Part B models; the emoji stages have fixed "
                           "shapes (--shape)")
-    out_dir = Path(args.out).expanduser()
-    values = {field: getattr(args, option, None) for option, field in _OPTIONS.items()}
-    data = args.data
-    if args.resume:
-        saved = _saved(out_dir)
-        for field in _OPTIONS.values():
-            if values[field] is None and saved.get(field) is not None:
-                values[field] = saved[field]
-        data = data or saved.get("data_dir")
-    if not data:
-        raise EngineError("--data DIR is needed: the emoji set that `python main.py data emoji "
-                          "--out DIR` prepares")
+    out_dir, values, data = emoji_run_settings(args, _OPTIONS, _saved)
     if values["text_encoder"] is not None:
         values["text_encoder"] = str(Path(values["text_encoder"]).expanduser().resolve())
     config = EmojiTrainConfig(stage=STAGES[args.kind],
-                              data_dir=str(Path(data).expanduser().resolve()),
+                              data_dir=data,
                               seed=args.seed, device=args.device, precision=args.precision,
                               num_threads=getattr(args, "threads", None),
                               **{k: v for k, v in values.items() if v is not None})

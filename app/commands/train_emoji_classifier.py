@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.commands.common import emoji_run_settings, emoji_state_settings
 from engine.errors import EngineError
 
 # CLI option -> ClassifierConfig field
@@ -15,16 +16,10 @@ _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "hidden"
 
 
 def _saved(out_dir: Path) -> dict:
-    from engine.training import checkpoint as ckpt
-
     try:
-        state = ckpt.load_training_state(out_dir)
+        return emoji_state_settings(out_dir)
     except EngineError:  # reported by the trainer itself
         return {}
-    settings = dict(state.get("settings") or {})
-    source = (settings.get("data") or {}).get("source", "")
-    settings["data_dir"] = source[len("emoji:"):] if source.startswith("emoji:") else None
-    return settings
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,19 +29,8 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, option, None) is not None:
             raise EngineError(f"--{option.replace('_', '-')} does not apply to the emoji "
                               "classifier")
-    out_dir = Path(args.out).expanduser()
-    values = {field: getattr(args, option, None) for option, field in _OPTIONS.items()}
-    data = args.data
-    if args.resume:
-        saved = _saved(out_dir)
-        for field in _OPTIONS.values():
-            if values[field] is None and saved.get(field) is not None:
-                values[field] = saved[field]
-        data = data or saved.get("data_dir")
-    if not data:
-        raise EngineError("--data DIR is needed: the emoji set that `python main.py data emoji "
-                          "--out DIR` prepares")
-    config = ClassifierConfig(data_dir=str(Path(data).expanduser().resolve()), seed=args.seed,
+    out_dir, values, data = emoji_run_settings(args, _OPTIONS, _saved)
+    config = ClassifierConfig(data_dir=data, seed=args.seed,
                               device=args.device, precision=args.precision,
                               num_threads=getattr(args, "threads", None),
                               **{k: v for k, v in values.items() if v is not None})
