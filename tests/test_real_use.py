@@ -12,6 +12,7 @@ from test_app import RUN_TIMEOUT, draw_digit, open_window, slow_down
 
 from app.document import image_array
 from app.main_window import MainWindow, NewDialog
+from app.session.suggested import SUGGESTED
 
 
 @pytest.fixture
@@ -465,7 +466,9 @@ def test_the_hybrid_hint_says_plainly_that_28_px_hybrids_fail(window):
 def test_the_anagram_hint_suggests_the_views_that_work_on_digits(window):
     window.modes.set_mode("anagram")
     hint = window.modes.mode_hint.text()
-    assert "transpose" in hint and "pixel permutations fail" in hint
+    assert "Suggested lists the pairs and views" in hint and "pixel permutations fail" in hint
+    assert "transpose" in {view for s in SUGGESTED["mnist"] for view in s.views}, (
+        "the digit model's suggestions hold the views measured to work")
 
 
 def test_a_long_hint_wraps_and_never_widens_the_panel(window):

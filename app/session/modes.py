@@ -74,8 +74,8 @@ MODES: tuple[Mode, ...] = (
          needs_prompt=True, prompts=2, max_prompts=4, rows=_ILLUSION_ROWS | {"view"},
          prompt_labels=("Upright", "Through view"), illusion=True,
          key_parts=("prompts", "view"),
-         small_note=" Suggested lists the pairs and views measured best on this model; pixel "
-                    "permutations fail here (docs/benchmarks.md).",
+         small_note=" Where a model has been measured, Suggested lists the pairs and views "
+                    "that work on it; on digits, pixel permutations fail (docs/benchmarks.md).",
          small_size=32),  # the measured list itself is app/session/suggested.py
     Mode("hybrid", "Hybrid", "One image that is one prompt from afar and another up close.",
          needs_prompt=True, prompts=2, max_prompts=3, rows=_ILLUSION_ROWS | {"sigma"},
