@@ -272,6 +272,38 @@ def setting_differences(saved: dict[str, Any], now: dict[str, Any], keys: Iterab
     return diffs
 
 
+def resume_state(out_dir: str | os.PathLike, settings: dict[str, Any], keys: Iterable[str],
+                 model: nn.Module, optimizer: torch.optim.Optimizer, what: str = "model",
+                 **others: Any) -> dict[str, Any]:
+    """The training state in `out_dir`, refused when its `keys` of the settings differ from
+    this run's `settings`; its "model" and "optimizer" loaded into `model` and `optimizer`, and
+    each of `others` (state key -> object with load_state_dict) from its own key. A state that
+    does not fit is one CheckpointError naming `what` it does not fit."""
+    out_dir = Path(out_dir)
+    state = load_training_state(out_dir)
+    diffs = setting_differences(state.get("settings") or {}, settings, keys)
+    if diffs:
+        raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
+                              f"run's: {'; '.join(diffs)}")
+    try:
+        load_state_into(model, state["model"], out_dir / STATE)
+        optimizer.load_state_dict(state["optimizer"])
+        for key, target in others.items():
+            target.load_state_dict(state[key])
+    except (KeyError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{out_dir / STATE} does not fit this {what} ({error})") from None
+    return state
+
+
+def optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device | str) -> None:
+    """The optimizer's state tensors (a resume loads them on the CPU) moved to `device`; the
+    step counts stay where they are."""
+    for group_state in optimizer.state.values():
+        for key, value in group_state.items():
+            if torch.is_tensor(value) and key != "step":
+                group_state[key] = value.to(device)
+
+
 def to_cpu(value: Any) -> Any:
     """Tensors in nested dicts and lists, detached and on the CPU (what a state file holds)."""
     if torch.is_tensor(value):

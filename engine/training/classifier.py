@@ -26,6 +26,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -119,17 +120,24 @@ def as_images(images: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _batched(fn, net: nn.Module, images, batch_size: int) -> torch.Tensor:
+def batched(fn: Callable[[torch.Tensor], torch.Tensor], net: nn.Module, x: torch.Tensor,
+            batch_size: int) -> torch.Tensor:
+    """`fn` (net or one of its parts) over `x` in batches on net's device, net in eval mode
+    meanwhile, without gradients: the rows float32 on the CPU (empty: a 0-row tensor)."""
     was_training = net.training
     net.eval()
     try:
-        x = as_images(images)
         device = next(net.parameters()).device
         outs = [fn(x[i:i + batch_size].to(device)).float().cpu()
                 for i in range(0, len(x), batch_size)]
     finally:
         net.train(was_training)
     return torch.cat(outs) if outs else torch.empty(0)
+
+
+def _batched(fn: Callable[[torch.Tensor], torch.Tensor], net: nn.Module, images,
+             batch_size: int) -> torch.Tensor:
+    return batched(fn, net, as_images(images), batch_size)
 
 
 def logits(net: DigitClassifier, images, batch_size: int = 1000) -> torch.Tensor:

@@ -45,6 +45,7 @@ from torch import nn
 from engine.errors import CheckpointError, EngineError
 from engine.training import checkpoint as ckpt
 from engine.training import emoji_data
+from engine.training.classifier import batched
 
 KIND = "emoji-classifier"
 SIZE = 32
@@ -227,28 +228,14 @@ def _read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
-@torch.no_grad()
-def _batched(fn: Callable[[torch.Tensor], torch.Tensor], net: nn.Module, x: torch.Tensor,
-             batch_size: int) -> torch.Tensor:
-    was_training = net.training
-    net.eval()
-    try:
-        device = next(net.parameters()).device
-        outs = [fn(x[i:i + batch_size].to(device)).float().cpu()
-                for i in range(0, len(x), batch_size)]
-    finally:
-        net.train(was_training)
-    return torch.cat(outs) if outs else torch.empty(0)
-
-
 def logits(net: EmojiClassifier, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """[N, classes] for images already as_images'd ([N, 3, 32, 32] in [0, 1])."""
-    return _batched(net, net, images, batch_size)
+    return batched(net, net, images, batch_size)
 
 
 def features(net: EmojiClassifier, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """The penultimate layer, [N, fc] float32, for a Fréchet distance."""
-    out = _batched(net.features, net, images, batch_size)
+    out = batched(net.features, net, images, batch_size)
     return out if len(out) else torch.empty(0, net.arch["fc"])
 
 
@@ -387,24 +374,11 @@ def train_emoji_classifier(config: ClassifierConfig, out_dir: str | os.PathLike,
                                    {"params": rest, "weight_decay": 0.0}], lr=config.lr)
     start_epoch, history, wall_before = 0, [], 0.0
     if resume:
-        state = ckpt.load_training_state(out_dir)
-        diffs = ckpt.setting_differences(state.get("settings") or {}, settings, RUN_SETTINGS)
-        if diffs:
-            raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
-                                  f"run's: {'; '.join(diffs)}")
-        try:
-            ckpt.load_state_into(net, state["model"], out_dir / ckpt.STATE)
-            optimizer.load_state_dict(state["optimizer"])
-        except (KeyError, ValueError, RuntimeError) as error:
-            raise CheckpointError(f"{out_dir / ckpt.STATE} does not fit this classifier "
-                                  f"({error})") from None
+        state = ckpt.resume_state(out_dir, settings, RUN_SETTINGS, net, optimizer, "classifier")
         start_epoch, history = int(state["epoch"]), list(state.get("history") or [])
         wall_before = float(state.get("wall_seconds", 0.0))
     net = net.to(device)
-    for group_state in optimizer.state.values():
-        for key, value in group_state.items():
-            if torch.is_tensor(value) and key != "step":
-                group_state[key] = value.to(device)
+    ckpt.optimizer_to(optimizer, device)
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     total = steps_per_epoch * config.epochs

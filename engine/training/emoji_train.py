@@ -382,18 +382,7 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
 
     step_global, losses = 0, []
     if resume:
-        state = ckpt.load_training_state(out_dir)
-        diffs = ckpt.setting_differences(state.get("settings") or {}, settings, RUN_SETTINGS)
-        if diffs:
-            raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
-                                  f"run's: {'; '.join(diffs)}")
-        try:
-            ckpt.load_state_into(model, state["model"], out_dir / ckpt.STATE)
-            optimizer.load_state_dict(state["optimizer"])
-            ema.load_state_dict(state["ema"])
-        except (KeyError, ValueError, RuntimeError) as error:
-            raise CheckpointError(f"{out_dir / ckpt.STATE} does not fit this model ({error})"
-                                  ) from None
+        state = ckpt.resume_state(out_dir, settings, RUN_SETTINGS, model, optimizer, ema=ema)
         step_global = int(state["step"])
         losses = [list(map(float, row)) for row in state.get("losses", [])]
         if len(losses) != step_global:
@@ -401,10 +390,7 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
                                   "step; start again in a new folder")
 
     model = model.to(device)
-    for group_state in optimizer.state.values():
-        for key, value in group_state.items():
-            if torch.is_tensor(value) and key != "step":
-                group_state[key] = value.to(device)
+    ckpt.optimizer_to(optimizer, device)
     if frozen is not None:
         frozen = frozen.to(device)
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
