@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import parse_run_args  # noqa: E402
 from engine import edits, loops  # noqa: E402
 from engine.errors import EngineError, PromptError  # noqa: E402
 from engine.training import emoji_data  # noqa: E402
@@ -90,11 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None, help="default: the model's (34)")
     parser.add_argument("--chunk", type=int, default=16, help="images per sampling batch")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_run_args(parser, argv)
     from engine.models.registry import load_model
 
     try:

@@ -37,6 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import parse_run_args  # noqa: E402
 from engine import edits, loops  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from engine.training.classifier import (  # noqa: E402
@@ -207,11 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="samples per digit for --compare-ddpm (default: --per-digit)")
     parser.add_argument("--anagrams", type=int, default=0,
                         help="also draw this many 6/9 visual anagrams and judge both readings")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_run_args(parser, argv)
 
     from engine.models.registry import load_model
     from engine.training.data import load_mnist

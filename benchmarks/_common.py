@@ -1,0 +1,19 @@
+"""What the quality benchmarks share: the run's --threads and --device options."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+
+def parse_run_args(parser: argparse.ArgumentParser, argv: list[str] | None
+                   ) -> argparse.Namespace:
+    """`argv` parsed after adding --threads (default: torch's count, set when given) and
+    --device (default cpu)."""
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
