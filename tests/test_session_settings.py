@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 
 from app.history import Result
 from app.session.modes import MODES
 from app.session.settings import MAX_SEED, RunSettings, bind_panel
+from app.settings import Settings
 from widgets.illusion_options import VIEWS
 from widgets.modes_panel import ModesPanel
 
@@ -172,6 +174,21 @@ def test_a_restored_seed_serves_one_job(bound):
     assert not s.seed_once and [s.job_fields()["seed"] for _ in range(2)] == [50, 50]
 
 
+def test_a_restored_seed_is_remembered_as_random(bound):
+    """The settings kept at a run (before its seed is drawn) or at a close: a seed restored
+    from a file serves one run of this launch, so the next launch draws random seeds again."""
+    s, _ = bound
+    s.apply_parameters({"mode": "sample", "seed": 1234})
+    assert s.seed_once and not s.random_seed
+    saved = s.persisted()
+    assert saved["random_seed"] is True and not s.random_seed, "the panel keeps it this launch"
+    again = RunSettings()
+    again.restore(json.loads(json.dumps(saved)))
+    assert again.random_seed and not again.seed_once
+    s.roll_seed(random.Random(3))  # a seed the user fixed is remembered fixed
+    assert s.persisted()["random_seed"] is False and s.persisted()["seed"] == s.seed
+
+
 def test_the_window_binds_the_mode_both_ways_and_use_as_input_switches_it(qtbot, tmp_path):
     from test_app import make_window
 
@@ -188,6 +205,26 @@ def test_the_window_binds_the_mode_both_ways_and_use_as_input_switches_it(qtbot,
     settings.mode = "hybrid"
     window.use_as_input(Result(image, {"mode": "sample"}))
     assert (settings.mode, panel.current_mode()) == ("sdedit", "sdedit")
+
+
+def test_a_crash_after_a_run_of_a_restored_seed_keeps_seeds_random(qtbot, tmp_path):
+    """Open a PNG (its seed restored for one run), run, crash: the settings kept at that run
+    must not bring the next launch back with random seeds off and the file's seed fixed."""
+    from test_app import RUN_TIMEOUT, open_window
+
+    folder = tmp_path / "window"
+    window = open_window(qtbot, "mnist", folder)
+    window.run_settings.apply_parameters({"mode": "sample", "prompt": "3", "seed": 1234,
+                                          "steps": 2})
+    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.run_job() is not None
+    assert window.run_settings.random_seed, "random again after the one run"
+    kept = window.settings.run_settings  # what a crash leaves: no close saves it again
+    assert kept["random_seed"] is True
+    again = open_window(qtbot, "mnist", tmp_path / "again",
+                        settings=Settings(QSettings(str(folder / "settings.ini"),
+                                                    QSettings.Format.IniFormat)))
+    assert again.run_settings.random_seed and again.modes.random_seed.isChecked()
 
 
 def test_a_suggested_anagram_picked_in_the_panel_reaches_the_settings(bound):

@@ -138,6 +138,15 @@ class RunSettings(Observable):
             self.upscale = False
         return left_out
 
+    def persisted(self) -> dict[str, Any]:
+        """The remembered properties. A seed restored from a file serves one run of this launch
+        only, so it is remembered as random: the next launch (after a crash too, where the
+        settings kept are those of the last run, taken before its seed was drawn) draws anew."""
+        values = super().persisted()
+        if self._seed_once:
+            values["random_seed"] = True
+        return values
+
     # --- the seed -----------------------------------------------------------------------------
     @property
     def seed_once(self) -> bool:
