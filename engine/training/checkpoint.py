@@ -295,6 +295,14 @@ def resume_state(out_dir: str | os.PathLike, settings: dict[str, Any], keys: Ite
     return state
 
 
+def holds_state(out_dir: str | os.PathLike, resume: bool) -> bool:
+    """Whether `out_dir` holds a training state; with `resume`, a save a kill cut short there is
+    first finished or dropped (recover), never half there."""
+    if resume:
+        recover(out_dir)
+    return (Path(out_dir) / STATE).exists()
+
+
 def optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device | str) -> None:
     """The optimizer's state tensors (a resume loads them on the CPU) moved to `device`; the
     step counts stay where they are."""

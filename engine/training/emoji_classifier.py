@@ -348,9 +348,7 @@ def train_emoji_classifier(config: ClassifierConfig, out_dir: str | os.PathLike,
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     torch.set_num_threads(config.num_threads or cpu_count())
-    if resume:
-        ckpt.recover(out_dir)
-    has_run = (out_dir / ckpt.STATE).exists()
+    has_run = ckpt.holds_state(out_dir, resume)
     if not resume and (has_run or (out_dir / ckpt.CONFIG).exists()):
         raise CheckpointError(f"{out_dir} already holds a classifier run; pass --resume to "
                               "continue it, or choose another --out")

@@ -339,9 +339,7 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     torch.set_num_threads(config.num_threads or cpu_count())
-    if resume:
-        ckpt.recover(out_dir)  # a save a kill cut short: finished or dropped, never half there
-    has_run = (out_dir / ckpt.STATE).exists()
+    has_run = ckpt.holds_state(out_dir, resume)  # a cut-short save finished or dropped first
     if not resume and has_run:
         raise CheckpointError(f"{out_dir} already holds a training run; pass --resume to continue "
                               "it, or choose another --out")
