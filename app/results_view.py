@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from app import actions as action_table
 from app.history import Result
@@ -20,35 +20,52 @@ class ResultsView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel("<b>Result</b>", self)
+        body = QWidget(self)  # scrolls: the column never sets the window's least height
+        self._build(body)
+        self._lay_out(body)
+        scroll = QScrollArea(self)
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(body.minimumSizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width())
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+    def _build(self, body: QWidget) -> None:
+        self.title = QLabel("<b>Result</b>", body)
         self.image_label = QLabel("No result yet.\nDraw something, pick a mode,\nthen Run "
-                                  f"({action_table.key_text('run')}).", self)
+                                  f"({action_table.key_text('run')}).", body)
         self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image_label.setFixedSize(RESULT_SIDE, RESULT_SIDE)
         self.image_label.setStyleSheet("QLabel { background: #2b2b2e; color: #aaa; }")
-        self.caption = QLabel(self)
+        self.caption = QLabel(body)
         self.caption.setWordWrap(True)
         self.caption.setFixedWidth(RESULT_SIDE)
-        self.apply_button = QPushButton("Apply to canvas", self, enabled=False)
+        self.apply_button = QPushButton("Apply to canvas", body, enabled=False)
         self.apply_button.setToolTip("Paste the result into the region (undoable)")
-        self.input_button = QPushButton("Use as input", self, enabled=False)
+        self.input_button = QPushButton("Use as input", body, enabled=False)
         self.input_button.setToolTip("Paste the result into the region and edit it further "
                                      "(SDEdit)")
-        self.export_button = QPushButton("Export…", self, enabled=False)
+        self.export_button = QPushButton("Export…", body, enabled=False)
         self.export_button.setToolTip("PNG at model size or larger, or the denoising frames "
                                       f"({action_table.key_text('export')})")
-        self.keep_button = QPushButton("Keep in history", self, enabled=False)
+        self.keep_button = QPushButton("Keep in history", body, enabled=False)
         self.keep_button.setToolTip("Add this Live result to the history")
         self.keep_button.hide()
-        self.input_title = QLabel("<b>What the model sees</b>", self)
-        self.input_view = QLabel(self)
+        self.input_title = QLabel("<b>What the model sees</b>", body)
+        self.input_view = QLabel(body)
         self.input_view.setFixedSize(INPUT_SIDE, INPUT_SIDE)
         self.input_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.input_view.setStyleSheet("QLabel { background: #2b2b2e; }")
-        self.input_caption = QLabel(self)
+        self.input_caption = QLabel(body)
         self.input_caption.setWordWrap(True)
         self.input_caption.setFixedWidth(RESULT_SIDE)
-        layout = QVBoxLayout(self)
+
+    def _lay_out(self, body: QWidget) -> None:
+        layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
         layout.addWidget(self.image_label)

@@ -30,11 +30,13 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QToolButton,
@@ -313,7 +315,8 @@ class TrainingPanel(QWidget):
         buttons = QHBoxLayout()
         for button in (self.start_button, self.stop_button, self.resume_button, self.load_button):
             buttons.addWidget(button)
-        layout = QVBoxLayout(self)
+        body = QWidget(self)  # scrolls: the dock never sets the window's least height
+        layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
         layout.addLayout(buttons)
@@ -324,6 +327,13 @@ class TrainingPanel(QWidget):
         layout.addLayout(progress)
         layout.addWidget(self.curve, 1)
         layout.addWidget(self.samples, 1)
+        scroll = QScrollArea(self)
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
     def _connect(self) -> None:
         self.kind.currentTextChanged.connect(self._on_kind)
