@@ -29,3 +29,7 @@ def test_the_window_fits_a_laptop_screen_with_the_training_dock_open(qtbot, tmp_
     assert view.findChild(QScrollArea) is not None
     panel = window.training_panel
     assert panel.start_button.isVisible() and panel.curve.isVisible()
+    for column in (view, panel):  # scrolled up and down only: never cut at the side
+        scroll = column.findChild(QScrollArea)
+        assert scroll.width() >= scroll.widget().minimumSizeHint().width()
+        assert not scroll.horizontalScrollBar().isVisible()
