@@ -59,7 +59,8 @@ MODES: tuple[Mode, ...] = (
     Mode("sample", "Sample", "New images from pure noise, for the prompt."),
     Mode("sdedit", "SDEdit",
          "Noises your drawing part of the way, then the model denoises it into something it "
-         "believes (the course's SDEdit, with the model's default prompt).",
+         "believes, pulled towards the Prompt box (the course's SDEdit when it holds the "
+         "model's default prompt).",
          needs_image=True, rows=frozenset({"strength", "live"}), live=True,
          key_parts=("strength",)),
     Mode("inpaint", "Inpaint",
