@@ -3,25 +3,57 @@ progress and its time left."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QWidget
 
 from app.session.model_state import ModelState
 
 STATE_TEXT = {"loading": "Loading model…", "idle": "Idle", "running": "Running",
               "upscaling": "Upscaling (stage II)"}
 NO_MODEL_STYLE = "QLabel { color: #c0392b; font-weight: bold; }"
+STEP_FORMAT = "step %v / %m"
+
+
+class MessageLabel(QLabel):
+    """The bar's message in its own stretch, cut with "…" where it is too long (the full text
+    is its tooltip), so it never runs into the zoom label beside it."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setMinimumWidth(40)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def show_message(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight,
+                                                   max(self.width() - 8, 0)))
 
 
 class StatusLine:
     """The labels and the progress bar, added to `bar` (left to right)."""
 
     def __init__(self, bar: QStatusBar) -> None:
+        self.message_label = MessageLabel(bar)  # first and stretched: the bar paints no text
         self.model_label = QLabel(bar)
         self.state_label = QLabel("Idle", bar)
         self.state_label.setMinimumWidth(110)
         self.progress_bar = QProgressBar(bar)
         self.progress_bar.setFixedWidth(220)
-        self.progress_bar.setFormat("step %v / %m")
+        self.progress_bar.setFormat(STEP_FORMAT)
         self.progress_bar.setTextVisible(False)
         self.eta_label = QLabel(bar)
         self.eta_label.setMinimumWidth(80)
@@ -29,6 +61,8 @@ class StatusLine:
         self.zoom_label.setMinimumWidth(60)
         self.zoom_label.setToolTip("Canvas zoom (View ▸ Zoom in / out / Fit / 100%)")
         self.started()
+        bar.addPermanentWidget(self.message_label, 1)
+        bar.messageChanged.connect(self.message_label.show_message)
         for widget in (self.zoom_label, self.model_label, self.state_label, self.progress_bar,
                        self.eta_label):
             bar.addPermanentWidget(widget)

@@ -22,3 +22,44 @@ def test_sdedit_hint_names_the_prompt_box_the_run_uses(session):
     assert session.run_job(session.settings.job_fields()) is not None, session.said
     job = next(iter(session.engine.jobs.values()))
     assert job.prompt == "3"  # what the hint says: the Prompt box's text
+
+
+# --- the status bar ------------------------------------------------------------------------------
+
+@pytest.fixture
+def line(qtbot):
+    from PySide6.QtWidgets import QMainWindow
+
+    from app.status_line import StatusLine
+
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    status = StatusLine(window.statusBar())
+    status.show_zoom(1.87)
+    window.resize(900, 300)
+    window.show()
+    qtbot.waitExposed(window)
+    return window, status
+
+
+def test_a_long_message_is_cut_before_the_zoom_label(line, qtbot):
+    window, status = line
+    text = "Cannot run: the mask is empty: " + "paint where new content goes " * 12
+    window.statusBar().showMessage(text, 10_000)
+    label = status.message_label
+    qtbot.waitUntil(lambda: label.full_text() == text)
+    shown = label.text()
+    assert shown.endswith("…") and len(shown) < len(text)
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.width()
+    assert label.geometry().right() < status.zoom_label.geometry().left()
+    assert label.toolTip() == text
+    assert window.statusBar().currentMessage() == text  # the bar's message itself is whole
+    window.statusBar().clearMessage()
+    assert label.text() == ""
+
+
+def test_a_short_message_is_shown_whole(line):
+    window, status = line
+    window.statusBar().showMessage("Done in 1.2 s")
+    assert status.message_label.text() == "Done in 1.2 s"
+
