@@ -86,16 +86,19 @@ class StatusLine:
         self.state_label.setText(state == "idle" and busy_text or STATE_TEXT.get(state, state))
 
     def started(self) -> None:
+        self.progress_bar.setFormat(STEP_FORMAT)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
 
     def progress(self, step: int, total: int, eta: float) -> None:
         self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat(STEP_FORMAT)
         self.progress_bar.setRange(0, max(total, 1))
         self.progress_bar.setValue(step)
         self.eta_label.setText(f"ETA {eta:.0f} s" if step < total else "")
 
     def ended(self, cancelled: bool = False) -> None:
-        if cancelled:
+        if cancelled:  # not "step 0 / 9": the bar says what happened
             self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("Cancelled")
         self.eta_label.setText("")

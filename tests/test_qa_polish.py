@@ -63,3 +63,16 @@ def test_a_short_message_is_shown_whole(line):
     window.statusBar().showMessage("Done in 1.2 s")
     assert status.message_label.text() == "Done in 1.2 s"
 
+
+def test_a_cancelled_run_leaves_no_step_count(line):
+    _window, status = line
+    bar = status.progress_bar
+    status.started()
+    status.progress(4, 9, 3.0)
+    assert bar.text() == "step 4 / 9"
+    status.ended(cancelled=True)
+    assert "step" not in bar.text() and bar.text() == "Cancelled"
+    assert bar.value() == 0
+    status.started()
+    status.progress(1, 9, 3.0)
+    assert bar.text() == "step 1 / 9"  # the next run counts again
