@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.errors import EngineError, PromptError
+from engine.errors import EmptyMaskError, EngineError, PromptError
 from engine.filters import blur_params, colour_part, grey_part, highpass, lowpass
 from engine.loops import (
     Estimator,
@@ -99,7 +99,7 @@ def inpaint(model: DiffusionModel, image: torch.Tensor, mask: torch.Tensor,
     """
     mask = mask.to(model.device, torch.float32)
     if float(mask.max()) <= 0:
-        raise EngineError("the mask is empty: paint white where new content should be generated")
+        raise EmptyMaskError()
     timesteps = model.schedule.timesteps(steps)
     image = image.to(model.device, torch.float32)
     last = len(timesteps) - 1

@@ -13,6 +13,23 @@ class ImageError(EngineError):
     """An image file that cannot be read or used."""
 
 
+class EmptyMaskError(ImageError):
+    """A mask with nothing to generate. str() is the command line's wording (white in the
+    --mask file); `in_app()` names the app's way (the Mask tool, M). `name`: the mask file,
+    given when the mask is empty only inside the square that goes to the model."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+        where = "" if name is None else f" inside the square that goes to the model ({name})"
+        super().__init__(f"the mask is empty{where}: paint white where new content should be "
+                         "generated")
+
+    def in_app(self) -> str:
+        where = "" if self.name is None else " inside the region (the square the model sees)"
+        return (f"the mask is empty{where}: paint where new content should be generated with "
+                "the Mask tool (M)")
+
+
 class ModelError(EngineError):
     """A model that cannot be found, loaded or used as asked."""
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from engine.errors import ImageError
+from engine.errors import EmptyMaskError, ImageError
 from engine.files import not_found, replacing
 
 PathLike = str | os.PathLike[str]
@@ -268,16 +268,13 @@ def load_mask(path_or_img: PathLike | Image.Image, size: int) -> torch.Tensor:
         img, name = load_image(path_or_img, background=BLACK), os.fspath(path_or_img)
     grey = img.convert("L")
     if _is_black(grey):
-        raise ImageError("the mask is empty: paint white where new content should be generated")
+        raise EmptyMaskError()
     # a box/bilinear filter: Lanczos rings, and a ringing mask would touch pixels meant to be kept
     smaller = min(grey.size) > size
     filt = Image.Resampling.BOX if smaller else Image.Resampling.BILINEAR
     cropped = resize_and_center_crop(grey, size, filt)
     if _is_black(cropped):
-        raise ImageError(
-            f"the mask is empty inside the square that goes to the model ({name}): "
-            "paint white where new content should be generated"
-        )
+        raise EmptyMaskError(name)
     return to_tensor(cropped, 1)
 
 

@@ -76,3 +76,29 @@ def test_a_cancelled_run_leaves_no_step_count(line):
     status.started()
     status.progress(1, 9, 3.0)
     assert bar.text() == "step 1 / 9"  # the next run counts again
+
+
+# --- the empty mask ------------------------------------------------------------------------------
+
+def test_an_empty_mask_in_the_app_names_the_mask_tool(session):
+    session.settings.mode = "inpaint"
+    assert session.run_job(session.settings.job_fields()) is None
+    title, message = session.said[-1]
+    assert title == "Cannot run" and message.startswith("the mask is empty")
+    assert "Mask tool (M)" in message and "white" not in message
+
+
+def test_an_empty_mask_on_the_command_line_says_white(tmp_path):
+    from PIL import Image
+
+    from engine import images
+    from engine.errors import EmptyMaskError
+
+    with pytest.raises(EmptyMaskError, match="paint white") as caught:
+        images.load_mask(Image.new("L", (40, 40), 0), 28)
+    assert "Mask tool" not in str(caught.value)
+    corner = Image.new("L", (120, 40), 0)
+    corner.paste(255, (0, 0, 20, 40))  # white only outside the centre square
+    with pytest.raises(EmptyMaskError, match="inside the square") as caught:
+        images.load_mask(corner, 28)
+    assert "inside the region" in caught.value.in_app()

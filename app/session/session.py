@@ -42,7 +42,7 @@ from app.session.runner import Runner
 from app.session.settings import RunSettings
 from app.settings import Settings
 from engine import images
-from engine.errors import EngineError
+from engine.errors import EmptyMaskError, EngineError
 
 TITLE = "Diffusion Canvas"
 DEFAULT_MODEL = "mnist"
@@ -529,8 +529,11 @@ class Session(QObject):
             job.image = images.prepare_image(region, state.size, state.channels,
                                              state.data_range)
         if mode.needs_mask:
-            job.mask = images.load_mask(qimage_to_pil(self.document.region_mask(), "L"),
-                                        state.size)
+            try:
+                job.mask = images.load_mask(qimage_to_pil(self.document.region_mask(), "L"),
+                                            state.size)
+            except EmptyMaskError as error:  # the app's way, not the command line's
+                raise EngineError(error.in_app()) from None
         return job
 
     def run_job(self, settings: dict[str, Any] | None = None,
