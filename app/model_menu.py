@@ -19,6 +19,8 @@ from engine.devices import DEVICES, available_devices
 PRECISION_LABELS = {"auto": "Auto (IF: fp16 on a GPU; digits: bf16 on a CPU with native bf16; "
                             "else fp32)", "fp32": "fp32",
                     "bf16": "bf16 (half the memory of fp32 on the CPU)", "fp16": "fp16 (GPU only)"}
+FP16_CPU_TIP = ("fp16 runs on a GPU only (CUDA or MPS): on the CPU it is slow or missing, so "
+                "the model would run fp32 there; bf16 halves the CPU's memory")
 OFFLOAD_LABELS = {"none": "None: all of the model on the device",
                   "model": "Model offload: one module at a time on the GPU",
                   "sequential": "Sequential offload: least GPU memory, slowest"}
@@ -68,16 +70,35 @@ class ModelMenu(QObject):
         self._fill_options()
 
     def loaded(self, state: ModelState) -> None:
-        """A model loaded: a folder opened by hand gets its own entry; its entry is ticked."""
+        """A model loaded: a folder opened by hand gets its own entry; its entry is ticked;
+        fp16 is offered on a GPU only, and a remembered fp16 on the CPU says once what runs."""
         if state.spec not in [a.data() for a in self.model_actions()]:
             self.fill()
         for action in self.model_actions():
             action.setChecked(action.data() == state.spec)
+        self._offer_fp16(state.device)
+        if self.session.precision == "fp16" and not fp16_runs_on(state.device):
+            self.session.status.emit(f"fp16 is not supported on the CPU: running "
+                                     f"{state.short_dtype}")
+
+    def _offer_fp16(self, device: str) -> None:
+        """fp16 enabled where it runs; where not, Auto is ticked in its place (what runs)."""
+        fp16 = self.precision_actions.get("fp16")
+        if fp16 is None:
+            return
+        usable = fp16_runs_on(device)
+        fp16.setEnabled(usable)
+        fp16.setToolTip("" if usable else FP16_CPU_TIP)
+        self.precision_actions[self._shown_precision(self.session.precision)].setChecked(True)
+
+    def _shown_precision(self, precision: str) -> str:
+        fp16 = self.precision_actions.get("fp16")
+        return "auto" if precision == "fp16" and fp16 and not fp16.isEnabled() else precision
 
     def follow(self, request: LoadRequest) -> None:
         """The ticks follow the request (a rollback too)."""
         for actions, key in ((self.device_actions, request.device),
-                             (self.precision_actions, request.precision),
+                             (self.precision_actions, self._shown_precision(request.precision)),
                              (self.offload_actions, request.offload)):
             if key in actions:
                 actions[key].setChecked(True)
@@ -111,6 +132,8 @@ class ModelMenu(QObject):
         precision.setToolTipsVisible(True)
         self.precision_actions = choice_menu(precision, PRECISION_LABELS, s.precision,
                                              s.set_precision)
+        state = s.model_state
+        self._offer_fp16(state.device if state is not None else asked_device(s.device, have))
         offload = menu.addMenu("&Offload")
         self.offload_actions = choice_menu(offload, OFFLOAD_LABELS, s.offload, s.set_offload)
         offload.menuAction().setToolTip("Offload applies to large models (DeepFloyd IF)")
@@ -118,6 +141,18 @@ class ModelMenu(QObject):
             "Precision applies to DeepFloyd IF and the digit models (fp32 or bf16; `python "
             "main.py doctor` says which this CPU runs fast)")
         menu.setToolTipsVisible(True)
+
+
+def fp16_runs_on(device: str) -> bool:
+    """Whether fp16 is offered on `device` ("cpu", "cuda:0", "mps"...): a GPU only."""
+    return not device.startswith("cpu")
+
+
+def asked_device(device: str, have: dict[str, bool]) -> str:
+    """The device a load asked for will run on, before one loads (auto: a GPU if any)."""
+    if device != "auto":
+        return device
+    return next((d for d in ("cuda", "mps") if have.get(d)), "cpu")
 
 
 def choice_menu(menu: QMenu, labels: dict[str, str], current: str, slot: Any,

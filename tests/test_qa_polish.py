@@ -102,3 +102,53 @@ def test_an_empty_mask_on_the_command_line_says_white(tmp_path):
     with pytest.raises(EmptyMaskError, match="inside the square") as caught:
         images.load_mask(corner, 28)
     assert "inside the region" in caught.value.in_app()
+
+
+# --- Model > Precision > fp16 on the CPU -------------------------------------------------------
+
+def model_menu(session):
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QMenu
+
+    from app import actions as action_table
+    from app.model_menu import ModelMenu
+
+    menu = QMenu()
+    actions = {row.id: QAction(row.text, menu) for row in action_table.rows_of("Model")}
+    model = ModelMenu(menu, session, actions)
+    session.modelReady.connect(model.loaded)  # as the window does
+    model.keep = menu
+    return model
+
+
+def ticked(menu) -> list[str]:
+    return [key for key, action in menu.precision_actions.items() if action.isChecked()]
+
+
+def test_fp16_is_not_offered_on_the_cpu(session):
+    menu = model_menu(session)
+    fp16 = menu.precision_actions["fp16"]
+    assert not fp16.isEnabled() and "GPU" in fp16.toolTip()
+    assert menu.precision_actions["bf16"].isEnabled() and ticked(menu) == ["auto"]
+
+
+def test_a_remembered_fp16_on_the_cpu_ticks_what_runs_and_says_so_once(session):
+    from tests.session_fakes import model_state
+
+    menu = model_menu(session)
+    session.set_precision("fp16")  # remembered from a GPU session, say
+    session.engine.answer_load(model_state(device="cpu", dtype="float32"))
+    assert ticked(menu) == ["auto"] and not menu.precision_actions["fp16"].isChecked()
+    said = [line for line in session.lines if "fp16" in line]
+    assert said == ["fp16 is not supported on the CPU: running fp32"]
+
+
+def test_fp16_is_offered_and_ticked_on_a_gpu(session):
+    from tests.session_fakes import model_state
+
+    menu = model_menu(session)
+    session.set_precision("fp16")
+    session.engine.answer_load(model_state(device="cuda:0", dtype="float16"))
+    fp16 = menu.precision_actions["fp16"]
+    assert fp16.isEnabled() and ticked(menu) == ["fp16"]
+    assert not [line for line in session.lines if "not supported" in line]
