@@ -87,8 +87,9 @@ def scores_line(image: QImage, views: list[View], prompts: list[str]) -> str:
 
 
 def open_anagram_viewer(image: QImage, p: dict[str, Any], parent: QWidget | None,
-                        asker: Any = None) -> AnagramViewer:
-    """The viewer for an anagram result: every view, its motion and its scores."""
+                        asker: Any = None, preferences: Any = None) -> AnagramViewer:
+    """The viewer for an anagram result: every view, its motion and its scores; its GIF export
+    starts in the export folder `preferences` remember (app/settings.py), as every export."""
     views = result_views(image, p)
     x = as_tensor(image)
     seen = [(v.name, as_qimage(v.apply(x))) for v in views[1:]]
@@ -98,18 +99,25 @@ def open_anagram_viewer(image: QImage, p: dict[str, Any], parent: QWidget | None
     viewer = AnagramViewer(image, views[1].name, tuple(prompts), parent, views=seen,
                            motions=motions, scores=scores_line(image, views, prompts))
     if asker is not None:
-        viewer.exportRequested.connect(lambda: export_gif(viewer, p, asker))
+        viewer.exportRequested.connect(lambda: export_gif(viewer, p, asker, preferences))
     return viewer
 
 
-def export_gif(viewer: AnagramViewer, p: dict[str, Any], asker: Any) -> str | None:
-    """Asks where, then writes the viewer's animation of every view with the parameters."""
-    path = asker.save_path(viewer, "Export the views as GIF", "illusion.gif", "GIF (*.gif)")
+def export_gif(viewer: AnagramViewer, p: dict[str, Any], asker: Any,
+               preferences: Any = None) -> str | None:
+    """Asks where (from the last export folder), then writes the viewer's animation of every
+    view with the parameters, and remembers the folder."""
+    start = "illusion.gif"
+    if preferences is not None:
+        start = os.path.join(preferences.last_folder("export"), start)
+    path = asker.save_path(viewer, "Export the views as GIF", start, "GIF (*.gif)")
     if not path:
         return None
     if not path.lower().endswith(".gif"):
         path += ".gif"
     write_gif(viewer, os.fspath(path), p)
+    if preferences is not None:
+        preferences.set_last_folder("export", path)
     return path
 
 
@@ -119,10 +127,10 @@ def write_gif(viewer: AnagramViewer, path: str, p: dict[str, Any]) -> None:
 
 
 def open_illusion_viewer(image: QImage, p: dict[str, Any], parent: QWidget | None,
-                         asker: Any = None) -> QDialog:
+                         asker: Any = None, preferences: Any = None) -> QDialog:
     """The viewer of an illusion result: the anagram viewer (every view, motions and scores;
     raises EngineError when its views cannot be made) or the hybrid viewer."""
     if p["mode"] == "anagram":
-        return open_anagram_viewer(image, p, parent, asker)
+        return open_anagram_viewer(image, p, parent, asker, preferences)
     prompts = (str(p.get("prompt") or ""), str(p.get("prompt2") or ""))
     return HybridViewer(image, prompts, parent)

@@ -360,7 +360,8 @@ class MainWindow(QMainWindow):
                                          5000)
             return None
         try:  # every view (3-4 view anagrams, seeded permutations), motions and scores
-            viewer = open_illusion_viewer(result.image, result.parameters, self, self.asker)
+            viewer = open_illusion_viewer(result.image, result.parameters, self, self.asker,
+                                          self.session.preferences)
         except EngineError as error:
             self.statusBar().showMessage(f"View illusion: {error}", STATUS_MS)
             return None

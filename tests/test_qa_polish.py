@@ -152,3 +152,38 @@ def test_fp16_is_offered_and_ticked_on_a_gpu(session):
     fp16 = menu.precision_actions["fp16"]
     assert fp16.isEnabled() and ticked(menu) == ["fp16"]
     assert not [line for line in session.lines if "not supported" in line]
+
+
+# --- every export starts in the one remembered export folder --------------------------------------
+
+class StartAsker:
+    """Records where each save dialog starts and answers `answer`."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer, self.starts = answer, []
+
+    def save_path(self, parent, title, start, filters) -> str:
+        self.starts.append(start)
+        return self.answer
+
+
+def test_the_illusion_gif_export_starts_in_the_last_export_folder(session, qtbot, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from app.illusions import open_illusion_viewer
+
+    before, after = tmp_path / "exports", tmp_path / "later"
+    before.mkdir()
+    after.mkdir()
+    prefs = session.preferences
+    prefs.set_last_folder("export", before / "result.png")  # an Export result… went here
+    image = QImage(28, 28, QImage.Format.Format_Grayscale8)
+    image.fill(90)
+    p = {"mode": "anagram", "prompt": "6", "prompt2": "9", "view": "rot180"}
+    asker = StartAsker(str(after / "views"))
+    viewer = open_illusion_viewer(image, p, None, asker, prefs)
+    qtbot.addWidget(viewer)
+    viewer.exportRequested.emit()
+    assert asker.starts == [str(before / "illusion.gif")]
+    assert (after / "views.gif").stat().st_size > 0
+    assert prefs.last_folder("export") == str(after)  # the next export starts here
