@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QDialog, QWidget
+from PySide6.QtWidgets import QDialog, QMessageBox, QWidget
 
 from app.qt_images import numpy_to_qimage, qimage_to_numpy, qimage_to_pil
 from engine import images
@@ -115,10 +116,23 @@ def export_gif(viewer: AnagramViewer, p: dict[str, Any], asker: Any,
         return None
     if not path.lower().endswith(".gif"):
         path += ".gif"
-    write_gif(viewer, os.fspath(path), p)
+    try:
+        write_gif(viewer, os.fspath(path), p)
+    except (EngineError, ValueError, OSError) as error:
+        say_failed(viewer, f"The GIF was not written: {error}")
+        return None
     if preferences is not None:
         preferences.set_last_folder("export", path)
     return path
+
+
+def say_failed(viewer: QWidget, message: str) -> QMessageBox:
+    """One non-blocking message over the viewer; the viewer stays as it was."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Export failed", message,
+                      QMessageBox.StandardButton.Ok, viewer)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
 
 
 def write_gif(viewer: AnagramViewer, path: str, p: dict[str, Any]) -> None:

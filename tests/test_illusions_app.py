@@ -6,9 +6,17 @@ import pytest
 import torch
 from PIL import Image
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QMessageBox
 from test_app import RUN_TIMEOUT, open_window, settings
 
-from app.illusions import as_tensor, open_anagram_viewer, result_views, scores_line, write_gif
+from app.illusions import (
+    as_tensor,
+    export_gif,
+    open_anagram_viewer,
+    result_views,
+    scores_line,
+    write_gif,
+)
 from app.jobs import Job, illusion_fields, job_parameters
 from app.qt_images import numpy_to_qimage, qimage_to_numpy
 from app.session.modes import MODES
@@ -61,6 +69,28 @@ def test_the_viewer_shows_every_view_its_scores_and_exports_a_gif(qtbot, tmp_pat
     write_gif(viewer, str(out), p)
     with Image.open(out) as gif:
         assert gif.n_frames > 4 and b"jigsaw" in gif.info["comment"]
+
+
+class OneAnswer:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def save_path(self, parent, title, start, filters):
+        return self.path
+
+
+def test_a_gif_that_cannot_be_written_is_one_message_and_the_viewer_stays(qtbot, tmp_path):
+    p = {"mode": "anagram", "prompt": "6", "prompt2": "9", "view": "rot180"}
+    viewer = open_anagram_viewer(picture(28), p, None)
+    qtbot.addWidget(viewer)
+    (tmp_path / "a file").write_text("not a folder")
+    where = tmp_path / "a file" / "views.gif"
+    assert export_gif(viewer, p, OneAnswer(str(where))) is None
+    boxes = viewer.findChildren(QMessageBox)
+    assert len(boxes) == 1 and boxes[0].text().startswith("The GIF was not written")
+    assert not where.exists()
+    assert export_gif(viewer, p, OneAnswer(str(tmp_path / "views"))) == str(tmp_path / "views.gif")
+    assert (tmp_path / "views.gif").is_file()
 
 
 def test_scores_are_those_of_the_digit_classifier_or_say_why_not():
