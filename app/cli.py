@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "whose text encoder it is trained with (RUN/pipeline/IF-I-emoji)")
     p.add_argument("--max-steps", type=v.whole(1, 10 ** 9),
                    help="emoji: stop (saved) after N steps (smoke runs)")
+    p.add_argument("--compile", choices=("auto", "on", "off"),
+                   help="emoji-base/-upscale: torch.compile the training step (auto: on a CPU "
+                   "in fp32 for a long run; the same losses, so a resume may change it)")
     p.add_argument("--holdout-style", choices=("google", "twemoji"),
                    help="emoji-classifier: train on the other vendor's art and test on this "
                    "one's (default: test on unseen augmented copies of every image)")

@@ -18,6 +18,13 @@ _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidden", 
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "compile", None) is not None and args.kind not in ("emoji-base",
+                                                                       "emoji-upscale"):
+        from engine.errors import EngineError
+
+        raise EngineError("--compile applies to emoji-base and emoji-upscale (the other "
+                          "kinds train eager: compiling gained nothing there, "
+                          "docs/benchmarks.md)")
     if args.kind == "emoji-classifier":
         from app.commands.train_emoji_classifier import run as run_classifier
 

@@ -269,13 +269,19 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """shadow ← shadow + (1 - d)(v - shadow), one foreach lerp over the float tensors (the
+        same average as d·shadow + (1 - d)·v, to rounding)."""
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        shadows, values = [], []
         for k, v in model.state_dict().items():
             if v.is_floating_point():
-                self.shadow[k].mul_(d).add_(v.detach().float(), alpha=1 - d)
+                shadows.append(self.shadow[k])
+                values.append(v.detach().float())
             else:
                 self.shadow[k].copy_(v)
+        if shadows:
+            torch._foreach_lerp_(shadows, values, 1.0 - d)
 
     def state_dict(self) -> dict[str, Any]:
         return {"decay": self.decay, "updates": self.updates, "shadow": self.shadow}

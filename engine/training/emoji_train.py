@@ -65,6 +65,14 @@ FOLDERS = {"base": "IF-I-emoji", "upscale": "IF-II-emoji"}
 LOSS_CSV = "loss.csv"
 SAMPLE_PROMPTS = ("grinning face", "cat face", "red apple", "rocket", "pizza", "snowman",
                   "thumbs up sign, twemoji", "dog face, google")
+# torch.compile of the step (docs/benchmarks.md, "Emoji stage I training speed"): on this kind of
+# CPU (fp32, oneDNN) it fuses the pointwise work around the convolutions for about a tenth off a
+# step, after a compile of several minutes; so `auto` compiles only a CPU fp32 run with at least
+# COMPILE_MIN_STEPS steps to go and a C++ compiler for inductor. It never changes the maths (the
+# same losses to float rounding), so it is not a run setting: a resume may change it.
+COMPILE_CHOICES = ("auto", "on", "off")
+COMPILE_MIN_STEPS = 5000
+COMPILE_BACKEND = "inductor"  # tests use "aot_eager" (the same tracing, no C++ build)
 # settings that change what a run computes: a resume must match them
 RUN_SETTINGS = ("stage", "shape", "batch_size", "lr", "warmup", "ema", "p_uncond", "p_style",
                 "vocab", "seed", "limit", "min_snr", "learn_variance", "data", "text_encoder")
@@ -92,6 +100,7 @@ class EmojiTrainConfig:
     precision: str = "auto"
     num_threads: int | None = None
     save_every_s: float | None = 600.0
+    compile: str = "auto"  # auto | on | off: torch.compile of the step's loss (resolve_compile)
     sample_steps: int = 25
     sample_guidance: float = 3.0
     grad_clip: float = 1.0
@@ -118,6 +127,8 @@ class EmojiTrainConfig:
                             "RUN/pipeline/IF-I-emoji)")
         if self.limit is not None and self.limit < 1:
             problems.append("limit must be at least 1")
+        if self.compile not in COMPILE_CHOICES:
+            problems.append(f"compile must be one of {', '.join(COMPILE_CHOICES)}")
         if problems:
             raise EngineError("bad training settings: " + "; ".join(problems))
 
@@ -296,6 +307,103 @@ def _cast_copy(module: nn.Module, dtype: torch.dtype) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------------------------
+# the step's loss, eager or compiled
+
+
+def resolve_compile(name: str, device: torch.device, precision: str, steps_left: int) -> bool:
+    """Whether to torch.compile the step: on / off as asked; auto (see COMPILE_MIN_STEPS) on a
+    CPU in fp32 with a C++ compiler, for a run with at least COMPILE_MIN_STEPS steps to go."""
+    if name not in COMPILE_CHOICES:
+        raise EngineError(f"compile must be one of {', '.join(COMPILE_CHOICES)}, not {name!r}")
+    if name != "auto":
+        return name == "on"
+    return (device.type == "cpu" and precision == "fp32" and steps_left >= COMPILE_MIN_STEPS
+            and _cxx_compiler() is not None)
+
+
+def _cxx_compiler() -> str | None:
+    import os
+
+    return next((found for name in (os.environ.get("CXX"), "g++", "c++", "clang++")
+                 if name and (found := shutil.which(name))), None)
+
+
+def loss_parts(config: EmojiTrainConfig, model: nn.Module, frozen: nn.Module | None,
+               diffusion: Diffusion, autocast_dtype: torch.dtype | None, ids: torch.Tensor,
+               mask: torch.Tensor, inp: torch.Tensor, x0: torch.Tensor, x_t: torch.Tensor,
+               t: torch.Tensor, eps: torch.Tensor, class_labels: torch.Tensor | None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, L_simple, L_vlb) of one batch: the text encoder (stage I) or the frozen one, the
+    UNet, then the hybrid loss (or min-SNR L_simple alone with a fixed variance)."""
+    extra = {} if class_labels is None else {"class_labels": class_labels}
+    with torch.autocast(inp.device.type, dtype=autocast_dtype or torch.float32,
+                        enabled=autocast_dtype is not None):
+        if config.stage == "base":
+            cond = model.encode(ids, mask)
+        else:
+            with torch.no_grad():
+                cond = frozen(ids, attention_mask=mask)[0]
+        out = model.unet(inp, t, encoder_hidden_states=cond, **extra).sample
+    if config.learn_variance:
+        return hybrid_loss(diffusion, out, x0, x_t, t, eps, config.min_snr)
+    mse = ((out.float()[:, :3] - eps) ** 2).mean(dim=(1, 2, 3))
+    w = diffusion.min_snr_weight(t) if config.min_snr else torch.ones_like(mse)
+    loss = (w * mse).mean()
+    return loss, loss.detach(), torch.zeros((), device=loss.device)
+
+
+class StepLoss:
+    """loss_parts bound to a run, then its backward; compiled (torch.compile, static shapes:
+    every batch of a run is full) when asked. A compile that fails on the first step falls back
+    to the eager step with a line (compile "auto"), or is an EngineError (compile "on")."""
+
+    def __init__(self, config: EmojiTrainConfig, model: nn.Module, frozen: nn.Module | None,
+                 diffusion: Diffusion, autocast_dtype: torch.dtype | None, compiled: bool,
+                 log: bool = True) -> None:
+        import functools
+
+        self.config, self.model, self.log = config, model, log
+        self.eager = functools.partial(loss_parts, config, model, frozen, diffusion,
+                                       autocast_dtype)
+        self.compiled = compiled
+        self.fn = (torch.compile(self.eager, backend=COMPILE_BACKEND, dynamic=False)
+                   if compiled else self.eager)
+        self.checked = not compiled
+
+    def __call__(self, step_global: int, scaler, *inputs: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The loss parts of `inputs` (loss_parts' from ids on), the loss's gradients made
+        (scaled when a GradScaler is given) into gradients set to None before."""
+        if self.checked:
+            return self._forward_backward(self.fn, step_global, scaler, inputs)
+        try:
+            parts = self._forward_backward(self.fn, step_global, scaler, inputs)
+        except EngineError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any compile failure: say it, or run eager
+            reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}" \
+                if str(error).strip() else type(error).__name__
+            if self.config.compile == "on":
+                raise EngineError(f"torch.compile of the training step failed ({reason}); "
+                                  "train with --compile off") from None
+            _log(f"torch.compile of the training step failed ({reason}); training eager",
+                 self.log)
+            self.fn, self.compiled = self.eager, False
+            parts = self._forward_backward(self.fn, step_global, scaler, inputs)
+        self.checked = True
+        return parts
+
+    def _forward_backward(self, fn, step_global: int, scaler, inputs):
+        self.model.zero_grad(set_to_none=True)
+        loss, simple, vlb = fn(*inputs)
+        if not torch.isfinite(loss):
+            raise EngineError(f"the loss became {loss.item()} at step {step_global + 1}: lower "
+                              "--lr, or use --precision fp32")
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        return loss, simple, vlb
+
+
+# ----------------------------------------------------------------------------------------------
 # the loop
 
 
@@ -376,7 +484,9 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     model = _build(config, vocab_size, text_dim)
     ema = EMA(model, config.ema)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.999), weight_decay=0.0)
+    fused = device.type in ("cpu", "cuda")  # one kernel for all tensors: the same update
+    optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.999), weight_decay=0.0,
+                                  fused=fused)
 
     step_global, losses = 0, []
     if resume:
@@ -387,6 +497,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
             raise CheckpointError(f"{out_dir / ckpt.STATE}: its loss history does not match its "
                                   "step; start again in a new folder")
 
+    for group in optimizer.param_groups:  # a saved run's groups say how it was stepped then
+        group["fused"], group["foreach"] = fused, None if fused else group.get("foreach")
     model = model.to(device)
     ckpt.optimizer_to(optimizer, device)
     if frozen is not None:
@@ -407,10 +519,15 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         return EmojiTrainResult(out_dir, start_epoch, step_global, _last_mean(losses),
                                 _pipeline_dir(out_dir, config))
 
+    compiled = resolve_compile(config.compile, device, precision,
+                               steps_per_epoch * config.epochs - step_global)
+    step_loss = StepLoss(config, model, frozen, diffusion, autocast_dtype, compiled, progress)
     n_params = sum(p.numel() for p in params) / 1e6
+    how = ", compiled (the first step compiles: minutes)" if compiled else ""
     _log(f"training emoji {config.stage} ({config.shape_name}, {n_params:.2f} M trained "
          f"parameters) on {len(data)} images ({per_epoch} weighted draws per epoch), "
-         f"{device.type} {precision}, {torch.get_num_threads()} thread(s), batch "
+         f"{device.type} {precision}{how}, "
+         f"{torch.get_num_threads()} thread(s), batch "
          f"{config.batch_size}, {steps_per_epoch} steps/epoch, epochs {start_epoch + 1}.."
          f"{config.epochs}, from step {step_global}", progress)
     bar = tqdm(total=steps_per_epoch * config.epochs, initial=step_global, unit="step",
@@ -431,9 +548,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         for step in range(first, steps_per_epoch):
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
             g = _seeded(config.seed, "step", step_global)
-            row = _train_step(config, model, frozen, optimizer, scaler, autocast_dtype, ema,
-                              diffusion, noising, tokens, data, x64, x32, idx, g, device,
-                              step_global)
+            row = _train_step(config, model, step_loss, optimizer, scaler, ema, diffusion,
+                              noising, tokens, data, x64, x32, idx, g, device, step_global)
             losses.append(row)
             step_global += 1
             done_here += 1
@@ -489,8 +605,8 @@ def _noising_config() -> dict:
     return dict(IF_NOISING_SCHEDULER)
 
 
-def _train_step(config: EmojiTrainConfig, model: nn.Module, frozen, optimizer, scaler,
-                autocast_dtype, ema: EMA, diffusion: Diffusion, noising: Diffusion | None,
+def _train_step(config: EmojiTrainConfig, model: nn.Module, step_loss: StepLoss, optimizer,
+                scaler, ema: EMA, diffusion: Diffusion, noising: Diffusion | None,
                 tokens: PromptTokens, data: emoji_data.EmojiSet, x64: torch.Tensor,
                 x32: torch.Tensor, idx: torch.Tensor, g: torch.Generator,
                 device: torch.device, step_global: int) -> list[float]:
@@ -513,34 +629,15 @@ def _train_step(config: EmojiTrainConfig, model: nn.Module, frozen, optimizer, s
     lr = lr_at(config, step_global)
     for group in optimizer.param_groups:
         group["lr"] = lr
-    with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                        enabled=autocast_dtype is not None):
-        if config.stage == "base":
-            cond = model.encode(ids.to(device), mask.to(device))
-        else:
-            with torch.no_grad():
-                cond = frozen(ids.to(device), attention_mask=mask.to(device))[0]
-        out = model.unet(inp, t, encoder_hidden_states=cond, **extra).sample
-    if config.learn_variance:
-        loss, simple, vlb = hybrid_loss(diffusion, out, x0, x_t, t, eps, config.min_snr)
-    else:
-        mse = ((out.float()[:, :3] - eps) ** 2).mean(dim=(1, 2, 3))
-        w = diffusion.min_snr_weight(t) if config.min_snr else torch.ones_like(mse)
-        loss = (w * mse).mean()
-        simple, vlb = loss.detach(), torch.zeros(())
-    if not torch.isfinite(loss):
-        raise EngineError(f"the loss became {loss.item()} at step {step_global + 1}: lower --lr, "
-                          "or use --precision fp32")
-    optimizer.zero_grad(set_to_none=True)
+    loss, simple, vlb = step_loss(step_global, scaler, ids.to(device), mask.to(device), inp, x0,
+                                  x_t, t, eps, extra.get("class_labels"))
     params = [p for p in model.parameters() if p.requires_grad]
     if scaler is not None:
-        scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         scaler.step(optimizer)
         scaler.update()
     else:
-        loss.backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
     ema.update(model)
