@@ -131,8 +131,10 @@ def test_precision_reloads_if_and_a_refused_choice_comes_back(qtbot, lone_if, tm
     assert loaded.args[0].dtype == "bfloat16"
     assert window.engine.loaded_model().unet.dtype == torch.bfloat16
     assert Settings(window.settings.qsettings).precision == "bf16"
+    fp16 = window.precision_actions["fp16"]
+    assert not fp16.isEnabled() and "GPU only" in fp16.toolTip(), "not offered on the CPU"
     with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT) as failed:
-        window.precision_actions["fp16"].trigger()
+        window.set_precision("fp16")  # asked anyway (a setting from elsewhere): refused
     assert "fp32 or bf16" in failed.args[0] and window.errors
     assert window.precision == "bf16" and window.settings.precision == "bf16"
     assert window.precision_actions["bf16"].isChecked()
