@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app import actions as action_table
 from app.history import Result
 from app.qt_images import scaling_for
+from widgets.scrolling import scroll_vertically
 
 RESULT_SIDE = 240
 INPUT_SIDE = 112  # the model's view of the region, beside the result
@@ -23,16 +24,7 @@ class ResultsView(QWidget):
         body = QWidget(self)  # scrolls: the column never sets the window's least height
         self._build(body)
         self._lay_out(body)
-        scroll = QScrollArea(self)
-        scroll.setWidget(body)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(body.minimumSizeHint().width()
-                               + scroll.verticalScrollBar().sizeHint().width())
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        scroll_vertically(self, body)
 
     def _build(self, body: QWidget) -> None:
         self.title = QLabel("<b>Result</b>", body)

@@ -24,19 +24,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtCore import QRect, QSize, Signal
 from PySide6.QtGui import QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QToolButton,
@@ -62,6 +60,7 @@ from engine.training.train import (
 )
 from engine.training.unets import KINDS
 from widgets.loss_curve import LossCurve
+from widgets.scrolling import scroll_vertically
 
 if TYPE_CHECKING:
     from app.session.session import Session
@@ -327,16 +326,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(progress)
         layout.addWidget(self.curve, 1)
         layout.addWidget(self.samples, 1)
-        scroll = QScrollArea(self)
-        scroll.setWidget(body)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(body.minimumSizeHint().width()
-                               + scroll.verticalScrollBar().sizeHint().width())
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        scroll_vertically(self, body)
 
     def _connect(self) -> None:
         self.kind.currentTextChanged.connect(self._on_kind)
