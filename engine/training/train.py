@@ -545,10 +545,7 @@ def _place(model: nn.Module, optimizer: torch.optim.Optimizer, runner: _Plain,
     """The model on the run's device and layout, the optimizer's state beside it (a resume
     loads it on the CPU), both through the runner."""
     model = model.to(device=runner.device, memory_format=memory_format)
-    for group_state in optimizer.state.values():
-        for key, value in group_state.items():
-            if torch.is_tensor(value) and key != "step":
-                group_state[key] = value.to(runner.device)
+    ckpt.optimizer_to(optimizer, runner.device)
     model, optimizer = runner.prepare(model, optimizer)
     runner.load_scaler_state(scaler_state)
     return model, optimizer
