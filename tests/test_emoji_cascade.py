@@ -118,6 +118,9 @@ def test_the_project_if_path_runs_both_stages(cascade, if_environment, tmp_path)
     assert "rocket" in model.words
     up = model.upscaler()
     assert up.scale == 2 and up.image_size == 64
+    from engine.training.emoji_model import STAGE_TWO_STEPS
+
+    assert up.num_steps() == STAGE_TWO_STEPS  # the folder's own default, not IF's 50
     out = tmp_path / "samples"
     assert main(["sample", "--model", str(bundle / "IF-I-emoji"), "--steps", "3", "-n", "1",
                  "--upscale", "--device", "cpu", "--out", str(out)]) == 0
@@ -125,6 +128,16 @@ def test_the_project_if_path_runs_both_stages(cascade, if_environment, tmp_path)
 
     with Image.open(out / "sample-000.png") as im:
         assert im.size == (64, 64)
+
+
+@pytest.mark.parametrize("hint, expected", [
+    ({"default_steps": 25}, 25), ({}, None), ({"default_steps": 0}, None),
+    ({"default_steps": 5000}, None), ({"default_steps": "25"}, None),
+    ({"default_steps": True}, None), ({"default_steps": 2.5}, None)])
+def test_a_stage_two_default_steps_hint_is_used_only_when_usable(hint, expected):
+    from engine.models.deepfloyd_upscale import hinted_steps
+
+    assert hinted_steps(hint, 980) == expected
 
 
 def test_a_bundle_is_fp16_and_loads_through_the_if_path(cascade, tmp_path):

@@ -12,7 +12,6 @@ offload: "model" keeps one module at a time on the GPU (engine/models/memory.py)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -20,7 +19,7 @@ import torch
 from engine.devices import DTYPES
 from engine.errors import ModelError, PromptError
 from engine.models.base import DiffusionModel, Prediction, Upscaler
-from engine.models.folders import check_complete, load_unet, read_json
+from engine.models.folders import HINTS, check_complete, load_unet, read_hints, read_json  # noqa: F401
 from engine.models.memory import OffloadGroup, translate_oom
 from engine.prompts import prompt_for_vocabulary
 from engine.schedules import NoiseSchedule
@@ -42,22 +41,6 @@ def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None) 
 def model_dtype(device: torch.device) -> torch.dtype:
     return resolve_dtype(device)
 
-
-HINTS = "diffusion_canvas.json"
-
-
-def read_hints(folder: Path) -> dict:
-    """An IF folder's optional adapter hints (our own trained folders write them):
-    default_prompt, default_guidance, and `words`, the vocabulary its prompts were trained on.
-    Absent or unreadable: {} and IF's defaults."""
-    path = folder / HINTS
-    if not path.is_file():
-        return {}
-    try:
-        hints = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return hints if isinstance(hints, dict) else {}
 
 
 def has_text_encoder(folder: Path) -> bool:

@@ -26,6 +26,7 @@ from engine.models.folders import (
     hub_cache_root,
     is_if_upscaler_folder,
     load_unet,
+    read_hints,
     read_json,
 )
 from engine.models.memory import OffloadGroup, translate_oom
@@ -97,6 +98,7 @@ class IFStageTwo(Upscaler):
             read_json(folder / "scheduler" / "scheduler_config.json"), "learned_range", 20, 980)
         self.noising = NoiseSchedule.from_diffusers_config(
             read_json(folder / "image_noising_scheduler" / "scheduler_config.json"))
+        self.default_steps = hinted_steps(read_hints(folder), self.schedule.top)
 
     def num_steps(self, steps: int | None = None) -> int:
         return len(self.schedule.timesteps(steps or self.default_steps)) - 1
@@ -164,6 +166,14 @@ class IFStageTwo(Upscaler):
         records = self.upscale_steps(image, cond, uncond, generator, guidance, noise_level,
                                      steps, views, parts)
         return final(records).x_t.clamp(-1.0, 1.0)
+
+
+def hinted_steps(hints: dict, top: int) -> int | None:
+    """A folder's own default step count (our emoji stage II writes one), if it is usable."""
+    steps = hints.get("default_steps")
+    if isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= top:
+        return steps
+    return None
 
 
 def branch_conditioning(cond: torch.Tensor, branches: int, n: int) -> torch.Tensor:

@@ -131,3 +131,20 @@ def hub_cache_folders() -> list[tuple[str, Path]]:
         if snapshots:
             found.append((repo.name[len("models--"):].replace("--", "/"), snapshots[-1]))
     return found
+
+
+HINTS = "diffusion_canvas.json"
+
+
+def read_hints(folder: Path) -> dict:
+    """An IF folder's optional adapter hints (our own trained folders write them):
+    default_prompt, default_guidance, default_steps (stage II), and `words`, the vocabulary
+    its prompts were trained on. Absent or unreadable: {} and IF's defaults."""
+    path = folder / HINTS
+    if not path.is_file():
+        return {}
+    try:
+        hints = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return hints if isinstance(hints, dict) else {}

@@ -55,7 +55,11 @@ STAGE_ONE_SHAPES = {
     "s4a": UNetShape("s4a", (32, 64, 128, 256), (False, False, False, True)),
 }
 STAGE_ONE = "s4l"
-STAGE_TWO = UNetShape("up", (32, 64, 96), (False, False, True), groups=16)
+# Stage II puts little width at 64 px, where it only sharpens: 1.09 GFLOP per forward against
+# 2.97 for (32, 64, 96), so 25 CFG steps at batch 1 fit the 2 s goal on 2 AVX2 cores
+# (docs/benchmarks.md, "Emoji stage II shape"); STAGE_TWO_STEPS is its default step count.
+STAGE_TWO = UNetShape("up16", (16, 32, 64, 96), (False, False, False, True), groups=8)
+STAGE_TWO_STEPS = 25
 # for tests only: the same block types at the smallest widths
 TEST_SHAPE = UNetShape("test", (16, 32), (False, True), head_dim=16, groups=8)
 STAGE_ONE_SHAPES["test"] = TEST_SHAPE

@@ -49,6 +49,7 @@ from engine.training.emoji_model import (
     STAGE_ONE,
     STAGE_ONE_SHAPES,
     STAGE_TWO,
+    STAGE_TWO_STEPS,
     Diffusion,
     PromptTokens,
     TextShape,
@@ -709,6 +710,7 @@ def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimi
     if config.stage == "base":
         export_pipeline("base", shadow.unet, folder, shadow.text, tok_dir, notes=notes)
     else:
+        notes["default_steps"] = STAGE_TWO_STEPS
         export_pipeline("upscale", shadow.unet, folder, notes=notes)
     _sample_grid(config, out_dir, shadow, frozen, tokens, x32, done, names)
 
