@@ -41,16 +41,19 @@ from engine.training.emoji_classifier import (  # noqa: E402
 )
 
 
-def chosen_prompts(classes: list[dict], model, count: int) -> list[tuple[int, str]]:
+def chosen_prompts(classes: list[dict], model, count: int,
+                   labels: dict[str, str] | None = None) -> list[tuple[int, str]]:
     """(class index, prompt) for `count` classes spread evenly over the class list, skipping
-    names the model's vocabulary refuses."""
+    names the model's vocabulary refuses. The prompt is the emoji's CLDR name from `labels`
+    ({code point: name}, what users type) where it has one, else the class's own name."""
     usable = []
     for index, entry in enumerate(classes):
+        prompt = (labels or {}).get(str(entry.get("unified"))) or entry["name"]
         try:
-            model.encoder_text(entry["name"])
+            model.encoder_text(prompt)
         except PromptError:
             continue
-        usable.append((index, entry["name"]))
+        usable.append((index, prompt))
     if not usable:
         raise EngineError(f"{model.name} takes none of the classifier's emoji names")
     picks = np.linspace(0, len(usable) - 1, min(count, len(usable))).round().astype(int)
@@ -101,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(model, "words", None) or model.channels != 3:
             raise EngineError(f"{args.model} is not an emoji cascade (an RGB IF folder with a "
                               "vocabulary)")
-        picks = chosen_prompts(config["classes"], model, args.prompts)
+        names = {str(e.get("unified")): emoji_data.texts_of(e)[0] for e in data.entries
+                 if emoji_data.texts_of(e)}
+        picks = chosen_prompts(config["classes"], model, args.prompts, names)
     except EngineError as error:
         print(f"bench_emoji_quality: {error}")
         return 1

