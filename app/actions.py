@@ -26,7 +26,8 @@ Key = str | QKeySequence.StandardKey
 Std = QKeySequence.StandardKey
 Window = Any  # the main window: app/ never imports it (issue 13)
 
-MENUS = (("File", "&File"), ("Edit", "&Edit"), ("Model", "&Model"), ("View", "&View"))
+MENUS = (("File", "&File"), ("Edit", "&Edit"), ("Model", "&Model"), ("View", "&View"),
+         ("Help", "&Help"))
 PLACES = {"canvas": "Canvas", "history": "History"}  # where a widget's own keys act
 
 
@@ -125,6 +126,7 @@ TABLE: tuple[Action, ...] = (
     Action("sweep", "&Sweep…", ("Ctrl+Shift+W",), "View", "open_sweeps", separator=True),
     Action("view_illusion", "View &illusion…", ("Ctrl+Shift+I",), "View", "view_illusion",
            enabled="shows_illusion"),
+    Action("about", "&About Diffusion Canvas…", (), "Help", "show_about"),
     Action("brush", "Brush", ("B",), toolbar=True, source=_tool("brush")),
     Action("eraser", "Eraser", ("E",), toolbar=True, source=_tool("eraser")),
     Action("mask", "Mask", ("M",), toolbar=True, source=_tool("mask")),

@@ -352,6 +352,16 @@ class MainWindow(QMainWindow):
         self.sweep_dialog.raise_()
         return self.sweep_dialog
 
+    def show_about(self) -> QDialog:
+        """Help ▸ About: version, libraries, bundled models and their licence notices."""
+        from app.about import AboutDialog
+        from engine.models.registry import RESOURCES
+
+        dialog = AboutDialog(RESOURCES, self)
+        dialog.setModal(False)
+        dialog.show()
+        return dialog
+
     def view_illusion(self, result: Result | None = None) -> QDialog | None:
         """The anagram or hybrid viewer for `result` (default: the one shown)."""
         result = result or self.session.shown_result

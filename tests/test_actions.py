@@ -25,6 +25,7 @@ TODAY = {
     "Edit": ["&Undo", "&Redo", "-", "&Copy result", "-", "Run", "Cancel run"],
     "View": ["Zoom &in", "Zoom &out", "&Fit", "&100%", "-", "T&ool options", "&Modes",
              "&History", "Noise &explorer", "&Training", "-", "&Sweep…", "View &illusion…"],
+    "Help": ["&About Diffusion Canvas…"],
 }
 
 
