@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 import string
+import unicodedata
 from collections.abc import Collection
 from pathlib import Path
 
@@ -93,9 +94,15 @@ CLOSEST = 3
 def _tokens(text: str) -> list[str]:
     """Lower-case words of `text`: split at spaces and punctuation (hyphens too), quotes around
     a word removed, '&' read as 'and'. Anything else (an emoji, a letter with an accent) stays
-    in its word, so that it is reported rather than dropped."""
+    in its word, so that it is reported as typed rather than dropped."""
     text = text.replace("\u2019", "'").replace("&", " and ").lower()
     return [t for t in (part.strip("'") for part in _SEPARATORS.split(text)) if t]
+
+
+def _unaccented(token: str) -> str:
+    """'piñata' -> 'pinata': the labels were folded so when the set was made (emoji_data.words);
+    a word typed with its accent is found, and still named as typed when it is unknown."""
+    return "".join(c for c in unicodedata.normalize("NFKD", token) if not unicodedata.combining(c))
 
 
 def _base_forms(token: str) -> list[str]:
@@ -139,7 +146,7 @@ def prompt_for_vocabulary(prompt: str, words: Collection[str] | None, name: str 
     for clause in _CLAUSES.split(prompt):
         known = []
         for token in _tokens(clause):
-            form = known_form(token, vocabulary)
+            form = known_form(token, vocabulary) or known_form(_unaccented(token), vocabulary)
             if form is None and token in FUNCTION_WORDS:
                 form = token
             if form is None:

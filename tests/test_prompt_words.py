@@ -58,6 +58,7 @@ def isolated(if_environment):
     ("foxes, cherries", "fox, cherry"),
     ("keycap-0", "keycap 0"),
     ("glasses", "glasses"),  # the vocabulary has the plural itself: kept
+    ("r\u00e8d h\u00eb\u00e4rts", "red heart"),  # accents folded as the labels were
     ("", ""),
 ])
 def test_known_words_reach_the_encoder_in_the_vocabulary_form(typed, encoded):
