@@ -246,10 +246,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"no candidates for the view(s) {', '.join(unknown)}; choose from "
                      f"{', '.join(EMOJI_ANAGRAM_CANDIDATES)}")
-    for name in ("seeds", "batch", "choose"):
+    for name in ("seeds", "batch", "choose", "steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
-    for name in ("per_view", "hybrids", "steps"):
+    for name in ("per_view", "hybrids"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} cannot be negative")
     if args.choose and args.out is None:

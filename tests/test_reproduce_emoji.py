@@ -30,8 +30,11 @@ def cascade(emoji_set, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def isolated(if_environment):
-    pass
+def isolated(if_environment, tmp_path, monkeypatch):
+    """No chosen illusion pairs (the bundle's file, once written): the provisional set."""
+    from engine import prompt_sets
+
+    monkeypatch.setattr(prompt_sets, "EMOJI_PAIRS_FILE", tmp_path / "no-pairs.json")
 
 
 def test_the_emoji_prompt_set_is_emoji_words_not_the_course_sentences():
