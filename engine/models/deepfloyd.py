@@ -21,6 +21,7 @@ from engine.errors import ModelError, PromptError
 from engine.models.base import DiffusionModel, Prediction, Upscaler
 from engine.models.folders import HINTS, check_complete, load_unet, read_hints, read_json  # noqa: F401
 from engine.models.memory import OffloadGroup, translate_oom
+from engine.models.unet_speed import ready_unet, unet_input
 from engine.prompts import prompt_for_vocabulary
 from engine.schedules import NoiseSchedule
 
@@ -121,12 +122,15 @@ class IFStageOne(DiffusionModel):
         texts = [self.encoder_text(p) for p in prompts]
         return self.text_encoder(texts).to(self.device, self.dtype)
 
+    unet_levers: tuple[str, ...] | None = None  # None: unet_speed.default_levers (the device's)
+
     @torch.no_grad()
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None
                 ) -> Prediction:
+        levers = ready_unet(self)
         with translate_oom(self.name, self.device, self.dtype, self.offload.mode):
             self.offload.activate(self.unet)
-            out = self.unet(x_t.to(self.device, self.dtype), t.to(self.device),
+            out = self.unet(unet_input(x_t.to(self.device, self.dtype), levers), t.to(self.device),
                             encoder_hidden_states=cond.to(self.device, self.dtype),
                             return_dict=False)[0]
         eps, variance = out.float().split(self.channels, dim=1)

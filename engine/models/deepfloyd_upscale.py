@@ -30,6 +30,7 @@ from engine.models.folders import (
     read_json,
 )
 from engine.models.memory import OffloadGroup, translate_oom
+from engine.models.unet_speed import ready_unet, unet_input
 from engine.schedules import NoiseSchedule
 from engine.views import View
 
@@ -103,14 +104,17 @@ class IFStageTwo(Upscaler):
     def num_steps(self, steps: int | None = None) -> int:
         return len(self.schedule.timesteps(steps or self.default_steps)) - 1
 
+    unet_levers: tuple[str, ...] | None = None  # None: unet_speed.default_levers (the device's)
+
     @torch.no_grad()
     def forward(self, x6: torch.Tensor, t: int, cond: torch.Tensor, noise_level: int
                 ) -> Prediction:
         """One UNet call on [B, 6, H, W]: ε and v, each [B, 3, H, W]."""
         n = x6.shape[0]
+        levers = ready_unet(self)
         with translate_oom(self.name, self.device, self.dtype, self.offload.mode):
             self.offload.activate(self.unet)
-            out = self.unet(x6.to(self.device, self.dtype),
+            out = self.unet(unet_input(x6.to(self.device, self.dtype), levers),
                             torch.full((n,), int(t), device=self.device),
                             encoder_hidden_states=cond.to(self.device, self.dtype),
                             class_labels=torch.full((n,), int(noise_level), device=self.device),

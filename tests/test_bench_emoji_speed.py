@@ -1,0 +1,158 @@
+"""benchmarks/bench_emoji_speed.py's pieces and the IF adapters' UNet levers
+(engine/models/unet_speed.py), on a tiny random cascade in the bundle's layout."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.models import unet_speed
+from engine.training.emoji_model import TEST_SHAPE, TextShape
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_TEXT = TextShape(d_model=32, layers=1, heads=2, d_ff=64)
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_emoji_speed",
+                                                  ROOT / "benchmarks" / "bench_emoji_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _bench()
+
+
+@pytest.fixture(scope="module")
+def cascade(bench, tmp_path_factory):
+    torch.set_num_threads(1)
+    return bench.export_random_cascade(tmp_path_factory.mktemp("cascade"), TEST_SHAPE,
+                                       TEST_SHAPE, TINY_TEXT)
+
+
+def test_the_random_cascade_loads_as_the_app_loads_the_bundle(bench, cascade):
+    model = bench.load_cascade(cascade, None)
+    assert cascade.name == "IF-I-emoji" and model.has_upscaler()
+    up = model.upscaler()
+    assert up.folder.name == "IF-II-emoji" and (model.image_size, up.image_size) == (32, 64)
+    assert model.default_prompt == "grinning face"
+    from engine.training import emoji_model
+
+    assert up.num_steps() == emoji_model.STAGE_TWO_STEPS  # the trainer's hint, read now
+    assert "23 CFG calls" in bench.describe(model)  # strength 0.7 of 33 updates
+
+
+@pytest.mark.parametrize("variant", ["contig", "cl", "cache", "contig+cache", "cl+cache"])
+def test_each_lever_gives_eager_outputs(bench, cascade, variant):
+    eager = bench.load_cascade(cascade, ())
+    fast = bench.load_cascade(cascade, bench.VARIANTS[variant])
+    ref, got = bench.call_outputs(eager), bench.call_outputs(fast)
+    assert len(got) == 8
+    for a, b in zip(got, ref):
+        assert a.shape == b.shape
+        assert float((a - b).abs().max()) <= 1e-4
+    assert float(ref[0].abs().max()) > 0.01  # not a trivially zero output
+    if "cache" in variant:  # the second call of each stage was answered from the cache
+        memos = unet_speed.cache_text(fast.unet) + unet_speed.cache_text(fast.upscaler().unet)
+        assert memos and all(m.hits >= 1 for m in memos)
+
+
+def test_the_text_cache_follows_a_new_prompt(bench, cascade):
+    eager, fast = bench.load_cascade(cascade, ()), bench.load_cascade(cascade, ("cache_text",))
+    x, t = torch.randn(2, 3, 32, 32), torch.full((2,), 400)
+    for prompts in (["grinning face", ""], ["red apple", ""], ["grinning face", ""]):
+        cond = eager.encode(prompts)
+        assert torch.equal(fast.predict(x, t, cond).eps, eager.predict(x, t, cond).eps)
+    cond = eager.encode(["cat face", ""])
+    before = fast.predict(x, t, cond).eps
+    cond.add_(0.5)  # changed in place: the cache must not answer for the old values
+    assert torch.equal(fast.predict(x, t, cond).eps, eager.predict(x, t, cond).eps)
+    assert not torch.equal(before, eager.predict(x, t, cond).eps)
+
+
+def test_the_cache_computes_under_autograd():
+    lin = torch.nn.Linear(4, 4)
+    memo = unet_speed._memoize(torch.nn.Module(), "missing")
+    assert memo is None
+    holder = torch.nn.Module()
+    holder.proj = lin
+    memo = unet_speed._memoize(holder, "proj")
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        first = holder.proj(x)
+        assert holder.proj(x) is first and memo.hits == 1
+    y = holder.proj(x)
+    assert y.requires_grad and memo.hits == 1
+    assert list(holder.state_dict()) == ["proj.weight", "proj.bias"]
+
+
+def test_adapters_apply_their_levers_once_before_the_first_call(bench, cascade):
+    model = bench.load_cascade(cascade, None)
+    assert getattr(model, "_applied_levers", None) is None
+    bench.call_outputs(model, calls=1)
+    assert model._applied_levers == unet_speed.CPU_LEVERS
+    assert model.upscaler()._applied_levers == unet_speed.CPU_LEVERS
+    with pytest.raises(ValueError, match="unknown levers"):
+        unet_speed.speed_up(torch.nn.Linear(2, 2), ("fast",))
+
+
+def test_the_rows_run_the_apps_jobs(bench, cascade):
+    model = bench.load_cascade(cascade, None)
+    one = bench.stage_one(model)
+    assert one["out"].shape == (1, 3, 32, 32) and one["s"] > 0
+    two = bench.stage_two(model)
+    assert two["out"].shape == (1, 3, 64, 64)
+    live = bench.live(model)
+    assert live["previews"] == 23  # x̂_0 after every one of the 23 CFG calls
+    assert live["previews/s"] == pytest.approx(23 * live["results/s"])
+    assert 0 < live["first_preview_s"] < live["s"]
+
+
+def test_measure_prints_ratios_against_eager_and_the_goal(bench, cascade, capsys):
+    models = {v: bench.load_cascade(cascade, bench.VARIANTS[v]) for v in ("eager", "cache")}
+    results = bench.measure(models, ["stage2", "live"], [1], 1, None)
+    assert [(r.row, r.variant, len(r.runs)) for r in results] == [
+        ("stage2", "eager", 1), ("stage2", "cache", 1), ("live", "eager", 1),
+        ("live", "cache", 1)]
+    out = capsys.readouterr().out
+    assert out.count("x1.00 vs eager") >= 2 and "goal <= 2.0 s" in out
+    assert "goal 3.0 results/s" in out
+
+
+def test_paused_stops_the_process_and_always_resumes_it(bench):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    def state(want: str) -> str:  # signals arrive asynchronously: wait up to 5 s
+        for _ in range(100):
+            now = Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1].split()[0]
+            if now in want:
+                break
+            time.sleep(0.05)
+        return now
+
+    try:
+        with pytest.raises(RuntimeError), bench.paused(child.pid):
+            assert state("T") == "T"
+            raise RuntimeError("a failed measurement")
+        assert state("SR") in "SR"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_bad_arguments_and_a_missing_model(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench.parse_args(["--variants", "cache"])  # no eager to compare with
+    assert exit_.value.code == 2
+    assert bench.main(["--model", str(tmp_path / "none"), "--rows", "stage1"]) == 1
+    assert "cannot load the cascade" in capsys.readouterr().out
