@@ -11,8 +11,8 @@ for the image as it is. Beside each: mean alignment A and concealment C
 (engine/illusion_scores.py) and the naive baseline, the same views on a blend of two independent
 samples (the classic hybrid for hybrids), made in the same process.
 
-    python benchmarks/bench_emoji_illusions.py --choose 5 --seeds 20 --threads 1
-        [--model emoji|STAGE_I_FOLDER] [--out FILE] [--classifier DIR] [--views flip,rot180]
+    python benchmarks/bench_emoji_illusions.py --choose 5 --seeds 20 --threads 1 \
+        --data DIR [--model emoji|STAGE_I_FOLDER] [--out FILE] [--classifier DIR] [--views V,V]
         [--per-view M] [--hybrids M] [--steps N] [--batch B] [--no-baseline]
 
 Prints a markdown table, best first. `--choose K` writes the best K anagrams and the best K
@@ -51,6 +51,7 @@ from engine.prompt_sets import (  # noqa: E402
     MeasuredPair,
     write_pairs,
 )
+from engine.training import emoji_data  # noqa: E402
 from engine.training.emoji_classifier import (  # noqa: E402
     as_images,
     load_emoji_classifier,
@@ -112,6 +113,35 @@ def choose(pairs: Sequence[MeasuredPair], k: int, measured: dict) -> ChosenPairs
                        tuple(p for p in ranked if p.kind == "hybrid")[:k], measured)
 
 
+def _folded(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
+def class_of_code(classes: Sequence[dict]) -> dict[str, int]:
+    return {emoji_data.code_key(c.get("unified")): i for i, c in enumerate(classes)}
+
+
+def class_index(classes: Sequence[dict], entries: Sequence[dict] = ()) -> dict[str, int]:
+    """{name: the classifier's class}. Where two emoji share a name the first of these wins: the
+    data's CLDR names (what the cascade learns each emoji by most), the classes' own names, the
+    data's other names, the classes' short names ('cat' is the CLDR name of 🐈 and a short name
+    of 🐱)."""
+    by_code = class_of_code(classes)
+    known = [(by_code.get(emoji_data.code_key(e.get("unified"))), emoji_data.texts_of(e))
+             for e in entries]
+    known = [(i, texts) for i, texts in known if i is not None and texts]
+    tiers = [[(i, texts[0]) for i, texts in known],
+             [(i, c.get("name", "")) for i, c in enumerate(classes)],
+             [(i, t) for i, texts in known for t in texts[1:]],
+             [(i, t) for i, c in enumerate(classes) for t in c.get("short_names", [])]]
+    index: dict[str, int] = {}
+    for tier in tiers:
+        for i, name in tier:
+            if name:
+                index.setdefault(_folded(name), i)
+    return index
+
+
 def far_views(split) -> list[View]:
     """A hybrid's two 'views' (bench_illusions.py's): from afar (blurred at twice σ), close."""
     def far(x: torch.Tensor) -> torch.Tensor:
@@ -124,9 +154,10 @@ class Chooser:
     """Makes and judges each candidate on the same seeds; the baseline's plain samples are made
     once per prompt and kept."""
 
-    def __init__(self, model, net, config: dict, args: argparse.Namespace) -> None:
+    def __init__(self, model, net, config: dict, args: argparse.Namespace,
+                 entries: Sequence[dict] = ()) -> None:
         self.model, self.net, self.args = model, net, args
-        self.class_index = {c["name"]: i for i, c in enumerate(config["classes"])}
+        self.class_index = class_index(config["classes"], entries)
         self.plain: dict[str, torch.Tensor] = {}
         self.seconds: dict[Candidate, float] = {}
 
@@ -138,7 +169,8 @@ class Chooser:
         prompt, the view does not fit the model), or None."""
         for prompt in candidate.prompts:
             if self._class_of(prompt) is None:
-                return f"the classifier has no emoji {prompt!r}"
+                return (f"the classifier has no emoji {prompt!r}"
+                        + ("" if self.args.data else " (--data DIR maps the CLDR names)"))
             try:
                 self.model.encoder_text(prompt)
             except PromptError as error:
@@ -151,7 +183,7 @@ class Chooser:
         return None
 
     def _class_of(self, prompt: str) -> int | None:
-        return self.class_index.get(prompt.split(",")[0].strip().lower())
+        return self.class_index.get(_folded(prompt.split(",")[0]))
 
     def _views(self, candidate: Candidate) -> list[View]:
         return views_for([candidate.view], self.model.image_size, self.model.symmetric_range,
@@ -226,6 +258,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default="emoji", help="the bundled `emoji` (default) or a "
                         "stage I IF folder of an emoji cascade")
     parser.add_argument("--classifier", default=None, help="default: the bundled one")
+    parser.add_argument("--data", default=None, help="the emoji set (`data emoji --out DIR`): "
+                        "maps the candidates' CLDR names to the classifier's classes")
     parser.add_argument("--seeds", type=int, default=20, help="illusions per candidate")
     parser.add_argument("--batch", type=int, default=10, help="illusions per run")
     parser.add_argument("--seed", type=int, default=0)
@@ -241,6 +275,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--choose", type=int, default=None, metavar="K",
                         help="write the best K of each kind to the pairs file")
     parser.add_argument("--out", default=None, help="the pairs file to write with --choose")
+    parser.add_argument("--art", action="store_true", help="judge the data's own art of each "
+                        "anagram's upright emoji instead of samples (a check; needs --data)")
     args = parse_run_args(parser, argv)
     unknown = [v for v in args.views.split(",") if v not in EMOJI_ANAGRAM_CANDIDATES]
     if unknown:
@@ -252,6 +288,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     for name in ("per_view", "hybrids"):
         if getattr(args, name) is not None and getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} cannot be negative")
+    if args.art and not args.data:
+        parser.error("--art judges the data's art: it needs --data DIR")
     if args.choose and args.out is None:
         if args.model != "emoji":
             parser.error("--choose on a model other than the bundled `emoji` needs --out FILE "
@@ -261,7 +299,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def load(args: argparse.Namespace):
-    """(model, classifier, its config); EngineError where either is missing or unfit."""
+    """(model, classifier, its config, the data's entries); EngineError where one is missing or
+    unfit."""
     from engine.models.registry import load_model
 
     model = load_model(args.model, args.device)
@@ -269,7 +308,8 @@ def load(args: argparse.Namespace):
     if model.channels != 3 or model.image_size % 32:
         raise EngineError(f"{args.model} is not an emoji cascade's stage I (RGB, a multiple of "
                           f"32 px): the emoji classifier cannot judge its images")
-    return model, net, config
+    entries = emoji_data.load_set(args.data).entries if args.data else []
+    return model, net, config, entries
 
 
 def training_step(model) -> object:
@@ -280,14 +320,54 @@ def training_step(model) -> object:
         return "?"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+def art_check(args: argparse.Namespace) -> int:
+    """--art: each anagram candidate judged on the data's own art of its upright emoji (both
+    vendors') in place of samples, through its view, in the cascade's range [-1, 1]. A pair whose
+    art is the other emoji through the view (the moon's quarters mirrored) reads both ways on
+    nearly every image, the others on few: a check of the judge, views and class look-up against
+    something true. No model is run."""
     try:
-        model, net, config = load(args)
+        net, config = load_emoji_classifier(args.classifier, device=args.device)
+        data = emoji_data.load_set(args.data)
     except EngineError as error:
         print(f"bench_emoji_illusions: {error}")
         return 1
-    chooser = Chooser(model, net, config, args)
+    index = class_index(config["classes"], data.entries)
+    art = as_images(data.images) * 2 - 1
+    by_code = class_of_code(config["classes"])
+    owner = torch.tensor([by_code.get(emoji_data.code_key(e.get("unified")), -1)
+                          for e in data.entries])
+
+    def judge(x: torch.Tensor) -> torch.Tensor:
+        return logits(net, as_images(x, (-1.0, 1.0)))
+
+    print(f"The data's own art through each candidate's view ({len(art)} images), judged by the "
+          f"emoji classifier's top {TOP}\n")
+    print("| view | upright | through the view | art images | both ways | reads 1 | reads 2 | "
+          "A mean |\n|---|---|---|---|---|---|---|---|")
+    for c in candidates(args.views.split(","), args.per_view, 0):
+        classes = [index.get(_folded(p)) for p in c.prompts]
+        pick = (owner == classes[0]).nonzero().flatten() if None not in classes else []
+        if len(pick) == 0:
+            print(f"| {c.view} | {c.prompts[0]} | {c.prompts[1]} | 0 | n/a | | | |")
+            continue
+        got = measure(judge, art[pick], views_for([c.view], 32, True, args.view_seed), classes)
+        print(f"| {c.view} | {c.prompts[0]} | {c.prompts[1]} | {len(pick)} | "
+              f"{got['both_ways']:.0%} | {got['reads'][0]:.0%} | {got['reads'][1]:.0%} | "
+              f"{got['alignment']:.3g} |")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.art:
+        return art_check(args)
+    try:
+        model, net, config, entries = load(args)
+    except EngineError as error:
+        print(f"bench_emoji_illusions: {error}")
+        return 1
+    chooser = Chooser(model, net, config, args, entries)
     todo, skipped = [], []
     for candidate in candidates(args.views.split(","), args.per_view, args.hybrids):
         reason = chooser.why_not(candidate)

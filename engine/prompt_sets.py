@@ -85,37 +85,38 @@ PAIRS_FORMAT = "diffusion-canvas-illusion-pairs/1"
 SHOWN_ANAGRAMS = 3  # how many chosen anagrams `reproduce part-a` shows (the course's three)
 
 # Candidates for bench_emoji_illusions.py, per view (the app's i.i.d. views): (upright, through
-# the view). Shapes that the view turns into each other (a flipped droplet is a heart; a clock at
-# 12:30 turned half round reads 6:00; the first quarter moon mirrored is the last) or, for the
-# permutations, that share their colours.
+# the view), each emoji by its CLDR name (what users type, and the name the cascade is trained on
+# most; the bench finds the classifier's class through the data's names). Shapes that the view
+# turns into each other (a flipped droplet is a heart; 12:30 turned half round reads 6:00; the
+# first quarter moon mirrored is the last) or, for the permutations, that share their colours.
 EMOJI_ANAGRAM_CANDIDATES: dict[str, tuple[tuple[str, str], ...]] = {
     "flip": (("cat face", "dog face"), ("snowman", "fire"), ("crescent moon", "ghost"),
-             ("blue heart", "droplet"), ("pear", "electric light bulb"),
+             ("blue heart", "droplet"), ("pear", "light bulb"),
              ("evergreen tree", "soft ice cream"), ("mushroom", "umbrella"),
-             ("sun with face", "full moon with face")),
-    "rot180": (("clock face twelve thirty", "clock face six oclock"), ("cat face", "dog face"),
-               ("snowman", "ghost"), ("pear", "electric light bulb"), ("blue heart", "droplet"),
+             ("sun with face", "full moon face")),
+    "rot180": (("twelve thirty", "six o'clock"), ("cat face", "dog face"),
+               ("snowman", "ghost"), ("pear", "light bulb"), ("blue heart", "droplet"),
                ("red apple", "strawberry")),
-    "mirror": (("first quarter moon with face", "last quarter moon with face"),
-               ("waxing crescent moon symbol", "waning crescent moon symbol"),
+    "mirror": (("first quarter moon face", "last quarter moon face"),
+               ("waxing crescent moon", "waning crescent moon"),
                ("rabbit face", "cat face"), ("snail", "turtle")),
     "rot90": (("banana", "crescent moon"), ("pencil", "rocket"), ("hot pepper", "banana")),
     "rot270": (("carrot", "pencil"), ("banana", "crescent moon")),
     "transpose": (("cat face", "dog face"), ("banana", "crescent moon")),
-    "negate": (("full moon with face", "new moon with face"), ("sun with face", "new moon symbol")),
+    "negate": (("full moon face", "new moon face"), ("sun with face", "new moon")),
     "jigsaw": (("red apple", "tomato"), ("grinning face", "cat face"),
                ("sunflower", "sun with face")),
-    "patches": (("red apple", "strawberry"), ("frog face", "green apple")),
-    "pixels": (("red apple", "heavy black heart"), ("lemon", "sun with face")),
+    "patches": (("red apple", "strawberry"), ("frog", "green apple")),
+    "pixels": (("red apple", "red heart"), ("lemon", "sun with face")),
     "inner-circle": (("grinning face", "face with open mouth"), ("cat face", "tiger face"),
                      ("sun with face", "sunflower")),
-    "square-hinge": (("cat face", "dog face"), ("grinning face", "full moon with face")),
-    "skew": (("cat face", "dog face"), ("grinning face", "full moon with face")),
+    "square-hinge": (("cat face", "dog face"), ("grinning face", "full moon face")),
+    "skew": (("cat face", "dog face"), ("grinning face", "full moon face")),
 }
 # (seen from afar: the low pass, seen close: the high pass)
 EMOJI_HYBRID_CANDIDATES: tuple[tuple[str, str], ...] = (
     ("grinning face", "snowman"), ("red apple", "grinning face"), ("sun with face", "sunflower"),
-    ("full moon with face", "cat face"), ("tomato", "red apple"), ("cat face", "dog face"),
+    ("full moon face", "cat face"), ("tomato", "red apple"), ("cat face", "dog face"),
 )
 
 

@@ -32,6 +32,16 @@ from engine.training.emoji_classifier import BUNDLED as CLASSIFIER
 from engine.views import VIEWS
 
 ROOT = Path(__file__).resolve().parents[1]
+# the candidates named by a CLDR name that is not the classifier's (Unicode) name for the emoji,
+# as the prepared data (labels.json: label, name) pairs them
+CLDR_OF = {"six o'clock": "clock face six oclock", "twelve thirty": "clock face twelve thirty",
+           "light bulb": "electric light bulb", "frog": "frog face",
+           "first quarter moon face": "first quarter moon with face",
+           "last quarter moon face": "last quarter moon with face",
+           "full moon face": "full moon with face", "red heart": "heavy black heart",
+           "new moon": "new moon symbol", "new moon face": "new moon with face",
+           "waning crescent moon": "waning crescent moon symbol",
+           "waxing crescent moon": "waxing crescent moon symbol"}
 
 
 def _bench():
@@ -70,10 +80,22 @@ def test_the_candidates_are_emoji_the_classifier_knows_on_every_view_the_app_off
     assert all(pairs for pairs in EMOJI_ANAGRAM_CANDIDATES.values()) and EMOJI_HYBRID_CANDIDATES
     if not (CLASSIFIER / "config.json").is_file():
         pytest.skip("no bundled emoji classifier")
-    names = {c["name"] for c in json.loads((CLASSIFIER / "config.json").read_text())["classes"]}
+    classes = json.loads((CLASSIFIER / "config.json").read_text())["classes"]
     wanted = {p for pairs in EMOJI_ANAGRAM_CANDIDATES.values() for pair in pairs for p in pair}
     wanted |= {p for pair in EMOJI_HYBRID_CANDIDATES for p in pair} | set(FIXED["emoji"].all())
-    assert wanted - names == set()
+    own = bench.class_index(classes)
+    assert set(CLDR_OF.values()) <= set(own)
+    assert wanted - set(own) <= set(CLDR_OF), "every other candidate is a class's own name"
+    assert "red heart" not in own and own["frog"] == own["frog face"], "a short name is known"
+    names = [c["name"] for c in classes]
+    assert own["cat"] == names.index("cat") != own["cat face"], "🐈's name, not 🐱's short name"
+    # the data's entries (label: CLDR name) join the CLDR names on the code point
+    by_name = {c["name"]: c for c in classes}
+    entries = [{"label": cldr, "name": name, "unified": by_name[name]["unified"] + "-FE0F"}
+               for cldr, name in CLDR_OF.items()]
+    index = bench.class_index(classes, entries)
+    assert wanted <= set(index)
+    assert all(index[cldr] == own[name] for cldr, name in CLDR_OF.items())
     assert all(a != b for pairs in EMOJI_ANAGRAM_CANDIDATES.values() for a, b in pairs)
 
 
@@ -212,28 +234,33 @@ def tiny_stage_one(tmp_path_factory):
 def tiny_cascade(tiny_stage_one, if_environment, tmp_path):
     """The tiny IF stage I with a vocabulary holding the words of some candidates only."""
     folder = shutil.copytree(tiny_stage_one, tmp_path / "IF-I-tiny")
-    words = sorted({w for p in ("cat face", "dog face", "snowman", "fire", "grinning face")
-                    for w in p.split()})
+    words = sorted({w for p in ("cat face", "dog face", "snowman", "fire", "grinning face",
+                                "waving hand") for w in p.split()})
     (folder / "diffusion_canvas.json").write_text(json.dumps({"words": words, "steps_done": 7}))
     return folder
 
 
-def test_the_chooser_measures_ranks_and_writes_the_best_on_the_tiny_cascade(tiny_cascade,
-                                                                           tmp_path, capsys):
+def test_the_chooser_measures_ranks_and_writes_the_best_on_the_tiny_cascade(
+        tiny_cascade, tmp_path, capsys, monkeypatch):
+    from tests.emoji_fixtures import write_emoji_set
+
     if not (CLASSIFIER / "config.json").is_file():
         pytest.skip("no bundled emoji classifier")
+    data = write_emoji_set(tmp_path / "set", copies=1)  # 'waving hand' is its CLDR name
+    monkeypatch.setitem(EMOJI_ANAGRAM_CANDIDATES, "flip", (
+        ("waving hand", "grinning face"), ("snowman", "fire")))
     out = tmp_path / "pairs.json"
     common = ["--model", str(tiny_cascade), "--seeds", "2", "--batch", "2", "--steps", "2",
-              "--threads", "1"]
+              "--threads", "1", "--data", str(data)]
     assert bench.main([*common, "--views", "flip,negate", "--per-view", "2", "--hybrids", "1",
                        "--choose", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     rows = [line.strip("|").split("|") for line in printed.splitlines()
             if line.startswith("| ") and not line.startswith("| rank")]
-    assert [int(r[0]) for r in rows] == [1, 2, 3], "cat/dog, snowman/fire flipped; a hybrid"
-    assert {r[2].strip() for r in rows} == {"cat face / dog face", "snowman / fire",
+    assert [int(r[0]) for r in rows] == [1, 2, 3], "two flipped pairs and a hybrid"
+    assert {r[2].strip() for r in rows} == {"snowman / fire", "waving hand / grinning face",
                                              "grinning face / snowman"}
-    assert "Skipped: full moon with face / new moon with face (negate)" in printed
+    assert "Skipped: full moon face / new moon face (negate)" in printed
     assert "training step 7" in printed
     chosen = load_pairs(out)
     assert len(chosen.anagrams) == 1 and len(chosen.hybrids) == 1
@@ -259,3 +286,24 @@ def test_the_choosers_bad_input_is_one_line_or_a_usage_error(tiny_cascade, tmp_p
     assert bench.main(["--model", str(tiny_cascade), "--views", "rot90", "--hybrids", "0",
                        "--threads", "1"]) == 1
     assert "no candidate can be made" in capsys.readouterr().out
+
+
+def test_the_art_check_judges_the_datas_own_art_through_each_view(tmp_path, capsys, monkeypatch):
+    """The fake art is a centred square: mirrored it is itself, so a pair of one emoji with
+    itself reads both ways exactly where its upright art reads it."""
+    from tests.emoji_fixtures import write_emoji_set
+
+    if not (CLASSIFIER / "config.json").is_file():
+        pytest.skip("no bundled emoji classifier")
+    data = write_emoji_set(tmp_path / "set", copies=1)
+    monkeypatch.setitem(EMOJI_ANAGRAM_CANDIDATES, "mirror", (
+        ("waving hand", "waving hand"), ("rocket", "grinning face"), ("piñata", "rocket")))
+    assert bench.main(["--art", "--views", "mirror", "--data", str(data), "--threads", "1"]) == 0
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| mirror")]
+    assert [r[3] for r in rows] == ["2", "1", "0"], "both vendors' hand, google's rocket only"
+    assert rows[0][4] == rows[0][5] == rows[0][6]
+    assert rows[2][4] == "n/a"
+    with pytest.raises(SystemExit) as usage:
+        bench.main(["--art"])
+    assert usage.value.code == 2
