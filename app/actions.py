@@ -33,7 +33,7 @@ PLACES = {"canvas": "Canvas", "history": "History"}  # where a widget's own keys
 
 @dataclass(frozen=True)
 class Action:
-    """One action. `callback`: a window attribute path ("save_project", "canvas.fit") or a
+    """One action. `callback`: a window attribute path ("session.save", "canvas.fit") or a
     callable taking the window. `source`: the same for an action a widget already makes; the
     callable also gets this row. `enabled`: a name of `PREDICATES`. `handler`: (widget, what)
     for a key that widget handles itself. `separator`: a separator above it in its menu."""
@@ -72,11 +72,11 @@ class Action:
 
 
 def _undo(window: Window, row: Action) -> QAction:
-    return window.document.undo_stack.createUndoAction(window, row.text)
+    return window.session.document.undo_stack.createUndoAction(window, row.text)
 
 
 def _redo(window: Window, row: Action) -> QAction:
-    return window.document.undo_stack.createRedoAction(window, row.text)
+    return window.session.document.undo_stack.createRedoAction(window, row.text)
 
 
 def _tool(name: str) -> Callable[[Window, Action], QAction]:
@@ -89,16 +89,16 @@ def _zoom(factor: float) -> Callable[[Window], object]:
 
 TABLE: tuple[Action, ...] = (
     Action("new", "&New…", (Std.New,), "File", "new_dialog"),
-    Action("open", "&Open…", (Std.Open,), "File", "open_dialog"),
+    Action("open", "&Open…", (Std.Open,), "File", "session.open_dialog"),
     Action("recent", "Open &recent", menu="File", submenu=True),
-    Action("open_project", "Open &project…", (), "File", "open_project_dialog"),
-    Action("save", "&Save project", ("Ctrl+S",), "File", "save_project", separator=True),
-    Action("save_as", "Save project &as…", ("Ctrl+Shift+S",), "File", "save_project_as"),
+    Action("open_project", "Open &project…", (), "File", "session.open_project_dialog"),
+    Action("save", "&Save project", ("Ctrl+S",), "File", "session.save", separator=True),
+    Action("save_as", "Save project &as…", ("Ctrl+Shift+S",), "File", "session.save_as"),
     Action("paste", "&Paste image", (Std.Paste,), "File", "paste", separator=True),
-    Action("export", "&Export result…", ("Ctrl+E",), "File", "export_dialog",
+    Action("export", "&Export result…", ("Ctrl+E",), "File", "session.export_dialog",
            enabled="has_result"),
     Action("export_canvas", "Export &canvas…", ("Ctrl+Shift+E",), "File",
-           "export_canvas_dialog"),
+           "session.export_canvas_dialog"),
     Action("quit", "&Quit", ("Ctrl+Q",), "File", "close", separator=True),
     Action("undo", "&Undo", ("Ctrl+Z",), "Edit", source=_undo),
     Action("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit", source=_redo),
@@ -107,9 +107,9 @@ TABLE: tuple[Action, ...] = (
     Action("run", "Run", ("Ctrl+Return", "Ctrl+Enter"), "Edit", source="modes.run_action",
            separator=True, tip="Run the current mode"),
     Action("cancel", "Cancel run", ("Esc",), "Edit", source="modes.cancel_action"),
-    Action("open_model", "Open model &folder…", (), "Model", "open_model_dialog",
+    Action("open_model", "Open model &folder…", (), "Model", "session.open_model_dialog",
            separator=True),
-    Action("prompts", "Prompt &embeddings file…", (), "Model", "open_prompts_dialog",
+    Action("prompts", "Prompt &embeddings file…", (), "Model", "session.open_prompts_dialog",
            tip="A .pth dict from prompt to embedding (the course's prompt_embeds_dict.pth), "
                "for DeepFloyd IF"),
     Action("zoom_in", "Zoom &in", (Std.ZoomIn, "Ctrl+="), "View", _zoom(1.25)),

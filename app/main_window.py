@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
     # --- building -------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         self.canvas = CanvasView(self)
-        self.canvas.set_document(self.document)
+        self.canvas.set_document(self.session.document)
         self.tool_options = ToolOptions(self)
         self.tool_options.attach(self.canvas)
         self.modes = ModesPanel(self, mode_table.MODES)
@@ -208,10 +208,11 @@ class MainWindow(QMainWindow):
             "" if job.kind is JobKind.LIVE else "Cancelled", cancelled=True))
 
     def _bind_widgets(self) -> None:
-        s, doc, settings = self.session, self.document, self.session.settings
+        s, doc, settings = self.session, self.session.document, self.session.settings
         self.tool_options.clearMaskRequested.connect(doc.clear_mask)
         self.tool_options.invertMaskRequested.connect(doc.invert_mask)
-        self.training_panel.activityChanged.connect(lambda _: self._on_state(self.engine.state))
+        self.training_panel.activityChanged.connect(
+            lambda _: self._on_state(self.session.engine.state))
         m = self.modes
         m.runRequested.connect(lambda: s.run_job())
         m.dice.clicked.connect(lambda: settings.roll_seed())
@@ -226,7 +227,7 @@ class MainWindow(QMainWindow):
         self.input_timer.timeout.connect(self._update_model_input)
         for signal in (doc.changed, doc.regionChanged):
             signal.connect(lambda *_: self.input_timer.start())
-        strip, h = self.history_strip, self.history
+        strip, h = self.history_strip, self.session.history
         strip.selected.connect(lambda i: s.show_result(h[i]))
         strip.applyRequested.connect(lambda i: s.apply_result(h[i]))
         strip.useAsInputRequested.connect(lambda i: s.use_as_input(h[i]))
@@ -236,14 +237,15 @@ class MainWindow(QMainWindow):
         strip.upscaleRequested.connect(lambda i: s.upscale_result(h[i]))
         self.explorer_dock.visibilityChanged.connect(
             lambda visible: visible and self.explorer.rebuild())
-        self.canvas.toolChanged.connect(lambda tool: setattr(self.settings, "tool", tool))
+        prefs = self.session.preferences
+        self.canvas.toolChanged.connect(lambda tool: setattr(prefs, "tool", tool))
         self.canvas.brushSizeChanged.connect(
-            lambda size: setattr(self.settings, "brush_size", size))
+            lambda size: setattr(prefs, "brush_size", size))
         self.tool_options.hardnessChanged.connect(
-            lambda hardness: setattr(self.settings, "hardness", hardness))
+            lambda hardness: setattr(prefs, "hardness", hardness))
 
     def _restore_settings(self) -> None:
-        s = self.settings
+        s = self.session.preferences
         with contextlib.suppress(ValueError):  # a tool this version does not have
             self.canvas.set_tool(s.tool)
         self.canvas.set_brush_size(s.brush_size)
@@ -281,7 +283,7 @@ class MainWindow(QMainWindow):
         self.refresh_actions()
 
     def _on_result_added(self, index: int) -> None:
-        result = self.history[index]
+        result = self.session.history[index]
         hidden = () if mode_table.is_illusion(result.parameters) else ("viewRequested",)
         self.history_strip.add(result.image, result.title(), result.summary(), hidden)
 
@@ -315,26 +317,26 @@ class MainWindow(QMainWindow):
         if job.kind is JobKind.LIVE:
             self.result_view.show_image(image)  # beside the sketch, never over it
             return
-        side = self.document.region().size()
+        side = self.session.document.region().size()
         self.canvas.preview(image.scaled(side, Qt.AspectRatioMode.IgnoreAspectRatio,
                                          scaling_for(image)))
 
     def _run_ended(self, message: str, cancelled: bool = False) -> None:
         self.canvas.preview(None)
-        self.modes.set_running(self.runner.busy())
+        self.modes.set_running(self.session.runner.busy())
         self.status_line.ended(cancelled)
         if message:
             self.statusBar().showMessage(message, STATUS_MS)
 
     def run_live(self) -> JobRecord | None:
         """One Live SDEdit run of the region, with the seed shown (not a new random one)."""
-        return self.runner.run_live()
+        return self.session.runner.run_live()
 
     # --- views of results -----------------------------------------------------------------------
     @property
     def results(self) -> list[Result]:
         """The history's results, oldest first."""
-        return self.history.results()
+        return self.session.history.results()
 
     def current_result(self) -> Result | None:
         return self.session.shown_result
@@ -370,7 +372,8 @@ class MainWindow(QMainWindow):
                                          5000)
             return None
         try:  # every view (3-4 view anagrams, seeded permutations), motions and scores
-            viewer = open_illusion_viewer(result.image, result.parameters, self, self.asker,
+            viewer = open_illusion_viewer(result.image, result.parameters, self,
+                                          self.session.asker,
                                           self.session.preferences)
         except EngineError as error:
             self.statusBar().showMessage(f"View illusion: {error}", STATUS_MS)
@@ -437,7 +440,7 @@ def run_app(path: str | None = None) -> int:
     app.setApplicationName(APPLICATION)
     settings = Settings()
     window = MainWindow(model=settings.model, device=settings.device, settings=settings)
-    app.aboutToQuit.connect(window.engine.shutdown)
+    app.aboutToQuit.connect(window.session.engine.shutdown)
     window.show()
     if path:
         window.session.open_path(path)

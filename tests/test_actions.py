@@ -52,7 +52,7 @@ def readme_keys() -> dict[str, set[str]]:
 @pytest.fixture
 def window(qtbot, tmp_path):
     window = make_window(qtbot, None, tmp_path / "window", check_recovery=False)
-    window.new_document(200, 150, QColor(255, 255, 255))
+    window.session.new_document(200, 150, QColor(255, 255, 255))
     return window
 
 
@@ -159,18 +159,18 @@ def test_enabled_state_follows_the_predicates(window):
     gated = ("export", "copy_result", "view_illusion")
     assert [window.action(name).isEnabled() for name in gated] == [False, False, False]
     image = QImage(28, 28, QImage.Format.Format_RGB32)
-    window.show_result(Result(image, {"mode": "sdedit", "seed": 1}))
+    window.session.show_result(Result(image, {"mode": "sdedit", "seed": 1}))
     assert [window.action(name).isEnabled() for name in gated] == [True, True, False]
-    window.show_result(Result(image, {"mode": "anagram", "seed": 1}))
+    window.session.show_result(Result(image, {"mode": "anagram", "seed": 1}))
     assert [window.action(name).isEnabled() for name in gated] == [True, True, True]
-    window.show_result(None)
+    window.session.show_result(None)
     assert [window.action(name).isEnabled() for name in gated] == [False, False, False]
 
 
 def test_delete_removes_the_selected_result(qtbot, window):
     image = QImage(28, 28, QImage.Format.Format_RGB32)
     for seed in (1, 2):
-        window.history.append(Result(image, {"mode": "sample", "seed": seed}))
+        window.session.history.append(Result(image, {"mode": "sample", "seed": seed}))
     window.history_strip.set_current(0)
     qtbot.keyClick(window.history_strip.list_widget, Qt.Key.Key_Delete)
     assert [r.parameters["seed"] for r in window.results] == [2]

@@ -70,7 +70,7 @@ def make_window(qtbot, model: str | None, folder: Path, **kwargs) -> MainWindow:
 
 def open_window(qtbot, model: str, folder: Path, **kwargs) -> MainWindow:
     window = make_window(qtbot, model, folder, **kwargs)
-    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT):
         window.show()
     return window
 
@@ -86,18 +86,18 @@ def settings(window: MainWindow, mode: str, **changes) -> dict:
     window.modes.set_mode(mode)
     window.modes.steps.setValue(5)
     window.modes.preview_every.setValue(2)
-    return window.run_settings.job_fields() | changes
+    return window.session.settings.job_fields() | changes
 
 
 def draw_digit(window: MainWindow) -> None:
-    doc = window.document
+    doc = window.session.document
     doc.begin_stroke("brush", QPointF(140, 60), 30, 0.8, QColor(255, 255, 255))
     doc.stroke_to(QPointF(140, 220))
     doc.end_stroke()
 
 
 def paint_mask(window: MainWindow) -> None:
-    doc = window.document
+    doc = window.session.document
     doc.begin_stroke("mask", QPointF(200, 40), 60, 0.5)
     doc.stroke_to(QPointF(200, 240))
     doc.end_stroke()
@@ -105,7 +105,7 @@ def paint_mask(window: MainWindow) -> None:
 
 def slow_down(window: MainWindow, seconds: float) -> list[float]:
     """Makes every model call take `seconds`; returns the list of call start times."""
-    model = window.engine._worker.model
+    model = window.session.engine._worker.model
     calls: list[float] = []
     predict = model.predict
 
@@ -120,19 +120,21 @@ def slow_down(window: MainWindow, seconds: float) -> list[float]:
 
 def run_and_wait(qtbot, window: MainWindow, settings_: dict) -> tuple[list, list]:
     previews, results = [], []
-    window.engine.preview.connect(lambda _id, image, step, total: previews.append((image, step)))
-    window.engine.finished.connect(lambda _id, images, params, frames: results.append(params))
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        assert window.run_job(settings_) is not None
+    engine = window.session.engine
+    engine.preview.connect(lambda _id, image, step, total: previews.append((image, step)))
+    engine.finished.connect(lambda _id, images, params, frames: results.append(params))
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.session.run_job(settings_) is not None
     return previews, results
 
 
 def test_title_default_document_and_model(window):
     assert window.windowTitle() == TITLE
-    assert window.document.size().width() == 280 and window.document.size().height() == 280
-    assert image_array(window.document.image())[..., :3].max() == 0, "a black canvas"
+    size = window.session.document.size()
+    assert size.width() == 280 and size.height() == 280
+    assert image_array(window.session.document.image())[..., :3].max() == 0, "a black canvas"
     assert window.canvas.color() == QColor(255, 255, 255), "a white brush"
-    assert window.model_state.size == 28 and "28×28" in window.model_label.text()
+    assert window.session.model_state.size == 28 and "28×28" in window.model_label.text()
     assert window.modes.prompt.itemText(window.modes.prompt.count() - 1) == "(unconditional)"
     window.modes.set_mode("sdedit")
     assert window.modes.strength_label.text() == "strength 0.30 · i_start 21 of 0–29 (t = 90)"
@@ -172,20 +174,20 @@ def test_sdedit_starts_at_the_chosen_i_start(qtbot, window):
     window.modes.steps.setValue(5)
     window.modes.set_i_start(2)
     assert window.modes.strength_label.text() == "strength 0.60 · i_start 2 of 0–4 (t = 180)"
-    _, results = run_and_wait(qtbot, window, window.run_settings.job_fields())
+    _, results = run_and_wait(qtbot, window, window.session.settings.job_fields())
     assert results[0]["i_start"] == 2 and results[0]["timesteps"] == [300, 240, 180, 120, 60, 0]
 
 
 def test_apply_export_and_undo_through_the_menu(qtbot, window, tmp_path):
     run_and_wait(qtbot, window, settings(window, "sample", prompt="2", seed=11))
-    before = image_array(window.document.image()).copy()
-    window.apply_result()
-    assert not np.array_equal(image_array(window.document.image()), before)
+    before = image_array(window.session.document.image()).copy()
+    window.session.apply_result()
+    assert not np.array_equal(image_array(window.session.document.image()), before)
     assert window.action("undo").shortcut() == QKeySequence("Ctrl+Z")
     window.action("undo").trigger()
-    assert np.array_equal(image_array(window.document.image()), before)
+    assert np.array_equal(image_array(window.session.document.image()), before)
     out = tmp_path / "result.png"
-    assert window.export_result(str(out))
+    assert window.session.export_result(str(out))
     params = read_parameters(out)
     assert params["prompt"] == "2" and params["seed"] == 11 and params["command"] == "sample"
 
@@ -193,71 +195,72 @@ def test_apply_export_and_undo_through_the_menu(qtbot, window, tmp_path):
 def test_cancel_stops_within_one_step(qtbot, window):
     calls = slow_down(window, 0.05)
     steps_seen: list[int] = []
-    window.engine.progress.connect(lambda _id, step, total, eta: steps_seen.append(step))
-    window.run_job(settings(window, "sample", steps=200))
+    window.session.engine.progress.connect(lambda _id, step, total, eta: steps_seen.append(step))
+    window.session.run_job(settings(window, "sample", steps=200))
     qtbot.waitUntil(lambda: len(steps_seen) >= 3, timeout=RUN_TIMEOUT)
     finished = []
-    window.engine.finished.connect(lambda *args: finished.append(args))
-    with qtbot.waitSignal(window.engine.stopped, timeout=5000):
+    window.session.engine.finished.connect(lambda *args: finished.append(args))
+    with qtbot.waitSignal(window.session.engine.stopped, timeout=5000):
         cancelled_at, seen = time.monotonic(), len(steps_seen)
-        window.cancel_run()
+        window.session.cancel_run()
     assert sum(start > cancelled_at for start in calls) <= 1, "at most one more step"
     assert len(steps_seen) == seen, "nothing of the cancelled run reaches the window"
     assert not finished and window.canvas._preview is None
     assert not window.modes.cancel_button.isEnabled()
-    del window.engine._worker.model.predict  # back to full speed
+    del window.session.engine._worker.model.predict  # back to full speed
     run_and_wait(qtbot, window, settings(window, "sample"))  # the thread keeps working
 
 
 def test_closing_during_a_run_joins_the_thread(qtbot, window):
     slow_down(window, 0.05)
     steps_seen: list[int] = []
-    window.engine.progress.connect(lambda _id, step, total, eta: steps_seen.append(step))
-    window.run_job(settings(window, "sample", steps=200))
+    window.session.engine.progress.connect(lambda _id, step, total, eta: steps_seen.append(step))
+    window.session.run_job(settings(window, "sample", steps=200))
     qtbot.waitUntil(lambda: len(steps_seen) >= 2, timeout=RUN_TIMEOUT)
     start = time.monotonic()
     window.close()
-    assert not window.engine.is_running()
+    assert not window.session.engine.is_running()
     assert time.monotonic() - start < 2.0
 
 
 def test_errors_are_shown_and_the_next_job_runs(qtbot, window):
     draw_digit(window)
-    assert window.run_job(settings(window, "inpaint")) is None, "the mask is empty"
+    assert window.session.run_job(settings(window, "inpaint")) is None, "the mask is empty"
     assert "mask is empty" in window.errors[-1]
-    with qtbot.waitSignal(window.engine.failed, timeout=RUN_TIMEOUT) as failed:
-        window.run_job(settings(window, "sample", prompt="12"))  # fails in the engine thread
+    with qtbot.waitSignal(window.session.engine.failed, timeout=RUN_TIMEOUT) as failed:
+        # fails in the engine thread
+        window.session.run_job(settings(window, "sample", prompt="12"))
     assert "12" in failed.args[1] and "12" in window.errors[-1]
     run_and_wait(qtbot, window, settings(window, "sample", prompt="5"))
 
 
 def test_corrupt_file_leaves_the_document_alone(window, tmp_path):
     draw_digit(window)
-    before = image_array(window.document.image()).copy()
-    undo_count = window.document.undo_stack.count()
+    before = image_array(window.session.document.image()).copy()
+    undo_count = window.session.document.undo_stack.count()
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
-    assert not window.open_path(str(bad))
+    assert not window.session.open_path(str(bad))
     assert "bad.png" in window.errors[-1]
-    assert np.array_equal(image_array(window.document.image()), before)
-    assert window.document.undo_stack.count() == undo_count
+    assert np.array_equal(image_array(window.session.document.image()), before)
+    assert window.session.document.undo_stack.count() == undo_count
     assert window.windowTitle() == f"Untitled* — {TITLE}"
 
 
 def test_opening_an_exported_png_restores_its_settings(qtbot, window, tmp_path):
     run_and_wait(qtbot, window, settings(window, "sample", prompt="8", seed=123))
     out = tmp_path / "eight.png"
-    window.export_result(str(out))
+    window.session.export_result(str(out))
     window.modes.seed.setValue(1)
-    assert window.open_path(str(out))
-    assert window.document.size().width() == 28
+    assert window.session.open_path(str(out))
+    assert window.session.document.size().width() == 28
     assert window.modes.seed.value() == 123 and window.modes.prompt.prompt() == "8"
-    assert window.document.undo_stack.count() == 0
+    assert window.session.document.undo_stack.count() == 0
 
 
 def test_missing_model_still_opens_and_says_so(qtbot, tmp_path):
     window = make_window(qtbot, str(ROOT / "no-such-model-folder"), tmp_path)
-    with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT):
+    with qtbot.waitSignal(window.session.engine.loadFailed, timeout=RUN_TIMEOUT):
         window.show()
     assert "No model loaded" in window.model_label.text()
     assert not window.errors, "said in the status bar, no box at startup"
@@ -300,16 +303,16 @@ def test_keys_new_dialog_and_paste(qtbot, window):
     assert window.modes.cancel_action.shortcut() == QKeySequence("Esc")
     assert window.action("new").shortcut() == QKeySequence("Ctrl+N")
     assert window.action("export").shortcut() == QKeySequence("Ctrl+E")
-    dialog = NewDialog(window, window.document.size(), black=True)
+    dialog = NewDialog(window, window.session.document.size(), black=True)
     assert dialog.choice() == (280, 280, QColor(0, 0, 0))
     dialog.deleteLater()
     pasted = QImage(40, 30, QImage.Format.Format_RGB32)
     pasted.fill(QColor(10, 200, 30))
     QApplication.clipboard().setImage(pasted)
     window.paste()
-    assert window.document.size() == QSize(40, 30)
+    assert window.session.document.size() == QSize(40, 30)
     window.action("undo").trigger()
-    assert window.document.size() == QSize(280, 280)
+    assert window.session.document.size() == QSize(280, 280)
 
 
 def test_guidance_is_greyed_out_for_a_model_that_takes_no_prompt(qtbot, tmp_path):
@@ -318,7 +321,7 @@ def test_guidance_is_greyed_out_for_a_model_that_takes_no_prompt(qtbot, tmp_path
     window = open_window(qtbot, str(unconditional), tmp_path / "w")
     assert not window.modes.guidance.isEnabled()
     assert "no prompt" in window.modes.guidance.toolTip()
-    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
-        window.load_model(str(save_tiny_digit_model(tmp_path / "tiny-class")))
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT):
+        window.session.load_model(str(save_tiny_digit_model(tmp_path / "tiny-class")))
     window.modes.prompt.set_prompt("3")  # the unconditional default would grey it too
     assert window.modes.guidance.isEnabled()

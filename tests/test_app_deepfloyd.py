@@ -49,12 +49,12 @@ def test_two_stages_count_as_one_run_and_end_four_times_larger(if_pair):
 
 def test_free_text_prompts_and_upscaling_in_the_window(qtbot, if_pair, tmp_path):
     window = open_window(qtbot, str(if_pair), tmp_path / "w")
-    state = window.model_state
+    state = window.session.model_state
     assert state.free_text and state.upscaler and state.prompts is None
     assert "T5" in window.modes.prompt.toolTip()
     assert window.modes.upscale.isVisible() and window.modes.upscale.isEnabled()
     states = []
-    window.engine.stateChanged.connect(states.append)
+    window.session.engine.stateChanged.connect(states.append)
     window.modes.upscale.setChecked(True)
     typed = "a watercolour of a lighthouse"  # in no embeddings file: T5 encodes it
     previews, results = run_and_wait(qtbot, window, settings(window, "anagram", prompt=typed,
@@ -65,8 +65,9 @@ def test_free_text_prompts_and_upscaling_in_the_window(qtbot, if_pair, tmp_path)
     result = window.results[-1]
     assert result.image.width() == 128
     assert result.frames and {f.width() for f in result.frames} == {128}, "one animation size"
-    window.run_settings.apply_parameters({"mode": "sample", "upscale": False})
-    assert not window.run_settings.job_fields()["upscale"] and not window.modes.upscale.isChecked()
+    window.session.settings.apply_parameters({"mode": "sample", "upscale": False})
+    assert not window.session.settings.job_fields()["upscale"]
+    assert not window.modes.upscale.isChecked()
 
 
 def test_a_result_upscaled_afterwards_matches_upscaling_in_the_run(qtbot, if_pair, tmp_path):
@@ -78,15 +79,15 @@ def test_a_result_upscaled_afterwards_matches_upscaling_in_the_run(qtbot, if_pai
     run_and_wait(qtbot, window, both)
     small = window.results[-1]
     assert small.image.width() == 32
-    menu = window.history_strip.context_menu(len(window.history) - 1)
+    menu = window.history_strip.context_menu(len(window.session.history) - 1)
     action = next(a for a in menu.actions() if a.objectName() == "upscaleRequested")
     assert action.isVisible() and action.isEnabled()
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
         action.trigger()
     later = window.results[-1]
     assert later.image.width() == 128 and later.parameters["upscale"] is True
     assert later.parameters["mode"] == "anagram" and later.parameters["prompt2"] == "a pencil"
-    model = window.engine.loaded_model()  # idle now: safe to use here
+    model = window.session.engine.loaded_model()  # idle now: safe to use here
     job = resolve_job(model, Job(mode="anagram", prompt="a rocket ship", prompt2="a pencil",
                                  view="rot180", seed=7))
     low = images.prepare_image(qimage_to_pil(small.image, "RGB"), 32, 3, (-1.0, 1.0))
@@ -99,21 +100,21 @@ def test_a_result_upscaled_afterwards_matches_upscaling_in_the_run(qtbot, if_pai
     assert np.array_equal(qimage_to_numpy(later.image, "RGB"),
                           np.asarray(images.to_pil(expected[0], (-1.0, 1.0))))
     assert in_run.image.width() == 128
-    window.upscale_result(later)
+    window.session.upscale_result(later)
     assert "only 32×32 results" in window.errors[-1]
 
 
 def test_without_stage_two_the_upscale_box_says_why(qtbot, lone_if, tmp_path):
     window = open_window(qtbot, str(lone_if), tmp_path / "w")
     box = window.modes.upscale
-    assert not window.model_state.upscaler
+    assert not window.session.model_state.upscaler
     menu = window.history_strip.context_menu(0)
     action = next(a for a in menu.actions() if a.objectName() == "upscaleRequested")
     assert action.isVisible() and not action.isEnabled() and "IF-II" in action.toolTip()
     assert box.isVisible() and not box.isEnabled() and "IF-II" in box.toolTip()
-    assert window.run_settings.job_fields()["upscale"] is False
-    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
-        window.load_model("mnist")
+    assert window.session.settings.job_fields()["upscale"] is False
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT):
+        window.session.load_model("mnist")
     assert not box.isVisible(), "digit models have no upscaler to offer"
     menu = window.history_strip.context_menu(0)
     assert not next(a for a in menu.actions() if a.objectName() == "upscaleRequested").isVisible()
@@ -123,22 +124,22 @@ def test_precision_reloads_if_and_a_refused_choice_comes_back(qtbot, lone_if, tm
     prompts = tmp_path / "prompts.pth"
     torch.save(tiny_embeddings(["a high quality photo", ""]), prompts)
     window = open_window(qtbot, str(lone_if), tmp_path / "w")
-    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
-        window.use_prompts_file(str(prompts))
-    assert window.model_state.dtype == "float32" and "fp32" in window.model_label.text()
-    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT):
+        window.session.use_prompts_file(str(prompts))
+    assert window.session.model_state.dtype == "float32" and "fp32" in window.model_label.text()
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
         window.precision_actions["bf16"].trigger()
     assert loaded.args[0].dtype == "bfloat16"
-    assert window.engine.loaded_model().unet.dtype == torch.bfloat16
-    assert Settings(window.settings.qsettings).precision == "bf16"
+    assert window.session.engine.loaded_model().unet.dtype == torch.bfloat16
+    assert Settings(window.session.preferences.qsettings).precision == "bf16"
     fp16 = window.precision_actions["fp16"]
     assert not fp16.isEnabled() and "GPU only" in fp16.toolTip(), "not offered on the CPU"
-    with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT) as failed:
-        window.set_precision("fp16")  # asked anyway (a setting from elsewhere): refused
+    with qtbot.waitSignal(window.session.engine.loadFailed, timeout=RUN_TIMEOUT) as failed:
+        window.session.set_precision("fp16")  # asked anyway (a setting from elsewhere): refused
     assert "fp32 or bf16" in failed.args[0] and window.errors
-    assert window.precision == "bf16" and window.settings.precision == "bf16"
+    assert window.session.precision == "bf16" and window.session.preferences.precision == "bf16"
     assert window.precision_actions["bf16"].isChecked()
-    assert window.engine.loaded_model().dtype == torch.bfloat16, "the loaded model is kept"
+    assert window.session.engine.loaded_model().dtype == torch.bfloat16, "the loaded model is kept"
     _, results = run_and_wait(qtbot, window, settings(window, "sample", steps=2))
     assert results, "and it still runs"
 
@@ -146,13 +147,13 @@ def test_precision_reloads_if_and_a_refused_choice_comes_back(qtbot, lone_if, tm
 def test_digit_models_take_the_precision_and_ignore_offload(qtbot, tmp_path):
     ini = tmp_path / "w"
     window = open_window(qtbot, "mnist", ini)
-    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT):
         window.precision_actions["bf16"].trigger()  # issue 15: the digit models take it too
-    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT):
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT):
         window.offload_actions["model"].trigger()
-    assert window.settings.offload == "model"
-    assert next(window.engine.loaded_model().net.parameters()).dtype == torch.bfloat16
-    second = open_window(qtbot, "mnist", tmp_path / "w2", settings=window.settings)
+    assert window.session.preferences.offload == "model"
+    assert next(window.session.engine.loaded_model().net.parameters()).dtype == torch.bfloat16
+    second = open_window(qtbot, "mnist", tmp_path / "w2", settings=window.session.preferences)
     assert second.precision == "bf16" and second.offload_actions["model"].isChecked()
     weights = next(second.engine.loaded_model().net.parameters())
     assert weights.dtype == torch.bfloat16, "loaded with them set"
@@ -166,8 +167,8 @@ def test_the_memory_note_comes_before_loading(qtbot, lone_if, tmp_path, monkeypa
     assert note.startswith(f"loading {lone_if.name}: needs about") and "bfloat16" in note
     assert loading_note("mnist", "cpu") is None
     window = open_window(qtbot, "mnist", tmp_path / "w")
-    with qtbot.waitSignal(window.engine.loadNote, timeout=RUN_TIMEOUT) as said:
-        window.load_model(str(lone_if))
+    with qtbot.waitSignal(window.session.engine.loadNote, timeout=RUN_TIMEOUT) as said:
+        window.session.load_model(str(lone_if))
     assert "needs about" in said.args[0]
     assert window.statusBar().currentMessage().startswith("Loading")
 
@@ -185,7 +186,7 @@ def test_the_model_menu_lists_cached_if_and_greys_out_stage_two(qtbot, tmp_path,
     assert actions["DeepFloyd/IF-I-tiny"].isEnabled()
     stage_two = actions["DeepFloyd/IF-II-M-v1.0"]
     assert not stage_two.isEnabled() and "Upscale" in stage_two.text()
-    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
         actions["DeepFloyd/IF-I-tiny"].trigger()
     assert loaded.args[0].spec == "DeepFloyd/IF-I-tiny"
     assert loaded.args[0].upscaler, "stage II is found in the cache"

@@ -21,12 +21,12 @@ def window(qtbot, tiny_model, tmp_path):
 
 
 def run(qtbot, window: MainWindow, **changes) -> None:
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        assert window.run_job(settings(window, changes.pop("mode", "sample"), **changes))
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.session.run_job(settings(window, changes.pop("mode", "sample"), **changes))
 
 
 def pixels(window: MainWindow) -> np.ndarray:
-    return image_array(window.document.image()).copy()
+    return image_array(window.session.document.image()).copy()
 
 
 def trigger(window: MainWindow, index: int, name: str) -> None:
@@ -37,14 +37,14 @@ def trigger(window: MainWindow, index: int, name: str) -> None:
 
 def test_every_image_is_a_history_entry_with_its_actions(qtbot, window):
     run(qtbot, window, prompt="3", count=2, seed=5)
-    assert len(window.history) == 2 and window.history_strip.count() == 2
+    assert len(window.session.history) == 2 and window.history_strip.count() == 2
     assert [r.parameters["index"] for r in window.results] == [0, 1]
     assert all(len(r.frames) == 3 for r in window.results), "5 steps, a frame every 2 (+ last)"
     assert not np.array_equal(*(image_array(r.image) for r in window.results))
-    assert window.current_result() is window.history[0]
+    assert window.current_result() is window.session.history[0]
     assert "*" in window.windowTitle(), "a new result is an unsaved change"
     window.history_strip.set_current(1)
-    assert window.current_result() is window.history[1]
+    assert window.current_result() is window.session.history[1]
     before = pixels(window)
     trigger(window, 1, "applyRequested")
     applied = pixels(window)
@@ -55,19 +55,19 @@ def test_every_image_is_a_history_entry_with_its_actions(qtbot, window):
     trigger(window, 0, "useAsInputRequested")
     assert window.modes.current_mode() == "sdedit", "the next run edits the result"
     assert not np.array_equal(pixels(window), before)
-    second = window.history[1]
+    second = window.session.history[1]
     trigger(window, 0, "removeRequested")
     assert window.results == [second] and window.history_strip.count() == 1
 
 
 def test_export_scaled_png_and_frames_then_reopen_restores_settings(qtbot, window, tmp_path):
     run(qtbot, window, prompt="8", seed=123, guidance=3.5)
-    asker = window.asker
+    asker = window.session.asker
     asker.export = ExportChoice("png", 4, "nearest")
     asker.paths = [str(tmp_path / "eight")]
     assert window.action("export").isEnabled() and window.action("export").shortcut() == \
         QKeySequence("Ctrl+E")
-    assert window.export_dialog()
+    assert window.session.export_dialog()
     png = tmp_path / "eight.png"
     params = read_parameters(png)
     assert params["seed"] == 123 and params["prompt"] == "8"
@@ -77,16 +77,16 @@ def test_export_scaled_png_and_frames_then_reopen_restores_settings(qtbot, windo
         assert im.size == (112, 112)
     asker.export = ExportChoice("gif", 9)  # the scale picked is the scale written
     asker.paths = [str(tmp_path / "steps.gif")]
-    assert window.export_dialog()
+    assert window.session.export_dialog()
     with Image.open(tmp_path / "steps.gif") as im:
         assert im.n_frames == 3 and im.size == (252, 252)
     assert settings_from_png(tmp_path / "steps.gif")["seed"] == 123
     window.modes.seed.setValue(1)
     window.modes.guidance.setValue(9.0)
-    assert window.open_path(str(png))
+    assert window.session.open_path(str(png))
     assert window.modes.seed.value() == 123 and window.modes.guidance.value() == 3.5
     assert window.windowTitle() == f"eight.png* — {TITLE}", "the session's results are unsaved"
-    assert window.document.size().width() == 112
+    assert window.session.document.size().width() == 112
 
 
 def test_project_round_trip_through_the_window(qtbot, tiny_model, window, tmp_path):
@@ -95,7 +95,7 @@ def test_project_round_trip_through_the_window(qtbot, tiny_model, window, tmp_pa
     run(qtbot, window, prompt="4", seed=9)
     run(qtbot, window, mode="sdedit", seed=10)
     window.modes.seed.setValue(77)
-    window.asker.paths = [str(tmp_path / "digits")]
+    window.session.asker.paths = [str(tmp_path / "digits")]
     assert window.action("save").shortcut() == QKeySequence("Ctrl+S")
     window.action("save").trigger()
     path = tmp_path / "digits.dcproj"
@@ -104,14 +104,14 @@ def test_project_round_trip_through_the_window(qtbot, tiny_model, window, tmp_pa
     draw_digit(window)
     assert window.windowTitle() == f"digits* — {TITLE}"
     window.action("save").trigger()  # Ctrl+S again: same file, no question
-    assert window.windowTitle() == f"digits — {TITLE}" and not window.asker.paths
+    assert window.windowTitle() == f"digits — {TITLE}" and not window.session.asker.paths
 
     other = open_window(qtbot, tiny_model, tmp_path / "other")
     assert other.open_path(str(path))  # the same way as Ctrl+O and drag-and-drop
     assert np.array_equal(pixels(other), pixels(window))
     assert np.array_equal(image_array(other.document.mask()),
-                          image_array(window.document.mask()))
-    assert other.document.region() == window.document.region()
+                          image_array(window.session.document.mask()))
+    assert other.document.region() == window.session.document.region()
     assert [r.parameters for r in other.results] == [r.parameters for r in window.results]
     assert [len(r.frames) for r in other.results] == [3, len(window.results[1].frames)]
     assert other.history_strip.count() == 2 and other.current_result() is other.history[1]
@@ -125,38 +125,39 @@ def test_a_corrupt_project_leaves_the_document_untouched(qtbot, window, tmp_path
     draw_digit(window)
     before, title = pixels(window), window.windowTitle()
     good = tmp_path / "good.dcproj"
-    assert window.save_project_to(str(good))
+    assert window.session.save_to(str(good))
     draw_digit(window)
-    before, title, undo = pixels(window), window.windowTitle(), window.document.undo_stack.count()
+    undo = window.session.document.undo_stack.count()
+    before, title = pixels(window), window.windowTitle()
     broken = tmp_path / "broken.dcproj"
     cut_member(good, broken, "image.png")  # the manifest survives, the image does not
     for bad in (broken, tmp_path / "missing.dcproj"):
-        assert not window.open_path(str(bad))
+        assert not window.session.open_path(str(bad))
         assert bad.name in window.errors[-1]
         assert np.array_equal(pixels(window), before)
-        assert window.document.undo_stack.count() == undo
-        assert window.windowTitle() == title and len(window.history) == 1
+        assert window.session.document.undo_stack.count() == undo
+        assert window.windowTitle() == title and len(window.session.history) == 1
 
 
 def test_closing_with_unsaved_changes_asks(qtbot, window, tmp_path):
-    asker = window.asker
+    asker = window.session.asker
     draw_digit(window)
     asker.unsaved = "cancel"
     assert not window.close()
     assert window.isVisible() and asker.asked == ["unsaved Untitled"]
-    assert window.engine.is_running(), "a cancelled close keeps the app working"
+    assert window.session.engine.is_running(), "a cancelled close keeps the app working"
     asker.unsaved, asker.paths = "save", [str(tmp_path / "kept.dcproj")]
     assert window.close()
-    assert (tmp_path / "kept.dcproj").is_file() and not window.engine.is_running()
+    assert (tmp_path / "kept.dcproj").is_file() and not window.session.engine.is_running()
 
 
 def test_discard_closes_without_saving(qtbot, tiny_model, window, tmp_path):
     untouched = open_window(qtbot, tiny_model, tmp_path / "untouched")
     assert untouched.close() and untouched.asker.asked == [], "nothing changed: no question"
     draw_digit(window)
-    window.asker.unsaved = "save"  # ...then the user cancels the file dialog: stay open
+    window.session.asker.unsaved = "save"  # ...then the user cancels the file dialog: stay open
     assert not window.close() and window.isVisible()
-    window.asker.unsaved = "discard"
+    window.session.asker.unsaved = "discard"
     assert window.close() and not list(tmp_path.glob("*.dcproj"))
 
 
@@ -196,8 +197,9 @@ def test_recovery_can_be_declined_without_blocking(qtbot, tiny_model, tmp_path):
 def test_live_answers_each_stroke_at_once_and_never_mid_stroke(qtbot, window):
     submitted: list[tuple[int, bool]] = []  # (seed, submitted while a stroke was held)
     drawing = [False]
-    submit = window.engine.submit
-    window.engine.submit = lambda job: submitted.append((job.seed, drawing[0])) or submit(job)
+    submit = window.session.engine.submit
+    window.session.engine.submit = (
+        lambda job: submitted.append((job.seed, drawing[0])) or submit(job))
     window.live_timer.setInterval(150)
     window.modes.set_mode("sdedit")
     window.modes.steps.setValue(5)
@@ -205,11 +207,11 @@ def test_live_answers_each_stroke_at_once_and_never_mid_stroke(qtbot, window):
     window.modes.random_seed.setChecked(True)  # Live keeps the seed shown anyway
     window.modes.live.setChecked(True)
     assert window.modes.is_live()
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
         pass  # turning Live on runs once
     submitted.clear()
     for x in (60, 120, 180, 240):  # four quick strokes, well within the delay
-        doc = window.document
+        doc = window.session.document
         drawing[0] = True
         doc.begin_stroke("brush", QPointF(x, 40), 20, 0.8, QColor(255, 255, 255))
         doc.stroke_to(QPointF(x, 240))
@@ -218,14 +220,14 @@ def test_live_answers_each_stroke_at_once_and_never_mid_stroke(qtbot, window):
         assert submitted and submitted[-1] == (31, False), "a run as the stroke ends"
         qtbot.wait(20)
     assert len(submitted) == 4 and not any(mid for _, mid in submitted), "never mid-stroke"
-    qtbot.waitUntil(lambda: not window.engine.busy(), timeout=RUN_TIMEOUT)
+    qtbot.waitUntil(lambda: not window.session.engine.busy(), timeout=RUN_TIMEOUT)
     qtbot.wait(300)
     assert len(submitted) == 4, "no run after the delay as well: the stroke end was enough"
     assert window.canvas._preview is None, "the live result is not drawn over the sketch"
     assert window.result_view.title.text() == "<b>Live result</b>"
-    assert len(window.history) == 0, "live results are not kept unless asked"
+    assert len(window.session.history) == 0, "live results are not kept unless asked"
     window.result_view.keep_button.click()
-    assert len(window.history) == 1
+    assert len(window.session.history) == 1
     window.modes.live.setChecked(False)
     draw_digit(window)
     qtbot.wait(250)
@@ -242,23 +244,24 @@ def test_a_stroke_cancels_a_live_run_in_flight_and_runs_again_at_its_end(qtbot, 
     window.modes.live.setChecked(True)
     window.live_timer.stop()
     assert window.run_live() is not None
-    qtbot.waitUntil(lambda: window.engine.state == "running", timeout=RUN_TIMEOUT)
-    doc = window.document
-    with qtbot.waitSignal(window.engine.stopped, timeout=5000):
+    qtbot.waitUntil(lambda: window.session.engine.state == "running", timeout=RUN_TIMEOUT)
+    doc = window.session.document
+    with qtbot.waitSignal(window.session.engine.stopped, timeout=5000):
         doc.begin_stroke("brush", QPointF(140, 60), 30, 0.8, QColor(255, 255, 255))
         doc.stroke_to(QPointF(140, 220))  # the first dab makes the run in flight stale
-    assert not window.engine.busy()
+    assert not window.session.engine.busy()
     doc.end_stroke()
-    assert window.engine.busy(), "the stroke's end starts the run at once"
+    assert window.session.engine.busy(), "the stroke's end starts the run at once"
     window.modes.live.setChecked(False)
 
 
 def test_live_shows_the_first_estimate_after_one_step(qtbot, window):
     previews: list[int] = []
-    window.engine.preview.connect(lambda _id, image, step, total: previews.append(step))
+    window.session.engine.preview.connect(lambda _id, image, step, total: previews.append(step))
     window.modes.set_mode("sdedit")
     window.modes.live.setChecked(True)
-    qtbot.waitUntil(lambda: not window.engine.busy() and bool(previews), timeout=RUN_TIMEOUT)
+    qtbot.waitUntil(lambda: not window.session.engine.busy() and bool(previews),
+                    timeout=RUN_TIMEOUT)
     assert previews[0] == 1, "x̂_0 after the first model call, then it refines"
     window.modes.live.setChecked(False)
 
@@ -306,25 +309,25 @@ def test_drop_of_a_project_opens_it(qtbot, window, tmp_path):
     from PySide6.QtCore import QMimeData, QUrl
 
     draw_digit(window)
-    assert window.save_project_to(str(tmp_path / "dropped.dcproj"))
-    window.new_document(64, 64, QColor(0, 0, 0))
+    assert window.session.save_to(str(tmp_path / "dropped.dcproj"))
+    window.session.new_document(64, 64, QColor(0, 0, 0))
     data = QMimeData()
     data.setUrls([QUrl.fromLocalFile(str(tmp_path / "dropped.dcproj"))])
     assert window._take_mime(data, "Drop")
-    assert window.document.size().width() == 280 and window.project_path
+    assert window.session.document.size().width() == 280 and window.session.project_path
 
 
 
 
 def test_new_results_alone_are_autosaved(qtbot, window, tmp_path):
-    assert window.save_project_to(str(tmp_path / "p.dcproj"))
-    assert not window.is_modified()
-    window.autosaver._tick()
-    assert not window.autosaver.autosave_path.exists()
+    assert window.session.save_to(str(tmp_path / "p.dcproj"))
+    assert not window.session.is_modified()
+    window.session.autosaver._tick()
+    assert not window.session.autosaver.autosave_path.exists()
     run(qtbot, window, prompt="6")
-    assert not window.document.modified and window.is_modified()
-    window.autosaver._tick()  # what the timer does every interval
-    assert window.autosaver.autosave_path.is_file(), "the history is work to save too"
+    assert not window.session.document.modified and window.session.is_modified()
+    window.session.autosaver._tick()  # what the timer does every interval
+    assert window.session.autosaver.autosave_path.is_file(), "the history is work to save too"
 
 
 def test_an_embeddings_file_gives_an_if_model_its_prompts(qtbot, tmp_path):
@@ -339,11 +342,11 @@ def test_an_embeddings_file_gives_an_if_model_its_prompts(qtbot, tmp_path):
     torch.save({"": torch.zeros(1, 77, 8)}, bad)
     window = open_window(qtbot, str(folder), tmp_path / "w")
     assert window.action("prompts").text().startswith("Prompt")
-    with qtbot.waitSignal(window.engine.loadFailed, timeout=RUN_TIMEOUT) as failed:
-        window.use_prompts_file(str(bad))
+    with qtbot.waitSignal(window.session.engine.loadFailed, timeout=RUN_TIMEOUT) as failed:
+        window.session.use_prompts_file(str(bad))
     assert "shape" in failed.args[0]
-    with qtbot.waitSignal(window.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
-        window.use_prompts_file(str(good))
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT) as loaded:
+        window.session.use_prompts_file(str(good))
     assert set(loaded.args[0].prompts) == {"a high quality photo", "", "a rocket ship"}
     _, results = run_and_wait(qtbot, window, settings(window, "sample", prompt="a rocket ship",
                                                       steps=2))

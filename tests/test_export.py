@@ -62,12 +62,12 @@ def test_the_dialog_offers_the_scale_for_frames_and_the_window_uses_it(qtbot, ti
     dialog.scale.setCurrentIndex(dialog.scale.findData(4))
     assert dialog.choice() == ExportChoice("gif", 4, "nearest")
     window = open_window(qtbot, tiny_model, tmp_path / "window")
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        assert window.run_job(settings(window, "sample"))
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.session.run_job(settings(window, "sample"))
     for scale, side in ((1, 28), (4, 112)):
-        window.asker.export = ExportChoice("gif", scale)
-        window.asker.paths = [str(tmp_path / f"x{scale}.gif")]
-        assert window.export_dialog()
+        window.session.asker.export = ExportChoice("gif", scale)
+        window.session.asker.paths = [str(tmp_path / f"x{scale}.gif")]
+        assert window.session.export_dialog()
         assert frame_sizes(tmp_path / f"x{scale}.gif") == {(side, side)}
 
 

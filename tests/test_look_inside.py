@@ -53,7 +53,7 @@ def test_explorer_follows_the_slider_and_exports_the_course_rows(qtbot, window, 
     assert not explorer.column("iterative").isNull()
 
     # the one-step column is x̂_0 = (x_t - sqrt(1 - ᾱ_t) ε) / sqrt(ᾱ_t) of the model
-    with window.engine.lend_model() as model:  # the explorer's workers do not hold it now
+    with window.session.engine.lend_model() as model:  # the explorer's workers do not hold it now
         x_t = explorer.built().noisy(250)
         eps = model.predict(x_t, torch.tensor([250]), model.encode([""])).eps
         abar = model.schedule.abar(250)
@@ -61,7 +61,7 @@ def test_explorer_follows_the_slider_and_exports_the_course_rows(qtbot, window, 
                           dtype=int)
     assert np.abs(grey(explorer.column("one_step")) - expected).max() <= 1
 
-    window.asker.paths = [str(tmp_path / "rows")]
+    window.session.asker.paths = [str(tmp_path / "rows")]
     with qtbot.waitSignal(explorer.figureMade, timeout=RUN_TIMEOUT):
         explorer.view.export_button.click()
     figure = QImage(str(tmp_path / "rows.png"))
@@ -72,7 +72,7 @@ def test_i_start_sweep_makes_six_labelled_results_in_the_history(qtbot, window, 
     settings(window, "sdedit")
     window.modes.steps.setValue(0)  # the default schedule: 31 strided timesteps
     dialog = window.open_sweeps()
-    before = len(window.history)
+    before = len(window.session.history)
     sweep = dialog.run_sweep("i_start")
     assert sweep is not None
     qtbot.waitUntil(lambda: not sweep.active, timeout=4 * RUN_TIMEOUT)
@@ -127,13 +127,13 @@ def test_hybrid_viewer_shows_sizes_and_both_filters(qtbot):
 
 
 def test_anagram_result_opens_its_viewer_from_the_history(qtbot, window):
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        window.run_job(settings(window, "anagram", prompt="3", prompt2="5", view="flip"))
-    menu = window.history_strip.context_menu(len(window.history) - 1)
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        window.session.run_job(settings(window, "anagram", prompt="3", prompt2="5", view="flip"))
+    menu = window.history_strip.context_menu(len(window.session.history) - 1)
     next(a for a in menu.actions() if a.objectName() == "viewRequested").trigger()
     viewer = window.viewers[-1]
     assert isinstance(viewer, AnagramViewer) and viewer.view == "flip"
-    assert np.array_equal(grey(viewer.viewed.image()), grey(window.history[-1].image)[::-1])
+    assert np.array_equal(grey(viewer.viewed.image()), grey(window.session.history[-1].image)[::-1])
 
 
 def test_training_panel_starts_stops_and_resumes(qtbot, tmp_path):

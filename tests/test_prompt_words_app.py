@@ -28,7 +28,7 @@ def type_into(qtbot, box: PromptBox, text: str) -> None:
 
 def test_typing_offers_the_models_words_for_the_word_being_typed(qtbot, words_model, tmp_path):
     window = open_window(qtbot, str(words_model), tmp_path / "w")
-    assert window.model_state.words == tuple(WORDS)
+    assert window.session.model_state.words == tuple(WORDS)
     box = window.modes.prompt
     completer = box.word_completer
     type_into(qtbot, box, "hea")
@@ -58,8 +58,8 @@ def test_typing_offers_the_models_words_for_the_word_being_typed(qtbot, words_mo
 
 def test_an_unknown_word_is_one_message_in_the_window(qtbot, words_model, tmp_path):
     window = open_window(qtbot, str(words_model), tmp_path / "w")
-    with qtbot.waitSignal(window.engine.failed, timeout=RUN_TIMEOUT):
-        window.run_job(settings(window, "sample", prompt="red hart", steps=2))
+    with qtbot.waitSignal(window.session.engine.failed, timeout=RUN_TIMEOUT):
+        window.session.run_job(settings(window, "sample", prompt="red hart", steps=2))
     assert len(window.errors) == 1
     assert window.errors[0].startswith(
         "IF-I-words does not know the word 'hart' (the closest words it knows: heart")
@@ -70,7 +70,7 @@ def test_an_unknown_word_is_one_message_in_the_window(qtbot, words_model, tmp_pa
 def test_a_t5_model_has_no_word_completion(qtbot, if_models, tmp_path):
     window = open_window(qtbot, str(if_models / "IF-I-tiny-v1.0"), tmp_path / "w")
     box = window.modes.prompt
-    assert window.model_state.words is None and box.word_completer.words() == []
+    assert window.session.model_state.words is None and box.word_completer.words() == []
     assert window.modes.illusion.prompt4.word_completer.words() == []
     assert box.lineEdit().completer() is not None, "the combo's own completion is back"
     type_into(qtbot, box, "a ro")

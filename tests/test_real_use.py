@@ -28,7 +28,7 @@ def photo(tmp_path) -> Path:
 
 
 def pixels(window: MainWindow) -> np.ndarray:
-    return image_array(window.document.image()).copy()
+    return image_array(window.session.document.image()).copy()
 
 
 KEEP: list[QMimeData] = []  # an event only points at its data: keep it alive with the event
@@ -49,10 +49,10 @@ def drop(window: MainWindow, path: Path, action=COPY_OR_MOVE) -> QDropEvent:
 
 @pytest.mark.parametrize("how", ["open", "drop"])
 def test_opening_over_an_edited_canvas_asks_first(window, photo, tmp_path, how):
-    asker = window.asker
+    asker = window.session.asker
     draw_digit(window)
     drawn = pixels(window)
-    replace = (lambda: window.open_path(str(photo))) if how == "open" else (
+    replace = (lambda: window.session.open_path(str(photo))) if how == "open" else (
         lambda: drop(window, photo))
     asker.unsaved = "cancel"
     replace()
@@ -61,31 +61,31 @@ def test_opening_over_an_edited_canvas_asks_first(window, photo, tmp_path, how):
     asker.unsaved, asker.paths = "save", [str(tmp_path / "kept.dcproj")]
     replace()
     assert (tmp_path / "kept.dcproj").is_file(), "save writes the drawing first"
-    assert window.document.size().width() == 48, "then the photo replaces it"
+    assert window.session.document.size().width() == 48, "then the photo replaces it"
     asker.asked.clear()
-    window.open_path(str(photo))
+    window.session.open_path(str(photo))
     assert asker.asked == [], "nothing unsaved: no question"
 
 
 def test_discard_replaces_without_saving(window, photo, tmp_path):
     draw_digit(window)
-    window.asker.unsaved = "discard"
-    assert window.open_path(str(photo))
-    assert window.document.size().width() == 48 and not list(tmp_path.rglob("*.dcproj"))
+    window.session.asker.unsaved = "discard"
+    assert window.session.open_path(str(photo))
+    assert window.session.document.size().width() == 48 and not list(tmp_path.rglob("*.dcproj"))
 
 
 def test_a_broken_file_asks_nothing(window, tmp_path):
     draw_digit(window)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
-    assert not window.open_path(str(bad))
-    assert window.asker.asked == [], "nothing would be replaced: no question"
+    assert not window.session.open_path(str(bad))
+    assert window.session.asker.asked == [], "nothing would be replaced: no question"
 
 
 def test_drops_are_copies_never_moves(window, photo):
     event = drop(window, photo)  # a file manager offers copy or move, and proposes a move
     assert event.isAccepted() and event.dropAction() == Qt.DropAction.CopyAction
-    assert window.document.size().width() == 48
+    assert window.session.document.size().width() == 48
     event = drop(window, photo, Qt.DropAction.MoveAction)
     assert not event.isAccepted(), "a source that can only move is refused"
 
@@ -98,17 +98,17 @@ def test_new_asks_and_defaults_to_the_model_canvas(window, photo, monkeypatch):
         return QDialog.DialogCode.Rejected
 
     monkeypatch.setattr(NewDialog, "exec", fake_exec)
-    assert window.open_path(str(photo))  # a 48 x 64 document
+    assert window.session.open_path(str(photo))  # a 48 x 64 document
     window.new_dialog()
     assert sizes == [(280, 280)], "New offers the digit model's canvas, not the last document's"
-    window.document.begin_stroke("brush", QPointF(20, 10), 8, 1.0, QColor(0, 0, 0))
-    window.document.stroke_to(QPointF(20, 50))
-    window.document.end_stroke()
-    window.asker.unsaved = "cancel"
+    window.session.document.begin_stroke("brush", QPointF(20, 10), 8, 1.0, QColor(0, 0, 0))
+    window.session.document.stroke_to(QPointF(20, 50))
+    window.session.document.end_stroke()
+    window.session.asker.unsaved = "cancel"
     window.new_dialog()
-    assert window.asker.asked == ["unsaved photo.png starting a new image"]
+    assert window.session.asker.asked == ["unsaved photo.png starting a new image"]
     assert len(sizes) == 1, "cancelled before the New dialog"
-    window.asker.unsaved = "discard"  # so that the test's teardown closes the window
+    window.session.asker.unsaved = "discard"  # so that the test's teardown closes the window
 
 
 
@@ -121,7 +121,7 @@ def test_typing_a_step_count_keeps_the_strength(qtbot, window):
     qtbot.keyClicks(modes.steps, "300")  # through 3 and 30 on the way
     assert modes.steps.value() == 300
     assert modes.i_start() == round(5 / 30 * 300), "the same share of noise, not pure noise"
-    assert window.run_settings.job_fields()["i_start"] == modes.i_start()
+    assert window.session.settings.job_fields()["i_start"] == modes.i_start()
     modes.steps.selectAll()
     qtbot.keyClicks(modes.steps, "5")
     modes.steps.selectAll()
@@ -149,7 +149,7 @@ def test_leaving_the_sweep_dialog_cancels_the_whole_sweep(qtbot, window, how):
     window.modes.steps.setValue(5)
     dialog = window.open_sweeps()
     finished = []
-    window.engine.finished.connect(lambda *args: finished.append(args))
+    window.session.engine.finished.connect(lambda *args: finished.append(args))
     sweep = dialog.run_sweep("i_start")
     assert sweep is not None and sweep.active
     qtbot.waitUntil(lambda: len(calls) > 0, timeout=RUN_TIMEOUT)
@@ -200,7 +200,7 @@ def test_space_drag_pans_and_never_paints(qtbot, window):
 
 
 def test_a_restored_seed_serves_one_run(window, photo):
-    modes, run = window.modes, window.run_settings
+    modes, run = window.modes, window.session.settings
     assert modes.random_seed.isChecked()
     run.apply_parameters({"mode": "sample", "seed": 1234})
     assert not modes.random_seed.isChecked() and modes.seed.value() == 1234
@@ -211,22 +211,22 @@ def test_a_restored_seed_serves_one_run(window, photo):
 
 
 def test_a_fresh_image_goes_back_to_random_seeds(window, photo):
-    modes, run = window.modes, window.run_settings
+    modes, run = window.modes, window.session.settings
     run.apply_parameters({"mode": "sample", "seed": 99})
-    assert window.open_path(str(photo))  # a PNG without settings
+    assert window.session.open_path(str(photo))  # a PNG without settings
     assert modes.random_seed.isChecked()
     run.apply_parameters({"mode": "sample", "seed": 99})
-    window.new_document(64, 64, QColor(0, 0, 0))
+    window.session.new_document(64, 64, QColor(0, 0, 0))
     assert modes.random_seed.isChecked()
     modes.dice.click()  # the dice: a fixed seed the user chose stays fixed
-    window.new_document(64, 64, QColor(0, 0, 0))
+    window.session.new_document(64, 64, QColor(0, 0, 0))
     assert not modes.random_seed.isChecked()
 
 
 def test_live_reruns_when_any_input_changes(qtbot, window):
     submitted: list[dict] = []
-    submit = window.engine.submit
-    window.engine.submit = lambda job: submitted.append(vars(job).copy()) or submit(job)
+    submit = window.session.engine.submit
+    window.session.engine.submit = lambda job: submitted.append(vars(job).copy()) or submit(job)
     window.live_timer.setInterval(50)
     modes = window.modes
     modes.set_mode("sdedit")
@@ -248,16 +248,16 @@ def test_live_reruns_when_any_input_changes(qtbot, window):
 def test_each_result_of_a_batch_has_its_own_seed_and_remakes_alone(qtbot, window):
     from test_app import settings
 
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        window.run_job(settings(window, "sample", prompt="3", seed=40, count=3))
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        window.session.run_job(settings(window, "sample", prompt="3", seed=40, count=3))
     batch = window.results[-3:]
     assert [r.parameters["seed"] for r in batch] == [40, 41, 42]
     assert [r.parameters["index"] for r in batch] == [0, 1, 2]
     titles = [r.title() for r in batch]
     assert titles == ["sample 3 · 40 #1", "sample 3 · 41 #2", "sample 3 · 42 #3"]
     assert len({r.summary() for r in batch}) == 3
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        window.run_job(settings(window, "sample", prompt="3", seed=41, count=1))
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        window.session.run_job(settings(window, "sample", prompt="3", seed=41, count=1))
     alone = window.results[-1]
     assert np.array_equal(image_array(alone.image), image_array(batch[1].image)), \
         "result #2 of the batch, made again alone from its own seed"
@@ -280,19 +280,19 @@ def test_history_titles_name_the_key_setting():
 def test_view_illusion_is_offered_only_for_illusions(qtbot, window):
     from test_app import settings
 
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        window.run_job(settings(window, "sample", prompt="3", seed=1))
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        window.run_job(settings(window, "anagram", prompt="6", prompt2="9", view="rot180"))
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        window.session.run_job(settings(window, "sample", prompt="3", seed=1))
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        window.session.run_job(settings(window, "anagram", prompt="6", prompt2="9", view="rot180"))
 
     def offered(index):
         menu = window.history_strip.context_menu(index)
         return next(a for a in menu.actions() if a.objectName() == "viewRequested").isVisible()
 
     assert not offered(0) and offered(1)
-    window.show_result(window.results[0])
+    window.session.show_result(window.results[0])
     assert not window.action("view_illusion").isEnabled()
-    window.show_result(window.results[1])
+    window.session.show_result(window.results[1])
     assert window.action("view_illusion").isEnabled()
 
 
@@ -342,14 +342,14 @@ def test_copy_result_and_export_the_canvas(qtbot, window, tmp_path):
     from test_app import settings
 
     assert not window.action("copy_result").isEnabled()
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        window.run_job(settings(window, "sample", prompt="3", seed=1))
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        window.session.run_job(settings(window, "sample", prompt="3", seed=1))
     window.action("copy_result").trigger()
     copied = QApplication.clipboard().image()
     assert copied.size() == window.results[-1].image.size()
     draw_digit(window)
-    window.asker.paths = [str(tmp_path / "drawing")]
-    assert window.export_canvas_dialog()
+    window.session.asker.paths = [str(tmp_path / "drawing")]
+    assert window.session.export_canvas_dialog()
     saved = np.asarray(Image.open(tmp_path / "drawing.png").convert("RGB"))
     assert saved.shape == (280, 280, 3)
     assert np.array_equal(saved, pixels(window)[..., :3]), "the drawing, pixel for pixel"
@@ -384,10 +384,10 @@ def test_a_colour_photo_says_what_the_digit_model_sees(qtbot, window, tmp_path):
     rgb = np.zeros((90, 120, 3), np.uint8)
     rgb[..., 0] = 220  # red
     Image.fromarray(rgb).save(path)
-    assert window.open_path(str(path))
+    assert window.session.open_path(str(path))
     assert "28×28 grey" in window.statusBar().currentMessage()
     assert "colour made grey" in window.result_view.input_caption.text()
-    seen, caption = window.model_input()
+    seen, caption = window.session.model_input()
     assert seen is not None and seen.width() == 28 and seen.isGrayscale()
     assert caption.startswith("28×28 grey (scaled from 90×90")
 
@@ -396,9 +396,10 @@ def test_clearing_a_history_with_a_selection_raises_nothing(qtbot, window):
     from app.history import Result
 
     for i in range(5):
-        window.history.append(Result(QImage(28, 28, QImage.Format.Format_Grayscale8), {"seed": i}))
+        image = QImage(28, 28, QImage.Format.Format_Grayscale8)
+        window.session.history.append(Result(image, {"seed": i}))
     window.history_strip.set_current(4)
-    window.history.clear()  # pytest-qt fails the test on an exception in a slot
+    window.session.history.clear()  # pytest-qt fails the test on an exception in a slot
     assert window.history_strip.count() == 0 and window.current_result() is None
 
 
@@ -408,7 +409,7 @@ def test_apply_to_canvas_scales_as_the_result_view_does(window):
     digit = np.zeros((28, 28), np.uint8)
     digit[:, 14:] = 255  # a hard edge: nearest keeps it, smoothing would blur it
     image = QImage(digit.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
-    window.apply_result(Result(image, {"mode": "sample"}))
+    window.session.apply_result(Result(image, {"mode": "sample"}))
     row = pixels(window)[140, :, 0]
     assert set(np.unique(row)) <= {0, 255}, "square pixels, as the result view shows them"
 
@@ -438,14 +439,15 @@ def test_the_modes_panel_keeps_one_width_across_modes(qtbot, window):
 
 def test_a_grey_drawing_is_not_called_colour(window):
     draw_digit(window)
-    _, caption = window.model_input()
+    _, caption = window.session.model_input()
     assert caption == "28×28 grey (scaled from 280×280)"
 
 
 def test_small_dialogs_keep_their_titles_whole(window):
     from app.main_window import ExportDialog
 
-    for dialog in (NewDialog(window, window.document.size(), True), ExportDialog(window, True)):
+    size = window.session.document.size()
+    for dialog in (NewDialog(window, size, True), ExportDialog(window, True)):
         title = dialog.fontMetrics().horizontalAdvance(dialog.windowTitle())
         assert dialog.minimumWidth() >= title + 150
 
@@ -454,7 +456,7 @@ def test_an_opened_dark_sketch_gets_a_white_brush(window, tmp_path):
     path = tmp_path / "dark.png"
     Image.fromarray(np.zeros((50, 50), np.uint8)).save(path)
     window.canvas.set_color(QColor(0, 0, 0))
-    assert window.open_path(str(path))
+    assert window.session.open_path(str(path))
     assert window.canvas.color() == QColor(255, 255, 255)
 
 
@@ -486,14 +488,14 @@ def test_a_question_that_fails_on_close_keeps_the_window_and_the_work(window, mo
     def broken(parent, name, action="closing"):
         raise TypeError("unsaved_changes() got an unexpected keyword")
 
-    monkeypatch.setattr(window.asker, "unsaved_changes", broken)
+    monkeypatch.setattr(window.session.asker, "unsaved_changes", broken)
     assert not window.close(), "the close is refused"
-    assert window.isVisible() and window.engine.is_running()
+    assert window.isVisible() and window.session.engine.is_running()
     assert np.array_equal(pixels(window), drawn)
     assert "stays open" in window.errors[-1]
     monkeypatch.undo()
     assert window.close(), "with the question working again, the window closes"
-    assert not window.engine.is_running()
+    assert not window.session.engine.is_running()
 
 
 def test_closing_when_the_settings_cannot_be_saved_still_closes_cleanly(window, monkeypatch,
@@ -501,7 +503,7 @@ def test_closing_when_the_settings_cannot_be_saved_still_closes_cleanly(window, 
     def broken() -> None:
         raise OSError("settings file is read-only")
 
-    monkeypatch.setattr(window.settings, "sync", broken)
+    monkeypatch.setattr(window.session.preferences, "sync", broken)
     assert window.close()
-    assert not window.engine.is_running(), "the engine thread was joined"
+    assert not window.session.engine.is_running(), "the engine thread was joined"
     assert "settings were not saved: settings file is read-only" in capfd.readouterr().err

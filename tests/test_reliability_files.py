@@ -246,7 +246,7 @@ def test_a_png_with_out_of_range_settings_opens_and_says_what_was_left_out(windo
     path = tmp_path / "bad.png"
     save_png(Image.new("L", (28, 28)), path, BAD_SETTINGS)
     seed_before = window.modes.seed.value()
-    assert window.open_path(str(path))
+    assert window.session.open_path(str(path))
     assert window.modes.steps.value() == 7
     assert window.modes.seed.value() == seed_before
     assert "seed 1e+30" in window.statusBar().currentMessage()
@@ -255,9 +255,10 @@ def test_a_png_with_out_of_range_settings_opens_and_says_what_was_left_out(windo
 def test_a_project_with_out_of_range_settings_opens_whole(window, tmp_path):
     path = tmp_path / "bad.dcproj"
     save_project(path, _painted(), [_result(5)], {"modes": BAD_SETTINGS})
-    assert window.open_project(str(path))
-    assert len(window.history) == 1 and window.modes.steps.value() == 7
-    assert (window.document.image().width(), window.document.image().height()) == (64, 48)
+    assert window.session.open_project(str(path))
+    assert len(window.session.history) == 1 and window.modes.steps.value() == 7
+    image = window.session.document.image()
+    assert (image.width(), image.height()) == (64, 48)
     assert "Some saved settings were left out" in window.statusBar().currentMessage()
 
 

@@ -193,17 +193,17 @@ def test_the_window_binds_the_mode_both_ways_and_use_as_input_switches_it(qtbot,
     from test_app import make_window
 
     window = make_window(qtbot, None, tmp_path / "window")
-    panel, settings = window.modes, window.run_settings
+    panel, settings = window.modes, window.session.settings
     panel.set_mode("anagram")
     assert settings.mode == "anagram"
     settings.mode = "inpaint"
     assert panel.current_mode() == "inpaint"
     image = QImage(28, 28, QImage.Format.Format_RGB32)
     image.fill(0xFF808080)
-    window.use_as_input(Result(image, {"mode": "sample"}))
+    window.session.use_as_input(Result(image, {"mode": "sample"}))
     assert (settings.mode, panel.current_mode()) == ("inpaint", "inpaint")  # takes an image
     settings.mode = "hybrid"
-    window.use_as_input(Result(image, {"mode": "sample"}))
+    window.session.use_as_input(Result(image, {"mode": "sample"}))
     assert (settings.mode, panel.current_mode()) == ("sdedit", "sdedit")
 
 
@@ -214,12 +214,12 @@ def test_a_crash_after_a_run_of_a_restored_seed_keeps_seeds_random(qtbot, tmp_pa
 
     folder = tmp_path / "window"
     window = open_window(qtbot, "mnist", folder)
-    window.run_settings.apply_parameters({"mode": "sample", "prompt": "3", "seed": 1234,
+    window.session.settings.apply_parameters({"mode": "sample", "prompt": "3", "seed": 1234,
                                           "steps": 2})
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        assert window.run_job() is not None
-    assert window.run_settings.random_seed, "random again after the one run"
-    kept = window.settings.run_settings  # what a crash leaves: no close saves it again
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.session.run_job() is not None
+    assert window.session.settings.random_seed, "random again after the one run"
+    kept = window.session.preferences.run_settings  # what a crash leaves: no close saves it again
     assert kept["random_seed"] is True
     again = open_window(qtbot, "mnist", tmp_path / "again",
                         settings=Settings(QSettings(str(folder / "settings.ini"),

@@ -73,12 +73,12 @@ def test_window_soak_runs_jobs_and_repaints(qtbot, tmp_path):
     before = sys.getrefcount(None)
     for i in range(200):
         mode = ("sample", "anagram", "hybrid")[i % 3]
-        with qtbot.waitSignal(window.engine.finished, timeout=20_000):
-            window.run_job(settings(window, mode, steps=2, preview_every=1, seed=i))
+        with qtbot.waitSignal(window.session.engine.finished, timeout=20_000):
+            window.session.run_job(settings(window, mode, steps=2, preview_every=1, seed=i))
         window.canvas.repaint()
         window.result_view.repaint()
-        if len(window.history) > 20:
-            window.history.clear()
+        if len(window.session.history) > 20:
+            window.session.history.clear()
     lost = before - sys.getrefcount(None)
     if not NONE_IS_IMMORTAL:
         assert lost < 200, f"{lost} references to None lost over 200 runs"
