@@ -245,7 +245,8 @@ def table(pairs: Sequence[MeasuredPair], seconds: dict[tuple, float]) -> list[st
         base, ratio = "n/a", "n/a"
         if p.baseline_both_ways is not None:
             base = f"{p.baseline_both_ways:.0%}"
-            ratio = f"{p.alignment / max(p.baseline_alignment, 1e-9):.2f}×"
+            if p.baseline_alignment >= 1e-6:  # else both are 0 at this table's precision
+                ratio = f"{p.alignment / p.baseline_alignment:.2f}×"
         lines.append(f"| {n} | {p.kind} | {' / '.join(p.prompts)} | {p.view or '-'} | "
                      f"{p.both_ways:.0%} | {p.reads[0]:.0%} | {p.reads[1]:.0%} | "
                      f"{p.alignment:.3g} | {p.concealment:.3g} | {base} | {ratio} | "
