@@ -14,6 +14,10 @@ samples (the classic hybrid for hybrids), made in the same process.
     python benchmarks/bench_emoji_illusions.py --choose 5 --seeds 20 --threads 1 \
         --data DIR [--model emoji|STAGE_I_FOLDER] [--out FILE] [--classifier DIR] [--views V,V]
         [--per-view M] [--hybrids M] [--steps N] [--batch B] [--no-baseline]
+    python benchmarks/bench_emoji_illusions.py --art --data DIR    # the judge on the data's art
+
+`--data DIR` (the `data emoji` set) maps the candidates' CLDR names to the classifier's classes
+by code point; without it only the classifier's own names are known.
 
 Prints a markdown table, best first. `--choose K` writes the best K anagrams and the best K
 hybrids with their rates to the pairs file (default engine/prompt_sets.EMOJI_PAIRS_FILE, beside
