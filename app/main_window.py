@@ -2,7 +2,7 @@
 (app/session/session.py), shows the session's errors and status lines, and forwards Qt's
 events (close, drag and drop, paste) to it. It holds no state of its own beyond its widgets.
 The layout is app/docks.py, drops and pastes app/drops.py, the recent files' menu
-app/recent_menu.py, the session's names on the window app/forwarding.py.
+app/recent_menu.py. Code outside the window reaches the session as `window.session`.
 
 The session holds the document, the history, the run settings, the model, the jobs and the
 project; every question goes through its `Asker` (app/dialogs.py here, a fake in tests).
@@ -34,7 +34,6 @@ from app.autosave import DEFAULT_INTERVAL_S
 from app.dialogs import DialogAsker, ExportDialog, NewDialog  # noqa: F401 - tests import them
 from app.docks import build_layout
 from app.explorer import NoiseExplorer
-from app.forwarding import forward_session_names
 from app.history import Result
 from app.illusions import open_illusion_viewer
 from app.model_menu import PRECISION_LABELS, ModelMenu  # noqa: F401 - tests read the labels here
@@ -429,8 +428,6 @@ class MainWindow(QMainWindow):
             return
         super().closeEvent(event)
 
-
-forward_session_names(MainWindow)
 
 
 def run_app(path: str | None = None) -> int:

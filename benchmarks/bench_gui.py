@@ -112,19 +112,20 @@ def tick_gaps(app: QApplication, seconds: float, during=None) -> list[float]:
 
 def run_gaps(app: QApplication, window: MainWindow, steps: int, count: int, seconds: float
              ) -> tuple[list[float], int, float]:
-    settings = window.run_settings.job_fields() | {"mode": "sample", "prompt": "7", "steps": steps,
-                                          "count": count, "preview_every": 1, "seed": 1}
+    settings = window.session.settings.job_fields() | {
+        "mode": "sample", "prompt": "7", "steps": steps, "count": count, "preview_every": 1,
+        "seed": 1}
     done: list[float] = []
-    window.engine.finished.connect(lambda *a: done.append(time.monotonic()))
+    window.session.engine.finished.connect(lambda *a: done.append(time.monotonic()))
     start = time.monotonic()
-    window.run_job(settings)
+    window.session.run_job(settings)
     gaps = tick_gaps(app, seconds * 100, during=lambda: not done)
     return gaps, steps, (done[0] if done else time.monotonic()) - start
 
 
 def preview_cost(app: QApplication, window: MainWindow, n: int = 200) -> tuple[float, float]:
     """ms per preview frame (tensor -> QImage -> slot -> repaint) and per bare repaint."""
-    state = window.model_state
+    state = window.session.model_state
     x = torch.rand(1, state.channels, state.size, state.size)
     canvas = window.canvas
     for _ in range(10):
@@ -137,7 +138,7 @@ def preview_cost(app: QApplication, window: MainWindow, n: int = 200) -> tuple[f
     start = time.perf_counter()
     for _ in range(n):
         image = tensor_to_qimage(x[0], state.data_range)
-        window.runner.preview.emit(job, image, 1, 2)
+        window.session.runner.preview.emit(job, image, 1, 2)
         canvas.repaint()
     frame = (time.perf_counter() - start) / n * 1000
     canvas.preview(None)
@@ -152,18 +153,19 @@ def live_latency(app: QApplication, window: MainWindow, strokes: int
     finished: list[float] = []
     submitted: list[float] = []
     first: list[float] = []
-    window.engine.preview.connect(lambda *a: first.append(time.monotonic()))
-    submit = window.engine.submit
-    window.engine.submit = lambda job: submitted.append(time.monotonic()) or submit(job)
-    window.engine.finished.connect(lambda *a: finished.append(time.monotonic()))  # after the
-    window.modes.live.setChecked(True)  # window's own slot, so the result is shown by then
+    window.session.engine.preview.connect(lambda *a: first.append(time.monotonic()))
+    submit = window.session.engine.submit
+    window.session.engine.submit = lambda job: submitted.append(time.monotonic()) or submit(job)
+    # after the window's own slot, so the result is shown by then
+    window.session.engine.finished.connect(lambda *a: finished.append(time.monotonic()))
+    window.modes.live.setChecked(True)
     wait_for(app, lambda: finished)  # turning Live on runs once
     shown, started, gaps, estimate = [], [], [], []
     for k in range(strokes):
         finished.clear()
         submitted.clear()
         first.clear()
-        doc, x = window.document, 40 + (k * 23) % 200
+        doc, x = window.session.document, 40 + (k * 23) % 200
         doc.begin_stroke("brush", QPointF(x, 50), 24, 0.8, QColor(255, 255, 255))
         doc.stroke_to(QPointF(280 - x, 230))
         doc.end_stroke()
@@ -174,7 +176,7 @@ def live_latency(app: QApplication, window: MainWindow, strokes: int
         started.append(1000 * (submitted[0] - end) if submitted else float("nan"))
         tick_gaps(app, 0.2)  # let the run's last signals settle before the next stroke
     window.modes.live.setChecked(False)
-    window.engine.submit = submit
+    window.session.engine.submit = submit
     return shown, started, gaps, window.modes.steps.value(), estimate
 
 
@@ -192,7 +194,7 @@ def launch_child(model: str) -> None:
         app = QApplication.instance() or QApplication(sys.argv[:1])
         window = make_window(model, Path(tmp))
         loaded: list[float] = []
-        window.engine.modelLoaded.connect(lambda _: loaded.append(time.monotonic()))
+        window.session.engine.modelLoaded.connect(lambda _: loaded.append(time.monotonic()))
         window.show()
         app.processEvents()
         window.canvas.repaint()
@@ -220,7 +222,7 @@ def main() -> None:
         app = QApplication.instance() or QApplication(sys.argv[:1])
         window = make_window(model, tmp)
         window.show()
-        wait_for(app, lambda: window.model_state is not None)
+        wait_for(app, lambda: window.session.model_state is not None)
         idle = tick_gaps(app, args.seconds)
         busy, steps, run_s = run_gaps(app, window, args.steps, args.count, args.seconds)
         frame_ms, bare_ms = preview_cost(app, window)

@@ -147,9 +147,9 @@ def test_a_three_view_anagram_runs_in_the_app_and_opens_its_viewer(qtbot, tiny_m
     window = open_window(qtbot, tiny_model, tmp_path / "window")
     s = settings(window, "anagram", prompt="6", prompt2="9", view="rot180",
                  more_prompts=("1",), more_views=("inner-circle",))
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        assert window.run_job(s) is not None
-    result = window.history[-1]
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.session.run_job(s) is not None
+    result = window.session.history[-1]
     assert result.parameters["views"] == ["rot180", "inner-circle"]
     viewer = window.view_illusion(result)
     assert [name for name, _ in viewer.views] == ["rot180", "inner-circle"]

@@ -95,16 +95,16 @@ def test_the_window_takes_a_suggestion_in_one_click_and_runs_it(qtbot, tmp_path)
     opts.suggested.setCurrentIndex(opts.suggested.findText(SUGGESTED["mnist"][1].label()))
     assert (panel.prompt.prompt(), panel.prompt2.prompt()) == ("4", "7")
     assert panel.view.currentData() == "transpose" and opts.more_views() == ()
-    run = window.run_settings
+    run = window.session.settings
     assert (run.prompt, run.prompt2, run.view) == ("4", "7", "transpose")
     panel.steps.setValue(3)
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        assert window.run_job() is not None
-    p = window.history[-1].parameters
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.session.run_job() is not None
+    p = window.session.history[-1].parameters
     assert (p["prompt"], p["prompt2"], p["view"]) == ("4", "7", "transpose")
     panel.view.setCurrentIndex(panel.view.findData("blur"))
     assert opts._form.isRowVisible(opts.failure_note)
-    with qtbot.waitSignal(window.engine.finished, timeout=RUN_TIMEOUT):
-        assert window.run_job() is not None
-    p = window.history[-1].parameters
+    with qtbot.waitSignal(window.session.engine.finished, timeout=RUN_TIMEOUT):
+        assert window.session.run_job() is not None
+    p = window.session.history[-1].parameters
     assert p["view"] == "blur" and p["allow_failure_views"] is True
