@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -232,8 +233,7 @@ class Result:
     runs: list[dict]
 
     def median(self, key: str) -> float:
-        values = sorted(r[key] for r in self.runs)
-        return values[len(values) // 2]
+        return statistics.median(r[key] for r in self.runs)
 
 
 def measure(models: dict[str, IFStageOne], rows: list[str], threads: list[int], rounds: int,
@@ -242,13 +242,17 @@ def measure(models: dict[str, IFStageOne], rows: list[str], threads: list[int], 
     for row in rows:
         for n in threads:
             torch.set_num_threads(n)
-            for model in models.values():  # warm-up: loads, first calls, caches
-                ROWS[row](model)
             block = {v: Result(row, n, v, []) for v in models}
+            start = time.monotonic()
             with paused(pause):
+                for model in models.values():  # warm-up: first calls, levers, caches
+                    ROWS[row](model)
                 for _ in range(rounds):
                     for variant, model in models.items():
                         block[variant].runs.append(ROWS[row](model))
+            if pause is not None and time.monotonic() - start > PAUSE_LIMIT_S:
+                print(f"warning: the block took over {PAUSE_LIMIT_S} s, so the paused process "
+                      "was resumed during it (fewer --rounds or --variants)")
             results.extend(block.values())
             print_block(list(block.values()))
     return results
@@ -347,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.getloadavg()[0]:.1f}; levers: {', '.join(LEVERS)}")
         print(describe(models["eager"]))
         rows = [r for r in args.rows if r != "stage2" or models["eager"].has_upscaler()]
+        torch.set_num_threads(1)
         calls = call_difference(models)
         print("one UNet call (both stages): max |variant - eager| " + ", ".join(
             f"{v} {d:.1e}" for v, d in calls.items()))

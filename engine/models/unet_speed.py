@@ -16,7 +16,8 @@ rounding, tested).
   (aten::copy_, 13-18% of a stage I forward). A pre-hook gives each convolution its input in
   the weight's layout (copying the small activation instead of the large weight).
 - `channels_last`: the UNet's weights and the input in channels-last layout, so no layout
-  changes at all (tried; see the benchmark for whether it paid).
+  changes at all, and oneDNN's channels-last convolutions (faster here in inference; in
+  training their backward is slower, docs/benchmarks.md "Emoji stage I training speed").
 """
 
 from __future__ import annotations
@@ -129,8 +130,10 @@ def speed_up(unet: nn.Module, levers: tuple[str, ...] | list[str]) -> nn.Module:
     return unet
 
 
-# what the IF adapters apply on the CPU (docs/benchmarks.md, "Emoji cascade inference speed")
-CPU_LEVERS: tuple[str, ...] = ("contiguous_convolutions", "cache_text")
+# what the IF adapters apply on the CPU (docs/benchmarks.md, "Emoji cascade inference speed"):
+# channels_last + cache_text was 1.26-1.31x eager on every row at 2 threads (1.27-1.38x at 1);
+# contiguous_convolutions + cache_text 1.04-1.49x, so it is kept as a lever, not applied
+CPU_LEVERS: tuple[str, ...] = ("channels_last", "cache_text")
 
 
 def default_levers(device: torch.device) -> tuple[str, ...]:
