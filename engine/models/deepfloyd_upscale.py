@@ -99,7 +99,9 @@ class IFStageTwo(Upscaler):
             read_json(folder / "scheduler" / "scheduler_config.json"), "learned_range", 20, 980)
         self.noising = NoiseSchedule.from_diffusers_config(
             read_json(folder / "image_noising_scheduler" / "scheduler_config.json"))
-        self.default_steps = hinted_steps(read_hints(folder), self.schedule.top)
+        steps = hinted_steps(read_hints(folder), self.schedule.top)
+        if steps is not None:  # else the class's default (IF's 50; tests may set their own)
+            self.default_steps = steps
 
     def num_steps(self, steps: int | None = None) -> int:
         return len(self.schedule.timesteps(steps or self.default_steps)) - 1
