@@ -154,8 +154,8 @@ def test_digit_models_take_the_precision_and_ignore_offload(qtbot, tmp_path):
     assert window.session.preferences.offload == "model"
     assert next(window.session.engine.loaded_model().net.parameters()).dtype == torch.bfloat16
     second = open_window(qtbot, "mnist", tmp_path / "w2", settings=window.session.preferences)
-    assert second.precision == "bf16" and second.offload_actions["model"].isChecked()
-    weights = next(second.engine.loaded_model().net.parameters())
+    assert second.session.precision == "bf16" and second.offload_actions["model"].isChecked()
+    weights = next(second.session.engine.loaded_model().net.parameters())
     assert weights.dtype == torch.bfloat16, "loaded with them set"
     assert weights.device.type == "cpu", "offload means nothing to the digit models"
 

@@ -107,17 +107,17 @@ def test_project_round_trip_through_the_window(qtbot, tiny_model, window, tmp_pa
     assert window.windowTitle() == f"digits — {TITLE}" and not window.session.asker.paths
 
     other = open_window(qtbot, tiny_model, tmp_path / "other")
-    assert other.open_path(str(path))  # the same way as Ctrl+O and drag-and-drop
+    assert other.session.open_path(str(path))  # the same way as Ctrl+O and drag-and-drop
     assert np.array_equal(pixels(other), pixels(window))
-    assert np.array_equal(image_array(other.document.mask()),
+    assert np.array_equal(image_array(other.session.document.mask()),
                           image_array(window.session.document.mask()))
-    assert other.document.region() == window.session.document.region()
+    assert other.session.document.region() == window.session.document.region()
     assert [r.parameters for r in other.results] == [r.parameters for r in window.results]
     assert [len(r.frames) for r in other.results] == [3, len(window.results[1].frames)]
-    assert other.history_strip.count() == 2 and other.current_result() is other.history[1]
+    assert other.history_strip.count() == 2 and other.current_result() is other.session.history[1]
     assert other.modes.seed.value() == 77
-    assert other.windowTitle() == f"digits — {TITLE}" and not other.is_modified()
-    assert other.document.undo_stack.count() == 0
+    assert other.windowTitle() == f"digits — {TITLE}" and not other.session.is_modified()
+    assert other.session.document.undo_stack.count() == 0
 
 
 def test_a_corrupt_project_leaves_the_document_untouched(qtbot, window, tmp_path):
@@ -153,7 +153,7 @@ def test_closing_with_unsaved_changes_asks(qtbot, window, tmp_path):
 
 def test_discard_closes_without_saving(qtbot, tiny_model, window, tmp_path):
     untouched = open_window(qtbot, tiny_model, tmp_path / "untouched")
-    assert untouched.close() and untouched.asker.asked == [], "nothing changed: no question"
+    assert untouched.close() and untouched.session.asker.asked == [], "nothing changed: no question"
     draw_digit(window)
     window.session.asker.unsaved = "save"  # ...then the user cancels the file dialog: stay open
     assert not window.close() and window.isVisible()
@@ -165,33 +165,33 @@ def test_recovery_is_offered_after_a_crash(qtbot, tiny_model, tmp_path):
     crashed = open_window(qtbot, tiny_model, tmp_path / "a")
     draw_digit(crashed)
     run(qtbot, crashed, prompt="2")
-    assert crashed.autosaver.save_now()
-    crashed.autosaver.close()  # what a crash leaves: the autosave, no lock
+    assert crashed.session.autosaver.save_now()
+    crashed.session.autosaver.close()  # what a crash leaves: the autosave, no lock
     drawn, params = pixels(crashed), crashed.results[0].parameters
     folder = tmp_path / "b"
     folder.mkdir()
     new = make_window(qtbot, tiny_model, tmp_path / "b", autosave_folder=tmp_path / "a/autosave")
-    with qtbot.waitSignal(new.engine.modelLoaded, timeout=RUN_TIMEOUT):
+    with qtbot.waitSignal(new.session.engine.modelLoaded, timeout=RUN_TIMEOUT):
         new.show()
-    qtbot.waitUntil(lambda: "recovery" in new.asker.asked, timeout=5000)
+    qtbot.waitUntil(lambda: "recovery" in new.session.asker.asked, timeout=5000)
     assert np.array_equal(pixels(new), drawn)
     assert [r.parameters for r in new.results] == [params]
-    assert new.is_modified() and "*" in new.windowTitle()
-    new.document.undo_stack.undo()  # the restore is one undo step
+    assert new.session.is_modified() and "*" in new.windowTitle()
+    new.session.document.undo_stack.undo()  # the restore is one undo step
     assert not np.array_equal(pixels(new), drawn)
 
 
 def test_recovery_can_be_declined_without_blocking(qtbot, tiny_model, tmp_path):
     crashed = open_window(qtbot, tiny_model, tmp_path / "a")
     draw_digit(crashed)
-    crashed.autosaver.save_now()
-    crashed.autosaver.close()
+    crashed.session.autosaver.save_now()
+    crashed.session.autosaver.close()
     new = make_window(qtbot, tiny_model, tmp_path / "b", autosave_folder=tmp_path / "a/autosave",
                       check_recovery=False)
-    new.asker.recovery = "discard"
-    assert not new.offer_recovery() and new.asker.asked == ["recovery"]
-    assert new.document.size().width() != 280 and not new.is_modified()
-    assert new.autosaver.pending_recovery() is None, "discarded for good"
+    new.session.asker.recovery = "discard"
+    assert not new.session.offer_recovery() and new.session.asker.asked == ["recovery"]
+    assert new.session.document.size().width() != 280 and not new.session.is_modified()
+    assert new.session.autosaver.pending_recovery() is None, "discarded for good"
 
 
 def test_live_answers_each_stroke_at_once_and_never_mid_stroke(qtbot, window):
@@ -272,25 +272,26 @@ def test_settings_and_recent_files_are_remembered(qtbot, tiny_model, tmp_path):
     first.canvas.set_brush_size(41)
     first.tool_options._hardness.setValue(30)
     image = tmp_path / "sketch.png"
-    first.document.image().save(str(image))
-    assert first.open_path(str(image))
-    first.save_project_to(str(tmp_path / "p.dcproj"))
+    first.session.document.image().save(str(image))
+    assert first.session.open_path(str(image))
+    first.session.save_to(str(tmp_path / "p.dcproj"))
     recent = [a.data() for a in first.recent_actions()]
     assert [Path(p).name for p in recent] == ["p.dcproj", "sketch.png"]
-    assert first.settings.model == tiny_model and first.settings.device == "auto"
-    first.set_device("cpu")
+    prefs = first.session.preferences
+    assert prefs.model == tiny_model and prefs.device == "auto"
+    first.session.set_device("cpu")
     assert first.close()
 
     second = open_window(qtbot, tiny_model, tmp_path / "w")  # the same INI file
     assert second.canvas.tool().value == "mask" and second.canvas.brush_size() == 41
     assert second.canvas.hardness() == pytest.approx(0.3)
-    assert second.settings.device == "cpu"
-    assert second.settings.last_folder("project") == str(tmp_path)
+    assert second.session.preferences.device == "cpu"
+    assert second.session.preferences.last_folder("project") == str(tmp_path)
     second.recent_actions()[1].trigger()
     assert second.windowTitle() == f"sketch.png — {TITLE}"
     assert [Path(a.data()).name for a in second.recent_actions()] == ["sketch.png", "p.dcproj"]
     (tmp_path / "p.dcproj").unlink()
-    assert not second.open_recent(str(tmp_path / "p.dcproj"))
+    assert not second.session.open_recent(str(tmp_path / "p.dcproj"))
     assert [Path(a.data()).name for a in second.recent_actions()] == ["sketch.png"]
 
 

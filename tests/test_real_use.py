@@ -364,12 +364,12 @@ def test_run_settings_come_back_at_the_next_launch(qtbot, tiny_model, tmp_path):
     modes.prompt.set_prompt("7")
     modes.set_i_start(12)
     modes.guidance.setValue(3.5)
-    with qtbot.waitSignal(first.engine.finished, timeout=RUN_TIMEOUT):
-        job = first.run_job(settings(first, "img2img", prompt="7", i_start=2, guidance=3.5))
+    with qtbot.waitSignal(first.session.engine.finished, timeout=RUN_TIMEOUT):
+        job = first.session.run_job(settings(first, "img2img", prompt="7", i_start=2, guidance=3.5))
         assert job is not None, getattr(first, "errors", None)
     # a crash: no close, the next launch reads what the last run left
     again = open_window(qtbot, tiny_model, tmp_path / "app")
-    shown = again.run_settings.job_fields(draw=False)
+    shown = again.session.settings.job_fields(draw=False)
     assert shown["mode"] == "img2img" and shown["prompt"] == "7"
     assert shown["guidance"] == 3.5 and again.modes.random_seed.isChecked()
     panel = again.modes  # and the panel shows them, as it did before the settings were properties

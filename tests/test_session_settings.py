@@ -224,7 +224,7 @@ def test_a_crash_after_a_run_of_a_restored_seed_keeps_seeds_random(qtbot, tmp_pa
     again = open_window(qtbot, "mnist", tmp_path / "again",
                         settings=Settings(QSettings(str(folder / "settings.ini"),
                                                     QSettings.Format.IniFormat)))
-    assert again.run_settings.random_seed and again.modes.random_seed.isChecked()
+    assert again.session.settings.random_seed and again.modes.random_seed.isChecked()
 
 
 def test_a_suggested_anagram_picked_in_the_panel_reaches_the_settings(bound):
