@@ -146,8 +146,8 @@ def fetch_package(package: str, version: str, cache_dir: Path) -> Path:
 def _npm_pack(spec: str, cache_dir: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
-        raise DataError(f"npm is needed to fetch {spec} (the emoji art): install Node.js with npm "
-                        "(e.g. `apt install npm`, or https://nodejs.org), or run "
+        raise DataError(f"npm is needed to fetch {spec} (emoji art and names): install "
+                        "Node.js with npm (e.g. `apt install npm`, or https://nodejs.org), or run "
                         f"`npm pack {spec}` elsewhere and copy the .tgz into {cache_dir}")
     try:
         done = subprocess.run([npm, "pack", spec, "--pack-destination", str(cache_dir)],
