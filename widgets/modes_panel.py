@@ -306,22 +306,24 @@ class ModesPanel(QWidget):
         if not small:
             self.live.setChecked(False)
         self.live.setEnabled(small)
-        self._set_upscaler(info.get("upscaler_name"), bool(info.get("upscaler", False)))
+        self._set_upscaler(info.get("upscaler_name"), bool(info.get("upscaler", False)),
+                           int(info.get("upscale_factor", 4)))
         self._set_prompt_hint(bool(info.get("free_text", False)), choices)
         self.prompt.set_words(info.get("words"))
         self.prompt2.set_words(info.get("words"))
         self.illusion.set_words(info.get("words"))
         self._keep_one_width()
 
-    def _set_upscaler(self, name: str | None, available: bool) -> None:
-        """The Upscale row shows for models that take an upscaler; it works where one is found."""
+    def _set_upscaler(self, name: str | None, available: bool, factor: int = 4) -> None:
+        """The Upscale row shows for models that take an upscaler; it works where one is found.
+        `factor`: how many times larger it makes a result (IF's 4, the emoji cascade's 2)."""
         self._form.setRowVisible(self.upscale, bool(name))
         if not available:
             self.upscale.setChecked(False)
         self.upscale.setEnabled(available)
-        self.upscale.setText(f"×4 with {name}" if name else "×4")
+        self.upscale.setText(f"×{factor} with {name}" if name else f"×{factor}")
         self.upscale.setToolTip(
-            f"Run {name} on the result: 4× larger, with the same views for anagrams"
+            f"Run {name} on the result: {factor}× larger, with the same views for anagrams"
             if available else f"{name or 'An upscaler'} was not found: put IF-II-L or IF-II-M "
             "beside the stage I folder or in the Hugging Face cache (README: DeepFloyd IF)")
 

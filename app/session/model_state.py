@@ -52,6 +52,7 @@ class ModelState:
     timestep_values: tuple[int, ...]
     top: int
     device: str
+    upscale_factor: int = 4  # how many times larger Upscale makes a result (IF 4, emoji 2)
 
     @classmethod
     def of(cls, model: DiffusionModel, spec: str) -> ModelState:
@@ -73,7 +74,8 @@ class ModelState:
             default_guidance=float(model.default_guidance),
             default_strength=float(model.default_strength),
             timesteps=len(timesteps) - 1, timestep_values=tuple(int(t) for t in timesteps),
-            top=int(model.schedule.top), device=str(model.device))
+            top=int(model.schedule.top), device=str(model.device),
+            upscale_factor=int(model.upscale_factor()))
 
     @property
     def short_dtype(self) -> str:

@@ -82,6 +82,10 @@ class DiffusionModel(ABC):
         """Whether `upscaler()` would find one, without loading it."""
         return False
 
+    def upscale_factor(self) -> int:
+        """How many times larger the upscaler makes a result, told without loading it."""
+        return 4
+
 
 class Upscaler(ABC):
     """Image + conditioning + noise level -> an image four times larger (IF stage II)."""

@@ -145,6 +145,14 @@ class IFStageOne(DiffusionModel):
             return False
         return folder.is_dir()
 
+    def upscale_factor(self) -> int:
+        """Stage II's size over stage I's (IF: 64 -> 256 is 4; the emoji cascade: 32 -> 64, 2)."""
+        if self._upscaler is not None:
+            return int(self._upscaler.scale)
+        from engine.models.deepfloyd_upscale import stage_two_factor
+
+        return stage_two_factor(self.folder, self.image_size)
+
     def upscaler(self) -> Upscaler:
         """IF stage II, found beside this folder or in the Hugging Face cache (else an error)."""
         if self._upscaler is None:

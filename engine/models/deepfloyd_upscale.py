@@ -67,6 +67,17 @@ def find_stage_two(stage_one: Path) -> Path:
         "or leave out --upscale")
 
 
+def stage_two_factor(stage_one: Path, low_size: int) -> int:
+    """How many times larger the stage II found for `stage_one` makes a `low_size` px image, read
+    from its UNet's config without loading it; IF's 4 where that cannot tell."""
+    try:
+        size = int(read_json(find_stage_two(stage_one) / "unet" / "config.json")["sample_size"])
+    except (ModelError, KeyError, TypeError, ValueError):
+        return IFStageTwo.scale
+    whole = low_size > 0 and size > low_size and size % low_size == 0
+    return size // low_size if whole else IFStageTwo.scale
+
+
 class IFStageTwo(Upscaler):
     scale = 4  # IF: 64 -> 256; a stage II of another size gives its own (low_size)
     default_guidance = 4.0

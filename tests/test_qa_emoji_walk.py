@@ -1,0 +1,50 @@
+"""Found walking the app on a real-size emoji cascade (issue 12, 3): the Upscale row names the
+factor its stage II really has (the emoji cascade's 32 -> 64 is ×2, IF's 64 -> 256 ×4), and the
+hybrid hint keeps the digit models' measured failure to the digit models."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.session import modes
+from app.session.settings import RunSettings, bind_panel
+from engine.models.deepfloyd_upscale import stage_two_factor
+from engine.models.tiny import save_tiny_if, save_tiny_if_stage_two
+from widgets.modes_panel import ModesPanel
+
+INFO = {"prompts": None, "free_text": True, "default_prompt": "red heart", "timesteps": 30,
+        "timestep_values": list(range(29, -1, -1)), "upscaler_name": "IF stage II",
+        "upscaler": True}
+
+
+@pytest.mark.parametrize(("low", "high"), [(32, 64), (32, 128)])
+def test_the_factor_is_stage_two_over_stage_one_read_without_loading(tmp_path, low, high):
+    stage_one = save_tiny_if(tmp_path / "IF-I-x", sample_size=low)
+    assert stage_two_factor(stage_one, low) == 4, "no stage II beside it: IF's factor"
+    save_tiny_if_stage_two(tmp_path / "IF-II-x", sample_size=high)
+    assert stage_two_factor(stage_one, low) == high // low
+
+
+def panel(qtbot, **info) -> ModesPanel:
+    widget = ModesPanel(modes=modes.MODES)
+    qtbot.addWidget(widget)
+    bind_panel(RunSettings(), widget)
+    widget.set_model_info(INFO | info)
+    return widget
+
+
+def test_the_upscale_row_names_the_real_factor(qtbot):
+    two = panel(qtbot, size=32, upscale_factor=2)
+    assert two.upscale.text() == "×2 with IF stage II"
+    assert "2× larger" in two.upscale.toolTip() and "4×" not in two.upscale.toolTip()
+    assert panel(qtbot, size=64, upscale_factor=4).upscale.text() == "×4 with IF stage II"
+
+
+def test_the_digit_hybrid_finding_is_not_claimed_for_a_32_px_colour_model(qtbot):
+    hybrid = modes.BY_KEY["hybrid"]
+    emoji = panel(qtbot, size=32, channels=3)
+    emoji.set_mode("hybrid")
+    assert emoji.mode_hint.text() == hybrid.hint
+    digits = panel(qtbot, size=28, channels=1)
+    digits.set_mode("hybrid")
+    assert digits.mode_hint.text().endswith(hybrid.small_note)
