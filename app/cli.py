@@ -204,6 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.main_window import run_app
 
         return run_app(argv[0] if argv else None)
+    app_model = _app_model(argv)
+    if app_model is not None:  # `main.py --model M [FILE]`: the app, opened on the model M
+        from app.main_window import run_app
+
+        return run_app(app_model[1], model=app_model[0])
     parser = build_parser()
     if argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
         parser.error(f"{argv[0]!r} is neither a command ({', '.join(SUBCOMMANDS)}) nor a file "
@@ -242,6 +247,18 @@ def _may_open(argv: list[str]) -> bool:
     """`main.py FILE` opens the app on an existing file (or a name that looks like one)."""
     name = argv[0]
     return len(argv) == 1 and (os.path.exists(name) or os.sep in name or "." in name)
+
+
+def _app_model(argv: list[str]) -> tuple[str, str | None] | None:
+    """(model, file or None) for `main.py --model M [FILE]` / `--model=M [FILE]`, else None."""
+    if argv and argv[0].startswith("--model="):
+        argv = ["--model", argv[0].removeprefix("--model="), *argv[1:]]
+    if len(argv) < 2 or argv[0] != "--model" or not argv[1] or len(argv) > 3:
+        return None
+    rest = argv[2:]
+    if rest and (rest[0] in SUBCOMMANDS or rest[0].startswith("-") or not _may_open(rest)):
+        return None
+    return argv[1], (rest[0] if rest else None)
 
 
 def _os_error(error: OSError) -> str:

@@ -430,13 +430,14 @@ class MainWindow(QMainWindow):
 
 
 
-def run_app(path: str | None = None) -> int:
-    """Opens the window (and `path`, if given) and runs the event loop."""
+def run_app(path: str | None = None, model: str | None = None) -> int:
+    """Opens the window (and `path`, if given) and runs the event loop; `model` (the command
+    line's --model) instead of the one last used."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)  # before the Autosaver: it picks its folder by them
     app.setApplicationName(APPLICATION)
     settings = Settings()
-    window = MainWindow(model=settings.model, device=settings.device, settings=settings)
+    window = MainWindow(model=model or settings.model, device=settings.device, settings=settings)
     app.aboutToQuit.connect(window.session.engine.shutdown)
     window.show()
     if path:

@@ -48,3 +48,31 @@ def test_the_digit_hybrid_finding_is_not_claimed_for_a_32_px_colour_model(qtbot)
     digits = panel(qtbot, size=28, channels=1)
     digits.set_mode("hybrid")
     assert digits.mode_hint.text().endswith(hybrid.small_note)
+
+
+@pytest.mark.parametrize(("argv", "opened"), [
+    (["--model", "/tmp/IF-I-emoji"], ("/tmp/IF-I-emoji", None)),
+    (["--model=emoji"], ("emoji", None)),
+    (["--model", "emoji", "picture.png"], ("emoji", "picture.png")),
+])
+def test_main_with_only_a_model_opens_the_app_on_it(monkeypatch, argv, opened):
+    import app.main_window
+    from app.cli import main
+
+    calls = []
+    monkeypatch.setattr(app.main_window, "run_app",
+                        lambda path=None, model=None: calls.append((model, path)) or 0)
+    assert main(argv) == 0
+    assert calls == [opened]
+
+
+@pytest.mark.parametrize("argv", [["--model"], ["--model", "emoji", "sample"],
+                                  ["--model", "emoji", "--steps", "3"]])
+def test_anything_more_is_still_a_usage_error(monkeypatch, capsys, argv):
+    import app.main_window
+    from app.cli import main
+
+    monkeypatch.setattr(app.main_window, "run_app", lambda *a, **k: pytest.fail("opened"))
+    with pytest.raises(SystemExit) as raised:
+        main(argv)
+    assert raised.value.code == 2
