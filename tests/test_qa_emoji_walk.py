@@ -76,3 +76,10 @@ def test_anything_more_is_still_a_usage_error(monkeypatch, capsys, argv):
     with pytest.raises(SystemExit) as raised:
         main(argv)
     assert raised.value.code == 2
+
+
+def test_a_missing_stage_two_tooltip_also_tells_a_cascade_of_ones_own(qtbot):
+    alone = panel(qtbot, size=32, upscaler=False)
+    assert not alone.upscale.isEnabled()
+    tip = alone.upscale.toolTip()
+    assert "IF-II-L or IF-II-M" in tip and "train emoji-upscale" in tip

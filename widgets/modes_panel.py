@@ -324,8 +324,10 @@ class ModesPanel(QWidget):
         self.upscale.setText(f"×{factor} with {name}" if name else f"×{factor}")
         self.upscale.setToolTip(
             f"Run {name} on the result: {factor}× larger, with the same views for anagrams"
-            if available else f"{name or 'An upscaler'} was not found: put IF-II-L or IF-II-M "
-            "beside the stage I folder or in the Hugging Face cache (README: DeepFloyd IF)")
+            if available else f"{name or 'An upscaler'} was not found: put a stage II folder "
+            "beside the stage I folder (IF-II-L or IF-II-M; for a cascade of your own its IF-II-… "
+            "folder, e.g. from `train emoji-upscale`), or IF-II-L / -M in the Hugging Face "
+            "cache (README: DeepFloyd IF)")
 
     def _set_prompt_hint(self, free_text: bool, choices: list[str] | None) -> None:
         if free_text:
