@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,3 +296,27 @@ class _PromptSets(Mapping[str, PartAPrompts]):
 
 
 PART_A: Mapping[str, PartAPrompts] = _PromptSets()
+
+
+def partner_prompt(default: str, words: Collection[str] | None) -> str:
+    """A second prompt for the two-prompt modes (anagram, hybrid) of a free-text model, so the
+    two do not start the same: the other prompt of its family's first anagram pair that the
+    model takes (the emoji set where the model has a vocabulary, else IF's); `default` when
+    none does, or when the pairs file cannot be read (that has its own message elsewhere)."""
+    from engine.errors import PromptError
+    from engine.prompts import prompt_for_vocabulary
+
+    try:
+        pairs = PART_A["emoji" if words else "if"].anagrams
+    except EngineError:
+        return default
+    for first, second, _ in pairs:
+        for candidate in (second, first):
+            if candidate == default:
+                continue
+            try:
+                prompt_for_vocabulary(candidate, words)
+            except PromptError:
+                continue
+            return candidate
+    return default

@@ -285,7 +285,7 @@ class ModesPanel(QWidget):
         choices = info.get("prompts")
         default = str(info.get("default_prompt", ""))
         self.prompt.set_choices(choices, default)
-        self.prompt2.set_choices(choices, default)
+        self.prompt2.set_choices(choices, str(info.get("default_prompt2") or default))
         if choices and len(choices) > 1:
             self.prompt2.setCurrentIndex(min(1, self.prompt2.count() - 1))
         self.guidance.setValue(float(info.get("default_guidance", 1.0)))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
+from engine.prompt_sets import partner_prompt
 from engine.schedules import evenly_spaced_timesteps
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class ModelState:
     top: int
     device: str
     upscale_factor: int = 4  # how many times larger Upscale makes a result (IF 4, emoji 2)
+    default_prompt2: str = ""  # a free-text model's second prompt (anagram, hybrid); "": none
 
     @classmethod
     def of(cls, model: DiffusionModel, spec: str) -> ModelState:
@@ -75,7 +77,9 @@ class ModelState:
             default_strength=float(model.default_strength),
             timesteps=len(timesteps) - 1, timestep_values=tuple(int(t) for t in timesteps),
             top=int(model.schedule.top), device=str(model.device),
-            upscale_factor=int(model.upscale_factor()))
+            upscale_factor=int(model.upscale_factor()),
+            default_prompt2=(partner_prompt(str(model.default_prompt), words)
+                             if model.conditional and choices is None else ""))
 
     @property
     def short_dtype(self) -> str:
