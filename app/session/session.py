@@ -48,6 +48,7 @@ TITLE = "Diffusion Canvas"
 DEFAULT_MODEL = "mnist"
 DIGIT_CANVAS = 280  # ten canvas pixels per model pixel of the 28 x 28 digit model
 OTHER_CANVAS = 512
+PROMPT_SETTINGS = ("prompt", "prompt2")  # the remembered settings that belong to one model
 
 
 class Stoppable(Protocol):
@@ -374,6 +375,7 @@ class Session(QObject):
         self.requestChanged.emit(request)
 
     def _on_model_loaded(self, state: ModelState) -> None:
+        saved_with = self.preferences.model  # the model the remembered prompts were typed for
         self.preferences.model = state.spec
         self.modelReady.emit(state)  # first: the panel learns the prompts the model takes
         self.settings.upscale_available = state.upscaler
@@ -382,7 +384,11 @@ class Session(QObject):
             self._default_document(state)
         if not self._run_settings_restored:  # once, when the first model's prompts are known
             self._run_settings_restored = True
-            self._restore_run_settings(self.preferences.run_settings)
+            saved = dict(self.preferences.run_settings)
+            if saved_with != state.spec:  # a digit's "7" means nothing to the emoji model
+                for name in PROMPT_SETTINGS:
+                    saved.pop(name, None)
+            self._restore_run_settings(saved)
 
     def _on_load_failed(self, message: str) -> None:
         """`message` says what was kept (ModelSlot rolled back)."""
