@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import EngineError
+from engine.errors import EngineError, PromptError
 from engine.files import replacing
+from engine.prompts import prompt_for_vocabulary
 
 
 @dataclass(frozen=True)
@@ -303,9 +304,6 @@ def partner_prompt(default: str, words: Collection[str] | None) -> str:
     two do not start the same: the other prompt of its family's first anagram pair that the
     model takes (the emoji set where the model has a vocabulary, else IF's); `default` when
     none does, or when the pairs file cannot be read (that has its own message elsewhere)."""
-    from engine.errors import PromptError
-    from engine.prompts import prompt_for_vocabulary
-
     try:
         pairs = PART_A["emoji" if words else "if"].anagrams
     except EngineError:
