@@ -13,8 +13,8 @@ import argparse
 from app.commands.outputs import check_file_outputs
 from engine.devices import resolve_device
 from engine.errors import EngineError, ModelError
-from engine.models.deepfloyd import has_text_encoder, read_hints, resolve_dtype
-from engine.models.folders import is_if_folder
+from engine.models.deepfloyd import has_text_encoder, resolve_dtype
+from engine.models.folders import is_if_folder, read_hints
 from engine.models.registry import resolve_folder
 from engine.models.t5 import T5PromptEncoder, encode_to_file
 from engine.prompts import prompt_for_vocabulary

@@ -19,7 +19,7 @@ import torch
 from engine.devices import DTYPES
 from engine.errors import ModelError, PromptError
 from engine.models.base import DiffusionModel, Prediction, Upscaler
-from engine.models.folders import HINTS, check_complete, load_unet, read_hints, read_json  # noqa: F401
+from engine.models.folders import check_complete, load_unet, read_hints, read_json
 from engine.models.memory import OffloadGroup, translate_oom
 from engine.models.unet_speed import ready_unet, unet_input
 from engine.prompts import prompt_for_vocabulary

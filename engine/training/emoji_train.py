@@ -41,7 +41,7 @@ from torch import nn
 from engine import images as _images_module  # noqa: F401 - loaded now: a long run outlives edits
 from engine.devices import cpu_count, resolve_device
 from engine.errors import CheckpointError, EngineError
-from engine.models.deepfloyd import HINTS
+from engine.models.folders import HINTS
 from engine.training import checkpoint as ckpt
 from engine.training import emoji_data
 from engine.training.emoji_model import (
