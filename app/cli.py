@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shape", help="emoji-base: the UNet shape (docs/benchmarks.md)")
     p.add_argument("--text-encoder", metavar="DIR", help="emoji-upscale: the stage I IF folder "
                    "whose text encoder it is trained with (RUN/pipeline/IF-I-emoji)")
+    p.add_argument("--init-from", metavar="RUN", type=v.path, help="emoji-base/-upscale: start "
+                   "a new run from another run's weights (same stage and shape), e.g. stage II "
+                   "again on a later stage I's --text-encoder")
     p.add_argument("--max-steps", type=v.whole(1, 10 ** 9),
                    help="emoji: stop (saved) after N steps (smoke runs)")
     p.add_argument("--compile", choices=("auto", "on", "off"),

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return run_emoji(args)
     from engine.training.train import TrainConfig, train
 
+    _refuse_emoji_options(args)
     out_dir = Path(args.out)
     overrides = {field: getattr(args, option, None) for option, field in _OPTIONS.items()}
     if overrides["data_dir"] is not None:
@@ -63,3 +64,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"trained {config.kind} model ({result.epochs_done} epochs, final loss {loss}) "
               f"in {out_dir}", file=sys.stderr)
     return 0
+
+
+EMOJI_OPTIONS = ("shape", "text_encoder", "init_from", "max_steps", "holdout_style")
+
+
+def _refuse_emoji_options(args: argparse.Namespace) -> None:
+    """A Part B kind given an option only the emoji trainers read: one message, not ignored."""
+    from engine.errors import EngineError
+
+    given = [f"--{name.replace('_', '-')}" for name in EMOJI_OPTIONS
+             if getattr(args, name, None) is not None]
+    if given:
+        raise EngineError(f"{', '.join(given)} apply to the emoji trainers (emoji-base, "
+                          f"emoji-upscale, emoji-classifier), not to {args.kind}")

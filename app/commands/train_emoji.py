@@ -13,7 +13,7 @@ from engine.errors import EngineError
 
 # CLI option -> EmojiTrainConfig field
 _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "limit": "limit",
-            "shape": "shape", "text_encoder": "text_encoder"}
+            "shape": "shape", "text_encoder": "text_encoder", "init_from": "init_from"}
 
 
 def _saved(out_dir: Path) -> dict:
@@ -36,12 +36,15 @@ def _saved(out_dir: Path) -> dict:
 def run(args: argparse.Namespace) -> int:
     from engine.training.emoji_train import STAGES, EmojiTrainConfig, train_emoji
 
+    if getattr(args, "holdout_style", None) is not None:
+        raise EngineError("--holdout-style applies to emoji-classifier")
     if getattr(args, "hidden", None) is not None:
         raise EngineError("--hidden applies to the Part B models; the emoji stages have fixed "
                           "shapes (--shape)")
     out_dir, values, data = emoji_run_settings(args, _OPTIONS, _saved)
-    if values["text_encoder"] is not None:
-        values["text_encoder"] = str(Path(values["text_encoder"]).expanduser().resolve())
+    for folder in ("text_encoder", "init_from"):
+        if values[folder] is not None:
+            values[folder] = str(Path(values[folder]).expanduser().resolve())
     config = EmojiTrainConfig(stage=STAGES[args.kind],
                               data_dir=data,
                               seed=args.seed, device=args.device, precision=args.precision,

@@ -225,8 +225,10 @@ def load_model(out_dir: str | os.PathLike, device: str | torch.device = "cpu"
     return model.to(device).eval(), config
 
 
-def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], where: Path | str) -> None:
-    """load_state_dict with one clear CheckpointError for missing, extra or mis-shaped tensors."""
+def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], where: Path | str,
+                    what: str | None = None) -> None:
+    """load_state_dict with one clear CheckpointError for missing, extra or mis-shaped tensors
+    (`what` names the model; a Part B UNet's kind and width by default)."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
@@ -241,8 +243,9 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], where: Pat
             k = shapes[0]
             parts.append(f"{len(shapes)} of another shape (e.g. {k}: "
                          f"{tuple(state[k].shape)} vs {tuple(own[k].shape)})")
-        raise CheckpointError(f"{where} does not match a {getattr(model, 'kind', '?')} UNet of "
-                              f"width {getattr(model, 'hidden', '?')}: " + "; ".join(parts))
+        what = what or (f"{getattr(model, 'kind', '?')} UNet of width "
+                        f"{getattr(model, 'hidden', '?')}")
+        raise CheckpointError(f"{where} does not match a {what}: " + "; ".join(parts))
     model.load_state_dict(state)
 
 

@@ -15,7 +15,8 @@ run sees. An epoch is len(set) weighted draws with replacement (flags and keycap
 Files in the run folder (the checkpoint functions of engine/training/checkpoint.py):
 - training_state.pt: the step, raw and EMA weights, optimizer, loss history: the truth a
   `--resume` continues from; saved at every epoch's end and every `save_every_s` mid-epoch;
-- model.safetensors + config.json: the EMA weights and settings after the last epoch;
+- model.safetensors + config.json: the EMA weights and settings after the last epoch (or a
+  max_steps stop); `init_from` starts a new run from another run's model.safetensors;
 - tokenizer/ (stage I), loss.csv (step, epoch, loss, simple, vlb, lr), samples/epoch-NNNN.png;
 - pipeline/IF-I-emoji or pipeline/IF-II-emoji: the EMA weights as a DeepFloyd IF folder, what
   `--model` and diffusers' IFPipeline load.
@@ -76,7 +77,8 @@ COMPILE_MIN_STEPS = 5000
 COMPILE_BACKEND = "inductor"  # tests use "aot_eager" (the same tracing, no C++ build)
 # settings that change what a run computes: a resume must match them
 RUN_SETTINGS = ("stage", "shape", "batch_size", "lr", "warmup", "ema", "p_uncond", "p_style",
-                "vocab", "seed", "limit", "min_snr", "learn_variance", "data", "text_encoder")
+                "vocab", "seed", "limit", "min_snr", "learn_variance", "data", "text_encoder",
+                "init_from")
 
 
 @dataclass
@@ -97,6 +99,7 @@ class EmojiTrainConfig:
     min_snr: bool = True
     learn_variance: bool = True  # hybrid loss; False = L_simple only (fixed variance)
     text_encoder: str | None = None  # stage II: a stage I pipeline folder
+    init_from: str | None = None  # a run of the same stage and shape whose EMA weights start this
     device: str = "auto"
     precision: str = "auto"
     num_threads: int | None = None
@@ -176,6 +179,34 @@ def _build(config: EmojiTrainConfig, vocab_size: int, text_dim: int) -> nn.Modul
             unet = build_unet(STAGE_ONE_SHAPES[config.shape_name], 32, text_dim)
             return StageOne(unet, build_text_encoder(vocab_size, TextShape(vocab=config.vocab)))
         return StageTwo(build_unet(STAGE_TWO, 64, text_dim, stage_two=True))
+
+
+def check_init_run(run: Path, config: EmojiTrainConfig) -> None:
+    """CheckpointError unless `run` is an emoji run of this stage and shape (--init-from)."""
+    training = read_record(run).get("training") or {}
+    theirs = (training.get("stage"), training.get("shape"))
+    if theirs != (config.stage, config.shape_name):
+        raise CheckpointError(f"--init-from {run}: that run trained stage {theirs[0]}, shape "
+                              f"{theirs[1]}; this one is stage {config.stage}, shape "
+                              f"{config.shape_name}")
+
+
+def start_from(model: nn.Module, run: Path, config: EmojiTrainConfig) -> None:
+    """`model` given the EMA weights (model.safetensors) of `run`, an emoji run of the same stage
+    and shape: a new run from an old one's weights, e.g. stage II again on a later stage I's
+    text encoder, or other settings than a resume allows. CheckpointError where it does not fit."""
+    check_init_run(run, config)
+    ckpt.verify(run, ckpt.WEIGHTS)
+    weights, _ = ckpt.load_weights(run / ckpt.WEIGHTS)
+    ckpt.load_state_into(model, weights, run / ckpt.WEIGHTS, f"emoji {config.stage} model")
+
+
+def _copy_tokenizer(run: Path, tok_dir: Path) -> None:
+    source = run / "tokenizer"
+    if not (source / "spiece.model").is_file():
+        raise CheckpointError(f"--init-from {run}: it has no tokenizer/spiece.model, and its "
+                              "weights need that tokenizer")
+    shutil.copytree(source, tok_dir)
 
 
 def _frozen_text(folder: Path):
@@ -467,6 +498,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     settings = run_settings(config, data)
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    if config.init_from and not resume:
+        check_init_run(Path(config.init_from), config)
     # text: stage I trains its tokenizer once; stage II reads stage I's, frozen
     frozen = None
     if config.stage == "base":
@@ -474,7 +507,10 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         if not (tok_dir / "spiece.model").is_file():
             if resume:
                 raise CheckpointError(f"{tok_dir} is missing: the run cannot be resumed")
-            train_tokenizer(emoji_data.corpus(data.entries), tok_dir, config.vocab)
+            if config.init_from:  # its weights index its tokenizer's pieces
+                _copy_tokenizer(Path(config.init_from), tok_dir)
+            else:
+                train_tokenizer(emoji_data.corpus(data.entries), tok_dir, config.vocab)
         tokenizer = load_tokenizer(tok_dir)
         vocab_size = max(len(tokenizer), 8)
         text_dim = TextShape(vocab=config.vocab).d_model
@@ -485,6 +521,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         text_dim = int(frozen.config.d_model)
     tokens = PromptTokens(tokenizer)
     model = _build(config, vocab_size, text_dim)
+    if config.init_from and not resume:  # a resume's state holds the weights since
+        start_from(model, Path(config.init_from), config)
     ema = EMA(model, config.ema)
     params = [p for p in model.parameters() if p.requires_grad]
     fused = device.type in ("cpu", "cuda")  # one kernel for all tensors: the same update
@@ -562,27 +600,30 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
                 recent = losses[-50:]
                 bar.set_postfix(loss=f"{sum(r[0] for r in recent) / len(recent):.4f}",
                                 refresh=False)
-            stop = max_steps is not None and done_here >= max_steps
-            if step < steps_per_epoch - 1 and (stop or (
-                    config.save_every_s is not None
-                    and time.perf_counter() - last_save >= config.save_every_s)):
+            if max_steps is not None and done_here >= max_steps:
+                stopped = True
+                break
+            if (step < steps_per_epoch - 1 and config.save_every_s is not None
+                    and time.perf_counter() - last_save >= config.save_every_s):
                 _save_state(out_dir, model, optimizer, ema, settings, step_global, losses)
                 _append_loss_csv(out_dir, losses, steps_per_epoch)
                 last_save = time.perf_counter()
-            if stop:
-                stopped = True
-                break
-        if stopped and step < steps_per_epoch - 1:
-            break
+        # a --max-steps stop mid-epoch saves all an epoch's end does, so its IF folder can be used
+        mid_epoch = stopped and step < steps_per_epoch - 1
         elapsed = time.perf_counter() - started
         _end_epoch(config, out_dir, model, optimizer, ema, settings, step_global, losses,
-                   steps_per_epoch, epoch + 1, tok_dir, frozen, tokens, x32,
+                   steps_per_epoch, epoch + (0 if mid_epoch else 1), tok_dir, frozen, tokens, x32,
                    [(emoji_data.texts_of(e) or [""])[0] for e in data.entries],
-                   emoji_data.vocabulary(data.entries))
+                   emoji_data.vocabulary(data.entries),
+                   grid=f"step-{step_global:06d}" if mid_epoch else None)
         last_save = time.perf_counter()
-        _log(f"epoch {epoch + 1}/{config.epochs}: mean loss "
-             f"{_mean_of(losses[-steps_per_epoch:]):.5f}, {elapsed:.0f} s "
-             f"({seen / max(elapsed, 1e-9):.1f} images/s), saved {out_dir}", progress)
+        if mid_epoch:
+            _log(f"stopped at step {step_global} (--max-steps), in epoch {epoch + 1}; saved "
+                 f"{out_dir}", progress)
+        else:
+            _log(f"epoch {epoch + 1}/{config.epochs}: mean loss "
+                 f"{_mean_of(losses[-steps_per_epoch:]):.5f}, {elapsed:.0f} s "
+                 f"({seen / max(elapsed, 1e-9):.1f} images/s), saved {out_dir}", progress)
         if stopped:
             break
     bar.close()
@@ -688,9 +729,11 @@ def _ema_model(model: nn.Module, ema: EMA) -> nn.Module:
 def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimizer, ema: EMA,
                settings: dict, step_global: int, losses: list[list[float]],
                steps_per_epoch: int, done: int, tok_dir: Path, frozen, tokens: PromptTokens,
-               x32: torch.Tensor, names: list[str], words: list[str]) -> None:
+               x32: torch.Tensor, names: list[str], words: list[str], grid: str | None = None
+               ) -> None:
     """Training state, EMA weights, config.json and loss.csv as one atomic checkpoint; then
-    the IF folder and a sample grid (both made again from the checkpoint if a kill cuts them)."""
+    the IF folder and a sample grid (both made again from the checkpoint if a kill cuts them),
+    samples/`grid`.png (default epoch-NNNN)."""
     shadow = _ema_model(model, ema)
     weights = {k: v.clone() for k, v in shadow.state_dict().items()}  # T5 ties two tensors
     final = _mean_of(losses[-steps_per_epoch:])
@@ -714,11 +757,13 @@ def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimi
     else:
         notes["default_steps"] = STAGE_TWO_STEPS
         export_pipeline("upscale", shadow.unet, folder, notes=notes)
-    _sample_grid(config, out_dir, shadow, frozen, tokens, x32, done, names)
+    _sample_grid(config, out_dir, shadow, frozen, tokens, x32, done, names,
+                 grid or f"epoch-{done:04d}")
 
 
 def _sample_grid(config: EmojiTrainConfig, out_dir: Path, shadow: nn.Module, frozen,
-                 tokens: PromptTokens, x32: torch.Tensor, done: int, names: list[str]) -> Path:
+                 tokens: PromptTokens, x32: torch.Tensor, done: int, names: list[str],
+                 name: str) -> Path:
     """Stage I: the SAMPLE_PROMPTS; stage II: spread-out training images at 32 px (top row)
     and their upscales, prompted with their names."""
     from engine.images import make_grid, save_png, to_pil
@@ -741,7 +786,7 @@ def _sample_grid(config: EmojiTrainConfig, out_dir: Path, shadow: nn.Module, fro
         images = [to_pil(F.interpolate(im[None], (64, 64), mode="nearest")[0], (-1.0, 1.0))
                   for im in low] + images
         prompts = ["low res"] * len(low) + prompts
-    path = out_dir / "samples" / f"epoch-{done:04d}.png"
+    path = out_dir / "samples" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     save_png(make_grid(images, columns=len(SAMPLE_PROMPTS)), path,
              {"epoch": done, "prompts": prompts, "steps": config.sample_steps,
