@@ -20,6 +20,7 @@ from engine.options import PRECISIONS
 ORGANISATION = "DiffusionCanvas"
 APPLICATION = "Diffusion Canvas"
 MAX_RECENT = 10
+MAX_MODELS = 20  # the models whose own run settings are remembered, most recent first
 BRUSH_RANGE = (1, 2000)
 DEFAULTS = {"model": "mnist", "device": "auto", "tool": "brush", "brush_size": 24,
             "hardness": 0.8, "precision": "auto", "offload": "none"}
@@ -158,6 +159,27 @@ class Settings:
     def run_settings(self, value: dict[str, Any]) -> None:
         self._write("run/panel", json.dumps(value, default=str))
 
+    def has_model_run_settings(self) -> bool:
+        """Each model's settings were stored (by this version): False for a preference file
+        from before they were kept per model, whose `run_settings` held the prompts too."""
+        return self.qsettings.contains("run/models")
+
+    def model_run_settings(self) -> dict[str, dict[str, Any]]:
+        """Each model's own run settings (its prompts, guidance...) by `model_key`, most recent
+        first; a damaged store gives none, a damaged entry is left out."""
+        return self._read("run/models", {}, _json_models)
+
+    def run_settings_for(self, spec: str) -> dict[str, Any]:
+        """The run settings remembered for the model `spec` ({}: never used here)."""
+        return dict(self.model_run_settings().get(model_key(spec), {}))
+
+    def set_run_settings_for(self, spec: str, values: dict[str, Any]) -> None:
+        """Remembers `values` for the model `spec`, as the most recent of MAX_MODELS."""
+        key = model_key(spec)
+        others = [(k, v) for k, v in self.model_run_settings().items() if k != key]
+        kept = dict([(key, dict(values)), *others][:MAX_MODELS])
+        self._write("run/models", json.dumps(kept, default=str))
+
     def window_geometry(self) -> QByteArray | None:
         """What QWidget.saveGeometry() gave, for restoreGeometry(); None if never saved."""
         return self._read("window/geometry", None, _bytes)
@@ -200,6 +222,20 @@ def _json_object(value: object) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("not an object")
     return data
+
+
+def _json_models(value: object) -> dict[str, dict[str, Any]]:
+    return {key: entry for key, entry in _json_object(value).items()
+            if isinstance(key, str) and key and isinstance(entry, dict)}
+
+
+def model_key(spec: str) -> str:
+    """The name a model's settings are kept under: a bundled name or a Hugging Face id as it
+    is, a folder by its absolute path (so "./run" and "/home/me/run" are one model)."""
+    path = Path(spec).expanduser()
+    if (os.sep in spec or "/" in spec or spec.startswith("~")) and path.is_dir():
+        return _key(str(path.resolve()))
+    return spec
 
 
 def _json_strings(value: object) -> list[str]:

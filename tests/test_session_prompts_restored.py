@@ -1,6 +1,7 @@
 """The prompts remembered from the last launch come back only on the model they were typed for:
 found in the QA walk, where the emoji cascade opened with a digit's "1" and "(unconditional)"
-in its anagram prompts. The other run settings come back on any model."""
+in its anagram prompts. Each model now keeps its own prompts, guidance, strength and steps;
+the other run settings come back on any model."""
 
 from __future__ import annotations
 
@@ -24,11 +25,14 @@ def test_the_same_model_gets_its_prompts_back(qapp, tmp_path):
     assert session.settings.guidance == 3.5
 
 
-def test_another_model_keeps_its_own_prompts_and_gets_the_rest(qapp, tmp_path):
+def test_another_model_starts_on_its_own_prompts_and_guidance(qapp, tmp_path):
+    """Guidance belongs to the model too (tests/test_session_model_settings.py): the digits'
+    3.5 stays theirs; the mode, seed... (not the model's) come back on any model."""
     _remember(tmp_path, "mnist")
     session = make_session(tmp_path, "emoji", load=False)
-    session.settings.prompt, session.settings.prompt2 = "red heart", "dog face"
-    session.engine.answer_load(model_state("emoji", default_prompt="red heart"))
+    session.engine.answer_load(model_state("emoji", prompts=None, free_text=True,
+                                           default_prompt="red heart",
+                                           default_prompt2="dog face", default_guidance=3.0))
     assert (session.settings.prompt, session.settings.prompt2) == ("red heart", "dog face")
-    assert session.settings.guidance == 3.5, "guidance, steps, mode... are not the model's"
+    assert session.settings.guidance == 3.0, "the emoji model's own, not the digits' 3.5"
     assert session.preferences.model == "emoji"

@@ -96,6 +96,25 @@ class ModelState:
             return list(self.timestep_values)
         return list(evenly_spaced_timesteps(self.top, steps))
 
+    def run_defaults(self) -> dict[str, Any]:
+        """The run settings this model starts on where none were remembered for it: what the
+        modes panel shows for it (widgets.modes_panel.ModesPanel.set_model_info), namely the
+        default prompt, the second choice (or the free-text partner) as the second prompt,
+        its guidance and strength, and its default step count (0)."""
+        first = self.default_prompt
+        if self.prompts and len(self.prompts) > 1:
+            second = self.prompts[1]
+        else:
+            second = self.default_prompt2 or first
+        return {"prompt": first, "prompt2": second, "prompt3": first, "prompt4": first,
+                "medium": first, "guidance": self.default_guidance,
+                "strength": self.default_strength, "steps": 0}
+
+    def takes_prompt(self, prompt: object) -> bool:
+        """`prompt` is text this model takes: any text for a free-text model, one of its
+        choices otherwise."""
+        return isinstance(prompt, str) and (self.prompts is None or prompt in self.prompts)
+
     def describe(self) -> str:
         """One line for the status bar: name, size, channels, device (and precision where the
         user chooses it)."""

@@ -39,7 +39,7 @@ from app.session.files import Files
 from app.session.jobs import JobKind, JobQueue, JobRecord
 from app.session.model_state import LoadRequest, ModelSlot, ModelState
 from app.session.runner import Runner
-from app.session.settings import RunSettings
+from app.session.settings import MODEL_SETTINGS, RunSettings
 from app.settings import Settings
 from engine import images
 from engine.errors import EmptyMaskError, EngineError
@@ -48,7 +48,8 @@ TITLE = "Diffusion Canvas"
 DEFAULT_MODEL = "mnist"
 DIGIT_CANVAS = 280  # ten canvas pixels per model pixel of the 28 x 28 digit model
 OTHER_CANVAS = 512
-PROMPT_SETTINGS = ("prompt", "prompt2")  # the remembered settings that belong to one model
+PROMPT_SETTINGS = ("prompt", "prompt2", "prompt3", "prompt4", "medium")  # checked on restore
+OLD_I_START = "i_start"  # how the strength was saved before the settings were properties
 
 
 class Stoppable(Protocol):
@@ -115,6 +116,7 @@ class Session(QObject):
         self._held = 0  # inside `_one_change`: dirty and title are said once, at its end
         self._pristine = True  # the startup document, untouched: it follows the model
         self._run_settings_restored = False
+        self._settings_spec: str | None = None  # the model whose own run settings are shown
         self._quiet_load = True  # the startup model's failure is a status line, no box
         self.run_started = 0.0
         self._connect()
@@ -375,20 +377,19 @@ class Session(QObject):
         self.requestChanged.emit(request)
 
     def _on_model_loaded(self, state: ModelState) -> None:
-        saved_with = self.preferences.model  # the model the remembered prompts were typed for
+        saved_with = self.preferences.model  # the model an old single run_settings was for
+        self._remember_model_settings()  # those shown belong to the model loaded before
         self.preferences.model = state.spec
         self.modelReady.emit(state)  # first: the panel learns the prompts the model takes
         self.settings.upscale_available = state.upscaler
         self._update_timesteps()
         if self._pristine:
             self._default_document(state)
-        if not self._run_settings_restored:  # once, when the first model's prompts are known
+        if not self._run_settings_restored:  # once: the shared settings of the last launch
             self._run_settings_restored = True
-            saved = dict(self.preferences.run_settings)
-            if saved_with != state.spec:  # a digit's "7" means nothing to the emoji model
-                for name in PROMPT_SETTINGS:
-                    saved.pop(name, None)
-            self._restore_run_settings(saved)
+            self._restore_shared_settings(saved_with)
+        self._restore_model_settings(state)
+        self._settings_spec = state.spec
 
     def _on_load_failed(self, message: str) -> None:
         """`message` says what was kept (ModelSlot rolled back)."""
@@ -404,12 +405,38 @@ class Session(QObject):
         if self.model_state is not None:
             self.settings.timesteps = tuple(self.model_state.timesteps_for(self.settings.steps))
 
-    def _restore_run_settings(self, saved: dict[str, Any]) -> None:
-        """The run settings of the last launch (one saved before they were properties gives
-        its i_start)."""
-        self.settings.restore(saved)
-        if "strength" not in saved and isinstance(saved.get("i_start"), int):
-            self.settings.set_i_start(saved["i_start"])
+    def _restore_shared_settings(self, saved_with: str) -> None:
+        """The settings every model shares, as the last launch left them. A preference file
+        from before each model kept its own settings held the prompts, guidance... of the model
+        it was saved with (`saved_with`): they become that model's own."""
+        saved = dict(self.preferences.run_settings)
+        own = {k: v for k, v in saved.items() if k in MODEL_SETTINGS or k == OLD_I_START}
+        if own and saved_with and not self.preferences.has_model_run_settings():
+            self.preferences.set_run_settings_for(saved_with, own)
+        self.settings.restore({k: v for k, v in saved.items() if k not in own})
+
+    def _restore_model_settings(self, state: ModelState) -> None:
+        """The loaded model's own settings: those remembered for it, else its defaults (a
+        prompt it does not take, such as a digit for another prompt file, gives the default).
+        One saved before the settings were properties gives its i_start."""
+        saved = self.preferences.run_settings_for(state.spec)
+        for name in PROMPT_SETTINGS:
+            if name in saved and not state.takes_prompt(saved[name]):
+                del saved[name]
+        self.settings.restore_model(state.run_defaults(), saved)
+        if "strength" not in saved and isinstance(saved.get(OLD_I_START), int):
+            self.settings.set_i_start(saved[OLD_I_START])
+
+    def _remember_model_settings(self) -> None:
+        """Keeps the settings shown as the own settings of the model they belong to."""
+        if self._settings_spec:
+            self.preferences.set_run_settings_for(self._settings_spec,
+                                                  self.settings.model_values())
+
+    def remember_run_settings(self) -> None:
+        """Writes the run settings to the preferences: the shared ones and the model's own."""
+        self.preferences.run_settings = self.settings.shared()
+        self._remember_model_settings()
 
     def model_input(self) -> tuple[Any, str]:
         """The region converted exactly as a run converts it (a QImage; None without a model),
@@ -545,7 +572,7 @@ class Session(QObject):
     def run_job(self, settings: dict[str, Any] | None = None,
                 kind: JobKind = JobKind.USER) -> JobRecord | None:
         """Queues a run of the run settings (or `settings`); its job, or None (said why)."""
-        self.preferences.run_settings = self.settings.persisted()  # kept after a crash
+        self.remember_run_settings()  # kept after a crash
         try:
             return self.runner.run(settings, kind)
         except EngineError as error:
@@ -607,7 +634,7 @@ class Session(QObject):
                                      f"stays open: {error}")
             return False
         try:
-            self.preferences.run_settings = self.settings.persisted()
+            self.remember_run_settings()
             if remember is not None:
                 remember(self.preferences)
             self.preferences.sync()

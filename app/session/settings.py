@@ -4,7 +4,8 @@ The window binds each property to its widget in the modes panel (`bind_panel`), 
 panel is only a view. `job_fields(rng)` is the one place a random seed is drawn: when a job is
 made, never when a widget is read. A seed restored from a file (`apply_parameters`) serves one
 job, then seeds are random again. The remembered properties (`persist=True`) are those the panel
-remembered between launches before they moved here.
+remembered between launches before they moved here; of them and the extra prompts, those of
+MODEL_SETTINGS are each model's own (the session keeps them per model), the rest shared.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ DEFAULT_STRENGTH = 0.7  # SDEdit's share of noise until a model says its own def
 PREVIEW_KINDS = ("x_t", "x0")
 SPLITS = ("frequency", "triple", "colour")
 NO_VIEW = ""  # an anagram's 3rd or 4th view left out: it stops there
+# the settings that belong to one model (their defaults differ by model, or what they say does:
+# a digit's "7", IF's guidance 7 against the digits' 5, 30 steps on T = 300 against 34 on 1000);
+# the rest (mode, view, sigma, seed, count, upscale...) are shared by every model
+MODEL_SETTINGS = ("prompt", "prompt2", "prompt3", "prompt4", "medium", "guidance", "strength",
+                  "steps")
 # a change of one of these re-runs Live (the drawn seed of a job is no change)
 LIVE_INPUTS = frozenset({"prompt", "prompt2", "strength", "guidance", "steps", "seed", "view",
                          "sigma"})
@@ -146,6 +152,26 @@ class RunSettings(Observable):
         if self._seed_once:
             values["random_seed"] = True
         return values
+
+    def shared(self) -> dict[str, Any]:
+        """The remembered settings every model shares (`persisted` less MODEL_SETTINGS)."""
+        return {k: v for k, v in self.persisted().items() if k not in MODEL_SETTINGS}
+
+    def model_values(self) -> dict[str, Any]:
+        """The settings that belong to the model loaded (MODEL_SETTINGS)."""
+        return {name: getattr(self, name) for name in MODEL_SETTINGS}
+
+    def restore_model(self, defaults: dict[str, Any], values: dict[str, Any]) -> list[str]:
+        """A model's own settings: its `defaults` (ModelState.run_defaults), then those
+        remembered for it (`values`) where they fit; returns the keys of `values` left out."""
+        for name in MODEL_SETTINGS:
+            if name in defaults:
+                self._try(name, defaults[name])
+        left_out = []
+        for name, value in values.items():
+            if name not in MODEL_SETTINGS or not self._try(name, value):
+                left_out.append(name)
+        return left_out
 
     # --- the seed -----------------------------------------------------------------------------
     @property
