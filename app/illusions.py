@@ -24,6 +24,7 @@ from widgets.illusion_viewers import AnagramViewer, HybridViewer
 
 DIGITS = [str(d) for d in range(10)]
 DIGIT_SIZE = 28
+SMALLEST_STAGE_ONE = 32  # the emoji cascade's stage I
 
 
 def anagram_names(p: dict[str, Any]) -> list[str]:
@@ -41,11 +42,22 @@ def anagram_prompts(p: dict[str, Any]) -> list[str]:
     return [str(p.get("prompt") or ""), str(p.get("prompt2") or "")]
 
 
+def stage_one_side(side: int, upscaled: bool) -> int:
+    """The side a result was made at: an upscaled one came from stage I, four times smaller
+    for DeepFloyd IF (64 -> 256 px), two for the emoji cascade (32 -> 64 px); no stage I is
+    smaller than the emoji cascade's 32 px."""
+    if not upscaled:
+        return side
+    for factor in (4, 2):
+        if side % factor == 0 and side // factor >= SMALLEST_STAGE_ONE:
+            return side // factor
+    return side
+
+
 def result_views(image: QImage, p: dict[str, Any]) -> list[View]:
     """identity + the result's views, defined on the size it was made at (a result upscaled
     by stage II is seen through the stage I views, scaled), with its recorded view seed."""
-    side = image.width()
-    base = side // 4 if p.get("upscale") and side % 4 == 0 else side
+    base = stage_one_side(image.width(), bool(p.get("upscale")))
     seed = p.get("view_seed") if isinstance(p.get("view_seed"), int) else 0
     return views_for(anagram_names(p), base, symmetric_range=True, seed=seed)
 
@@ -70,12 +82,29 @@ def digit_judge():
     return lambda x: logits(net, x)
 
 
+EMOJI_CLASSIFIER: str | None = None  # the emoji judge's folder (None: the bundled one)
+
+
+@functools.lru_cache(maxsize=1)
+def emoji_judge():
+    """The bundled emoji classifier with its names (engine/training/emoji_judge.py), loaded
+    once; EngineError saying why when it is missing or broken."""
+    from engine.training.emoji_judge import load_emoji_judge
+
+    return load_emoji_judge(EMOJI_CLASSIFIER)
+
+
 def scores_line(image: QImage, views: list[View], prompts: list[str]) -> str:
-    """Alignment and concealment (the Visual Anagrams metrics) by the digit classifier, for a
-    digit illusion; otherwise why there is no score."""
-    if not (image.width() == image.height() == DIGIT_SIZE and prompts
-            and all(p in DIGITS for p in prompts)):
-        return "No scores: only digit illusions have a judge (the bundled digit classifier)."
+    """Alignment and concealment (the Visual Anagrams metrics) by the digit classifier for a
+    digit illusion, by the emoji classifier for an illusion whose every prompt names one of
+    its emoji; otherwise why there is no score."""
+    if image.width() == image.height() == DIGIT_SIZE and prompts and all(
+            p in DIGITS for p in prompts):
+        return digit_scores_line(image, views, prompts)
+    return emoji_scores_line(image, views, prompts)
+
+
+def digit_scores_line(image: QImage, views: list[View], prompts: list[str]) -> str:
     try:
         judge = digit_judge()
     except EngineError as error:
@@ -85,6 +114,35 @@ def scores_line(image: QImage, views: list[View], prompts: list[str]) -> str:
     return (f"Alignment A = {s.alignment.item():.2f} (the worst view's probability of its own "
             f"digit) · concealment C = {s.concealment.item():.2f} (1 = each view shows only "
             f"its digit, {1 / len(views):.2f} = no difference) — by the digit classifier")
+
+
+def emoji_scores_line(image: QImage, views: list[View], prompts: list[str]) -> str:
+    """The scores by the emoji classifier, judged at its 32 px (a 64 px stage II result is
+    area-averaged down, as the emoji benchmarks feed it), or why there are none."""
+    try:
+        judge = emoji_judge()
+    except EngineError as error:
+        return f"No scores: {error}"
+    classes = [judge.class_of(p) for p in prompts]
+    if not prompts or None in classes:
+        unknown = prompts[classes.index(None)] if prompts else ""
+        return (f"No scores: the prompt {unknown!r} is neither a digit of the digit classifier "
+                "nor an emoji the emoji classifier knows (by its CLDR, Unicode or short name)")
+    from engine.training.emoji_classifier import SIZE
+
+    side = image.width()
+    if side != image.height() or side % SIZE:
+        return (f"No scores: the emoji classifier judges square images of a multiple of {SIZE} "
+                f"px; this one is {image.width()}×{image.height()}")
+    x = as_tensor(image) / 127.5 - 1.0  # the cascade's range, in which negate is a view
+
+    def logits_of(v: torch.Tensor) -> torch.Tensor:
+        return judge.logits(v.expand(-1, 3, -1, -1), (-1.0, 1.0))
+
+    s = score(logits_of, x, views, classes)
+    return (f"Alignment A = {s.alignment.item():.2f} (the worst view's probability of its own "
+            f"emoji) · concealment C = {s.concealment.item():.2f} (1 = each view shows only "
+            f"its emoji, {1 / len(views):.2f} = no difference) — by the emoji classifier")
 
 
 def open_anagram_viewer(image: QImage, p: dict[str, Any], parent: QWidget | None,

@@ -62,6 +62,7 @@ from engine.training.emoji_classifier import (  # noqa: E402
     logits,
     top_k_hits,
 )
+from engine.training.emoji_judge import class_index, class_of, class_of_code  # noqa: E402
 from engine.views import View, views_for  # noqa: E402
 
 TOP = 5  # a view reads its prompt when the classifier's top 5 holds it
@@ -117,35 +118,6 @@ def choose(pairs: Sequence[MeasuredPair], k: int, measured: dict) -> ChosenPairs
                        tuple(p for p in ranked if p.kind == "hybrid")[:k], measured)
 
 
-def _folded(name: str) -> str:
-    return " ".join(name.lower().split())
-
-
-def class_of_code(classes: Sequence[dict]) -> dict[str, int]:
-    return {emoji_data.code_key(c.get("unified")): i for i, c in enumerate(classes)}
-
-
-def class_index(classes: Sequence[dict], entries: Sequence[dict] = ()) -> dict[str, int]:
-    """{name: the classifier's class}. Where two emoji share a name the first of these wins: the
-    data's CLDR names (what the cascade learns each emoji by most), the classes' own names, the
-    data's other names, the classes' short names ('cat' is the CLDR name of 🐈 and a short name
-    of 🐱)."""
-    by_code = class_of_code(classes)
-    known = [(by_code.get(emoji_data.code_key(e.get("unified"))), emoji_data.texts_of(e))
-             for e in entries]
-    known = [(i, texts) for i, texts in known if i is not None and texts]
-    tiers = [[(i, texts[0]) for i, texts in known],
-             [(i, c.get("name", "")) for i, c in enumerate(classes)],
-             [(i, t) for i, texts in known for t in texts[1:]],
-             [(i, t) for i, c in enumerate(classes) for t in c.get("short_names", [])]]
-    index: dict[str, int] = {}
-    for tier in tiers:
-        for i, name in tier:
-            if name:
-                index.setdefault(_folded(name), i)
-    return index
-
-
 def far_views(split) -> list[View]:
     """A hybrid's two 'views' (bench_illusions.py's): from afar (blurred at twice σ), close."""
     def far(x: torch.Tensor) -> torch.Tensor:
@@ -187,7 +159,7 @@ class Chooser:
         return None
 
     def _class_of(self, prompt: str) -> int | None:
-        return self.class_index.get(_folded(prompt.split(",")[0]))
+        return class_of(self.class_index, prompt)
 
     def _views(self, candidate: Candidate) -> list[View]:
         return views_for([candidate.view], self.model.image_size, self.model.symmetric_range,
@@ -351,7 +323,7 @@ def art_check(args: argparse.Namespace) -> int:
     print("| view | upright | through the view | art images | both ways | reads 1 | reads 2 | "
           "A mean |\n|---|---|---|---|---|---|---|---|")
     for c in candidates(args.views.split(","), args.per_view, 0):
-        classes = [index.get(_folded(p)) for p in c.prompts]
+        classes = [class_of(index, p) for p in c.prompts]
         pick = (owner == classes[0]).nonzero().flatten() if None not in classes else []
         if len(pick) == 0:
             print(f"| {c.view} | {c.prompts[0]} | {c.prompts[1]} | 0 | n/a | | | |")

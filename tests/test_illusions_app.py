@@ -98,12 +98,12 @@ def test_scores_are_those_of_the_digit_classifier_or_say_why_not():
     line = scores_line(picture(28), views, ["6", "9"])
     assert line.startswith("Alignment A = ") and "concealment C = " in line
     assert scores_line(picture(32), result_views(picture(32), {"view": "flip"}),
-                       ["a", "b"]).startswith("No scores")
+                       ["a castle", "a tree"]).startswith("No scores")
 
 
 def test_an_upscaled_result_is_seen_through_the_stage_one_views():
     views = result_views(picture(64), {"view": "jigsaw", "upscale": True, "view_seed": 1})
-    assert views[1].size == 16 and views[1].seed == 1
+    assert views[1].size == 32 and views[1].seed == 1  # the emoji cascade: 32 -> 64 px
     x = as_tensor(picture(64))
     assert torch.equal(views[1].inverse(views[1].apply(x)), x)
 

@@ -32,6 +32,14 @@ HYBRID_SIZES = (256, 128, 64, 32, 16)
 GIF_STEPS, GIF_HOLD = 12, 6  # frames of a view's animation, and frames held at either end
 
 
+def display_side(n: int, side: int = SIDE) -> int:
+    """The side every panel of an n px anagram is drawn at: the whole multiple of n nearest to
+    `side` (pixels stay square blocks: 28 and 32 px -> 224, 64 -> 256, 256 -> 256), or `side`
+    for an image too large for one."""
+    factor = round(side / max(1, n))
+    return n * factor if factor >= 1 else side
+
+
 def _rotated(image: QImage, degrees_anticlockwise: int) -> QImage:
     return image.transformed(QTransform().rotate(-degrees_anticlockwise))
 
@@ -174,14 +182,15 @@ class AnagramViewer(QDialog):
         self.views = views or [(view, view_image(self.image, view))]
         self.motions = dict(motions or {})
         self.view = self.views[0][0]
+        self.side = display_side(max(self.image.width(), self.image.height()))
         prompts = tuple(prompts) + ("",) * (len(self.views) + 1 - len(prompts))
-        self.upright = ImageCell(f"upright: {prompts[0]!r}" if prompts[0] else "upright", SIDE,
-                                 self)
+        self.upright = ImageCell(f"upright: {prompts[0]!r}" if prompts[0] else "upright",
+                                 self.side, self)
         self.upright.set_image(self.image)
         self.cells = []
         for (name, seen), prompt in zip(self.views, prompts[1:]):
             text = VIEW_TEXT.get(name, name)
-            cell = ImageCell(f"{text}: {prompt!r}" if prompt else text, SIDE, self)
+            cell = ImageCell(f"{text}: {prompt!r}" if prompt else text, self.side, self)
             cell.set_image(seen)
             self.cells.append(cell)
         self.viewed = self.cells[0]
@@ -194,7 +203,7 @@ class AnagramViewer(QDialog):
         self.chooser.setVisible(len(self.views) > 1)
         self.chooser.currentIndexChanged.connect(self._choose)
         self.stage = QLabel(self)
-        self.stage.setFixedSize(SIDE, SIDE)
+        self.stage.setFixedSize(self.side, self.side)
         self.progress = 0.0
         self.animation = QVariantAnimation(self)
         self.animation.setStartValue(0.0)
@@ -249,11 +258,11 @@ class AnagramViewer(QDialog):
         view = self.view if view is None else view
         p = self.progress if p is None else p
         if view in self.motions:
-            picture = motion_frame(self.image, self.motions[view], p)
-            return scaled_to(picture, SIDE).scaled(SIDE, SIDE,
-                                                   Qt.AspectRatioMode.IgnoreAspectRatio,
-                                                   Qt.TransformationMode.FastTransformation)
-        return animation_frame(self.image, view, p)
+            picture = motion_frame(self.image, self.motions[view], p, self.side)
+            return scaled_to(picture, self.side).scaled(
+                self.side, self.side, Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.FastTransformation)
+        return animation_frame(self.image, view, p, self.side)
 
     def gif_frames(self, steps: int = GIF_STEPS) -> list[QImage]:
         """Each view in turn: there and back, holding at both ends."""
