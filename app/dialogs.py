@@ -127,6 +127,19 @@ class DialogAsker:
         clicked = box.clickedButton()
         return "restore" if clicked is restore else "discard" if clicked is discard else "later"
 
+    def open_damaged(self, parent: Any, problem: str, lost: list[str]) -> bool:
+        """Whether to open what can be read of a damaged project."""
+        missing = "; ".join(lost) if lost else "nothing that can be named"
+        box = QMessageBox(QMessageBox.Icon.Warning, "Damaged project",
+                          f"{problem}.\n\nWhat can be read of it can be opened instead "
+                          f"(lost: {missing}). The file itself is left as it is: saving writes "
+                          "a new one.", parent=parent)
+        opened = box.addButton("Open what can be read", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(opened)
+        box.exec()
+        return box.clickedButton() is opened
+
     def save_path(self, parent: Any, title: str, start: str, filters: str) -> str:
         """A path to write, or "" if the user cancelled."""
         return QFileDialog.getSaveFileName(parent, title, start, filters)[0]

@@ -59,6 +59,10 @@ class ProjectError(Exception):
     """A project that cannot be saved or opened; str(error) is the whole message."""
 
 
+class NewerProjectError(ProjectError):
+    """A project saved by a newer version: not damaged, so not one to salvage."""
+
+
 @dataclass
 class ProjectData:
     """What a project file holds, read and checked; `apply_project` puts it in place."""
@@ -165,6 +169,9 @@ def load_project(path: PathLike) -> ProjectData:
     try:
         zf = zipfile.ZipFile(name)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
+        if _starts_a_zip(name):  # a zip whose end is gone: cut short, not foreign
+            raise ProjectError(f"cannot open {name}: the project is damaged (cut short: the "
+                               "end of the file is missing)") from e
         raise ProjectError(f"cannot open {name}: not a Diffusion Canvas project") from e
     with zf:
         manifest = _read_manifest(zf, name)
@@ -175,6 +182,14 @@ def load_project(path: PathLike) -> ProjectData:
         except Exception as e:  # zip, zlib and Pillow raise many types for damaged data
             reason = str(e).strip() or type(e).__name__
             raise ProjectError(f"cannot open {name}: the project is damaged ({reason})") from e
+
+
+def _starts_a_zip(name: str) -> bool:
+    try:
+        with open(name, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _read_manifest(zf: zipfile.ZipFile, name: str) -> dict[str, Any]:
@@ -189,7 +204,7 @@ def _read_manifest(zf: zipfile.ZipFile, name: str) -> dict[str, Any]:
     if not isinstance(version, int) or version < 1:
         raise ProjectError(f"cannot open {name}: the project is damaged (bad version {version!r})")
     if version > VERSION:
-        raise ProjectError(
+        raise NewerProjectError(
             f"cannot open {name}: it was saved by a newer version of Diffusion Canvas "
             f"(project format {version}; this version reads up to {VERSION})"
         )

@@ -135,6 +135,7 @@ class FakeAsker:
         self.recovery = "restore"
         self.paths: list[str] = []  # the answers to file dialogs, first first
         self.export = None
+        self.damaged = False  # open what can be read of a damaged project?
         self.asked: list[str] = []
 
     def unsaved_changes(self, parent: Any, name: str, action: str = "closing") -> str:
@@ -144,6 +145,10 @@ class FakeAsker:
     def offer_recovery(self, parent: Any, recovery: Any) -> str:
         self.asked.append("recovery")
         return self.recovery
+
+    def open_damaged(self, parent: Any, problem: str, lost: list[str]) -> bool:
+        self.asked.append(f"damaged {problem} lost {'; '.join(lost)}")
+        return self.damaged
 
     def save_path(self, parent: Any, title: str, start: str, filters: str) -> str:
         self.asked.append(f"save {title}")

@@ -41,6 +41,10 @@ class FakeAsker(Asker):
         self.asked.append("recovery")
         return self.recovery
 
+    def open_damaged(self, parent, problem, lost):
+        self.asked.append(f"damaged {problem}")
+        return False
+
     def save_path(self, parent, title, start, filters):
         self.asked.append(f"save {title}")
         return self.paths.pop(0) if self.paths else ""

@@ -43,6 +43,11 @@ class Asker(Protocol):
         """"restore", "discard" or "later" (keep it, ask again next time)."""
         ...
 
+    def open_damaged(self, parent: Any, problem: str, lost: list[str]) -> bool:
+        """Whether to open what can be read of a damaged project; `problem` says why it cannot
+        be opened whole, `lost` what would be missing (one phrase each)."""
+        ...
+
     def save_path(self, parent: Any, title: str, start: str, filters: str) -> str:
         """A path to write, or ""."""
         ...

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from app import export
 from app.project import SUFFIX as PROJECT_SUFFIX
-from app.project import ProjectError, apply_project, load_project, save_project
+from app.project import (
+    NewerProjectError,
+    ProjectData,
+    ProjectError,
+    apply_project,
+    load_project,
+    salvage_project,
+    save_project,
+)
 from app.qt_images import mean_colour, pil_to_qimage
 from app.restored import clean_run_settings
 from app.restored import describe as describe_problems
@@ -100,20 +108,28 @@ class Files:
                           "sees'")
 
     def open_project(self, path: str) -> bool:
-        """Opens a .dcproj: the document and the history. A damaged file changes nothing."""
+        """Opens a .dcproj: the document and the history. A damaged file changes nothing,
+        unless the user opens what can be read of it (as unsaved work; the file stays as it
+        is)."""
         s = self._s
+        salvaged = False
         try:
             data = load_project(path)  # checks everything before anything changes
         except ProjectError as error:
-            s.error.emit("Cannot open the project", str(error))
-            return False
+            data = self._salvage(path, error)
+            if data is None:
+                return False
+            salvaged = True
         if not s.may_replace("opening another file"):
             return False
         s.runner.live_timer.stop()
         with s._one_change():
             apply_project(data, s.document, s.history)
-            s._set_source(str(Path(path).absolute()), None)
-            s._history_dirty = False
+            if salvaged:  # unsaved work under a new name: Ctrl+S never overwrites the file
+                s._set_source(None, f"{Path(path).stem} (recovered)")
+            else:
+                s._set_source(str(Path(path).absolute()), None)
+            s._history_dirty = salvaged
         s._pristine = False
         s.documentReplaced.emit(None)
         modes, problems = clean_run_settings(data.settings.get("modes") or {})
@@ -121,9 +137,25 @@ class Files:
             s.settings.apply_parameters(modes)
         self._remember_file(path, "project")
         s.show_result(s.history[len(s.history) - 1] if len(s.history) else None)
-        s.status.emit(f"Opened {path}" + (f". {describe_problems(problems)}"
-                                           if problems else ""))
+        opened = f"Opened what could be read of {path} (unsaved)" if salvaged else f"Opened {path}"
+        s.status.emit(opened + (f". {describe_problems(problems)}" if problems else ""))
         return True
+
+    def _salvage(self, path: str, error: ProjectError) -> ProjectData | None:
+        """What can be read of a damaged project, if the user wants it; None (and the reason
+        said, unless the user declined) when there is nothing to open."""
+        s = self._s
+        if not isinstance(error, NewerProjectError):
+            try:
+                data, lost = salvage_project(path)
+            except ProjectError:
+                pass
+            else:
+                if s.asker.open_damaged(s.dialog_parent, str(error), lost):
+                    return data
+                return None
+        s.error.emit("Cannot open the project", str(error))
+        return None
 
     def paste(self, image: Any, text: str = "Paste") -> bool:
         """Replaces the document's image by `image` (a QImage; a null one is refused)."""

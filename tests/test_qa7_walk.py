@@ -1,0 +1,96 @@
+"""Found in the seventh QA walk: a damaged project (cut short by a failed copy, a member lost)
+could not be opened at all, though the autosave's salvage reads most of it; and it was called
+'not a Diffusion Canvas project' when only its end was missing."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+from PySide6.QtGui import QColor, QImage
+
+from app.history import Result
+from app.project import save_project
+from tests.session_fakes import draw, make_session, pixels
+
+
+def _result(value: int) -> Result:
+    image = QImage(28, 28, QImage.Format.Format_Grayscale8)
+    image.fill(value)
+    return Result(image, {"mode": "sample", "seed": value}, [image.copy()])
+
+
+def _saved_project(session, path, results: int = 30):
+    """`session`'s drawing saved with `results` history results; its pixels."""
+    session.document.new_blank(64, 48, QColor("black"))
+    draw(session, 30)
+    save_project(path, session.document, [_result(i) for i in range(results)])
+    return pixels(session).copy()
+
+
+def _truncated(source, target, keep: float = 0.5) -> bytes:
+    data = source.read_bytes()
+    target.write_bytes(data[: int(len(data) * keep)])
+    return target.read_bytes()
+
+
+def test_a_truncated_project_opens_what_can_be_read_as_unsaved_work(qapp, tmp_path):
+    session = make_session(tmp_path / "s")
+    drawn = _saved_project(session, tmp_path / "good.dcproj")
+    damaged = _truncated(tmp_path / "good.dcproj", tmp_path / "cut.dcproj")
+    session.document.new_blank(28, 28, QColor("white"))
+    session.asker.damaged = True
+    assert session.open_path(str(tmp_path / "cut.dcproj"))
+    asked = [line for line in session.asker.asked if line.startswith("damaged")]
+    assert len(asked) == 1 and "cut.dcproj" in asked[0] and "history results" in asked[0]
+    assert "damaged (cut short" in asked[0] and "not a Diffusion Canvas" not in asked[0]
+    assert np.array_equal(pixels(session), drawn)  # the image is at the zip's start: whole
+    assert 0 < len(session.history) < 30
+    assert session.is_modified() and session.project_path is None
+    assert session.document_name() == "cut (recovered)"
+    assert (tmp_path / "cut.dcproj").read_bytes() == damaged  # the file is left as it was
+    assert not session.said
+
+
+def test_declining_a_damaged_project_changes_nothing(qapp, tmp_path):
+    session = make_session(tmp_path / "s")
+    _saved_project(session, tmp_path / "good.dcproj")
+    _truncated(tmp_path / "good.dcproj", tmp_path / "cut.dcproj")
+    session.document.new_blank(28, 28, QColor("white"))
+    before, undo = pixels(session).copy(), session.document.undo_stack.count()
+    assert not session.open_path(str(tmp_path / "cut.dcproj"))  # the fake declines
+    assert any(line.startswith("damaged") for line in session.asker.asked)
+    assert np.array_equal(pixels(session), before)
+    assert session.document.undo_stack.count() == undo and len(session.history) == 0
+
+
+def test_a_missing_member_is_offered_too_and_what_is_lost_is_named(qapp, tmp_path):
+    session = make_session(tmp_path / "s")
+    _saved_project(session, tmp_path / "good.dcproj", results=3)
+    with zipfile.ZipFile(tmp_path / "good.dcproj") as src, \
+            zipfile.ZipFile(tmp_path / "nomask.dcproj", "w") as dst:
+        for item in src.infolist():
+            if item.filename != "mask.png":
+                dst.writestr(item, src.read(item))
+    session.asker.damaged = True
+    assert session.open_path(str(tmp_path / "nomask.dcproj"))
+    asked = [line for line in session.asker.asked if line.startswith("damaged")]
+    assert "mask.png is missing" in asked[0] and asked[0].endswith("lost the mask")
+    assert len(session.history) == 3
+
+
+def test_a_newer_or_foreign_file_is_not_salvaged(qapp, tmp_path):
+    session = make_session(tmp_path / "s")
+    _saved_project(session, tmp_path / "good.dcproj", results=1)
+    with zipfile.ZipFile(tmp_path / "good.dcproj") as src, \
+            zipfile.ZipFile(tmp_path / "newer.dcproj", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data.replace(b'"version": 1', b'"version": 99')
+                         if item.filename == "manifest.json" else data)
+    (tmp_path / "text.dcproj").write_text("hello")
+    session.asker.damaged = True
+    for name, message in (("newer", "newer version"), ("text", "not a Diffusion Canvas")):
+        assert not session.open_path(str(tmp_path / f"{name}.dcproj"))
+        assert message in session.said[-1][1]
+    assert not [line for line in session.asker.asked if line.startswith("damaged")]
