@@ -437,9 +437,18 @@ def run_app(path: str | None = None, model: str | None = None) -> int:
     app.setOrganizationName(ORGANISATION)  # before the Autosaver: it picks its folder by them
     app.setApplicationName(APPLICATION)
     settings = Settings()
-    window = MainWindow(model=model or settings.model, device=settings.device, settings=settings)
+    window = MainWindow(model=model or settings.model, device=settings.device, settings=settings,
+                        check_recovery=False)
     app.aboutToQuit.connect(window.session.engine.shutdown)
     window.show()
+    QTimer.singleShot(0, lambda: open_at_start(window, path))
+    return app.exec()
+
+
+def open_at_start(window: MainWindow, path: str | None) -> None:
+    """The crash recovery's question first, then the file named on the command line: one
+    question at a time (a damaged file's question or error was shown under the recovery's,
+    which the first dialog's event loop let in)."""
+    window.session.offer_recovery()
     if path:
         window.session.open_path(path)
-    return app.exec()

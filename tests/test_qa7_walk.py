@@ -94,3 +94,78 @@ def test_a_newer_or_foreign_file_is_not_salvaged(qapp, tmp_path):
         assert not session.open_path(str(tmp_path / f"{name}.dcproj"))
         assert message in session.said[-1][1]
     assert not [line for line in session.asker.asked if line.startswith("damaged")]
+
+
+class OneAtATime:
+    """Answers like a user, but runs the event loop while it 'waits' as a dialog does, and
+    records any question asked while another is still open."""
+
+    def __init__(self) -> None:
+        self.showing: str | None = None
+        self.order: list[str] = []
+        self.nested: list[tuple[str, str]] = []
+
+    def _ask(self, what: str, answer):
+        from PySide6.QtTest import QTest
+
+        if self.showing:
+            self.nested.append((self.showing, what))
+        self.showing = what
+        self.order.append(what)
+        QTest.qWait(50)  # a dialog's own event loop: timers due now fire
+        self.showing = None
+        return answer
+
+    def offer_recovery(self, parent, recovery):
+        return self._ask("recovery", "later")
+
+    def open_damaged(self, parent, problem, lost):
+        return self._ask("damaged", False)
+
+    def unsaved_changes(self, parent, name, action="closing"):
+        return self._ask("unsaved", "cancel")
+
+    def save_path(self, *args):
+        return ""
+
+    open_path = folder = save_path
+
+    def export_choice(self, parent, result):
+        return None
+
+
+def test_at_start_the_recovery_is_asked_first_and_the_files_question_after_it(
+        qtbot, tmp_path, monkeypatch):
+    """main.py FILE after a crash: the damaged file's question came up, and the recovery's
+    question on top of it (its timer fired in the first dialog's event loop)."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    import app.main_window as main_window
+    from app.autosave import Autosaver
+    from app.document import Document
+    from app.settings import Settings
+
+    left = Document()
+    left.new_blank(40, 30, QColor("white"))
+    saver = Autosaver(left, tmp_path / "autosave")
+    assert saver.save_now()
+    saver.close()  # a session that died: its autosave stays
+    session = make_session(tmp_path / "s")
+    _saved_project(session, tmp_path / "good.dcproj", results=2)
+    _truncated(tmp_path / "good.dcproj", tmp_path / "cut.dcproj")
+    asker, windows, real = OneAtATime(), [], main_window.MainWindow
+
+    def make(*args, **kwargs):
+        window = real(*args, **kwargs | {"asker": asker, "autosave_folder": tmp_path / "autosave"})
+        qtbot.addWidget(window)
+        windows.append(window)
+        return window
+
+    ini = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    monkeypatch.setattr(main_window, "MainWindow", make)
+    monkeypatch.setattr(main_window, "Settings", lambda: Settings(ini))
+    monkeypatch.setattr(QApplication, "exec", lambda self: qtbot.wait(400) or 0)
+    assert main_window.run_app(str(tmp_path / "cut.dcproj"), model="mnist-denoiser") == 0
+    assert asker.order == ["recovery", "damaged"] and asker.nested == []
+    windows[0].session.engine.shutdown()
