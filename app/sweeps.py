@@ -64,7 +64,19 @@ def parse_values(kind: str, text: str) -> list[float]:
     parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
     if not parts:
         raise ValueError("give at least one value")
-    return [float(p) if kind == "guidance" else int(p) for p in parts]
+    return [_value(kind, p) for p in parts]
+
+
+def _value(kind: str, text: str) -> float:
+    """One value of a sweep, or a ValueError that names it in words (not Python's)."""
+    try:
+        value = float(text) if kind == "guidance" else int(text)
+    except ValueError:
+        what = "a number" if kind == "guidance" else "a whole number"
+        raise ValueError(f"'{text}' is not {what}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"'{text}' is not a finite number")
+    return value
 
 
 @dataclass

@@ -169,3 +169,21 @@ def test_at_start_the_recovery_is_asked_first_and_the_files_question_after_it(
     assert main_window.run_app(str(tmp_path / "cut.dcproj"), model="mnist-denoiser") == 0
     assert asker.order == ["recovery", "damaged"] and asker.nested == []
     windows[0].session.engine.shutdown()
+
+
+def test_a_bad_sweep_value_is_named_in_words_not_pythons():
+    """The Sweep dialog said "Bad values: invalid literal for int() with base 10: 'abc'"."""
+    import pytest
+
+    from app.sweeps import parse_values
+
+    for kind, text, message in (("i_start", "1, abc, 5", "'abc' is not a whole number"),
+                                ("seed", "2.5", "'2.5' is not a whole number"),
+                                ("guidance", "3, x", "'x' is not a number"),
+                                ("guidance", "nan", "'nan' is not a finite number"),
+                                ("guidance", "1 inf", "'inf' is not a finite number")):
+        with pytest.raises(ValueError) as raised:
+            parse_values(kind, text)
+        assert str(raised.value) == message
+    assert parse_values("i_start", "1; 3 5") == [1, 3, 5]
+    assert parse_values("guidance", "1.5, 7") == [1.5, 7.0]
