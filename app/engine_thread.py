@@ -62,6 +62,9 @@ def error_message(error: BaseException) -> str:
         return OOM_ADVICE
     if isinstance(error, ValueError):
         return str(error)
+    if isinstance(error, OSError) and error.strerror:  # a folder not writable, a disk full
+        where = f"{error.filename}: " if error.filename else ""
+        return f"cannot use {where}{error.strerror}" if where else error.strerror
     return f"unexpected error: {type(error).__name__}: {error}"
 
 

@@ -187,3 +187,17 @@ def test_a_bad_sweep_value_is_named_in_words_not_pythons():
         assert str(raised.value) == message
     assert parse_values("i_start", "1; 3 5") == [1, 3, 5]
     assert parse_values("guidance", "1.5, 7") == [1.5, 7.0]
+
+
+def test_a_folder_that_cannot_be_written_is_said_in_words():
+    """The Training panel said "unexpected error: PermissionError: [Errno 1] Operation not
+    permitted: '/…/train'" for an out folder it could not make."""
+    import errno
+
+    from app.engine_thread import error_message
+
+    denied = PermissionError(errno.EPERM, "Operation not permitted", "/somewhere/train")
+    assert error_message(denied) == "cannot use /somewhere/train: Operation not permitted"
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert error_message(full) == "No space left on device"
+    assert error_message(RuntimeError("x")) == "unexpected error: RuntimeError: x"
