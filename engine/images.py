@@ -36,6 +36,7 @@ BLACK: Color = (0, 0, 0)
 LAST_FRAME_MS = 1000
 FRAMES_SIDE = 256  # frames default to the largest whole scale that keeps them within this
 MAX_FRAMES_SCALE = 64
+FRAME_SUFFIXES = (".gif", ".png", ".apng")  # what save_frames writes: GIF, or APNG
 # Mask pixels darker than this (of 255) count as black when deciding whether a mask is empty,
 # so JPEG noise in a black mask does not pass for a painted area.
 MASK_EMPTY_LEVEL = 8
@@ -357,7 +358,7 @@ def save_frames(
     if len(sizes) != 1:
         raise ValueError(f"all frames must have the same size, got {sorted(sizes)}")
     suffix = Path(path).suffix.lower()
-    if suffix not in (".gif", ".png", ".apng"):
+    if suffix not in FRAME_SUFFIXES:
         raise ValueError(f"save_frames writes .gif, .png or .apng, not {suffix or 'no suffix'}")
     flat = [_flatten(f) for f in frames]
     mode = "L" if all(f.mode == "L" for f in flat) else "RGB"

@@ -13,7 +13,7 @@ from app.commands.common import (
     to_images,
     write_frames,
 )
-from app.commands.outputs import all_or_nothing, check_file_outputs
+from app.commands.outputs import all_or_nothing, check_file_outputs, check_image_outputs
 from app.jobs import Job, default_i_start, job_parameters, make_run, resolve_job
 from app.session.modes import mode_of
 from engine import images
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     check_steps(args.steps)
     check_required(args)
     check_file_outputs(out=args.out, frames=args.frames)
+    check_image_outputs(args.out, args.frames)
     model = model_from_args(args)
     generator = generator_for(model, args.seed)
     image = read_image(args, model)
@@ -53,8 +54,12 @@ def check_required(args: argparse.Namespace) -> None:
     missing = [f"--{name}" for name in needs if getattr(args, name) is None]
     if missing:
         raise EngineError(f"edit {args.mode} needs {' and '.join(missing)}")
-    if mode.illusion and args.image is None and args.i_start not in (None, 0):
-        raise EngineError(f"edit {args.mode}: --i-start needs --image to start from")
+    if mode.illusion and args.image is None:  # it starts from pure noise: I = 0, S = 1
+        if args.i_start not in (None, 0):
+            raise EngineError(f"edit {args.mode}: --i-start needs --image to start from")
+        if args.strength not in (None, 1.0):
+            raise EngineError(f"edit {args.mode}: --strength below 1 needs --image to start "
+                              "from")
 
 
 def read_image(args: argparse.Namespace, model: DiffusionModel) -> torch.Tensor | None:
@@ -73,7 +78,8 @@ def start_index(args: argparse.Namespace, model: DiffusionModel, has_image: bool
         if not 0.0 <= args.strength <= 1.0:
             raise EngineError("--strength must be between 0 and 1")
         return min(i_start_from_strength(args.strength, n), n - 2)
-    return default_i_start(args.mode, n, model.default_strength)
+    # few steps leave no room for the default strength's start: the last usable one, as above
+    return min(default_i_start(args.mode, n, model.default_strength), n - 2)
 
 
 def check_same_size(image_path: str, mask_path: str) -> None:

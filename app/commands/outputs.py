@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from engine import images
 from engine.errors import EngineError
 
 
@@ -25,6 +26,23 @@ def check_file_outputs(**named: str | None) -> None:
         if target.is_dir():
             raise EngineError(f"{flag} {path} is a folder; name a file")
         _check_folder_writable(target.parent, f"{flag} {path}")
+
+
+# names that promise another format than the PNG (with its parameters chunk) an image out is
+OTHER_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+
+def check_image_outputs(out: str, frames: str | None = None) -> None:
+    """--out names a PNG (not a .jpg that would hold PNG bytes), --frames a GIF or an APNG:
+    refused before the run, not after it."""
+    suffix = Path(out).suffix.lower()
+    if suffix in OTHER_IMAGE_SUFFIXES:
+        raise EngineError(f"--out {out}: the result is written as a PNG (with its parameters "
+                          f"chunk), not {suffix}; name it .png")
+    if frames is not None and Path(frames).suffix.lower() not in images.FRAME_SUFFIXES:
+        shown = Path(frames).suffix or "a name without one"
+        raise EngineError(f"--frames {frames}: the frames are written as a GIF (.gif) or an "
+                          f"APNG (.png, .apng), not {shown}")
 
 
 def check_folder_output(path: str, option: str = "out") -> None:

@@ -1,0 +1,83 @@
+"""A QA pass over the command line (DESIGN.md's contract): edge values that ran, failed late or
+said the wrong thing. Each case: one line on stderr, exit 1 (2 for a wrong command), nothing
+written where the run failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.cli import main
+from engine.images import read_parameters
+
+
+@pytest.fixture(scope="module")
+def digit(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("qa-inputs")
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 12:16] = 255
+    Image.fromarray(image).save(root / "one.png")
+    mask = np.zeros((28, 28), np.uint8)
+    mask[:, 14:] = 255
+    Image.fromarray(mask).save(root / "mask.png")
+    return {"image": str(root / "one.png"), "mask": str(root / "mask.png"), "root": str(root)}
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def _one_error(capsys, piece: str) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert piece in err and "Traceback" not in err, err
+    return err
+
+
+def test_frames_of_an_unknown_kind_fail_before_the_run(tiny_model, digit, tmp_path, capsys,
+                                                       monkeypatch):
+    import app.commands.edit as edit
+
+    monkeypatch.setattr(edit, "run_loop", lambda *a, **k: pytest.fail("the run started"))
+    assert main(["edit", "sdedit", "--model", tiny_model, "--image", digit["image"],
+                 "--steps", "3", "--out", str(tmp_path / "x.png"),
+                 "--frames", str(tmp_path / "f.mp4")]) == 1
+    _one_error(capsys, "--frames")
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["x.jpg", "x.JPEG", "x.webp", "x.gif"])
+def test_out_named_for_another_format_is_refused(tiny_model, digit, tmp_path, capsys, name):
+    """edit writes a PNG (its parameters chunk); a .jpg name would hold PNG bytes."""
+    assert main(["edit", "sdedit", "--model", tiny_model, "--image", digit["image"],
+                 "--steps", "3", "--out", str(tmp_path / name)]) == 1
+    _one_error(capsys, ".png")
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize("mode", ["anagram", "hybrid"])
+def test_strength_without_an_image_is_refused_as_i_start_is(tiny_model, tmp_path, capsys,
+                                                            mode):
+    """Without --image an illusion starts from pure noise; --strength 0.5 ran and wrote
+    i_start 2 into the parameters chunk although the run started at 0."""
+    assert main(["edit", mode, "--model", tiny_model, "--prompt", "6", "--prompt2", "9",
+                 "--steps", "4", "--strength", "0.5", "--out", str(tmp_path / "x.png")]) == 1
+    _one_error(capsys, "--image")
+    assert _files(tmp_path) == []
+    assert main(["edit", mode, "--model", tiny_model, "--prompt", "6", "--prompt2", "9",
+                 "--steps", "4", "--strength", "1", "--out", str(tmp_path / "x.png")]) == 0
+    assert read_parameters(tmp_path / "x.png")["i_start"] == 0
+
+
+@pytest.mark.parametrize("mode", ["sdedit", "img2img"])
+def test_one_step_sdedit_runs_as_an_explicit_strength_does(tiny_model, digit, tmp_path, mode):
+    """--steps 1 has 2 timesteps, so the only start is 0; the default strength gave
+    'i_start must be between 0 and 0' (the engine's name) while --strength 0.7 ran."""
+    prompt = ["--prompt", "3"] if mode == "img2img" else []
+    for name, extra in (("default.png", []), ("strength.png", ["--strength", "0.7"])):
+        assert main(["edit", mode, "--model", tiny_model, "--image", digit["image"], *prompt,
+                     "--steps", "1", *extra, "--out", str(tmp_path / name)]) == 0
+        assert read_parameters(tmp_path / name)["i_start"] == 0
