@@ -6,6 +6,7 @@ Loaded with weights_only=True: a .pth from elsewhere is never unpickled beyond p
 from __future__ import annotations
 
 import difflib
+import pickle
 import re
 import string
 import unicodedata
@@ -27,6 +28,10 @@ def load_embeddings(path: str | Path, shape: tuple[int, ...] | None = None
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any failure to read is the same to the user
+        if isinstance(error, pickle.UnpicklingError) and "weights only" in str(error).lower():
+            # torch's own text advises weights_only=False: never pass that on
+            raise PromptError(f"{path} is not a readable embeddings file: "
+                              f"{_refused_pickle(str(error))}") from None
         raise PromptError(f"{path} is not a readable embeddings file "
                           f"({type(error).__name__}: {short_reason(error)})"
                           ) from None
@@ -35,6 +40,13 @@ def load_embeddings(path: str | Path, shape: tuple[int, ...] | None = None
     for prompt, value in data.items():
         check_embedding(path, prompt, value, shape)
     return data
+
+
+def _refused_pickle(text: str) -> str:
+    if "unsupported global" in text.lower():
+        return ("it holds Python objects besides tensors, and opening those could run code, "
+                "so it is not opened")
+    return "it is damaged or not a file of tensors saved by torch"
 
 
 def check_embedding(path: Path, prompt: object, value: object, shape: tuple[int, ...] | None

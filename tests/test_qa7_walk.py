@@ -201,3 +201,29 @@ def test_a_folder_that_cannot_be_written_is_said_in_words():
     full = OSError(errno.ENOSPC, "No space left on device")
     assert error_message(full) == "No space left on device"
     assert error_message(RuntimeError("x")) == "unexpected error: RuntimeError: x"
+
+
+def test_an_embeddings_file_with_objects_is_refused_without_torchs_advice(tmp_path):
+    """The refusal quoted torch: "... Re-running `torch.load` with `weights_only` set to
+    `False` will likely succeed ...": advice that would run the file's code."""
+    import pytest
+    import torch
+
+    from engine.errors import PromptError
+    from engine.prompts import load_embeddings
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"a": Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(PromptError) as raised:
+        load_embeddings(tmp_path / "evil.pth")
+    said = str(raised.value)
+    assert "holds Python objects besides tensors" in said and "weights_only" not in said
+    (tmp_path / "junk.pth").write_bytes(b"not a pickle")
+    with pytest.raises(PromptError) as raised:
+        load_embeddings(tmp_path / "junk.pth")
+    said = str(raised.value)
+    assert said.endswith("damaged or not a file of tensors saved by torch")
+    assert "weights_only" not in said
