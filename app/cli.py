@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="prepare a training set (emoji: open emoji art via npm)")
     p.add_argument("dataset", choices=("emoji",))
     p.add_argument("--out", required=True, metavar="DIR", type=v.path)
-    p.add_argument("--cache", metavar="DIR", help="where the npm tarballs are kept "
+    p.add_argument("--cache", metavar="DIR", type=v.path, help="where the npm tarballs are kept "
                    "(default: DIR/npm-cache)")
     return parser
 

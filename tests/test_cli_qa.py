@@ -81,3 +81,48 @@ def test_one_step_sdedit_runs_as_an_explicit_strength_does(tiny_model, digit, tm
         assert main(["edit", mode, "--model", tiny_model, "--image", digit["image"], *prompt,
                      "--steps", "1", *extra, "--out", str(tmp_path / name)]) == 0
         assert read_parameters(tmp_path / name)["i_start"] == 0
+
+
+@pytest.mark.parametrize("argv, piece", [
+    (["data", "emoji", "--out", "{file}"], "--out {file} is a file, not a folder"),
+    (["data", "emoji", "--out", "{tmp}/set", "--cache", "{file}"],
+     "--cache {file} is a file, not a folder"),
+    (["data", "emoji", "--out", "{tmp}/set", "--cache", ""], "--cache must be"),
+    (["train", "time", "--out", "{file}", "--limit", "8", "--epochs", "1"],
+     "--out {file} is a file, not a folder"),
+    (["train", "emoji-base", "--out", "{file}", "--data", "{tmp}"],
+     "--out {file} is a file, not a folder"),
+])
+def test_an_out_folder_that_is_a_file_is_named(tmp_path, capsys, argv, piece):
+    """It said '{file}: File exists' (the OSError of a mkdir), naming neither option nor cause."""
+    file = tmp_path / "a-file"
+    file.write_text("not a folder")
+    values = {"file": str(file), "tmp": str(tmp_path)}
+    assert main([a.format(**values) for a in argv]) == 1
+    _one_error(capsys, piece.format(**values))
+    assert _files(tmp_path) == ["a-file"]
+
+
+def test_data_emoji_without_npm_leaves_no_empty_folders(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "npm"
+                        else real(name, *a, **k))
+    assert main(["data", "emoji", "--out", str(tmp_path / "set")]) == 1
+    _one_error(capsys, "npm is needed")
+    assert _files(tmp_path) == [], "no empty set/npm-cache folder"
+
+
+@pytest.mark.parametrize("option", ["--text-encoder", "--init-from"])
+def test_a_refused_emoji_run_leaves_no_empty_out_folder(tmp_path, capsys, option):
+    from tests.emoji_fixtures import write_emoji_set
+
+    data = write_emoji_set(tmp_path / "set")
+    kind = "emoji-upscale" if option == "--text-encoder" else "emoji-base"
+    (tmp_path / "empty").mkdir()
+    before = _files(tmp_path)
+    assert main(["train", kind, "--out", str(tmp_path / "runs" / "run"), "--data", str(data),
+                 option, str(tmp_path / "empty"), "--max-steps", "1", "--threads", "1"]) == 1
+    _one_error(capsys, str(tmp_path / "empty"))
+    assert _files(tmp_path) == before, "no runs/run left behind"

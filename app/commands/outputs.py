@@ -78,3 +78,22 @@ def all_or_nothing() -> Iterator[list[Path]]:
             with contextlib.suppress(OSError):
                 Path(path).unlink()
         raise
+
+
+@contextlib.contextmanager
+def no_empty_folders_left(*folders: Path) -> Iterator[None]:
+    """Each folder (and the parents it would need) that does not exist yet and is still empty
+    when the block fails is removed, deepest first: a refused run leaves no empty --out."""
+    missing: list[Path] = []
+    for folder in folders:
+        folder = Path(folder).expanduser().absolute()
+        while not folder.exists() and folder.parent != folder and folder not in missing:
+            missing.append(folder)
+            folder = folder.parent
+    try:
+        yield
+    except BaseException:
+        for folder in sorted(missing, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty one goes
+        raise

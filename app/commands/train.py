@@ -18,6 +18,14 @@ _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidden", 
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.commands.outputs import check_folder_output, no_empty_folders_left
+
+    check_folder_output(args.out)
+    with no_empty_folders_left(Path(args.out)):  # a run refused at its start leaves no folder
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if getattr(args, "compile", None) is not None and args.kind not in ("emoji-base",
                                                                        "emoji-upscale"):
         from engine.errors import EngineError
