@@ -227,3 +227,38 @@ def test_an_embeddings_file_with_objects_is_refused_without_torchs_advice(tmp_pa
     said = str(raised.value)
     assert said.endswith("damaged or not a file of tensors saved by torch")
     assert "weights_only" not in said
+
+
+def test_a_file_made_with_another_model_leaves_the_loaded_models_own_settings(qapp, tmp_path):
+    """An emoji project opened on the digit model put 'red heart', guidance 5.5 and 200 steps
+    into the digit model's panel (and its next run failed on the prompt)."""
+    from PIL import Image
+
+    from engine.images import save_png
+
+    session = make_session(tmp_path / "s")  # the digit model, 'mnist'
+    settings = session.settings
+    settings.prompt, settings.guidance, settings.steps = "3", 4.0, 0
+    emoji = {"mode": "sample", "model": "/runs/IF-I-emoji", "prompt": "red heart",
+             "guidance": 5.5, "steps": 200, "seed": 42, "count": 2}
+    save_png(Image.new("L", (28, 28)), tmp_path / "emoji.png", emoji)
+    assert session.open_path(str(tmp_path / "emoji.png"))
+    assert (settings.prompt, settings.guidance, settings.steps) == ("3", 4.0, 0)
+    assert (settings.seed, settings.count) == (42, 2), "the shared settings still come back"
+    assert "were for IF-I-emoji: mnist keeps its own" in session.lines[-1]
+    save_png(Image.new("L", (28, 28)), tmp_path / "digit.png", emoji | {"model": "mnist",
+                                                                        "prompt": "7"})
+    assert session.open_path(str(tmp_path / "digit.png"))
+    assert (settings.prompt, settings.guidance, settings.steps) == ("7", 5.5, 200)
+
+
+def test_a_project_made_with_another_model_leaves_the_own_settings_too(qapp, tmp_path):
+    session = make_session(tmp_path / "s")
+    settings = session.settings
+    settings.prompt, settings.guidance = "3", 4.0
+    save_project(tmp_path / "emoji.dcproj", session.document, [],
+                 {"model": "/runs/IF-I-emoji", "modes": {"mode": "hybrid",
+                                                         "prompt": "red heart", "guidance": 7.0}})
+    assert session.open_path(str(tmp_path / "emoji.dcproj"))
+    assert (settings.mode, settings.prompt, settings.guidance) == ("hybrid", "3", 4.0)
+    assert "were for IF-I-emoji" in session.lines[-1]

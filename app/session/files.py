@@ -26,6 +26,7 @@ from app.project import (
 from app.qt_images import mean_colour, pil_to_qimage
 from app.restored import clean_run_settings
 from app.restored import describe as describe_problems
+from app.session.settings import MODEL_SETTINGS
 from engine import images
 from engine.errors import EngineError
 
@@ -37,6 +38,7 @@ PROJECT_FILTER = f"Diffusion Canvas project (*{PROJECT_SUFFIX})"
 OPEN_FILTER = (f"Images and projects ({IMAGE_SUFFIXES} *{PROJECT_SUFFIX});;"
                f"Images ({IMAGE_SUFFIXES});;{PROJECT_FILTER};;All files (*)")
 PARAMETER_SUFFIXES = (".png", ".apng", ".gif")  # files whose settings we can read back
+OWN_SETTINGS = (*MODEL_SETTINGS, "i_start")  # a file's settings that belong to its model
 
 
 class Files:
@@ -87,13 +89,29 @@ class Files:
         makes of it."""
         s = self._s
         parameters, problems = clean_run_settings(parameters) if parameters else ({}, [])
+        other = self._keep_own_settings(parameters, parameters.get("model"))
         if parameters:
             s.settings.apply_parameters(parameters)
         else:
             s.settings.forget_restored_seed()
         self._say_what_the_model_sees()
-        if problems:
-            s.status.emit(describe_problems(problems))
+        if problems or other:
+            s.status.emit(". ".join(filter(None, (other, problems and
+                                                  describe_problems(problems)))))
+
+    def _keep_own_settings(self, parameters: dict[str, Any], made_with: object) -> str:
+        """A file made with another model than the one loaded: its prompts, guidance, strength
+        and steps are dropped from `parameters` (a digit's '7' or the emoji's guidance mean
+        nothing to the other model; the loaded one keeps its own). One phrase saying so, or
+        ''."""
+        loaded = self._s.model_spec
+        if not isinstance(made_with, str) or not made_with or not loaded or made_with == loaded:
+            return ""
+        dropped = [key for key in OWN_SETTINGS if parameters.pop(key, None) is not None]
+        if not dropped:
+            return ""
+        return (f"Its prompts, guidance and steps were for {Path(made_with).name}: "
+                f"{Path(loaded).name} keeps its own")
 
     def _say_what_the_model_sees(self) -> None:
         """After opening an image the model cannot take as it is: one line on what it gets."""
@@ -133,12 +151,14 @@ class Files:
         s._pristine = False
         s.documentReplaced.emit(None)
         modes, problems = clean_run_settings(data.settings.get("modes") or {})
+        other = self._keep_own_settings(modes, data.settings.get("model"))
         if modes:
             s.settings.apply_parameters(modes)
         self._remember_file(path, "project")
         s.show_result(s.history[len(s.history) - 1] if len(s.history) else None)
         opened = f"Opened what could be read of {path} (unsaved)" if salvaged else f"Opened {path}"
-        s.status.emit(opened + (f". {describe_problems(problems)}" if problems else ""))
+        said = [opened, other, describe_problems(problems) if problems else ""]
+        s.status.emit(". ".join(filter(None, said)))
         return True
 
     def _salvage(self, path: str, error: ProjectError) -> ProjectData | None:
