@@ -126,3 +126,43 @@ def test_a_refused_emoji_run_leaves_no_empty_out_folder(tmp_path, capsys, option
                  option, str(tmp_path / "empty"), "--max-steps", "1", "--threads", "1"]) == 1
     _one_error(capsys, str(tmp_path / "empty"))
     assert _files(tmp_path) == before, "no runs/run left behind"
+
+
+@pytest.mark.parametrize("argv, piece", [
+    (["train", "emoji-upscale", "--shape", "zebra", "--text-encoder", "{tmp}"],
+     "--shape applies to emoji-base"),
+    (["train", "emoji-base", "--text-encoder", "{tmp}"], "--text-encoder applies to "
+     "emoji-upscale"),
+    (["train", "time", "--shape", "s32"], "--shape applies to"),
+])
+def test_an_emoji_option_the_kind_ignores_is_refused(tmp_path, capsys, argv, piece):
+    """emoji-upscale took --shape zebra, trained and wrote shape 'zebra' into its record."""
+    values = {"tmp": str(tmp_path)}
+    argv = [*argv, "--out", "{tmp}/run", "--data", "{tmp}", "--max-steps", "1"]
+    if argv[1] == "time":
+        argv = argv[:-2]
+    assert main([a.format(**values) for a in argv]) == 1
+    _one_error(capsys, piece)
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["emoji-base", "emoji-upscale", "emoji-classifier"])
+def test_resume_of_an_empty_folder_says_there_is_no_run(tmp_path, capsys, kind):
+    """It asked for --data instead, as if the folder held a run that had lost its data."""
+    (tmp_path / "run").mkdir()
+    assert main(["train", kind, "--out", str(tmp_path / "run"), "--resume"]) == 1
+    _one_error(capsys, "holds no training run to resume")
+
+
+def test_resume_of_a_model_folder_without_a_training_record(tmp_path, capsys):
+    """A model folder (config.json and weights, no training settings) listed eleven 'None
+    (saved) vs ...' differences."""
+    from engine.models.tiny import save_tiny_digit_model
+
+    folder = save_tiny_digit_model(tmp_path / "model", kind="time")
+    before = _files(tmp_path)
+    assert main(["train", "time", "--out", str(folder), "--resume", "--limit", "8",
+                 "--epochs", "1", "--hidden", "4", "--threads", "1"]) == 1
+    err = _one_error(capsys, "no record of the run that trained it")
+    assert "None (saved)" not in err
+    assert _files(tmp_path) == before

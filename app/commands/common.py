@@ -76,6 +76,7 @@ def emoji_run_settings(args: argparse.Namespace, options: dict[str, str],
     values = {field: getattr(args, option, None) for option, field in options.items()}
     data = args.data
     if args.resume:
+        _check_resumable(out_dir)
         before = saved(out_dir)
         for field in options.values():
             if values[field] is None and before.get(field) is not None:
@@ -85,6 +86,16 @@ def emoji_run_settings(args: argparse.Namespace, options: dict[str, str],
         raise EngineError("--data DIR is needed: the emoji set that `python main.py data emoji "
                           "--out DIR` prepares")
     return out_dir, values, str(Path(data).expanduser().resolve())
+
+
+def _check_resumable(out_dir: Path) -> None:
+    """--resume of a folder with neither a config nor a training state: nothing to resume (not
+    a request for --data)."""
+    from engine.errors import CheckpointError
+    from engine.training import checkpoint as ckpt
+
+    if not any((out_dir / name).is_file() for name in (ckpt.CONFIG, ckpt.STATE)):
+        raise CheckpointError(f"{out_dir} holds no training run to resume")
 
 
 def emoji_state_settings(out_dir: Path) -> dict:

@@ -84,5 +84,6 @@ def _refuse_emoji_options(args: argparse.Namespace) -> None:
     given = [f"--{name.replace('_', '-')}" for name in EMOJI_OPTIONS
              if getattr(args, name, None) is not None]
     if given:
-        raise EngineError(f"{', '.join(given)} apply to the emoji trainers (emoji-base, "
+        verb = "applies" if len(given) == 1 else "apply"
+        raise EngineError(f"{', '.join(given)} {verb} to the emoji trainers (emoji-base, "
                           f"emoji-upscale, emoji-classifier), not to {args.kind}")

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "hidden", None) is not None:
         raise EngineError("--hidden applies to the Part B models; the emoji stages have fixed "
                           "shapes (--shape)")
+    _refuse_the_other_stages_options(args)
     out_dir, values, data = emoji_run_settings(args, _OPTIONS, _saved)
     for folder in ("text_encoder", "init_from"):
         if values[folder] is not None:
@@ -57,3 +58,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {args.kind} to step {result.steps_done} ({result.epochs_done} epochs, last "
           f"loss {loss}); IF folder: {result.pipeline}", file=sys.stderr)
     return 0
+
+
+def _refuse_the_other_stages_options(args: argparse.Namespace) -> None:
+    """--shape is stage I's (stage II has one shape), --text-encoder stage II's (stage I trains
+    its own): given to the other stage it was recorded but not used."""
+    if args.kind == "emoji-upscale" and getattr(args, "shape", None) is not None:
+        raise EngineError("--shape applies to emoji-base; emoji-upscale has one fixed shape")
+    if args.kind == "emoji-base" and getattr(args, "text_encoder", None) is not None:
+        raise EngineError("--text-encoder applies to emoji-upscale; emoji-base trains its own "
+                          "text encoder")

@@ -488,6 +488,10 @@ def _saved_checkpoint(out_dir: Path, settings: dict[str, Any]
     else:
         saved_config = ckpt.read_config(out_dir)
     saved_settings = (state or {}).get("settings") or saved_config.get("training", {})
+    if not saved_settings:  # a model folder (config.json, weights) that no run of ours made
+        raise CheckpointError(f"cannot resume {out_dir}: it holds a model but no record of the "
+                              "run that trained it, so there is nothing to continue; train "
+                              "into another --out")
     diffs = ckpt.setting_differences(saved_settings, settings, RUN_SETTINGS)
     if diffs:
         raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
