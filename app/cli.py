@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="regenerate the write-up's figures")
     p.add_argument("part", choices=("part-a", "part-b"))
     _add_model_args(p)
+    p.set_defaults(model=None)  # part-a: mnist; part-b trains its own and refuses one
     p.add_argument("--quick", action="store_true", help="a small budget that suits CI")
     p.add_argument("--out", required=True, metavar="DIR", type=v.path)
 
@@ -214,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_app(app_model[1], model=app_model[0])
     parser = build_parser()
     if argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
+        if _may_open(argv[:1]):
+            parser.error(f"the app opens one file at a time (main.py [--model M] [FILE]), not "
+                         f"{len(argv)} arguments")
         parser.error(f"{argv[0]!r} is neither a command ({', '.join(SUBCOMMANDS)}) nor a file "
                      "to open")
     try:

@@ -166,3 +166,36 @@ def test_resume_of_a_model_folder_without_a_training_record(tmp_path, capsys):
     err = _one_error(capsys, "no record of the run that trained it")
     assert "None (saved)" not in err
     assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("extra", [["--model", "mnist-time"], ["--prompts", "x.pth"],
+                                   ["--dtype", "bf16"], ["--offload", "model"]])
+def test_reproduce_part_b_refuses_the_options_it_does_not_read(tmp_path, capsys, monkeypatch,
+                                                               extra):
+    """Part B trains its own models: --model and --prompts were taken and ignored (minutes of
+    training later, figures of models the user had not asked for)."""
+    import engine.training.reproduce as reproduce
+
+    monkeypatch.setattr(reproduce, "reproduce_part_b", lambda *a, **k: pytest.fail("ran"))
+    assert main(["reproduce", "part-b", "--quick", *extra, "--out", str(tmp_path / "r")]) == 1
+    _one_error(capsys, f"{extra[0]} applies to part-a")
+    assert _files(tmp_path) == []
+
+
+def test_two_files_for_the_app_is_a_usage_error_that_says_so(digit, capsys):
+    """It said the first file was 'neither a command nor a file to open'."""
+    with pytest.raises(SystemExit) as info:
+        main([digit["image"], digit["mask"]])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "one file" in err and "neither a command" not in err
+
+
+def test_reproduce_part_a_still_defaults_to_the_digit_model(tmp_path, monkeypatch, capsys):
+    import engine.reproduce_a as part_a
+
+    seen = {}
+    monkeypatch.setattr(part_a, "reproduce_part_a",
+                        lambda out, model_spec, **k: seen.setdefault("model", model_spec) and [])
+    assert main(["reproduce", "part-a", "--quick", "--out", str(tmp_path / "r")]) == 0
+    assert seen == {"model": "mnist"}
