@@ -274,7 +274,16 @@ def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = Non
     return params | {
         "mode": job.mode, "prompt": job.prompt, "prompt2": job.prompt2 if two else None,
         "view": job.view if job.mode == "anagram" else None, "sigma": job.sigma,
-        "i_start": job.i_start, "image": image, "mask": mask} | illusion_parameters(job, model)
+        "i_start": job.i_start, "image": image, "mask": mask} | illusion_parameters(job, model) \
+        | repaint_parameters(job)
+
+
+def repaint_parameters(job: Job) -> dict:
+    """An inpaint's RePaint jump length and repeats (`--jump-length`, `--resample`) where they
+    are not the plain loop's 1 and 1: they change the result."""
+    if job.mode != "inpaint" or (job.jump_length, job.repaint_repeats) == (1, 1):
+        return {}
+    return {"jump_length": job.jump_length, "resample": job.repaint_repeats}
 
 
 def own_parameters(parameters: dict, index: int, count: int) -> dict:

@@ -199,3 +199,23 @@ def test_reproduce_part_a_still_defaults_to_the_digit_model(tmp_path, monkeypatc
                         lambda out, model_spec, **k: seen.setdefault("model", model_spec) and [])
     assert main(["reproduce", "part-a", "--quick", "--out", str(tmp_path / "r")]) == 0
     assert seen == {"model": "mnist"}
+
+
+def test_an_inpaint_png_records_its_repaint_settings(tiny_model, digit, tmp_path):
+    """--jump-length and --resample change the result but were missing from its parameters
+    chunk, so the file could not be made again from what it says."""
+    common = ["edit", "inpaint", "--model", tiny_model, "--image", digit["image"], "--mask",
+              digit["mask"], "--steps", "6", "--seed", "3"]
+    assert main([*common, "--jump-length", "2", "--resample", "2",
+                 "--out", str(tmp_path / "r.png")]) == 0
+    assert main([*common, "--out", str(tmp_path / "plain.png")]) == 0
+    repaint, plain = (read_parameters(tmp_path / n) for n in ("r.png", "plain.png"))
+    assert (repaint["jump_length"], repaint["resample"]) == (2, 2)
+    assert "jump_length" not in plain and "resample" not in plain, "defaults stay implicit"
+    again = [*common, "--jump-length", str(repaint["jump_length"]), "--resample",
+             str(repaint["resample"]), "--out", str(tmp_path / "again.png")]
+    assert main(again) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png")),
+                          np.asarray(Image.open(tmp_path / "r.png")))
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "plain.png")),
+                              np.asarray(Image.open(tmp_path / "r.png")))
