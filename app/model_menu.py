@@ -14,8 +14,10 @@ from PySide6.QtWidgets import QMenu
 from app import actions as action_table
 from app.session.model_state import LoadRequest, ModelState
 from app.session.session import Session
+from app.settings import model_key
 from engine.devices import DEVICES, available_devices
 
+MAX_FOLDERS = 8  # model folders used before, listed under Folder (most recent first)
 PRECISION_LABELS = {"auto": "Auto (IF: fp16 on a GPU; digits: bf16 on a CPU with native bf16; "
                             "else fp32)", "fp32": "fp32",
                     "bf16": "bf16 (half the memory of fp32 on the CPU)", "fp16": "fp16 (GPU only)"}
@@ -62,12 +64,28 @@ class ModelMenu(QObject):
                 self._add_entry(info)
             if not models:
                 menu.addAction(empty).setEnabled(False)
-        spec = self.session.model_spec
-        if spec and spec not in {m.name for m in found} and Path(spec).is_dir():
+        folders = self._folders({m.name for m in found})
+        if folders:
             menu.addSection("Folder")
-            self._add_model(Path(spec).name, spec, spec)
+            for spec in folders:
+                self._add_model(Path(spec).name, spec, spec)
         action_table.fill_menu(menu, "Model", self._actions)  # model folder, embeddings
         self._fill_options()
+
+    def _folders(self, found: set[str]) -> list[str]:
+        """The model folder loaded, then those used before (each model's settings are kept, so
+        a restart still lists them), each once and only while on disk."""
+        s = self.session
+        remembered = [spec for spec in s.preferences.model_run_settings()
+                      if Path(spec).is_absolute()]
+        out, seen = [], set()
+        for spec in ([s.model_spec] if s.model_spec else []) + remembered:
+            key = model_key(spec)
+            if spec in found or key in seen or not Path(spec).is_dir():
+                continue
+            seen.add(key)
+            out.append(spec)
+        return out[:MAX_FOLDERS]
 
     def loaded(self, state: ModelState) -> None:
         """A model loaded: a folder opened by hand gets its own entry; its entry is ticked;

@@ -262,3 +262,27 @@ def test_a_project_made_with_another_model_leaves_the_own_settings_too(qapp, tmp
     assert session.open_path(str(tmp_path / "emoji.dcproj"))
     assert (settings.mode, settings.prompt, settings.guidance) == ("hybrid", "3", 4.0)
     assert "were for IF-I-emoji" in session.lines[-1]
+
+
+def test_the_model_menu_still_lists_the_folders_used_before_a_restart(qapp, tmp_path):
+    """After a restart on the digit model the emoji folder opened the day before was gone from
+    Model > Folder (its prompts were remembered, the menu forgot it)."""
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QMenu
+
+    from app import actions as action_table
+    from app.model_menu import ModelMenu
+
+    older, newer, gone = tmp_path / "IF-I-emoji", tmp_path / "my-run", tmp_path / "deleted"
+    older.mkdir()
+    newer.mkdir()
+    session = make_session(tmp_path / "s")
+    for folder in (gone, older, newer):
+        session.preferences.set_run_settings_for(str(folder), {"guidance": 3.0})
+    session.preferences.set_run_settings_for("mnist", {"guidance": 5.0})
+    menu = QMenu()
+    actions = {row.id: QAction(row.text, menu) for row in action_table.rows_of("Model")}
+    model_menu = ModelMenu(menu, session, actions)  # it fills the menu
+    specs = [action.data() for action in model_menu.model_actions()]
+    assert specs[-2:] == [str(newer), str(older)], specs
+    assert str(gone) not in specs and specs.count("mnist") == 1
