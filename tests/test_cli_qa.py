@@ -219,3 +219,25 @@ def test_an_inpaint_png_records_its_repaint_settings(tiny_model, digit, tmp_path
                           np.asarray(Image.open(tmp_path / "r.png")))
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "plain.png")),
                               np.asarray(Image.open(tmp_path / "r.png")))
+
+
+def _help(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_help_is_current(capsys):
+    """`train` said 'train a Part B MNIST model' although it trains the emoji stages and the
+    classifier too; --precision said 'bf16 autocast on CPU' where auto picks fp32 without
+    native bf16; --model left out the bundled name emoji."""
+    top = _help(capsys)
+    assert "Part B MNIST (denoiser, time, class)" in top and "emoji classifier" in top
+    assert "main.py [--model M] [FILE]" in top
+    train = _help(capsys, "train")
+    assert "bf16 autocast on CPU," not in train and "else fp32" in train
+    assert "`data emoji` prepares" in train
+    for command in ("sample", "edit", "reproduce"):
+        assert "emoji (the bundled colour cascade" in _help(capsys, command)
+    assert "a GIF (.gif) or an APNG (.png)" in _help(capsys, "edit")
