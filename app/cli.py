@@ -71,8 +71,8 @@ def _add_illusion_args(p: argparse.ArgumentParser) -> None:
                    help="anagram: run the paper's failure views (blur, white-balance, "
                    "inner-circle-interp), which break the noise's i.i.d.-ness, to see why they "
                    "fail")
-    p.add_argument("--view-seed", type=v.whole(0, v.MAX_SEED), default=0,
-                   help="draws the jigsaw, patches and pixels permutations (default 0)")
+    p.add_argument("--view-seed", type=v.whole(0, v.MAX_SEED),
+                   help="anagram: draws the jigsaw, patches and pixels permutations (default 0)")
     p.add_argument("--split", choices=("frequency", "triple", "colour"),
                    help="hybrid: low / high pass (default; triple with --prompt3), or grey "
                    "(--prompt) / colour (--prompt2) for RGB models")
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", metavar="MASK", type=v.path,
                    help="white where new content is generated")
     p.add_argument("--prompt2", help="anagram: seen through --view; hybrid: the high-pass prompt")
-    p.add_argument("--view", default="flip", choices=VIEWS,
+    p.add_argument("--view", choices=VIEWS,
                    help="anagram: the view --prompt2 is seen through (default flip)")
     p.add_argument("--sigma", type=v.number(above=0.0, high=1000.0),
                    help="hybrid blur sigma (default scales with size)")
@@ -166,10 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--i-start", type=v.whole(0, v.MAX_STEPS),
                        help="index into the strided timesteps (0 = noise)")
     start.add_argument("--strength", type=v.number(0.0, 1.0), help="0 = no change, 1 = pure noise")
-    p.add_argument("--jump-length", type=v.whole(1, v.MAX_JUMP), default=1,
-                   help="inpaint: RePaint jump length")
-    p.add_argument("--resample", type=v.whole(1, v.MAX_RESAMPLE), default=1,
-                   help="inpaint: RePaint repeats")
+    p.add_argument("--jump-length", type=v.whole(1, v.MAX_JUMP),
+                   help="inpaint: RePaint jump length (default 1)")
+    p.add_argument("--resample", type=v.whole(1, v.MAX_RESAMPLE),
+                   help="inpaint: RePaint repeats (default 1)")
     p.add_argument("--out", required=True, metavar="OUT.png", type=v.path)
     p.add_argument("--frames", metavar="OUT.gif", type=v.path,
                    help="also write the denoising frames: a GIF (.gif) or an APNG (.png)")

@@ -241,3 +241,47 @@ def test_help_is_current(capsys):
     for command in ("sample", "edit", "reproduce"):
         assert "emoji (the bundled colour cascade" in _help(capsys, command)
     assert "a GIF (.gif) or an APNG (.png)" in _help(capsys, "edit")
+
+
+@pytest.mark.parametrize("mode, extra, option", [
+    ("sdedit", ["--mask", "{mask}"], "--mask"),
+    ("sdedit", ["--prompt2", "4"], "--prompt2"),
+    ("img2img", ["--sigma", "3"], "--sigma"),
+    ("hybrid", ["--view", "rot90"], "--view"),
+    ("anagram", ["--split", "colour"], "--split"),
+    ("anagram", ["--sigma2", "1"], "--sigma2"),
+    ("hybrid", ["--jump-length", "2"], "--jump-length"),
+    ("sdedit", ["--resample", "2"], "--resample"),
+    ("hybrid", ["--view-seed", "3"], "--view-seed"),
+    ("hybrid", ["--allow-failure-views"], "--allow-failure-views"),
+    ("hybrid", ["--frames-scale", "3"], "--frames-scale"),
+])
+def test_an_option_the_mode_does_not_read_is_refused(tiny_model, digit, tmp_path, capsys,
+                                                     mode, extra, option):
+    """Each was taken and ignored: `edit sdedit --mask m.png` ran an SDEdit of the whole image
+    (the user meant inpaint); DESIGN: what a run cannot take is an error, not ignored."""
+    needs = {"sdedit": ["--image", digit["image"]],
+             "img2img": ["--image", digit["image"], "--prompt", "3"],
+             "anagram": ["--prompt", "6", "--prompt2", "9"],
+             "hybrid": ["--prompt", "1", "--prompt2", "7"]}[mode]
+    argv = ["edit", mode, "--model", tiny_model, *needs, "--steps", "2",
+            *[a.format(**digit) for a in extra], "--out", str(tmp_path / "x.png")]
+    assert main(argv) == 1
+    _one_error(capsys, f"{option} ")
+    assert _files(tmp_path) == []
+
+
+def test_the_options_each_mode_reads_still_run(tiny_model, digit, tmp_path):
+    base = ["edit", "--model", tiny_model, "--steps", "2"]
+    runs = [["inpaint", "--image", digit["image"], "--mask", digit["mask"], "--jump-length",
+             "2", "--resample", "2"],
+            ["anagram", "--prompt", "6", "--prompt2", "9", "--view", "jigsaw", "--view-seed",
+             "3"],
+            ["hybrid", "--prompt", "1", "--prompt2", "7", "--sigma", "3", "--frames",
+             str(tmp_path / "f.gif"), "--frames-scale", "2"],
+            ["anagram", "--prompt", "6", "--prompt2", "9"]]
+    for i, extra in enumerate(runs):
+        assert main([base[0], extra[0], *base[1:], *extra[1:],
+                     "--out", str(tmp_path / f"{i}.png")]) == 0, extra
+    assert read_parameters(tmp_path / "3.png")["view"] == "flip", "the default view"
+    assert read_parameters(tmp_path / "1.png")["view_seed"] == 3

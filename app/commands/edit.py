@@ -46,7 +46,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# an option -> the modes that read it (the namespace's name; given to another mode, refused)
+MODE_OPTIONS = {"mask": ("inpaint",), "prompt2": ("anagram", "hybrid"), "view": ("anagram",),
+                "sigma": ("hybrid",), "sigma2": ("hybrid",), "split": ("hybrid",),
+                "jump_length": ("inpaint",), "resample": ("inpaint",),
+                "view_seed": ("anagram",), "allow_failure_views": ("anagram",)}
+
+
+def refuse_unread(args: argparse.Namespace) -> None:
+    """An option this mode does not read is an error, not ignored (`edit sdedit --mask M`
+    would have run an SDEdit of the whole image)."""
+    for name, modes in MODE_OPTIONS.items():
+        if getattr(args, name, None) not in (None, False) and args.mode not in modes:
+            raise EngineError(f"--{name.replace('_', '-')} applies to edit {' and '.join(modes)}, "
+                              f"not {args.mode}")
+    if getattr(args, "frames_scale", None) is not None and args.frames is None:
+        raise EngineError("--frames-scale applies to the --frames file; name one with --frames")
+
+
 def check_required(args: argparse.Namespace) -> None:
+    refuse_unread(args)
     mode = mode_of(args.mode)
     needs = [name for name, needed in (("image", mode.needs_image), ("mask", mode.needs_mask),
                                        ("prompt", mode.needs_prompt),
@@ -96,10 +115,11 @@ def job_from_args(args: argparse.Namespace, model: DiffusionModel, image: torch.
     if mode_of(args.mode).needs_mask:
         check_same_size(args.image, args.mask)
         mask = images.load_mask(args.mask, model.image_size)
-    return Job(mode=args.mode, prompt=args.prompt, prompt2=args.prompt2, view=args.view,
+    return Job(mode=args.mode, prompt=args.prompt, prompt2=args.prompt2, view=args.view or "flip",
                sigma=args.sigma, i_start=i_start, guidance=args.guidance, steps=args.steps,
-               seed=args.seed, image=image, mask=mask, jump_length=args.jump_length,
-               repaint_repeats=args.resample, upscale=args.upscale, **illusion_fields(args))
+               seed=args.seed, image=image, mask=mask, jump_length=args.jump_length or 1,
+               repaint_repeats=args.resample or 1, upscale=args.upscale,
+               **illusion_fields(args))
 
 
 def illusion_fields(args: argparse.Namespace) -> dict:
