@@ -237,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    # transformers' 'Loading weights' bars on stderr: a failed run's message is its one line
+    # (read when transformers is imported, which the handlers do lazily)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from engine.errors import EngineError
 
     try:

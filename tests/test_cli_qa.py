@@ -285,3 +285,23 @@ def test_the_options_each_mode_reads_still_run(tiny_model, digit, tmp_path):
                      "--out", str(tmp_path / f"{i}.png")]) == 0, extra
     assert read_parameters(tmp_path / "3.png")["view"] == "flip", "the default view"
     assert read_parameters(tmp_path / "1.png")["view_seed"] == 3
+
+
+def test_loading_a_text_encoder_draws_no_progress_bar_on_stderr(tmp_path):
+    """transformers drew 'Loading weights: 100%|####| 21/21' on stderr at every IF load, so a
+    failure after it was two lines. A fresh process: the bar is set up at import."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.models.tiny import save_tiny_if, save_tiny_t5
+
+    folder = save_tiny_t5(save_tiny_if(tmp_path / "IF-I-tiny"))
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    done = subprocess.run([sys.executable, "main.py", "encode-prompts", "--model", str(folder),
+                           "--device", "cpu", "--out", str(tmp_path / "p.pth"), "a cat"],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Loading weights" not in done.stderr and "%|" not in done.stderr, done.stderr
+    assert (tmp_path / "p.pth").is_file()
