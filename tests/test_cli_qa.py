@@ -305,3 +305,16 @@ def test_loading_a_text_encoder_draws_no_progress_bar_on_stderr(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Loading weights" not in done.stderr and "%|" not in done.stderr, done.stderr
     assert (tmp_path / "p.pth").is_file()
+
+
+def test_an_emoji_training_run_as_model_names_its_pipeline(tmp_path, capsys):
+    """--model RUN (an emoji-base run folder) said its config.json 'is not the config of a
+    model this app can load'; the model is RUN/pipeline/IF-I-emoji."""
+    import json
+
+    run = tmp_path / "run"
+    (run / "pipeline" / "IF-I-emoji").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"training": {"stage": "base"}}))
+    assert main(["sample", "--model", str(run), "--out", str(tmp_path / "s")]) == 1
+    _one_error(capsys, f"--model {run / 'pipeline' / 'IF-I-emoji'}")
+    assert not (tmp_path / "s").exists()

@@ -152,6 +152,7 @@ def load_model(spec: str, device: str = "auto", dtype: str | None = None,
             if loader.kind in TAKES_DTYPE:
                 return loader.load(folder, dev, name, small_dtype(dtype, dev, where_they_apply))
             return loader.load(folder, dev, name)
+    _refuse_a_training_run(folder)
     config = folder / "config.json"
     if config.is_file():
         try:
@@ -162,6 +163,15 @@ def load_model(spec: str, device: str = "auto", dtype: str | None = None,
                          "UNet's or a diffusers model's)")
     raise ModelError(f"{folder} is not a model this app can load: no config.json of a Part B "
                      "model, no model_index.json of a diffusers pipeline")
+
+
+def _refuse_a_training_run(folder: Path) -> None:
+    """An emoji training run holds its model in pipeline/: name it rather than call the run's
+    config.json unloadable."""
+    for stage in ("IF-I-emoji", "IF-II-emoji"):
+        if (folder / "pipeline" / stage).is_dir():
+            raise ModelError(f"{folder} is an emoji training run; its model is the IF folder "
+                             f"inside it: --model {folder / 'pipeline' / stage}")
 
 
 def folder_size(folder: Path) -> int:
