@@ -318,3 +318,17 @@ def test_an_emoji_training_run_as_model_names_its_pipeline(tmp_path, capsys):
     assert main(["sample", "--model", str(run), "--out", str(tmp_path / "s")]) == 1
     _one_error(capsys, f"--model {run / 'pipeline' / 'IF-I-emoji'}")
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("mode", ["anagram", "hybrid"])
+def test_an_illusion_on_an_unconditional_model_says_it_needs_prompts_it_cannot_take(
+        tmp_path, capsys, mode):
+    """Without prompts it asked for --prompt and --prompt2; with them it said the model takes
+    no prompt: neither said that the mode cannot run on this model."""
+    from engine.models.tiny import save_tiny_digit_model
+
+    model = str(save_tiny_digit_model(tmp_path / "uncond", kind="time"))
+    assert main(["edit", mode, "--model", model, "--prompt", "1", "--prompt2", "7",
+                 "--steps", "2", "--out", str(tmp_path / "x.png")]) == 1
+    _one_error(capsys, "uncond is unconditional, so it cannot")
+    assert not (tmp_path / "x.png").exists()

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     check_file_outputs(out=args.out, frames=args.frames)
     check_image_outputs(args.out, args.frames)
     model = model_from_args(args)
+    check_model_takes(args, model)
     generator = generator_for(model, args.seed)
     image = read_image(args, model)
     i_start = start_index(args, model, image is not None)
@@ -79,6 +80,14 @@ def check_required(args: argparse.Namespace) -> None:
         if args.strength not in (None, 1.0):
             raise EngineError(f"edit {args.mode}: --strength below 1 needs --image to start "
                               "from")
+
+
+def check_model_takes(args: argparse.Namespace, model: DiffusionModel) -> None:
+    """An anagram or a hybrid is two prompts' estimates: an unconditional model has none."""
+    if mode_of(args.mode).two_prompts and not model.conditional:
+        raise EngineError(f"edit {args.mode} mixes the estimates of two prompts; {model.name} "
+                          "is unconditional, so it cannot make one (use a class- or "
+                          "text-conditioned model)")
 
 
 def read_image(args: argparse.Namespace, model: DiffusionModel) -> torch.Tensor | None:
