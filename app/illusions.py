@@ -165,7 +165,8 @@ def open_anagram_viewer(image: QImage, p: dict[str, Any], parent: QWidget | None
 def export_gif(viewer: AnagramViewer, p: dict[str, Any], asker: Any,
                preferences: Any = None) -> str | None:
     """Asks where (from the last export folder), then writes the viewer's animation of every
-    view with the parameters, and remembers the folder."""
+    view with the parameters, remembers the folder and says where it went in the viewer's own
+    line (as the sweep dialog does: the window's status bar is behind the viewer)."""
     start = "illusion.gif"
     if preferences is not None:
         start = os.path.join(preferences.last_folder("export"), start)
@@ -177,10 +178,12 @@ def export_gif(viewer: AnagramViewer, p: dict[str, Any], asker: Any,
     try:
         write_gif(viewer, os.fspath(path), p)
     except (EngineError, ValueError, OSError) as error:
+        viewer.say("")
         say_failed(viewer, f"The GIF was not written: {error}")
         return None
     if preferences is not None:
         preferences.set_last_folder("export", path)
+    viewer.say(f"Exported {path}")
     return path
 
 

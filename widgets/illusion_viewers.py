@@ -216,6 +216,9 @@ class AnagramViewer(QDialog):
         self.export_button = QPushButton("Export GIF…", self)
         self.export_button.setToolTip("Every view in turn, as an animated GIF")
         self.export_button.clicked.connect(self.exportRequested)
+        self.note = QLabel(self)  # what the last export did (the window's status bar is behind)
+        self.note.setWordWrap(True)
+        self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.setRange(0, 100)
         self.slider.valueChanged.connect(lambda v: self.set_progress(v / 100))
@@ -239,6 +242,12 @@ class AnagramViewer(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(self.scores)
+        layout.addWidget(self.note)
+
+    def say(self, text: str) -> None:
+        """One line under the views: what the last export did ("" clears it)."""
+        self.note.setText(text)
+        self.note.setToolTip(text)
 
     def _choose(self) -> None:
         self.view = str(self.chooser.currentData())
