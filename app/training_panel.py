@@ -292,9 +292,7 @@ class TrainingPanel(QWidget):
         self.status.setWordWrap(True)
         self.curve = LossCurve(self)
         self.progress = QProgressBar(self)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("Not training")
+        self._idle_progress()
         self.eta = QLabel(self)
         self.samples = ScaledImage(self)
         self.sample_image: QImage | None = None
@@ -430,7 +428,8 @@ class TrainingPanel(QWidget):
             worker = Worker("training", error_message, self)
             worker.yielded.connect(self._on_report)
             worker.finished.connect(lambda _, result: self._on_succeeded(*result))
-            worker.failed.connect(lambda _, message: self._set_state("failed", message))
+            worker.failed.connect(lambda _, message: self._set_state(
+                "failed", f"Training failed: {message}"))
             worker.ended.connect(lambda serial: self._on_ended(worker, serial))
             self.worker = worker
         return self.worker
@@ -528,7 +527,15 @@ class TrainingPanel(QWidget):
         if state != "running":
             self.eta.setText("")
             self._set_busy("")
+        if state == "failed":
+            self._idle_progress("Not training: the run failed")
         self.stateChanged.emit(state)
+
+    def _idle_progress(self, text: str = "Not training") -> None:
+        """The epoch bar as before any run: empty, saying `text`."""
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat(text)
 
     def load_into_canvas(self) -> bool:
         """Loads the out folder's trained model as the session's model."""
