@@ -1,6 +1,8 @@
 """The main window's layout: the canvas and the results side by side in the middle, and the
-docks around them (tools above, modes left, history below, the noise explorer and training
-tabbed on the right, hidden until asked for). It builds and places; it binds nothing.
+docks around them (tools above, modes left with training tabbed beside it, history below, the
+noise explorer on the right; explorer and training hidden until asked for). Training shares the
+modes' column so that opening it never takes width from the canvas (on the right, at 1280 px,
+it left the canvas a 136 px strip). It builds and places; it binds nothing.
 
     docks = build_layout(window, canvas=..., results=..., tools=..., modes=..., history=...,
                          explorer=..., training=...)
@@ -9,7 +11,7 @@ tabbed on the right, hidden until asked for). It builds and places; it binds not
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QSplitter, QWidget
 
 from app.results_view import RESULT_SIDE
@@ -24,7 +26,7 @@ DOCKS = (("tools", "Tools", Area.TopDockWidgetArea),
          ("modes", "Modes", Area.LeftDockWidgetArea),
          ("history", "History", Area.BottomDockWidgetArea),
          ("explorer", "Noise explorer", Area.RightDockWidgetArea),
-         ("training", "Training", Area.RightDockWidgetArea))
+         ("training", "Training", Area.LeftDockWidgetArea))
 
 
 def add_dock(window: QMainWindow, title: str, name: str, widget: QWidget,
@@ -54,7 +56,10 @@ def build_layout(window: QMainWindow, canvas: QWidget, results: QWidget,
     tools = docks["tools"]
     tools.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable)
     tools.setTitleBarWidget(QWidget(tools))  # a slim bar, no title
-    window.tabifyDockWidget(docks["explorer"], docks["training"])
+    training = docks["training"]
+    window.tabifyDockWidget(docks["modes"], training)
+    training.toggleViewAction().toggled.connect(  # shown: its tab comes to the front
+        lambda shown: shown and QTimer.singleShot(0, training.raise_))
     for key in ("explorer", "training"):
         docks[key].hide()
     window.resize(*WINDOW_SIZE)
