@@ -323,7 +323,11 @@ class Session(QObject):
         a model that fails to load leaves the one loaded before. `quiet`: a failure is only a
         status line (the startup default model)."""
         self._quiet_load = quiet
-        self.model.ask(spec=spec, device=device or self.device)
+        if self.model.ask(spec=spec, device=device or self.device) and self.runner.busy():
+            # the engine loads it once the runs before it end (nothing the user asked for is
+            # thrown away); said now, or the status bar shows the old model with no word
+            self.status.emit(f"Switching to {Path(spec).name or spec} after the current run "
+                             "(Esc cancels the run to switch now)")
 
     def use_prompts_file(self, path: str) -> None:
         """Reloads the current model with the prompts of an embeddings file."""
