@@ -10,6 +10,7 @@ import pickle
 import re
 import string
 import unicodedata
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 
@@ -23,10 +24,14 @@ def load_embeddings(path: str | Path, shape: tuple[int, ...] | None = None
                     ) -> dict[str, torch.Tensor]:
     """The file's dict; every value checked to be a float tensor of `shape` (if given)."""
     path = Path(path)
+    if path.is_dir():
+        raise PromptError(f"{path} is a folder, not an embeddings file (.pth)")
     if not path.is_file():
         raise PromptError(f"{path}: no such embeddings file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle-protocol warning: the message says it
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any failure to read is the same to the user
         if isinstance(error, pickle.UnpicklingError) and "weights only" in str(error).lower():
             # torch's own text advises weights_only=False: never pass that on

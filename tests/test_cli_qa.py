@@ -332,3 +332,36 @@ def test_an_illusion_on_an_unconditional_model_says_it_needs_prompts_it_cannot_t
                  "--steps", "2", "--out", str(tmp_path / "x.png")]) == 1
     _one_error(capsys, "uncond is unconditional, so it cannot")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_plain_pickle_as_prompts_is_one_line_and_never_run(tmp_path, capsys):
+    """A pickle.dump file (protocol 4) made torch warn on stderr before the message; a folder
+    was 'no such embeddings file'. Neither is unpickled: the payload would write a file."""
+    import pickle
+
+    from engine.models.tiny import save_tiny_if
+
+    folder = save_tiny_if(tmp_path / "IF-I-tiny")
+    witness = tmp_path / "ran"
+    evil = tmp_path / "evil.pth"
+    with open(evil, "wb") as f:
+        pickle.dump({"": _Payload(str(witness))}, f, protocol=4)
+    import warnings
+
+    for prompts, piece in ((evil, "not a readable embeddings file"),
+                           (tmp_path, "is a folder, not an embeddings file")):
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            assert main(["sample", "--model", str(folder), "--prompts", str(prompts),
+                         "--steps", "1", "-n", "1", "--out", str(tmp_path / "s")]) == 1
+        _one_error(capsys, piece)
+        assert [str(w.message) for w in warned if "pickle" in str(w.message)] == []
+    assert not witness.exists() and not (tmp_path / "s").exists()
+
+
+class _Payload:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
