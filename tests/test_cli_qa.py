@@ -365,3 +365,26 @@ class _Payload:
 
     def __reduce__(self):
         return (Path.touch, (Path(self.path),))
+
+
+@pytest.mark.parametrize("command", ["sample", "edit"])
+def test_more_steps_than_the_model_has_are_recorded_as_run(tmp_path, capsys, command):
+    """--steps 10000 on a T = 300 model ran 300 steps but its chunk said steps 10000 (which
+    the app then refused as out of its range). Here a model of T = 20."""
+    import json
+
+    from engine.models.tiny import save_tiny_digit_model
+
+    model = save_tiny_digit_model(tmp_path / "short")
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps(config | {"num_timesteps": 20}))
+    if command == "sample":
+        argv, png = ["sample", "-n", "1", "--out", str(tmp_path)], tmp_path / "sample-000.png"
+    else:
+        argv, png = (["edit", "hybrid", "--prompt", "1", "--prompt2", "7", "--out",
+                      str(tmp_path / "h.png")], tmp_path / "h.png")
+    assert main([*argv, "--model", str(model), "--steps", "10000"]) == 0
+    params = read_parameters(png)
+    top = params["timesteps"][0]
+    assert params["steps"] == len(params["timesteps"]) - 1 == top <= 20
+    assert f"{top} steps" in capsys.readouterr().err, "a note says how many ran"

@@ -41,6 +41,17 @@ def check_steps(steps: int | None) -> None:
         raise EngineError("--steps must be at least 1")
 
 
+def usable_steps(steps: int | None, model: DiffusionModel) -> int | None:
+    """--steps beyond the model's timesteps run as many as it has: that count (what the
+    parameters chunk records), with a note on stderr."""
+    top = model.schedule.top
+    if steps is None or steps <= top:
+        return steps
+    print(f"note: --steps {steps} is more than the {top} timesteps of {model.name}: running "
+          f"{top} steps", file=sys.stderr)
+    return top
+
+
 def run_loop(loop: Iterator[StepRecord], keep_frames: bool = False
              ) -> tuple[StepRecord, list[torch.Tensor]]:
     """Run to the end; with keep_frames, x_t after every step (for --frames)."""

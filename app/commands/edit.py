@@ -11,6 +11,7 @@ from app.commands.common import (
     model_from_args,
     run_loop,
     to_images,
+    usable_steps,
     write_frames,
 )
 from app.commands.outputs import all_or_nothing, check_file_outputs, check_image_outputs
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     check_image_outputs(args.out, args.frames)
     model = model_from_args(args)
     check_model_takes(args, model)
+    args.steps = usable_steps(args.steps, model)
     generator = generator_for(model, args.seed)
     image = read_image(args, model)
     i_start = start_index(args, model, image is not None)

@@ -11,6 +11,7 @@ from app.commands.common import (
     model_from_args,
     run_loop,
     to_images,
+    usable_steps,
 )
 from app.commands.outputs import all_or_nothing, check_folder_output
 from app.jobs import Job, job_parameters, make_run, own_parameters
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     check_steps(args.steps)
     check_folder_output(args.out)
     model = model_from_args(args)
+    args.steps = usable_steps(args.steps, model)
     prompt = edits.resolve_prompt(model, args.prompt)
     generator = generator_for(model, args.seed, args.count)
     job = Job(prompt=prompt, guidance=args.guidance, steps=args.steps, seed=args.seed,
