@@ -52,12 +52,12 @@ def test_a_failed_start_puts_the_epoch_bar_back_and_says_why(qtbot, tmp_path):
     with qtbot.waitSignal(panel.stateChanged, timeout=RUN_TIMEOUT,
                           check_params_cb=lambda state: state == "failed"):
         assert panel.start()
-    qtbot.waitUntil(lambda: not panel.is_running(), timeout=RUN_TIMEOUT)
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=RUN_TIMEOUT)  # ended
     assert "Epoch" not in panel.progress.format()
     assert panel.progress.format().startswith(idle)
     assert panel.progress.value() == panel.progress.minimum()
     assert panel.status.text().startswith("Training failed: ") and "a file" in panel.status.text()
-    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert not panel.stop_button.isEnabled() and not panel.is_running()
     assert panel.eta.text() == "" and panel.busy_text() == ""
 
 
@@ -88,10 +88,25 @@ def test_a_switch_asked_during_a_run_is_said_at_once_and_happens_after_it(qtbot,
     with qtbot.waitSignal(s.runner.finished, timeout=RUN_TIMEOUT):
         s.run_job()
         s.load_model("mnist-time")
-        assert lines and lines[-1].startswith("Switching to mnist-time after the current run")
+        assert lines and lines[-1] == "Switching to mnist-time after this run (Esc cancels it)"
         assert window.statusBar().currentMessage() == lines[-1]
         assert s.model_state.spec == tiny_model, "the run keeps its model"
     assert s.history.results()[-1].parameters["model"] != "mnist-time"
     qtbot.waitUntil(lambda: s.model_state.spec == "mnist-time", timeout=RUN_TIMEOUT)
     assert window.model_label.text().startswith("Model: ")
     assert "mnist" in window.model_label.text() and tiny_model != "mnist-time"
+
+
+def test_esc_after_asking_for_a_switch_cancels_the_run_and_the_switch_follows(qtbot, tmp_path,
+                                                                              tiny_model):
+    window = open_window(qtbot, tiny_model, tmp_path / "window")
+    s = window.session
+    window.modes.set_mode("sample")
+    window.modes.steps.setValue(300)
+    count = len(s.history.results())
+    s.run_job()
+    s.load_model("mnist-time")
+    with qtbot.waitSignal(s.runner.cancelled, timeout=RUN_TIMEOUT):
+        s.cancel_run()
+    qtbot.waitUntil(lambda: s.model_state.spec == "mnist-time", timeout=RUN_TIMEOUT)
+    assert len(s.history.results()) == count, "the cancelled run left no result"

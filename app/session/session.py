@@ -326,8 +326,8 @@ class Session(QObject):
         if self.model.ask(spec=spec, device=device or self.device) and self.runner.busy():
             # the engine loads it once the runs before it end (nothing the user asked for is
             # thrown away); said now, or the status bar shows the old model with no word
-            self.status.emit(f"Switching to {Path(spec).name or spec} after the current run "
-                             "(Esc cancels the run to switch now)")
+            self.status.emit(f"Switching to {Path(spec).name or spec} after this run "
+                             "(Esc cancels it)")
 
     def use_prompts_file(self, path: str) -> None:
         """Reloads the current model with the prompts of an embeddings file."""
