@@ -388,3 +388,16 @@ def test_more_steps_than_the_model_has_are_recorded_as_run(tmp_path, capsys, com
     top = params["timesteps"][0]
     assert params["steps"] == len(params["timesteps"]) - 1 == top <= 20
     assert f"{top} steps" in capsys.readouterr().err, "a note says how many ran"
+
+
+def test_sample_into_a_folder_of_an_earlier_batch_says_what_is_left(tiny_model, tmp_path,
+                                                                    capsys):
+    """-n 3 then -n 1 into one folder left sample-001/002.png of the first batch beside the
+    second's grid, silently."""
+    argv = ["sample", "--model", tiny_model, "--steps", "1", "--out", str(tmp_path)]
+    assert main([*argv, "-n", "3"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "-n", "1", "--seed", "5"]) == 0
+    err = capsys.readouterr().err
+    assert "sample-001.png" in err and "sample-002.png" in err and "earlier" in err, err
+    assert (tmp_path / "sample-002.png").is_file(), "nothing of the user's is deleted"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from app.commands.common import (
@@ -44,4 +45,16 @@ def run(args: argparse.Namespace) -> int:
         columns = min(len(pictures), max(1, math.ceil(math.sqrt(len(pictures)))))
         images.save_png(images.make_grid(pictures, columns), out / "grid.png", params)
     print(f"wrote {len(pictures)} samples and grid.png to {out}")
+    note_earlier_samples(out, len(pictures))
     return 0
+
+
+def note_earlier_samples(out: Path, count: int) -> None:
+    """Samples of an earlier, larger batch in the same folder are left as they are, and said."""
+    earlier = sorted(p.name for p in out.glob("sample-*.png")
+                     if p.stem[len("sample-"):].isdigit() and int(p.stem[len("sample-"):]) >= count)
+    if earlier:
+        shown = ", ".join(earlier[:3]) + (f" and {len(earlier) - 3} more" if len(earlier) > 3
+                                          else "")
+        print(f"note: {out} still holds {shown} of an earlier run (not part of this grid)",
+              file=sys.stderr)
