@@ -174,6 +174,9 @@ def prompt_for_vocabulary(prompt: str, words: Collection[str] | None, name: str 
             clauses.append(" ".join(known))
     if unknown:
         raise PromptError(unknown_words_message(list(dict.fromkeys(unknown)), vocabulary, name))
+    if not clauses and prompt.strip():  # '' is the unconditional prompt; '!!!' is not
+        raise PromptError(f"the prompt {prompt!r} has no words; {name} takes words such as "
+                          f"{', '.join(sorted(vocabulary)[:3])} (or '' for no prompt)")
     return ", ".join(clauses)
 
 

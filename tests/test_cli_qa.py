@@ -401,3 +401,16 @@ def test_sample_into_a_folder_of_an_earlier_batch_says_what_is_left(tiny_model, 
     err = capsys.readouterr().err
     assert "sample-001.png" in err and "sample-002.png" in err and "earlier" in err, err
     assert (tmp_path / "sample-002.png").is_file(), "nothing of the user's is deleted"
+
+
+@pytest.mark.parametrize("prompt", ["!!!", " ... ", "?"])
+def test_a_prompt_of_no_words_is_refused_not_run_unconditioned(prompt):
+    """`sample --prompt '!!!'` on a model with a vocabulary became '' (the unconditional
+    branch) while its chunk said '!!!'."""
+    from engine.errors import PromptError
+    from engine.prompts import prompt_for_vocabulary
+
+    with pytest.raises(PromptError, match="no words"):
+        prompt_for_vocabulary(prompt, ["rocket", "face"], "emoji")
+    assert prompt_for_vocabulary("", ["rocket"], "emoji") == "", "'' is the unconditional one"
+    assert prompt_for_vocabulary("Rocket!", ["rocket"], "emoji") == "rocket"
