@@ -8,6 +8,14 @@ is free or stale (its process is gone) but which still holds an autosave is what
 did not end cleanly left: `pending_recovery` finds it, `restore` puts it into a document (one
 undo step, the document stays modified) and `discard` deletes it. Two apps running at once
 never take each other's live autosave for a recovery.
+
+The timer's autosave never stalls the window: the GUI thread takes a snapshot (shared QImages,
+the manifest as text: no pixel is copied) and ONE worker thread encodes and writes it. One write
+runs at a time; a tick meanwhile does nothing (a change made during the write keeps the document
+dirty, so the next tick saves the newest state). `saved` and `failed` are emitted on the GUI
+thread. `save_now`, `close` and `mark_clean_exit` first finish the write in flight (the last
+cancels it: it stops within 64 KB and its temporary is removed), so no late write can recreate
+a deleted session folder or replace a newer autosave.
 """
 
 from __future__ import annotations
@@ -16,25 +24,30 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 import uuid
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QLockFile, QObject, QStandardPaths, Qt, QTimer, Signal
 
 from app.document import Document
 from app.history import History
 from app.project import (
     MANIFEST,
     ProjectError,
+    ProjectSnapshot,
+    WriteCancelled,
     apply_project,
     load_project,
     readable_entries,
     salvage_project,
-    save_project,
+    snapshot_project,
+    write_snapshot,
 )
 
 DEFAULT_INTERVAL_S = 30.0
@@ -42,6 +55,7 @@ AUTOSAVE_NAME = "autosave.dcproj"
 LOCK_NAME = "session.lock"
 SESSION_PREFIX = "session-"
 FAST_PNG = 1  # zlib level: an autosave must not stall the window
+CANCELLED = "cancelled"  # a write's outcome when `mark_clean_exit` stopped it
 
 
 @dataclass
@@ -60,6 +74,40 @@ class Recovery:
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+
+@dataclass
+class _Write:
+    """A background write: its number, its cancel flag and its future (the outcome: None when
+    written, CANCELLED, or why it failed)."""
+
+    number: int
+    cancel: threading.Event
+    future: Future[str | None] | None = None
+
+
+class _Relay(QObject):
+    """Carries a finished write to the GUI thread. It has no parent, and the worker holds it,
+    so a write that ends after its Autosaver is gone emits into nothing instead of a deleted
+    object."""
+
+    done = Signal(int, object)  # the write's number, its outcome
+
+
+def _write_in_background(path: Path, snapshot: ProjectSnapshot, job: _Write, relay: _Relay
+                         ) -> str | None:
+    """The worker's part: write the snapshot, then tell the GUI thread (queued)."""
+    try:
+        write_snapshot(path, snapshot, job.cancel.is_set)
+        outcome: str | None = None
+    except WriteCancelled:
+        outcome = CANCELLED
+    except (ProjectError, OSError) as e:
+        outcome = str(e)
+    except Exception as e:  # noqa: BLE001 - the GUI thread must hear of every ending
+        outcome = f"cannot save {path}: {type(e).__name__}: {e}"
+    relay.done.emit(job.number, outcome)
+    return outcome
 
 
 def default_folder() -> Path:
@@ -94,6 +142,12 @@ class Autosaver(QObject):
         self._lock: QLockFile | None = None
         self._recovery: Recovery | None = None
         self._dirty = False
+        self._write: _Write | None = None  # the background write in flight
+        self._writes = 0  # writes started (each one's number)
+        self._pool: ThreadPoolExecutor | None = None  # ONE worker thread, made on first use
+        self._closed = False  # no background write starts after close / mark_clean_exit
+        self._relay = _Relay()
+        self._relay.done.connect(self._on_written, Qt.ConnectionType.QueuedConnection)
         self.project_path: str | None = None  # recorded in the autosave, given back on recovery
         for signal in (document.changed, document.maskChanged, document.regionChanged):
             signal.connect(self._mark_dirty)
@@ -114,26 +168,99 @@ class Autosaver(QObject):
     def set_interval(self, seconds: float) -> None:
         self._timer.setInterval(max(1, round(seconds * 1000)))
 
+    @property
+    def writing(self) -> bool:
+        """A background write is in flight."""
+        return self._write is not None
+
     def save_now(self) -> bool:
-        """Writes the autosave at once; False (and `failed`) if it could not be written."""
+        """Writes the autosave at once, on this thread, after the write in flight (if any) has
+        finished; False (and `failed`) if it could not be written."""
+        self._finish_write()
         try:
-            self._hold_session_lock()
-            save_project(self.autosave_path, self._document, self._history,
-                         {"autosave": {"project_path": self.project_path}}, FAST_PNG)
+            snapshot = self._snapshot()
+            write_snapshot(self.autosave_path, snapshot)
         except (ProjectError, OSError) as e:
+            self._dirty = True
             self.failed.emit(str(e))
             return False
-        self._dirty = False
         self.saved.emit(str(self.autosave_path))
         return True
+
+    def save_in_background(self) -> bool:
+        """Starts writing the autosave in the worker thread and returns at once; False when a
+        write is in flight already, the autosaver is closed, or the snapshot could not be taken
+        (`failed` says why). `saved` or `failed` follow on this object's thread."""
+        if self._write is not None or self._closed:
+            return False
+        try:
+            snapshot = self._snapshot()
+        except (ProjectError, OSError) as e:
+            self._dirty = True
+            self.failed.emit(str(e))
+            return False
+        self._writes += 1
+        job = _Write(self._writes, threading.Event())
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="autosave")
+        self._write = job
+        job.future = self._pool.submit(_write_in_background, self.autosave_path, snapshot, job,
+                                       self._relay)
+        return True
+
+    def wait(self) -> None:
+        """Blocks until the background write in flight (if any) has ended; its `saved` or
+        `failed` is emitted now instead of later."""
+        self._finish_write()
+
+    def _snapshot(self) -> ProjectSnapshot:
+        """The document now (cheap); from here on a change makes the autosave dirty again."""
+        self._hold_session_lock()
+        snapshot = snapshot_project(self._document, self._history,
+                                    {"autosave": {"project_path": self.project_path}}, FAST_PNG,
+                                    str(self.autosave_path))
+        self._dirty = False
+        return snapshot
+
+    def _on_written(self, number: int, outcome: str | None) -> None:
+        job = self._write
+        if job is not None and job.number == number:  # else `_finish_write` took it already
+            self._ended(job, outcome, report=True)
+
+    def _ended(self, job: _Write, outcome: str | None, report: bool) -> None:
+        self._write = None
+        if outcome == CANCELLED:
+            self._dirty = True
+        elif outcome is not None:
+            self._dirty = True  # the next tick tries again
+            if report:
+                self.failed.emit(outcome)
+        elif report:
+            self.saved.emit(str(self.autosave_path))
+
+    def _finish_write(self, cancel: bool = False, report: bool = True) -> None:
+        """Waits for the write in flight, if any (`cancel`: asks it to stop first), and takes
+        its outcome here, so `saved` / `failed` come now (with `report`) and never later."""
+        job = self._write
+        if job is None or job.future is None:
+            return
+        if cancel:
+            job.cancel.set()
+        try:
+            outcome = job.future.result()
+        except Exception as e:  # noqa: BLE001 - the worker's report itself failed
+            outcome = f"cannot save {self.autosave_path}: {e}"
+        self._ended(job, outcome, report)
 
     def _mark_dirty(self, *_: object) -> None:
         self._dirty = True
 
     def _tick(self) -> None:
+        if self._write is not None:  # one write at a time: the next tick saves what is newer
+            return
         if self._modified():
             if self._dirty or not self.autosave_path.exists():
-                self.save_now()
+                self.save_in_background()
         elif self.autosave_path.exists():  # saved or back to clean: nothing to recover
             with contextlib.suppress(OSError):
                 self.autosave_path.unlink()
@@ -150,17 +277,27 @@ class Autosaver(QObject):
 
     # --- ending -----------------------------------------------------------------------------
     def mark_clean_exit(self) -> None:
-        """The app is quitting normally: stop, and delete this session's autosave."""
-        self._timer.stop()
+        """The app is quitting normally: stop (a write in flight is cancelled and waited for: it
+        stops within 64 KB of output), and delete this session's autosave."""
+        self._stop_writing(cancel=True)
         self._release_session()
         shutil.rmtree(self._session, ignore_errors=True)
         self._release_recovery()
 
     def close(self) -> None:
-        """Stops and releases the lock, keeping the autosave (what a crash leaves behind)."""
-        self._timer.stop()
+        """Stops and releases the lock, keeping the autosave (what a crash leaves behind); a
+        write in flight is finished first, so what is kept is the newest state."""
+        self._stop_writing(cancel=False)
         self._release_session()
         self._release_recovery()
+
+    def _stop_writing(self, cancel: bool) -> None:
+        self._timer.stop()
+        self._closed = True
+        self._finish_write(cancel=cancel, report=not cancel)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def _release_session(self) -> None:
         if self._lock is not None:

@@ -22,13 +22,15 @@ import io
 import json
 import os
 import struct
+import sys
+import time
 import warnings
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image
@@ -77,7 +79,27 @@ class ProjectData:
 
 
 # ---------------------------------------------------------------------------------------------
-# Saving
+# Saving: a snapshot (cheap, on the GUI thread) and its write (slow: any thread)
+
+
+class WriteCancelled(Exception):
+    """`write_snapshot` stopped because its `cancelled()` said so; the target is untouched."""
+
+
+@dataclass
+class ProjectSnapshot:
+    """A project as it was when `snapshot_project` was called, ready for `write_snapshot`.
+
+    Taking it copies no pixels: QImages are implicitly shared (and reentrant), so these shallow
+    copies may be read in another thread while the GUI's document copies itself on its next
+    write. The manifest is JSON text already, so later changes to the settings do not reach it.
+    """
+
+    manifest: str
+    image: QImage
+    mask: QImage
+    results: list[tuple[str, QImage]]  # (zip name, image) for each result's image and frames
+    compress_level: int = 6
 
 
 def save_project(
@@ -92,22 +114,60 @@ def save_project(
     Raises ProjectError when the file cannot be written. `compress_level` (0-9) trades the
     PNGs' size for speed (the autosave uses 1).
     """
+    snapshot = snapshot_project(document, history, settings, compress_level, os.fspath(path))
+    write_snapshot(path, snapshot)
+
+
+def snapshot_project(
+    document: Document,
+    history: History | Sequence[Result] | None = None,
+    settings: dict[str, Any] | None = None,
+    compress_level: int = 6,
+    name: str = "the project",
+) -> ProjectSnapshot:
+    """What `save_project` would write now, taken in no time (no pixel is read). ProjectError
+    (naming `name`) for a setting that is not JSON or a result without an image."""
     results = list(history) if history is not None else []
     entries = [r.to_json(f"history/{i:04d}") for i, r in enumerate(results)]
-    manifest = _manifest(document, entries, settings or {})
-    files: list[tuple[str, bytes]] = [
-        ("image.png", _png(_document_pixels(document.image()), compress_level)),
-        ("mask.png", _png(qimage_to_pil(document.mask(), "L"), compress_level)),
-    ]
+    images: list[tuple[str, QImage]] = []
     for result, entry in zip(results, entries):
-        files.append((entry["image"], _png(_result_pixels(result.image), compress_level)))
-        for frame, name in zip(result.frames, entry["frames"]):
-            files.append((name, _png(_result_pixels(frame), compress_level)))
-    try:
-        text = json.dumps(manifest, ensure_ascii=False, indent=1, default=str)  # Paths -> str
+        if result.image.isNull():
+            raise ProjectError(f"cannot save {name}: a history result has no image")
+        images.append((entry["image"], QImage(result.image)))
+        images.extend((n, QImage(frame)) for frame, n in zip(result.frames, entry["frames"]))
+    try:  # Paths -> str
+        text = json.dumps(_manifest(document, entries, settings or {}), ensure_ascii=False,
+                          indent=1, default=str)
     except (TypeError, ValueError) as e:
-        raise ProjectError(f"cannot save {os.fspath(path)}: a setting is not JSON ({e})") from e
-    _atomic_zip(Path(path), text, files)
+        raise ProjectError(f"cannot save {name}: a setting is not JSON ({e})") from e
+    return ProjectSnapshot(text, QImage(document.image()), QImage(document.mask()), images,
+                           compress_level)
+
+
+def write_snapshot(
+    path: PathLike, snapshot: ProjectSnapshot, cancelled: Callable[[], bool] | None = None
+) -> None:
+    """Writes `snapshot` to `path` atomically (a temporary beside it, renamed over it at the
+    end), safe to call off the GUI thread. It reads the document's image and mask first and then
+    lets go of them (the snapshot is spent: write it once). `cancelled()` is asked between every
+    64 KB written: True stops with WriteCancelled and leaves `path` as it was. ProjectError when
+    the file cannot be written."""
+    target = Path(path)
+    stop = cancelled if cancelled is not None else (lambda: False)
+    image, mask = _document_pixels(snapshot.image), _mask_pixels(snapshot.mask)
+    snapshot.image = snapshot.mask = QImage()  # the GUI's next stroke need not copy them
+    try:
+        with replacing(target) as tmp, open(tmp, "xb") as f, zipfile.ZipFile(f, "w") as zf:
+            zf.writestr(MANIFEST, snapshot.manifest, compress_type=zipfile.ZIP_DEFLATED)
+            level = snapshot.compress_level
+            _write_png(zf, "image.png", image, level, stop)
+            _write_png(zf, "mask.png", mask, level, stop)
+            for name, result in snapshot.results:
+                _write_png(zf, name, _result_pixels(result), level, stop)
+            if stop():
+                raise WriteCancelled
+    except OSError as e:
+        raise ProjectError(f"cannot save {target}: {e.strerror or e}") from e
 
 
 def _manifest(document: Document, entries: list[dict[str, Any]],
@@ -127,10 +187,36 @@ def _manifest(document: Document, entries: list[dict[str, Any]],
 
 
 def _document_pixels(image: QImage) -> Image.Image:
-    rgba = qimage_to_numpy(image, "RGBA")
-    if rgba.size and rgba[..., 3].min() == 255:
-        return Image.fromarray(np.ascontiguousarray(rgba[..., :3]))  # opaque: RGB is smaller
-    return Image.fromarray(rgba)
+    """RGB when every pixel is opaque (a smaller file), else RGBA. An ARGB32 image is read
+    straight from its bytes by Pillow, which lets other threads run meanwhile (QImage's own
+    conversion holds Python's lock: half a second for 9000 x 9000)."""
+    raw = _raw_rows(image, IMAGE_FORMAT)
+    if raw is None or sys.byteorder != "little":  # ARGB32's bytes are B, G, R, A on this order
+        rgba = qimage_to_numpy(image, "RGBA")
+        if rgba.size and rgba[..., 3].min() == 255:
+            return Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+        return Image.fromarray(rgba)
+    size, line = (image.width(), image.height()), image.bytesPerLine()
+    if raw[:, 3:4 * image.width():4].min() == 255:
+        return Image.frombytes("RGB", size, raw, "raw", "BGRX", line, 1)
+    return Image.frombytes("RGBA", size, raw, "raw", "BGRA", line, 1)
+
+
+def _mask_pixels(mask: QImage) -> Image.Image:
+    raw = _raw_rows(mask, MASK_FORMAT)
+    if raw is None:
+        return qimage_to_pil(mask, "L")
+    return Image.frombytes("L", (mask.width(), mask.height()), raw, "raw", "L",
+                           mask.bytesPerLine(), 1)
+
+
+def _raw_rows(image: QImage, image_format: QImage.Format) -> np.ndarray | None:
+    """`image`'s bytes as (height, bytes per line), without copying, if it is in
+    `image_format` and not empty; else None."""
+    if image.isNull() or image.format() != image_format or image.width() == 0:
+        return None
+    h, line = image.height(), image.bytesPerLine()
+    return np.frombuffer(image.constBits(), np.uint8, count=h * line).reshape(h, line)
 
 
 def _result_pixels(image: QImage) -> Image.Image:
@@ -139,20 +225,30 @@ def _result_pixels(image: QImage) -> Image.Image:
     return qimage_to_pil(image)
 
 
-def _png(img: Image.Image, compress_level: int) -> bytes:
-    out = io.BytesIO()
-    img.save(out, format="PNG", compress_level=compress_level)
-    return out.getvalue()
+class _Checked:
+    """A file-like writer that asks `cancelled()` before each write."""
+
+    def __init__(self, out: IO[bytes], cancelled: Callable[[], bool]) -> None:
+        self._out, self._cancelled = out, cancelled
+
+    def write(self, data: bytes) -> int:
+        if self._cancelled():
+            raise WriteCancelled
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
-def _atomic_zip(target: Path, manifest: str, files: list[tuple[str, bytes]]) -> None:
-    try:
-        with replacing(target) as tmp, open(tmp, "xb") as f, zipfile.ZipFile(f, "w") as zf:
-            zf.writestr(MANIFEST, manifest, compress_type=zipfile.ZIP_DEFLATED)
-            for name, data in files:  # PNGs are compressed already
-                zf.writestr(name, data, compress_type=zipfile.ZIP_STORED)
-    except OSError as e:
-        raise ProjectError(f"cannot save {target}: {e.strerror or e}") from e
+def _write_png(zf: zipfile.ZipFile, name: str, img: Image.Image, compress_level: int,
+               cancelled: Callable[[], bool]) -> None:
+    """`img` as a PNG entry `name`, encoded straight into the zip (stored: PNGs are
+    compressed already)."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o600 << 16
+    with zf.open(info, "w") as entry:
+        img.save(_Checked(entry, cancelled), format="PNG", compress_level=compress_level)
 
 
 # ---------------------------------------------------------------------------------------------

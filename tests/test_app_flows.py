@@ -329,6 +329,7 @@ def test_new_results_alone_are_autosaved(qtbot, window, tmp_path):
     run(qtbot, window, prompt="6")
     assert not window.session.document.modified and window.session.is_modified()
     window.session.autosaver._tick()  # what the timer does every interval
+    window.session.autosaver.wait()  # the write runs in the background
     assert window.session.autosaver.autosave_path.is_file(), "the history is work to save too"
 
 

@@ -205,4 +205,5 @@ def test_new_results_alone_are_autosaved(session, tmp_path):
     run(session, prompt="6")
     assert not session.document.modified and session.dirty
     saver._tick()
+    saver.wait()  # the write runs in the background
     assert saver.autosave_path.is_file(), "the history is work to save too"
