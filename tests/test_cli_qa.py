@@ -414,3 +414,12 @@ def test_a_prompt_of_no_words_is_refused_not_run_unconditioned(prompt):
         prompt_for_vocabulary(prompt, ["rocket", "face"], "emoji")
     assert prompt_for_vocabulary("", ["rocket"], "emoji") == "", "'' is the unconditional one"
     assert prompt_for_vocabulary("Rocket!", ["rocket"], "emoji") == "rocket"
+
+
+def test_sigma2_on_a_two_band_hybrid_is_refused(tiny_model, tmp_path, capsys):
+    """--sigma2 splits a triple hybrid's medium band from its high one; on a plain low/high
+    hybrid it was taken and ignored."""
+    assert main(["edit", "hybrid", "--model", tiny_model, "--prompt", "1", "--prompt2", "7",
+                 "--sigma2", "1", "--steps", "2", "--out", str(tmp_path / "x.png")]) == 1
+    _one_error(capsys, "--sigma2")
+    assert _files(tmp_path) == []

@@ -145,6 +145,9 @@ def illusion_fields(args: argparse.Namespace) -> dict:
                                              else "frequency")
     fields = {"more_prompts": more, "view_seed": getattr(args, "view_seed", 0) or 0,
               "split": split, "sigma2": getattr(args, "sigma2", None)}
+    if fields["sigma2"] is not None and split != "triple":
+        raise EngineError(f"--sigma2 splits a triple hybrid's medium band from its high one "
+                          f"(--prompt3); this hybrid's split is {split}")
     if args.mode != "anagram":
         if any(views):
             raise EngineError("--view3 and --view4 are for anagrams")
