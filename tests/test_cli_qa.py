@@ -423,3 +423,21 @@ def test_sigma2_on_a_two_band_hybrid_is_refused(tiny_model, tmp_path, capsys):
                  "--sigma2", "1", "--steps", "2", "--out", str(tmp_path / "x.png")]) == 1
     _one_error(capsys, "--sigma2")
     assert _files(tmp_path) == []
+
+
+def test_a_short_max_steps_run_does_not_compile(tmp_path, monkeypatch):
+    """--compile auto counted the steps of every epoch, not --max-steps: a 1-step smoke run of
+    emoji-upscale spent 9 minutes compiling. Asked for, compile still happens."""
+    import engine.training.emoji_train as emoji_train
+
+    seen = []
+
+    def fake(config, out_dir, **kwargs):
+        seen.append(config.compile)
+        raise emoji_train.EngineError("stop here")
+
+    monkeypatch.setattr(emoji_train, "train_emoji", fake)
+    base = ["train", "emoji-base", "--out", str(tmp_path / "run"), "--data", str(tmp_path)]
+    for extra in (["--max-steps", "1"], ["--max-steps", "1", "--compile", "on"], []):
+        assert main([*base, *extra]) == 1
+    assert seen == ["off", "on", "auto"]

@@ -102,7 +102,7 @@ def test_the_cli_takes_init_from_for_emoji_only(runs, tmp_path, capsys):
     assert "trained emoji-base to step 1" in capsys.readouterr().err
     assert main(["train", "denoiser", "--out", str(tmp_path / "d"), "--init-from",
                  str(base.out_dir)]) == 1
-    assert "--init-from apply to the emoji trainers" in capsys.readouterr().err
+    assert "--init-from applies to the emoji trainers" in capsys.readouterr().err
     assert main(["train", "emoji-classifier", "--data", str(data), "--out",
                  str(tmp_path / "c"), "--init-from", str(base.out_dir)]) == 1
     assert "does not apply to the emoji classifier" in capsys.readouterr().err

@@ -34,7 +34,12 @@ def _saved(out_dir: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.training.emoji_train import STAGES, EmojiTrainConfig, train_emoji
+    from engine.training.emoji_train import (
+        COMPILE_MIN_STEPS,
+        STAGES,
+        EmojiTrainConfig,
+        train_emoji,
+    )
 
     if getattr(args, "holdout_style", None) is not None:
         raise EngineError("--holdout-style applies to emoji-classifier")
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                               data_dir=data,
                               seed=args.seed, device=args.device, precision=args.precision,
                               num_threads=getattr(args, "threads", None),
-                              compile=getattr(args, "compile", None) or "auto",
+                              compile=_compile(args, COMPILE_MIN_STEPS),
                               **{k: v for k, v in values.items() if v is not None})
     result = train_emoji(config, out_dir, resume=args.resume, progress=True,
                          max_steps=getattr(args, "max_steps", None))
@@ -68,3 +73,13 @@ def _refuse_the_other_stages_options(args: argparse.Namespace) -> None:
     if args.kind == "emoji-base" and getattr(args, "text_encoder", None) is not None:
         raise EngineError("--text-encoder applies to emoji-upscale; emoji-base trains its own "
                           "text encoder")
+
+
+def _compile(args: argparse.Namespace, min_steps: int) -> str:
+    """--compile as asked; auto is off for a --max-steps run too short to earn the compile
+    (auto counts every epoch's steps, which --max-steps cuts short)."""
+    asked = getattr(args, "compile", None)
+    if asked is None and getattr(args, "max_steps", None) is not None \
+            and args.max_steps < min_steps:
+        return "off"
+    return asked or "auto"
