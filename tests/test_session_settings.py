@@ -240,3 +240,18 @@ def test_a_suggested_anagram_picked_in_the_panel_reaches_the_settings(bound):
     fields = s.job_fields(draw=False)
     assert (fields["prompt"], fields["prompt2"], fields["view"]) == (*best.prompts, *best.views)
     assert fields["more_views"] == () and not s.seed_once, "a suggestion carries no seed"
+
+
+def test_a_file_made_on_the_default_schedule_restores_it_and_its_i_start(qtbot, tmp_path):
+    """A PNG written with default steps records "steps": null; opened while the panel shows
+    25 steps, its i_start must index the default schedule, not the 25-step one (CLI QA walk)."""
+    from test_app import open_window
+
+    window = open_window(qtbot, "mnist", tmp_path / "window")
+    s = window.session.settings
+    s.steps = 25
+    s.apply_parameters({"mode": "sdedit", "steps": None, "i_start": 18})
+    assert s.steps == 0
+    default = window.session.model_state.timesteps_for(0)
+    assert tuple(s.timesteps) == tuple(default)
+    assert s.strength == pytest.approx(1.0 - 18 / (len(default) - 1))

@@ -280,6 +280,8 @@ class RunSettings(Observable):
         for key in ("guidance", "sigma", "steps", "count"):
             if isinstance(p.get(key), int | float):
                 self._try(key, p[key])
+        if "steps" in p and p["steps"] is None:  # made on the default schedule: so its i_start
+            self._try("steps", 0)
         seed = p.get("seed")
         if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
             self.seed = seed
