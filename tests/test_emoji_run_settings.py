@@ -22,7 +22,15 @@ def namespace(tmp_path, **given) -> argparse.Namespace:
     return argparse.Namespace(**(values | given))
 
 
+def holding_a_run(tmp_path):
+    """tmp_path/run with a training state file: what --resume checks for before it reads."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "training_state.pt").write_bytes(b"")
+    return tmp_path
+
+
 def test_a_resume_fills_in_what_was_left_out(tmp_path):
+    holding_a_run(tmp_path)
     saved = {"epochs": 7, "batch_size": 16, "width": 32, "data_dir": str(tmp_path / "set")}
     asked = []
     out, values, data = emoji_run_settings(namespace(tmp_path, resume=True, batch_size=8),
@@ -40,6 +48,9 @@ def test_without_resume_nothing_saved_is_read_and_data_is_needed(tmp_path):
                                          never)
     assert values == {"epochs": 2, "batch_size": None, "width": None}
     assert data == str(Path("set").resolve())
+    with pytest.raises(EngineError, match="holds no training run to resume"):
+        emoji_run_settings(namespace(tmp_path, resume=True), OPTIONS, lambda _: {})
+    holding_a_run(tmp_path)
     with pytest.raises(EngineError, match="--data DIR is needed"):
         emoji_run_settings(namespace(tmp_path, resume=True), OPTIONS, lambda _: {})
 
