@@ -1,8 +1,9 @@
 """The main window's layout: the canvas and the results side by side in the middle, and the
-docks around them (tools above, modes left with training tabbed beside it, history below, the
-noise explorer on the right; explorer and training hidden until asked for). Training shares the
-modes' column so that opening it never takes width from the canvas (on the right, at 1280 px,
-it left the canvas a 136 px strip). It builds and places; it binds nothing.
+docks around them (tools above, modes left with the noise explorer and training tabbed beside
+it, history below; explorer and training hidden until asked for). Both share the modes' column
+so that opening one never takes width from the canvas (on the right, at 1280 px, training left
+the canvas a 136 px strip and the explorer 270 px of 538). It builds and places; it binds
+nothing.
 
     docks = build_layout(window, canvas=..., results=..., tools=..., modes=..., history=...,
                          explorer=..., training=...)
@@ -25,7 +26,7 @@ Area = Qt.DockWidgetArea
 DOCKS = (("tools", "Tools", Area.TopDockWidgetArea),
          ("modes", "Modes", Area.LeftDockWidgetArea),
          ("history", "History", Area.BottomDockWidgetArea),
-         ("explorer", "Noise explorer", Area.RightDockWidgetArea),
+         ("explorer", "Noise explorer", Area.LeftDockWidgetArea),
          ("training", "Training", Area.LeftDockWidgetArea))
 
 
@@ -56,10 +57,11 @@ def build_layout(window: QMainWindow, canvas: QWidget, results: QWidget,
     tools = docks["tools"]
     tools.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable)
     tools.setTitleBarWidget(QWidget(tools))  # a slim bar, no title
-    training = docks["training"]
-    window.tabifyDockWidget(docks["modes"], training)
-    training.toggleViewAction().toggled.connect(  # shown: its tab comes to the front
-        lambda shown: shown and QTimer.singleShot(0, training.raise_))
+    for key in ("explorer", "training"):
+        tabbed = docks[key]
+        window.tabifyDockWidget(docks["modes"], tabbed)
+        tabbed.toggleViewAction().toggled.connect(  # shown: its tab comes to the front
+            lambda shown, dock=tabbed: shown and QTimer.singleShot(0, dock.raise_))
     for key in ("explorer", "training"):
         docks[key].hide()
     window.resize(*WINDOW_SIZE)
