@@ -37,6 +37,7 @@ from app.explorer import NoiseExplorer
 from app.history import Result
 from app.illusions import open_illusion_viewer
 from app.model_menu import PRECISION_LABELS, ModelMenu  # noqa: F401 - tests read the labels here
+from app.model_sees import ModelSeesWorker
 from app.qt_images import BLACK, brush_for, scaling_for
 from app.recent_menu import fill_recent_menu
 from app.results_view import ResultsView
@@ -112,6 +113,8 @@ class MainWindow(QMainWindow):
         self.history_strip.setToolTip("Results: click to show, double-click to apply, "
                                       "right-click for more")
         self.input_timer = QTimer(self, singleShot=True, interval=INPUT_DELAY_MS)
+        self.model_sees = ModelSeesWorker(self)  # off the GUI thread: seconds on a big image
+        self.session.own_thread(self.model_sees)
         self.explorer = NoiseExplorer(self.session)
         self.training_panel = TrainingPanel(self.session)
         self.session.own_thread(self.training_panel)
@@ -224,6 +227,7 @@ class MainWindow(QMainWindow):
         rv.export_button.clicked.connect(lambda: s.export_dialog())
         rv.keep_button.clicked.connect(s.keep_live_result)
         self.input_timer.timeout.connect(self._update_model_input)
+        self.model_sees.ready.connect(self.result_view.show_model_input)
         for signal in (doc.changed, doc.regionChanged):
             signal.connect(lambda *_: self.input_timer.start())
         strip, h = self.history_strip, self.session.history
@@ -302,7 +306,11 @@ class MainWindow(QMainWindow):
         self.modes.set_model_info(None)
 
     def _update_model_input(self) -> None:
-        self.result_view.show_model_input(*self.session.model_input())
+        snap = self.session.model_input_snapshot()
+        if snap is None:
+            self.result_view.show_model_input(None, "")
+        else:
+            self.model_sees.request(snap)
 
     # --- runs -----------------------------------------------------------------------------------
     def _on_state(self, state: str) -> None:

@@ -24,14 +24,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.autosave import DEFAULT_INTERVAL_S, Autosaver
 from app.document import Document
 from app.history import History, Result
 from app.jobs import Job, illusion_fields, own_parameters
-from app.qt_images import BLACK, WHITE, pil_to_qimage, qimage_to_numpy, qimage_to_pil, scaling_for
+from app.model_sees import InputSnapshot, take_snapshot, what_the_model_sees
+from app.qt_images import BLACK, WHITE, qimage_to_pil, scaling_for
 from app.session import modes as mode_table
 from app.session.asker import Asker
 from app.session.exports import Exports
@@ -444,24 +444,16 @@ class Session(QObject):
 
     def model_input(self) -> tuple[Any, str]:
         """The region converted exactly as a run converts it (a QImage; None without a model),
-        and a line saying what changed."""
-        state = self.model_state
-        if state is None:
-            return None, ""
-        size, channels = state.size, state.channels
-        region = self.document.region_image()
-        x = images.prepare_image(qimage_to_pil(region, "RGB"), size, channels, state.data_range)
-        seen = pil_to_qimage(images.to_pil(x, state.data_range))
-        notes = []
-        if region.width() != size or region.height() != size:
-            notes.append(f"scaled from {region.width()}×{region.height()}")
-        rgb = qimage_to_numpy(region, "RGB")
-        if channels == 1 and not (np.array_equal(rgb[..., 0], rgb[..., 1])
-                                  and np.array_equal(rgb[..., 1], rgb[..., 2])):
-            notes.append("colour made grey")
-        kind = "grey" if channels == 1 else "colour"
-        caption = f"{size}×{size} {kind}" + (f" ({', '.join(notes)})" if notes else "")
-        return seen, caption
+        and a line saying what changed (app/session/model_sees.py; the window works it out
+        off the GUI thread from `model_input_snapshot`)."""
+        snap = self.model_input_snapshot()
+        return what_the_model_sees(snap) if snap is not None else (None, "")
+
+    def model_input_snapshot(self) -> InputSnapshot | None:
+        """The document's image (shared, cheap) and region for the model loaded; None without."""
+        if self.model_state is None:
+            return None
+        return take_snapshot(self.document.image(), self.document.region(), self.model_state)
 
     # --- documents ------------------------------------------------------------------------------
     def default_canvas(self) -> tuple[int, Any]:
