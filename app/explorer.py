@@ -35,7 +35,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
 from app.engine_thread import error_message, tensor_to_qimage
-from app.qt_images import qimage_to_pil
+from app.model_sees import region_rgb
 from app.session.worker import Cancelled, Worker
 from engine import images
 from engine.errors import EngineError
@@ -293,7 +293,7 @@ class NoiseExplorer(QWidget):
             self.inputs = None
             self.view.set_status("No model is loaded.")
             return False
-        region = qimage_to_pil(self.session.document.region_image(), "RGB")
+        region = region_rgb(self.session.document.image(), self.session.document.region())
         x0 = images.prepare_image(region, state.size, state.channels, state.data_range)
         prompt = self.session.settings.prompt if state.conditional else None
         self._generation += 1
