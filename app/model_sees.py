@@ -22,7 +22,7 @@ from PIL import Image
 from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QImage
 
-from app.qt_images import pil_to_qimage, qimage_to_pil
+from app.qt_images import pil_to_qimage, qimage_to_pil, raw_rows
 from engine import images
 
 
@@ -47,12 +47,10 @@ def region_rgb(image: QImage, region: QRect) -> Image.Image:
     """The region as an RGB Pillow image, alpha dropped as Qt's conversion to RGB888 drops it.
     An ARGB32 image is read straight from its bytes; any other format through Qt."""
     inside = region.intersected(image.rect())
-    if (image.format() != QImage.Format.Format_ARGB32 or sys.byteorder != "little"
-            or inside.isEmpty()):
+    raw = raw_rows(image, QImage.Format.Format_ARGB32)
+    if raw is None or sys.byteorder != "little" or inside.isEmpty():
         return qimage_to_pil(image.copy(region), "RGB")
-    line = image.bytesPerLine()
-    raw = np.frombuffer(image.constBits(), np.uint8, count=image.height() * line)
-    rows = raw.reshape(image.height(), line)[inside.top():inside.bottom() + 1]
+    rows = raw[inside.top():inside.bottom() + 1]
     start = 4 * inside.left()
     part = np.ascontiguousarray(rows[:, start:start + 4 * inside.width()])
     rgb = Image.frombytes("RGB", (inside.width(), inside.height()), part, "raw", "BGRX")

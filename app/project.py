@@ -39,7 +39,7 @@ from PySide6.QtGui import QColor, QImage
 
 from app.document import IMAGE_FORMAT, MASK_FORMAT, Document
 from app.history import History, Result
-from app.qt_images import pil_to_qimage, qimage_to_numpy, qimage_to_pil
+from app.qt_images import pil_to_qimage, qimage_to_numpy, qimage_to_pil, raw_rows
 from engine.files import replacing
 
 SUFFIX = ".dcproj"
@@ -190,7 +190,7 @@ def _document_pixels(image: QImage) -> Image.Image:
     """RGB when every pixel is opaque (a smaller file), else RGBA. An ARGB32 image is read
     straight from its bytes by Pillow, which lets other threads run meanwhile (QImage's own
     conversion holds Python's lock: half a second for 9000 x 9000)."""
-    raw = _raw_rows(image, IMAGE_FORMAT)
+    raw = raw_rows(image, IMAGE_FORMAT)
     if raw is None or sys.byteorder != "little":  # ARGB32's bytes are B, G, R, A on this order
         rgba = qimage_to_numpy(image, "RGBA")
         if rgba.size and rgba[..., 3].min() == 255:
@@ -203,20 +203,11 @@ def _document_pixels(image: QImage) -> Image.Image:
 
 
 def _mask_pixels(mask: QImage) -> Image.Image:
-    raw = _raw_rows(mask, MASK_FORMAT)
+    raw = raw_rows(mask, MASK_FORMAT)
     if raw is None:
         return qimage_to_pil(mask, "L")
     return Image.frombytes("L", (mask.width(), mask.height()), raw, "raw", "L",
                            mask.bytesPerLine(), 1)
-
-
-def _raw_rows(image: QImage, image_format: QImage.Format) -> np.ndarray | None:
-    """`image`'s bytes as (height, bytes per line), without copying, if it is in
-    `image_format` and not empty; else None."""
-    if image.isNull() or image.format() != image_format or image.width() == 0:
-        return None
-    h, line = image.height(), image.bytesPerLine()
-    return np.frombuffer(image.constBits(), np.uint8, count=h * line).reshape(h, line)
 
 
 def _result_pixels(image: QImage) -> Image.Image:

@@ -90,6 +90,16 @@ def _mode_of_shape(shape: tuple[int, ...]) -> str:
     raise ValueError(f"pixels must be (h, w), (h, w, 3) or (h, w, 4), got {tuple(shape)}")
 
 
+def raw_rows(image: QImage, image_format: QImage.Format) -> np.ndarray | None:
+    """`image`'s bytes as (height, bytes per line), without copying, if it is in `image_format`
+    and not empty; else None. Pillow reads them (Image.frombytes) while other threads run, where
+    QImage's own conversions hold Python's lock (half a second for 9000 x 9000)."""
+    if image.isNull() or image.format() != image_format or image.width() == 0:
+        return None
+    h, line = image.height(), image.bytesPerLine()
+    return np.frombuffer(image.constBits(), np.uint8, count=h * line).reshape(h, line)
+
+
 def qimage_to_pil(image: QImage, mode: str | None = None) -> Image.Image:
     """`image` as a Pillow image in `mode` ("L", "RGB", "RGBA"; default: its natural mode)."""
     return Image.fromarray(qimage_to_numpy(image, mode))
