@@ -16,6 +16,17 @@ from app.cli import main
 from engine.models.tiny import save_tiny_digit_model
 
 
+def write_digit_and_mask(root: Path) -> dict[str, str]:
+    """root/one.png (a 28 px '1') and root/mask.png (its right half white)."""
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 12:16] = 255
+    Image.fromarray(image).save(root / "one.png")
+    mask = np.zeros((28, 28), np.uint8)
+    mask[:, 14:] = 255
+    Image.fromarray(mask).save(root / "mask.png")
+    return {"image": str(root / "one.png"), "mask": str(root / "mask.png")}
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> str:
     return str(save_tiny_digit_model(tmp_path_factory.mktemp("tiny-class")))
@@ -25,12 +36,7 @@ def tiny(tmp_path_factory) -> str:
 def files(tmp_path_factory) -> dict[str, str]:
     """Inputs: an image and mask, a plain file, broken model folders, bad training data."""
     root = tmp_path_factory.mktemp("inputs")
-    image = np.zeros((28, 28), np.uint8)
-    image[4:24, 12:16] = 255
-    Image.fromarray(image).save(root / "one.png")
-    mask = np.zeros((28, 28), np.uint8)
-    mask[:, 14:] = 255
-    Image.fromarray(mask).save(root / "mask.png")
+    write_digit_and_mask(root)
     (root / "a-file").write_text("not a folder")
     (root / "empty.pth").write_bytes(b"")
     huge = root / "huge-steps"

@@ -12,18 +12,13 @@ from PIL import Image
 
 from app.cli import main
 from engine.images import read_parameters
+from tests.test_cli_errors import write_digit_and_mask
 
 
 @pytest.fixture(scope="module")
 def digit(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("qa-inputs")
-    image = np.zeros((28, 28), np.uint8)
-    image[4:24, 12:16] = 255
-    Image.fromarray(image).save(root / "one.png")
-    mask = np.zeros((28, 28), np.uint8)
-    mask[:, 14:] = 255
-    Image.fromarray(mask).save(root / "mask.png")
-    return {"image": str(root / "one.png"), "mask": str(root / "mask.png"), "root": str(root)}
+    return write_digit_and_mask(root) | {"root": str(root)}
 
 
 def _files(folder: Path) -> list[str]:
