@@ -163,6 +163,23 @@ def test_every_error_is_one_line_and_writes_nothing(tiny, files, tmp_path, capsy
     assert _written(Path(files["root"])) == before
 
 
+@pytest.mark.parametrize("out_key,argv", [("image", SDEDIT), ("mask", INPAINT),
+                                           ("image", INPAINT)])
+def test_out_never_writes_over_an_input(tiny, files, tmp_path, capsys, out_key, argv):
+    """--out naming the --image or --mask (here through a symlink and '..') is refused and
+    the input's bytes are untouched; before, edit wrote its result over the input."""
+    target = Path(files[out_key])
+    link = tmp_path / "again.png"
+    link.symlink_to(target)
+    before = target.read_bytes()
+    for spelling in (str(target), str(link), f"{target.parent}/../{target.parent.name}/"
+                                                f"{target.name}"):
+        assert main([*_fill(argv[:-1], tiny, files, tmp_path), spelling]) == 1
+        err = capsys.readouterr().err
+        assert f"is the --{out_key} file" in err and err.count("\n") == 1, err
+        assert target.read_bytes() == before
+
+
 def test_a_word_that_is_no_command_and_no_file_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])

@@ -27,7 +27,9 @@ from engine.schedules import i_start_from_strength
 def run(args: argparse.Namespace) -> int:
     check_steps(args.steps)
     check_required(args)
-    check_file_outputs(out=args.out, frames=args.frames)
+    check_file_outputs(inputs={"image": args.image, "mask": args.mask,
+                                "prompts": args.prompts},
+                       out=args.out, frames=args.frames)
     check_image_outputs(args.out, args.frames)
     model = model_from_args(args)
     check_model_takes(args, model)

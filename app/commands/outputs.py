@@ -11,8 +11,10 @@ from engine import images
 from engine.errors import EngineError
 
 
-def check_file_outputs(**named: str | None) -> None:
-    """Each named output file (option -> path) can be written, and no two are the same file."""
+def check_file_outputs(inputs: dict[str, str | None] | None = None, **named: str | None
+                       ) -> None:
+    """Each named output file (option -> path) can be written, no two are the same file, and
+    none is one of the inputs (option -> path): a run never writes over what it reads."""
     seen: dict[Path, str] = {}
     for option, path in named.items():
         if path is None:
@@ -23,6 +25,7 @@ def check_file_outputs(**named: str | None) -> None:
             raise EngineError(f"{seen[target]} and {flag} name the same file {path}: one would "
                               "overwrite the other")
         seen[target] = flag
+        _check_not_an_input(target, flag, inputs or {})
         if target.is_dir():
             raise EngineError(f"{flag} {path} is a folder; name a file")
         _check_folder_writable(target.parent, f"{flag} {path}")
@@ -52,6 +55,17 @@ def check_folder_output(path: str, option: str = "out") -> None:
     if target.exists() and not target.is_dir():
         raise EngineError(f"{flag} {path} is a file, not a folder")
     _check_folder_writable(target, f"{flag} {path}")
+
+
+def _check_not_an_input(target: Path, flag: str, inputs: dict[str, str | None]) -> None:
+    """samefile, so a link or another spelling of the input's path counts too."""
+    if not target.is_file():
+        return  # a file not there yet is nobody's input
+    for option, path in inputs.items():
+        source = Path(path).expanduser() if path is not None else None
+        if source is not None and source.is_file() and os.path.samefile(target, source):
+            raise EngineError(f"{flag} {target.name} is the --{option.replace('_', '-')} file: "
+                              "the run would write over its own input; name another file")
 
 
 def _check_folder_writable(folder: Path, what: str) -> None:
