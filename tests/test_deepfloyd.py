@@ -221,6 +221,25 @@ def test_encode_prompts_writes_the_course_format(models, tmp_path, capsys):
     assert "text_encoder/config.json" in capsys.readouterr().err
 
 
+def test_a_prompt_longer_than_t5_reads_is_one_message_not_a_silent_cut(models, tmp_path,
+                                                                      capsys):
+    model = load_model(str(models / "IF-I-tiny-v1.0"), "cpu")
+    model.text_encoder.load()
+    tokens = model.text_encoder.tokenizer
+    words = " ".join(f"rocket{i}" for i in range(60))
+    assert len(tokens(words).input_ids) > 77  # the tiny tokenizer splits each word
+    with pytest.raises(PromptError, match="T5 encoder reads 77 at most: it would not read"):
+        model.encode([words])
+    assert model.encode(["a rocket ship"]).shape[1] == 77  # a short prompt still encodes
+    out = tmp_path / "long.pth"
+    assert main(["encode-prompts", "--model", str(models / "IF-I-tiny-v1.0"), "--out",
+                 str(out), "--device", "cpu", words]) == 1
+    err = capsys.readouterr().err
+    assert "Token indices sequence length" not in err  # our message, not transformers' too
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "shorten the prompt" in last and not out.exists()
+
+
 def test_the_tokenizer_is_read_as_the_hubs_and_missing_packages_are_named(models, tmp_path,
                                                                           monkeypatch, capsys):
     from engine.models import t5

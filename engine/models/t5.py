@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from engine.errors import ModelError
+from engine.errors import ModelError, PromptError
 from engine.files import replacing
 from engine.models.memory import OffloadGroup, translate_oom
 
@@ -91,7 +91,10 @@ class T5PromptEncoder:
     @torch.no_grad()
     def __call__(self, prompts: list[str]) -> torch.Tensor:
         self.load()
-        tokens = self.tokenizer([preprocess(p) for p in prompts], padding="max_length",
+        texts = [preprocess(p) for p in prompts]
+        for text in texts:
+            self.check_length(text)
+        tokens = self.tokenizer(texts, padding="max_length",
                                 max_length=MAX_TOKENS, truncation=True, add_special_tokens=True,
                                 return_tensors="pt")
         with translate_oom(f"{self.name}'s T5 encoder", self.device, self.dtype,
@@ -100,6 +103,22 @@ class T5PromptEncoder:
             out = self.model(tokens.input_ids.to(self.device),
                              attention_mask=tokens.attention_mask.to(self.device))[0]
         return out
+
+
+    def check_length(self, text: str) -> None:
+        """A prompt longer than the encoder reads is one PromptError saying where it is cut,
+        rather than an end silently dropped (diffusers' IF pipelines only log a warning)."""
+        ids = self.tokenizer(text, add_special_tokens=True, verbose=False).input_ids
+        if len(ids) <= MAX_TOKENS:
+            return
+        dropped = self.tokenizer.decode(ids[MAX_TOKENS - 1:], skip_special_tokens=True).strip()
+        raise PromptError(f"the prompt is {len(ids)} tokens and {self.name}'s T5 encoder reads "
+                          f"{MAX_TOKENS} at most: it would not read '{_clip(dropped)}'; "
+                          "shorten the prompt")
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def encode_to_file(encoder: T5PromptEncoder, prompts: list[str], path: str | Path,
