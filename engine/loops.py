@@ -93,7 +93,7 @@ def denoise_step(x_t: torch.Tensor, prediction: Prediction, t: int, t_prev: int,
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """A-1.4: one update from t to t' < t; returns (x_t', x̂_0)."""
     c = step_coefficients(schedule.abar(t), schedule.abar(t_prev))
-    x0_hat = x0_from_eps(x_t, prediction.eps, c.abar_t)
+    x0_hat = schedule.limit_x0(x0_from_eps(x_t, prediction.eps, c.abar_t))
     x_prev = c.coef_x0 * x0_hat + c.coef_xt * x_t
     if add_noise:
         std = noise_std(c, schedule.variance_rule, prediction.variance)

@@ -32,12 +32,42 @@ def alphas_cumprod_from_diffusers_config(config: dict) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
+class X0Limit:
+    """How a sampler keeps x̂_0 in the data's range, as a diffusers scheduler config declares:
+    `ratio` None clips to ±max_value (clip_sample); else dynamic thresholding (Imagen, IF):
+    per image, s = the ratio-quantile of |x̂_0| held in [1, max_value], x̂_0 -> clip(x̂_0, ±s) / s."""
+
+    max_value: float = 1.0
+    ratio: float | None = None
+
+    def apply(self, x0: torch.Tensor) -> torch.Tensor:
+        if self.ratio is None:
+            return x0.clamp(-self.max_value, self.max_value)
+        flat = x0.float().abs().reshape(x0.shape[0], -1)
+        s = torch.quantile(flat, self.ratio, dim=1).clamp(1.0, self.max_value)
+        s = s.reshape(-1, *([1] * (x0.dim() - 1))).to(x0.dtype)
+        return torch.maximum(torch.minimum(x0, s), -s) / s
+
+    @classmethod
+    def from_diffusers_config(cls, config: dict) -> X0Limit | None:
+        """None where the config asks for neither (the course's formula, unlimited)."""
+        if config.get("thresholding"):
+            return cls(float(config.get("sample_max_value", 1.0)),
+                       float(config.get("dynamic_thresholding_ratio", 0.995)))
+        if config.get("clip_sample"):
+            return cls(float(config.get("clip_sample_range", 1.0)))
+        return None
+
+
+@dataclass(frozen=True)
 class NoiseSchedule:
     table: torch.Tensor  # float64; table[t] = ᾱ_t
     convention: str  # "ddpm" or "diffusers"
     variance_rule: str = "fixed_small"
     default_stride: int = 10
     default_top: int | None = None  # first strided timestep; None = the largest valid t
+    # the sampler's x̂_0 limit (a diffusers model's own config); None: x̂_0 as the course computes
+    x0_limit: X0Limit | None = None
 
     @classmethod
     def ddpm_linear(cls, num_timesteps: int = 300, variance_rule: str = "fixed_large",
@@ -54,7 +84,8 @@ class NoiseSchedule:
         if rule not in VARIANCE_RULES:
             rule = "fixed_small"
         table = alphas_cumprod_from_diffusers_config(config)
-        return cls(table, "diffusers", rule, default_stride, default_top)
+        return cls(table, "diffusers", rule, default_stride, default_top,
+                   X0Limit.from_diffusers_config(config))
 
     @property
     def num_train_timesteps(self) -> int:
@@ -75,6 +106,9 @@ class NoiseSchedule:
         if steps is None:
             return self.default_timesteps()
         return evenly_spaced_timesteps(self.top, steps)
+
+    def limit_x0(self, x0: torch.Tensor) -> torch.Tensor:
+        return x0 if self.x0_limit is None else self.x0_limit.apply(x0)
 
     def time_input(self, t: torch.Tensor) -> torch.Tensor:
         """t as the model was trained to see it (unchanged; adapters may normalise)."""

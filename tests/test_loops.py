@@ -97,6 +97,45 @@ def test_denoise_step_hand_worked():
     assert x_prev.item() == pytest.approx(0.670820 * x0 + 0.316228 * 1.0, rel=1e-5)
 
 
+@pytest.mark.parametrize("limits", [
+    {"thresholding": True, "dynamic_thresholding_ratio": 0.95, "sample_max_value": 1.0},
+    {"thresholding": True, "dynamic_thresholding_ratio": 0.95, "sample_max_value": 1.5},
+    {"clip_sample": True, "clip_sample_range": 1.0},
+    {"clip_sample": False},
+])
+def test_an_update_is_diffusers_ddpm_step_with_the_configs_x0_limit(limits):
+    """One strided update of the course's loop against diffusers' DDPMScheduler.step on the
+    same x_t, ε, learned variance and noise, x̂_0 well outside [-1, 1]: equal, with the
+    config's clipping or dynamic thresholding applied as diffusers applies it (IF's folders
+    declare thresholding; before, the loop ignored it and drew saturated squares)."""
+    from diffusers import DDPMScheduler
+
+    config = {**IF_CONFIG, "variance_type": "learned_range", "prediction_type": "epsilon",
+              **limits}
+    ours = NoiseSchedule.from_diffusers_config(config, "learned_range", 30, 990)
+    theirs = DDPMScheduler.from_config(config)
+    timesteps = ours.timesteps(30)
+    theirs.set_timesteps(timesteps=timesteps[:-1])
+    g = gen(1)
+    x_t = torch.randn(2, 3, 8, 8, generator=g)
+    eps, v = torch.randn(2, 3, 8, 8, generator=g) * 1.5, torch.rand(2, 3, 8, 8, generator=g) * 2 - 1
+    for t, t_prev in [(timesteps[0], timesteps[1]), (timesteps[15], timesteps[16])]:
+        x_prev, x0_hat = loops.denoise_step(x_t, loops.Prediction(eps, v), t, t_prev, ours,
+                                            gen(7))
+        step = theirs.step(torch.cat([eps, v], 1), t, x_t, generator=gen(7))
+        assert torch.allclose(x0_hat, step.pred_original_sample, atol=1e-5), (limits, t)
+        assert torch.allclose(x_prev, step.prev_sample, atol=1e-4), (limits, t)
+    raw = loops.x0_from_eps(x_t, eps, ours.abar(timesteps[0]))
+    assert raw.abs().max() > 5  # the case that matters: an x̂_0 far out of range
+    limited = limits.get("thresholding") or limits.get("clip_sample")
+    assert (x0_hat.abs().max() <= 1 + 1e-6) == bool(limited)
+
+
+def test_the_course_schedules_leave_x0_as_computed():
+    assert NoiseSchedule.ddpm_linear().x0_limit is None
+    assert if_schedule().x0_limit is None  # a config that asks for no limit gets none
+
+
 def test_forward_process_statistics():
     schedule = if_schedule()
     x0 = torch.full((64, 1, 32, 32), 0.5)
