@@ -217,10 +217,11 @@ class EpochReport:
 
 
 def train_run(worker: Worker, config: TrainConfig, out_dir: Path, resume: bool
-              ) -> tuple[int, float | None]:
+              ) -> tuple[int, float | None, bool]:
     """One training run (start or resume), in `worker`'s thread: reports a `StepReport` per
     step and an `EpochReport` per epoch; a cancel stops it at the next step, the state of
-    that step saved. Returns (epochs done, final loss)."""
+    that step saved. Returns (epochs done, final loss, whether it trained: False for a resume
+    of a run that had finished)."""
     per_epoch = steps_per_epoch(config)
 
     def on_step_end(epoch: int, step: int, loss: float) -> None:
@@ -244,7 +245,7 @@ def train_run(worker: Worker, config: TrainConfig, out_dir: Path, resume: bool
                        on_epoch_end=on_epoch_end, on_step_end=on_step_end)
     except _StopTraining:
         raise Cancelled from None
-    return result.epochs_done, result.final_loss
+    return result.epochs_done, result.final_loss, result.trained
 
 
 class TrainingPanel(QWidget):
@@ -404,6 +405,10 @@ class TrainingPanel(QWidget):
         if resume and not has_run(out_dir):
             self._set_state("failed", f"{out_dir} holds no run to resume: press Start")
             return False
+        if not resume and has_run(out_dir):  # the engine's message names --resume and --out
+            self.status.setText(f"{out_dir} already holds a training run: Resume continues it, "
+                                "or choose another Out folder for a new one.")
+            return False
         if resume:
             self._take_saved_settings(out_dir)
         try:
@@ -511,10 +516,13 @@ class TrainingPanel(QWidget):
             self._busy = text
             self.activityChanged.emit(text)
 
-    def _on_succeeded(self, epochs: int, final: float | None) -> None:
+    def _on_succeeded(self, epochs: int, final: float | None, trained: bool = True) -> None:
         loss = f"{final:.4f}" if final is not None else "n/a"
-        self._set_state("finished", f"Finished {epochs} epochs (final loss {loss}). "
+        done = "Finished" if trained else "This run had already finished all"
+        self._set_state("finished", f"{done} {epochs} epochs (final loss {loss}). "
                         "Load into canvas to use it.")
+        self.progress.setValue(self.progress.maximum())
+        self.progress.setFormat(f"Epoch {epochs}/{epochs}: 100%")
 
     def _set_buttons(self, running: bool) -> None:
         self.start_button.setEnabled(not running)

@@ -110,3 +110,39 @@ def test_a_new_run_clears_the_previous_grid_and_a_resume_shows_its_own(qtbot, tm
     assert shown is not None and shown.size() != QSize(280, 28), "the folder's own last grid"
     qtbot.waitUntil(lambda: other.state != "running", timeout=4 * RUN_TIMEOUT)
     assert other.state == "finished", other.status.text()
+
+
+def test_start_over_a_trained_folder_names_the_panels_buttons_and_keeps_its_curve(qtbot, tmp_path):
+    """Start on a folder that holds a run: the message names the panel's Resume and Out folder
+    (not the command line's --resume / --out), and the folder's curve and grid stay shown."""
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    out = tmp_path / "run"
+    tiny_run(panel, out, epochs=1, limit=64)
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.state != "running", timeout=4 * RUN_TIMEOUT)
+    assert panel.state == "finished", panel.status.text()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=RUN_TIMEOUT)
+    points, grid = len(panel.curve.points()), panel.samples.image()
+    assert points > 0 and grid is not None
+    assert not panel.start()
+    text = panel.status.text()
+    assert "Resume" in text and "Out folder" in text and "--" not in text, text
+    assert len(panel.curve.points()) == points and panel.samples.image() is not None
+    assert not panel.is_running()
+    assert panel.resume_button.isEnabled() and panel.start_button.isEnabled()
+
+
+def test_resume_of_a_finished_run_says_it_has_nothing_left_to_train(qtbot, tmp_path):
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    out = tmp_path / "run"
+    tiny_run(panel, out, epochs=1, limit=64)
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.state != "running", timeout=4 * RUN_TIMEOUT)
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=RUN_TIMEOUT)
+    panel.start(resume=True)
+    qtbot.waitUntil(lambda: panel.state != "running" and not panel.is_running(),
+                    timeout=4 * RUN_TIMEOUT)
+    assert "already finished" in panel.status.text(), panel.status.text()
+    assert panel.progress.value() == panel.progress.maximum(), panel.progress.format()
