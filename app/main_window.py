@@ -297,7 +297,7 @@ class MainWindow(QMainWindow):
         self.input_timer.start()
         self.history_strip.set_action_state(
             "upscaleRequested", bool(state.upscaler_name), state.upscaler,
-            self.modes.upscale.toolTip())
+            self.modes.upscale.toolTip(), f"Upscale ×{state.upscale_factor}")
 
     def _on_model_failed(self, reason: str) -> None:
         if self.session.model_state is not None:

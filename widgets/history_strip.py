@@ -99,6 +99,7 @@ class HistoryStrip(QWidget):
         # (visible, enabled, tooltip) per action; the upscaler's shows once a model has one
         self._action_states: dict[str, tuple[bool, bool, str]] = {
             "upscaleRequested": (False, False, "")}
+        self._action_texts: dict[str, str] = {}  # texts that replace MENU_ACTIONS' own
         self.list_widget = self._make_list()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -192,7 +193,7 @@ class HistoryStrip(QWidget):
         item = self.list_widget.item(index)
         hidden = set(item.data(HIDDEN_ROLE) or ()) if item is not None else set()
         for name, text in MENU_ACTIONS:
-            action = QAction(text, menu)
+            action = QAction(self._action_texts.get(name, text), menu)
             action.setObjectName(name)
             signal = getattr(self, name)
             action.triggered.connect(lambda _=False, s=signal: s.emit(index))
@@ -207,9 +208,13 @@ class HistoryStrip(QWidget):
         menu.setToolTipsVisible(True)
         return menu
 
-    def set_action_state(self, name: str, visible: bool, enabled: bool, tip: str = "") -> None:
-        """How the menu shows action `name` from now on (e.g. no upscaler: hidden or greyed)."""
+    def set_action_state(self, name: str, visible: bool, enabled: bool, tip: str = "",
+                         text: str | None = None) -> None:
+        """How the menu shows action `name` from now on (e.g. no upscaler: hidden or greyed);
+        `text` replaces its label (the upscaler's factor), None keeps the one it has."""
         self._action_states[name] = (visible, enabled, tip)
+        if text is not None:
+            self._action_texts[name] = text
 
     def _on_context_menu(self, pos: QPoint) -> None:
         item = self.list_widget.itemAt(pos)
