@@ -17,3 +17,9 @@ def parse_run_args(parser: argparse.ArgumentParser, argv: list[str] | None
     if args.threads:
         torch.set_num_threads(args.threads)
     return args
+
+
+def picks(count: int, total: int) -> list[int]:
+    """Up to `count` indices spread evenly over range(total), without repeats."""
+    return list(dict.fromkeys(torch.linspace(0, total - 1, min(count, total)).round()
+                              .long().tolist()))

@@ -30,15 +30,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import parse_run_args  # noqa: E402
+from benchmarks._common import parse_run_args, picks  # noqa: E402
 from engine.errors import EngineError, PromptError  # noqa: E402
 from engine.loops import x0_from_eps  # noqa: E402
 from engine.training import emoji_data  # noqa: E402
-
-
-def picks(count: int, total: int) -> list[int]:
-    return list(dict.fromkeys(torch.linspace(0, total - 1, min(count, total)).round()
-                              .long().tolist()))
 
 
 def x0_error(model, x0: torch.Tensor, t: int, cond: torch.Tensor, noise: torch.Tensor) -> float:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import parse_run_args  # noqa: E402
+from benchmarks._common import parse_run_args, picks  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from engine.training import emoji_data  # noqa: E402
 
@@ -57,11 +57,6 @@ def high_pass_energy(x: torch.Tensor) -> torch.Tensor:
 
 def detail(result: torch.Tensor, art: torch.Tensor) -> float:
     return float((high_pass_energy(result) / high_pass_energy(art).clamp_min(1e-10)).mean())
-
-
-def picks(count: int, total: int) -> list[int]:
-    return list(dict.fromkeys(torch.linspace(0, total - 1, min(count, total)).round()
-                              .long().tolist()))
 
 
 def scores(result: torch.Tensor, art: torch.Tensor, low: torch.Tensor) -> dict[str, float]:
