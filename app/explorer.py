@@ -39,7 +39,7 @@ from app.model_sees import region_rgb
 from app.session.worker import Cancelled, Worker
 from engine import images
 from engine.errors import EngineError
-from engine.explore import Columns, Explorer, figure_timesteps
+from engine.explore import Columns, Explorer
 from widgets.explorer_view import CAPTIONS, COLUMNS, ExplorerView
 from widgets.image_strip import compose_grid
 
@@ -164,7 +164,7 @@ class ExplorerWork:
     def figure(self, worker: Worker, inputs: Inputs) -> Generator[None, None, Figure]:
         """A-1.1 to A-1.4 in one image (see `course_figure`), made step by step."""
         with self.borrow(worker, inputs) as explorer:
-            timesteps = figure_timesteps(explorer.top)
+            timesteps = explorer.figure_timesteps()
         rows: list[Columns] = []
         for t in timesteps:
             with self.borrow(worker, inputs, explorer):
@@ -201,7 +201,7 @@ def course_figure(explorer: Explorer, rows: list[Columns]) -> QImage:
                        f"iterative from {cols.iterative_from}"])
         titles.append(f"t = {cols.t}")
     title = (f"{explorer.model.name}: forward process, blur, one-step and iterative "
-             f"denoising (T = {explorer.top}, noise seed {explorer.noise_seed})")
+             f"denoising (T = {explorer.num_timesteps}, noise seed {explorer.noise_seed})")
     return compose_grid(cells, labels, titles, title=title, cell=112)
 
 
@@ -303,7 +303,8 @@ class NoiseExplorer(QWidget):
         self._figure_again()
         self.view.set_range(state.top)
         shown = "(unconditional)" if not prompt else repr(prompt)
-        self.view.set_status(f"{state.name}, T = {state.top}, prompt {shown}, "
+        big_t = state.num_timesteps or state.top
+        self.view.set_status(f"{state.name}, T = {big_t}, prompt {shown}, "
                              "no guidance (as in A-1.3/1.4)")
         if self._active():
             self.request(self.view.t())

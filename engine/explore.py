@@ -33,9 +33,13 @@ COURSE_T = 1000
 COURSE_FIGURE_TS = (250, 500, 750)  # A-1.1 to A-1.4 show these noise levels
 
 
-def figure_timesteps(top: int, course: tuple[int, ...] = COURSE_FIGURE_TS) -> list[int]:
-    """The course's t = 250, 500, 750 scaled to a model whose largest t is `top`."""
-    return [max(1, min(top, round(t * top / COURSE_T))) for t in course]
+def figure_timesteps(top: int, course: tuple[int, ...] = COURSE_FIGURE_TS,
+                     num_timesteps: int | None = None) -> list[int]:
+    """The course's t = 250, 500, 750 of its T = 1000 scaled to a model of `num_timesteps`
+    (by `top` where not given), none above its largest t `top`: IF (T = 1000, strided from
+    990) keeps the course's own 250, 500, 750."""
+    scale = num_timesteps if num_timesteps else top
+    return [max(1, min(top, round(t * scale / COURSE_T))) for t in course]
 
 
 def nearest_index(timesteps: list[int], t: int) -> int:
@@ -84,6 +88,15 @@ class Explorer:
     @property
     def top(self) -> int:
         return int(self.model.schedule.top)
+
+    @property
+    def num_timesteps(self) -> int:
+        """The model's T (IF 1000, the digit models 300); `top` can be below it (IF: 990)."""
+        return int(self.model.schedule.num_train_timesteps)
+
+    def figure_timesteps(self) -> list[int]:
+        """The course figure's rows for this model (see `figure_timesteps`)."""
+        return figure_timesteps(self.top, num_timesteps=self.num_timesteps)
 
     def clamp_t(self, t: int) -> int:
         return max(1, min(self.top, int(t)))

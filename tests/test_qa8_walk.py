@@ -4,7 +4,7 @@ cascade's own factor."""
 from __future__ import annotations
 
 from PySide6.QtGui import QImage
-from test_app import open_window
+from test_app import RUN_TIMEOUT, open_window
 
 from engine.models.tiny import save_tiny_if, save_tiny_if_stage_two
 
@@ -25,3 +25,28 @@ def test_the_history_menus_upscale_names_the_cascades_factor(qtbot, tmp_path):
     action = upscale_action(window)
     assert action.isVisible() and action.text() == "Upscale ×2", action.text()
     assert window.modes.upscale.text().startswith("×2 ")
+
+
+def test_the_course_figure_on_if_is_the_courses_own_250_500_750(tmp_path):
+    """IF's strided schedule tops out at 990 (T = 1000): the figure scaled by 990 showed
+    t = 248, 495, 742 where the course (and `reproduce part-a`) shows 250, 500, 750; the
+    explorer's caption said T = 990."""
+    import torch
+
+    from engine.explore import Explorer
+    from engine.models.registry import load_model
+
+    model = load_model(str(save_tiny_if(tmp_path / "IF-I-x", sample_size=32)), "cpu")
+    explorer = Explorer(model, torch.zeros(1, 3, 32, 32))
+    assert explorer.top == 990 and explorer.num_timesteps == 1000
+    assert explorer.figure_timesteps() == [250, 500, 750]
+
+
+def test_the_explorer_caption_names_ifs_t_of_1000(qtbot, tmp_path):
+    window = open_window(qtbot, str(save_tiny_if(tmp_path / "IF-I-x", sample_size=32)),
+                         tmp_path / "w")
+    assert window.session.model_state.num_timesteps == 1000
+    window.show_explorer()
+    status = window.explorer.view.status
+    qtbot.waitUntil(lambda: "T = " in status.text(), timeout=RUN_TIMEOUT)
+    assert "T = 1000," in status.text(), status.text()

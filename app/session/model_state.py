@@ -55,6 +55,7 @@ class ModelState:
     device: str
     upscale_factor: int = 4  # how many times larger Upscale makes a result (IF 4, emoji 2)
     default_prompt2: str = ""  # a free-text model's second prompt (anagram, hybrid); "": none
+    num_timesteps: int = 0  # the model's T (IF 1000, digits 300); `top` can be below it (IF 990)
 
     @classmethod
     def of(cls, model: DiffusionModel, spec: str) -> ModelState:
@@ -78,6 +79,7 @@ class ModelState:
             timesteps=len(timesteps) - 1, timestep_values=tuple(int(t) for t in timesteps),
             top=int(model.schedule.top), device=str(model.device),
             upscale_factor=int(model.upscale_factor()),
+            num_timesteps=int(model.schedule.num_train_timesteps),
             default_prompt2=(partner_prompt(str(model.default_prompt), words)
                              if model.conditional and choices is None else ""))
 
