@@ -50,3 +50,18 @@ def test_the_explorer_caption_names_ifs_t_of_1000(qtbot, tmp_path):
     status = window.explorer.view.status
     qtbot.waitUntil(lambda: "T = " in status.text(), timeout=RUN_TIMEOUT)
     assert "T = 1000," in status.text(), status.text()
+
+
+def test_a_two_line_caption_in_the_explorer_does_not_cover_its_picture(qtbot, tmp_path):
+    """'iterative from t=150' wraps to two lines in the 120 px cell: the cell kept its one-line
+    height, so the caption was drawn over the bottom of the picture."""
+    window = open_window(qtbot, "mnist", tmp_path / "w")
+    window.resize(1280, 800)
+    with qtbot.waitSignal(window.explorer.iterativeShown, timeout=RUN_TIMEOUT):
+        window.show_explorer()
+    qtbot.wait(100)
+    cell = window.explorer.view.cells["iterative"]
+    assert cell.caption.text().startswith("iterative from t=")
+    caption, picture = cell.caption.geometry(), cell.picture.geometry()
+    assert caption.top() > picture.bottom(), (caption, picture)
+    assert caption.height() >= cell.caption.heightForWidth(caption.width())

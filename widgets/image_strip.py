@@ -54,6 +54,7 @@ class ImageCell(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.picture)
         layout.addWidget(self.caption)
+        self.set_caption(caption)
 
     def set_image(self, image: QImage | None) -> None:
         self._image = QImage() if image is None else QImage(image)
@@ -68,6 +69,8 @@ class ImageCell(QWidget):
 
     def set_caption(self, text: str) -> None:
         self.caption.setText(text)
+        # a caption that wraps must get its lines: the cell keeps a height laid out for one
+        self.caption.setMinimumHeight(self.caption.heightForWidth(self._side))
 
 
 class LabelledStrip(QScrollArea):
