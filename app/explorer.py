@@ -36,6 +36,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
 from app.engine_thread import error_message, tensor_to_qimage
 from app.model_sees import region_rgb
+from app.qt_images import qimage_to_pil
 from app.session.worker import Cancelled, Worker
 from engine import images
 from engine.errors import EngineError
@@ -429,11 +430,13 @@ class NoiseExplorer(QWidget):
         path, self._export_to = self._export_to, None
         if self.figure is None or not path:
             return
-        if self.figure.save(path, "PNG"):
-            self.session.preferences.set_last_folder("export", path)
-            self.view.set_status(f"Exported {path}")
-        else:
-            self.session.error.emit("Cannot export", f"could not write {path}")
+        try:  # atomic, and the reason when it fails (QImage.save gave neither)
+            images.save_png(qimage_to_pil(self.figure, "RGB"), path)
+        except EngineError as error:
+            self.session.error.emit("Cannot export", str(error))
+            return
+        self.session.preferences.set_last_folder("export", path)
+        self.view.set_status(f"Exported {path}")
 
     def shutdown(self, timeout_s: float = JOIN_TIMEOUT_S) -> bool:
         """Stops both workers (each within one step) and waits for them."""

@@ -29,8 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.qt_images import qimage_to_pil
 from app.session.jobs import JobKind, JobRecord
 from app.session.modes import IMAGE_DEFAULT, needs_image
+from engine import images
+from engine.errors import EngineError
 from widgets.image_strip import LabelledStrip
 
 if TYPE_CHECKING:
@@ -310,8 +313,10 @@ class SweepDialog(QDialog):
     def export(self, path: str) -> bool:
         if not path.lower().endswith(".png"):
             path += ".png"
-        if not self.compose().save(path, "PNG"):
-            self.session.error.emit("Cannot export", f"could not write {path}")
+        try:  # atomic, and the reason when it fails (QImage.save gave neither)
+            images.save_png(qimage_to_pil(self.compose(), "RGB"), path)
+        except EngineError as error:
+            self.session.error.emit("Cannot export", str(error))
             return False
         self.session.preferences.set_last_folder("export", path)
         self.status.setText(f"Exported {path}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import time
@@ -16,6 +17,8 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path beside `path` to write; on success it is synced and renamed
     over `path`, on any failure removed."""
     target = Path(path)
+    if target.parent.exists() and not target.parent.is_dir():  # mkdir would say 'File exists'
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target.parent))
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")

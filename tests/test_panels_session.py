@@ -99,9 +99,11 @@ def test_the_explorer_figure_goes_where_the_asker_says(qtbot, session, explorer,
     figure = QImage(str(tmp_path / "rows.png"))
     assert figure.height() > 3 * 112 and figure.width() > 5 * 112
     assert session.preferences.last_folder("export") == str(tmp_path)
-    explorer.export_figure(str(tmp_path / "no-such-folder" / "rows.png"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    explorer.export_figure(str(blocker / "rows.png"))
     assert session.said == [("Cannot export",
-                             f"could not write {tmp_path / 'no-such-folder' / 'rows.png'}")]
+                             f"cannot write {blocker / 'rows.png'}: Not a directory")]
 
 
 def test_a_figure_on_its_way_is_made_again_of_the_new_inputs(qtbot, session, explorer,

@@ -65,3 +65,19 @@ def test_a_two_line_caption_in_the_explorer_does_not_cover_its_picture(qtbot, tm
     caption, picture = cell.caption.geometry(), cell.picture.geometry()
     assert caption.top() > picture.bottom(), (caption, picture)
     assert caption.height() >= cell.caption.heightForWidth(caption.width())
+
+
+def test_a_sweep_strip_that_cannot_be_written_says_why(qtbot, tmp_path):
+    """'could not write PATH' named no reason (the other exports say 'cannot write PATH:
+    WHY'), and QImage.save wrote in place, not atomically."""
+    window = open_window(qtbot, "mnist", tmp_path / "w")
+    dialog = window.open_sweeps()
+    said = []
+    window.session.error.connect(lambda title, text: said.append(text))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert not dialog.export(str(blocker / "sweep.png"))
+    assert said == [f"cannot write {blocker / 'sweep.png'}: Not a directory"], said
+    assert dialog.export(str(tmp_path / "sweep.png"))
+    assert not QImage(str(tmp_path / "sweep.png")).isNull()
+    dialog.close()
