@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from app import cli
+from app.commands.models import human_size
+from engine.models.registry import folder_size
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,3 +47,19 @@ def test_outside_the_venv_it_names_the_venvs_python(monkeypatch):
 def test_a_module_that_is_no_dependency_keeps_the_usual_message():
     error = ModuleNotFoundError("No module named 'nosuchthing'", name="nosuchthing")
     assert cli._missing_dependency(error) is None
+
+
+def test_sizes_are_decimal_like_the_readme():
+    assert human_size(999) == "999 B"
+    assert human_size(1_500_000) == "1.5 MB"
+    assert human_size(8_600_000_000) == "8.6 GB"
+
+
+def test_models_prints_the_denoisers_size_the_readme_quotes(capsys):
+    readme = (ROOT / "README.md").read_text()
+    size = human_size(folder_size(ROOT / "resources/models/mnist-denoiser"))
+    assert f"`mnist-denoiser`, the single-step denoiser after its 5 epochs ({size};" in readme
+    assert cli.main(["models"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("mnist-denoiser\t"))
+    assert line.split("\t")[2] == size

@@ -7,11 +7,12 @@ import argparse
 from engine.models.registry import find_models
 
 
-def human_size(n: int) -> str:
+def human_size(n: float) -> str:
+    """Decimal units (1 MB = 10^6 bytes), as the README, TRAINING.md and docs/if-memory.md."""
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+        if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
+        n /= 1000
     return f"{n} B"
 
 
