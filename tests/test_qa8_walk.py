@@ -81,3 +81,15 @@ def test_a_sweep_strip_that_cannot_be_written_says_why(qtbot, tmp_path):
     assert dialog.export(str(tmp_path / "sweep.png"))
     assert not QImage(str(tmp_path / "sweep.png")).isNull()
     dialog.close()
+
+
+def test_the_image_to_image_hint_keeps_its_digit_example_to_the_digit_models(qtbot):
+    """On the emoji cascade the hint said 'draw a 1, ask for a 7'."""
+    from test_qa_emoji_walk import panel
+
+    emoji = panel(qtbot, size=32, channels=3)
+    emoji.set_mode("img2img")
+    assert "a 7" not in emoji.mode_hint.text() and "prompt you name" in emoji.mode_hint.text()
+    digits = panel(qtbot, size=28, channels=1)
+    digits.set_mode("img2img")
+    assert digits.mode_hint.text().endswith("On digits: draw a 1, ask for a 7.")

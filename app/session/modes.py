@@ -67,9 +67,10 @@ MODES: tuple[Mode, ...] = (
          "Paint a mask (M): only the masked part is generated, the rest is kept.",
          needs_image=True, needs_mask=True),
     Mode("img2img", "Image-to-image",
-         "SDEdit pulled towards a prompt you name: draw a 1, ask for a 7.",
+         "SDEdit pulled towards a prompt you name.",
          needs_image=True, needs_prompt=True, rows=frozenset({"strength"}),
-         prompt_labels=("Pull towards", "Prompt 2"), key_parts=("prompt", "strength")),
+         prompt_labels=("Pull towards", "Prompt 2"), key_parts=("prompt", "strength"),
+         small_note=" On digits: draw a 1, ask for a 7.", small_size=28),  # not on emoji
     Mode("anagram", "Visual anagram",
          "One image that reads as one prompt upright and as another through a view.",
          needs_prompt=True, prompts=2, max_prompts=4, rows=_ILLUSION_ROWS | {"view"},
