@@ -96,6 +96,22 @@ def read_losses(out_dir: Path) -> list[tuple[int, float]]:
     return rows
 
 
+def resumed_losses(out_dir: Path, per_epoch: int) -> list[tuple[int, float]]:
+    """loss.csv's rows and, for a run stopped inside an epoch, that epoch's steps so far (its
+    state file holds them; loss.csv gets them at the epoch's end)."""
+    rows = read_losses(out_dir)
+    if not (out_dir / ckpt.STATE).is_file():
+        return rows
+    try:
+        state = ckpt.load_training_state(out_dir)
+        done, partial = int(state.get("epoch", 0)), list(state.get("epoch_losses") or [])
+    except Exception:  # noqa: BLE001 - the resume itself reports a bad state file
+        return rows
+    last = rows[-1][0] if rows else 0
+    steps = ((done * per_epoch + i + 1, float(loss)) for i, loss in enumerate(partial))
+    return rows + [(step, loss) for step, loss in steps if step > last]
+
+
 def has_run(out_dir: Path) -> bool:
     return (out_dir / ckpt.CONFIG).exists() or (out_dir / ckpt.STATE).exists()
 
@@ -416,7 +432,8 @@ class TrainingPanel(QWidget):
         except EngineError as error:
             self._set_state("failed", str(error))
             return False
-        self.curve.set_points(read_losses(out_dir) if resume else [])
+        self.curve.set_points(resumed_losses(out_dir, steps_per_epoch(config)) if resume
+                              else [])
         self._begin_progress(config, out_dir, resume)
         worker = self._worker()
         self._set_buttons(True)

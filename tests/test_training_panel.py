@@ -146,3 +146,30 @@ def test_resume_of_a_finished_run_says_it_has_nothing_left_to_train(qtbot, tmp_p
                     timeout=4 * RUN_TIMEOUT)
     assert "already finished" in panel.status.text(), panel.status.text()
     assert panel.progress.value() == panel.progress.maximum(), panel.progress.format()
+
+
+def test_a_resume_inside_an_epoch_draws_the_steps_it_had_made(qtbot, tmp_path):
+    """A run stopped at step 3 of epoch 1 has no loss.csv rows yet (they are written at the
+    epoch's end) but keeps those losses in its state: the resumed curve began at step 4."""
+    import pytest
+
+    from engine.training.train import StopTraining, train
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    out = tmp_path / "run"
+    tiny_run(panel, out, epochs=1, limit=256)
+
+    def stop_at_three(epoch: int, step: int, loss: float) -> None:
+        if step == 3:
+            raise StopTraining
+
+    with pytest.raises(StopTraining):
+        train(panel.config(), out, False, progress=False, on_step_end=stop_at_three)
+    assert panel.start(resume=True)
+    first = [step for step, _ in panel.curve.points()][:3]
+    assert first == [1, 2, 3], panel.curve.points()
+    qtbot.waitUntil(lambda: panel.state != "running" and not panel.is_running(),
+                    timeout=4 * RUN_TIMEOUT)
+    steps = [step for step, _ in panel.curve.points()]
+    assert steps == sorted(set(steps)), "no step drawn twice"
