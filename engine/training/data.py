@@ -105,7 +105,9 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None,
 
 def _find_idx_pair(folder: Path, split: str) -> tuple[Path, Path]:
     if not folder.is_dir():
-        raise DataError(f"--data {folder}: no such folder; {HOW_TO_GET}")
+        raise DataError(f"--data {folder}: no such folder; name a folder with the IDX files "
+                        "(train-images-idx3-ubyte, train-labels-idx1-ubyte, optionally .gz), "
+                        "or leave --data out for the installed MNIST")
     prefix = _IDX_PREFIX[split]
     found = []
     for what, dims in (("images", 3), ("labels", 1)):
