@@ -93,3 +93,26 @@ def test_the_image_to_image_hint_keeps_its_digit_example_to_the_digit_models(qtb
     digits = panel(qtbot, size=28, channels=1)
     digits.set_mode("img2img")
     assert digits.mode_hint.text().endswith("On digits: draw a 1, ask for a 7.")
+
+
+def test_a_refused_run_keeps_the_seed_a_file_restored(qapp, tmp_path):
+    """Open an exported inpaint PNG to make it again, press Run before painting the mask:
+    'the mask is empty' - and the file's seed was spent on that refused job, so the run after
+    painting drew a random one (the refused run also rolled a shown random seed)."""
+    from PIL import Image
+
+    from engine import images
+    from tests.session_fakes import make_session
+
+    session = make_session(tmp_path / "s")
+    path = tmp_path / "filled.png"
+    images.save_png(Image.new("L", (28, 28), 0), path,
+                    {"mode": "inpaint", "prompt": "3", "seed": 4242})
+    assert session.open_path(str(path))
+    assert session.settings.seed_once and session.settings.seed == 4242
+    assert session.run_job() is None and "mask is empty" in session.said[-1][1]
+    assert session.settings.seed == 4242 and session.settings.seed_once, "still the file's"
+    session.settings.random_seed = True
+    shown = session.settings.seed
+    assert session.run_job() is None
+    assert session.settings.seed == shown, "a refused run draws no seed"

@@ -551,7 +551,8 @@ class Session(QObject):
         state = self.model_state
         if state is None:
             raise EngineError("no model is loaded: pick one in the Model menu")
-        job = Job(**(settings if settings is not None else self.settings.job_fields()))
+        # the seed is drawn once the job can run: a refused one spends no restored seed
+        job = Job(**(settings if settings is not None else self.settings.job_fields(draw=False)))
         mode = mode_table.mode_of(job.mode)
         if mode.needs_image:
             region = region_rgb(self.document.image(), self.document.region())  # as Qt, faster
@@ -563,6 +564,8 @@ class Session(QObject):
                                             state.size)
             except EmptyMaskError as error:  # the app's way, not the command line's
                 raise EngineError(error.in_app()) from None
+        if settings is None:
+            job.seed = self.settings.draw_seed()
         return job
 
     def run_job(self, settings: dict[str, Any] | None = None,
