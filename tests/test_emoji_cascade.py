@@ -75,6 +75,28 @@ def test_resume_continues_exactly(emoji_set, tmp_path):
             == (tmp_path / "split" / "loss.csv").read_text())
 
 
+def test_the_run_clock_adds_up_over_resumes_and_names_the_hardware(emoji_set, tmp_path):
+    from engine.devices import cpu_info
+    from engine.training import checkpoint as ckpt
+
+    config = EmojiTrainConfig("base", str(emoji_set), epochs=3, **SMALL)
+    out = tmp_path / "run"
+    train_emoji(config, out, progress=False, max_steps=1)
+    first = json.loads((out / "config.json").read_text())
+    assert first["train_seconds"] > 0 and first["train_seconds_from_step"] == 0
+    assert first["hardware"] == [f"{cpu_info().model}, {torch.get_num_threads()} thread(s)"]
+    train_emoji(config, out, resume=True, progress=False, max_steps=1)
+    second = json.loads((out / "config.json").read_text())
+    assert second["train_seconds"] > first["train_seconds"]  # the first process's time kept
+    assert second["hardware"] == first["hardware"] and second["train_seconds_from_step"] == 0
+    state = ckpt.load_training_state(out)  # a run saved before the clock existed
+    del state["clock"]
+    ckpt.save_training_state(out, state)
+    train_emoji(config, out, resume=True, progress=False, max_steps=1)
+    old = json.loads((out / "config.json").read_text())
+    assert old["train_seconds_from_step"] == 2 and old["train_seconds"] < second["train_seconds"]
+
+
 def test_resume_refuses_other_settings_and_a_fresh_start_refuses_a_run(emoji_set, tmp_path):
     config = EmojiTrainConfig("base", str(emoji_set), epochs=1, **SMALL)
     train_emoji(config, tmp_path / "run", progress=False, max_steps=1)
@@ -158,6 +180,7 @@ def test_a_bundle_is_fp16_and_loads_through_the_if_path(cascade, tmp_path):
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118
     notes = (out / "TRAINING.md").read_text()
     assert f"steps {base.steps_done}" in notes and "IF-II-emoji" in notes
+    assert "training time 0.0 h; hardware: " in notes  # a fresh run: counted from its start
     assert "CC-BY 4.0" in (out / "LICENSES.md").read_text()
     model = load_model(str(out / "IF-I-emoji"), device="cpu")
     assert model.unet.dtype == torch.float32 and model.upscaler().scale == 2

@@ -16,6 +16,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -64,9 +65,26 @@ def training_notes(records: dict[str, dict]) -> str:
                   f"- shape {config.get('shape')}, batch {config.get('batch_size')}, lr "
                   f"{config.get('lr')} (warm-up {config.get('warmup')} steps), EMA "
                   f"{config.get('ema')}, prompt dropout {config.get('p_uncond')}",
-                  f"- epochs {record.get('epochs_done')}, steps {record.get('steps_done')}, final "
-                  f"epoch's mean loss {record.get('final_loss')}", ""]
+                  f"- epochs {record.get('epochs_done')}, steps {record.get('steps_done')}, mean "
+                  f"loss of the last epoch's steps {_loss(record.get('final_loss'))}",
+                  f"- {_wall_time(record)}", ""]
     return "\n".join(lines)
+
+
+def _loss(value: Any) -> str:
+    return f"{value:.5f}" if isinstance(value, (int, float)) else "not recorded"
+
+
+def _wall_time(record: dict) -> str:
+    """Training time and hardware as the run's clock recorded them (runs from before the clock:
+    counted from the step they were resumed at, which the line says)."""
+    seconds = record.get("train_seconds")
+    if not isinstance(seconds, (int, float)):
+        return "training time: not recorded (the run predates its clock)"
+    since = record.get("train_seconds_from_step") or 0
+    counted = f", counted from step {since}" if since else ""
+    hardware = "; ".join(str(h) for h in record.get("hardware") or []) or "not recorded"
+    return f"training time {seconds / 3600:.1f} h{counted}; hardware: {hardware}"
 
 
 def bundle(base_run: Path, up_run: Path, out: Path) -> list[Path]:

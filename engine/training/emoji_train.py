@@ -31,7 +31,7 @@ import shutil
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -529,11 +529,13 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.999), weight_decay=0.0,
                                   fused=fused)
 
-    step_global, losses = 0, []
+    step_global, losses, clock = 0, [], RunClock()
+    clock.ran_on(device)
     if resume:
         state = ckpt.resume_state(out_dir, settings, RUN_SETTINGS, model, optimizer, ema=ema)
         step_global = int(state["step"])
         losses = [list(map(float, row)) for row in state.get("losses", [])]
+        clock = RunClock.resumed(state.get("clock"), step_global, device)
         if len(losses) != step_global:
             raise CheckpointError(f"{out_dir / ckpt.STATE}: its loss history does not match its "
                                   "step; start again in a new folder")
@@ -605,13 +607,14 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
                 break
             if (step < steps_per_epoch - 1 and config.save_every_s is not None
                     and time.perf_counter() - last_save >= config.save_every_s):
-                _save_state(out_dir, model, optimizer, ema, settings, step_global, losses)
+                _save_state(out_dir, model, optimizer, ema, settings, step_global, losses,
+                            clock)
                 _append_loss_csv(out_dir, losses, steps_per_epoch)
                 last_save = time.perf_counter()
         # a --max-steps stop mid-epoch saves all an epoch's end does, so its IF folder can be used
         mid_epoch = stopped and step < steps_per_epoch - 1
         elapsed = time.perf_counter() - started
-        _end_epoch(config, out_dir, model, optimizer, ema, settings, step_global, losses,
+        _end_epoch(config, out_dir, model, optimizer, ema, settings, step_global, losses, clock,
                    steps_per_epoch, epoch + (0 if mid_epoch else 1), tok_dir, frozen, tokens, x32,
                    [(emoji_data.texts_of(e) or [""])[0] for e in data.entries],
                    emoji_data.vocabulary(data.entries),
@@ -705,17 +708,52 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
 
 
+@dataclass
+class RunClock:
+    """A run's training time over all its processes, and the machines it ran on (TRAINING.md).
+    A run saved before the clock existed counts from the step it was resumed at."""
+
+    before: float = 0.0  # seconds trained by earlier processes
+    from_step: int = 0
+    hardware: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def resumed(cls, saved: Any, step: int, device: torch.device) -> RunClock:
+        clock = cls(from_step=step)
+        if isinstance(saved, dict):
+            clock.before = float(saved.get("train_seconds", 0.0))
+            clock.from_step = int(saved.get("train_seconds_from_step", step))
+            clock.hardware = [str(h) for h in saved.get("hardware", [])][:20]
+        clock.ran_on(device)
+        return clock
+
+    def ran_on(self, device: torch.device) -> None:
+        if device.type == "cuda":
+            name = torch.cuda.get_device_name(device)
+        else:
+            from engine.devices import cpu_info
+
+            name = f"{cpu_info().model}, {torch.get_num_threads()} thread(s)"
+        if name not in self.hardware:
+            self.hardware.append(name)
+
+    def record(self) -> dict[str, Any]:
+        return {"train_seconds": round(self.before + time.perf_counter() - self.started, 1),
+                "train_seconds_from_step": self.from_step, "hardware": list(self.hardware)}
+
+
 def _state(model: nn.Module, optimizer, ema: EMA, settings: dict, step_global: int,
-           losses: list[list[float]]) -> dict:
+           losses: list[list[float]], clock: RunClock) -> dict:
     return {"epoch": None, "step": step_global, "model": _cpu_state(model),
             "ema": ckpt.to_cpu(ema.state_dict()), "optimizer": ckpt.to_cpu(optimizer.state_dict()),
-            "settings": settings, "losses": losses}
+            "settings": settings, "losses": losses, "clock": clock.record()}
 
 
 def _save_state(out_dir: Path, model: nn.Module, optimizer, ema: EMA, settings: dict,
-                step_global: int, losses: list[list[float]]) -> None:
+                step_global: int, losses: list[list[float]], clock: RunClock) -> None:
     ckpt.save_training_state(out_dir, _state(model, optimizer, ema, settings, step_global,
-                                             losses))
+                                             losses, clock))
 
 
 def _ema_model(model: nn.Module, ema: EMA) -> nn.Module:
@@ -727,7 +765,7 @@ def _ema_model(model: nn.Module, ema: EMA) -> nn.Module:
 
 
 def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimizer, ema: EMA,
-               settings: dict, step_global: int, losses: list[list[float]],
+               settings: dict, step_global: int, losses: list[list[float]], clock: RunClock,
                steps_per_epoch: int, done: int, tok_dir: Path, frozen, tokens: PromptTokens,
                x32: torch.Tensor, names: list[str], words: list[str], grid: str | None = None
                ) -> None:
@@ -739,13 +777,13 @@ def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimi
     final = _mean_of(losses[-steps_per_epoch:])
     record = {"format": "diffusion-canvas-emoji-run/1", "kind": f"emoji-{config.stage}",
               "hidden": 0, "training": settings, "epochs": config.epochs, "epochs_done": done,
-              "steps_done": step_global, "final_loss": final,
+              "steps_done": step_global, "final_loss": final, **clock.record(),
               "config": {k: v for k, v in asdict(config).items()
                          if k not in ("device", "num_threads")} | {"shape": config.shape_name}}
     ckpt.save_checkpoint(
         out_dir, weights=weights, config=record,
         weights_metadata={"kind": f"emoji-{config.stage}", "epoch": done, "step": step_global},
-        state=_state(model, optimizer, ema, settings, step_global, losses),
+        state=_state(model, optimizer, ema, settings, step_global, losses, clock),
         files={LOSS_CSV: _loss_csv_writer(losses, steps_per_epoch)})
     folder = out_dir / "pipeline" / FOLDERS[config.stage]
     notes = {"default_prompt": "grinning face", "default_guidance": config.sample_guidance,
