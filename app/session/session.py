@@ -119,6 +119,8 @@ class Session(QObject):
         self._settings_spec: str | None = None  # the model whose own run settings are shown
         self._quiet_load = True  # the startup model's failure is a status line, no box
         self.run_started = 0.0
+        self._spent_seed: int | None = None  # the restored seed make_job just spent
+        self._restored_seeds: dict[int, int] = {}  # job id -> the restored seed it spent
         self._connect()
 
     def _connect(self) -> None:
@@ -139,6 +141,8 @@ class Session(QObject):
             done.connect(self._add_results)
         r.liveDone.connect(self._show_live_result)
         r.failed.connect(self._on_failed)
+        for ended in (r.finished, r.cancelled):  # the seed was used: not given back
+            ended.connect(lambda job: self._restored_seeds.pop(job.id, None))
         r.liveRefused.connect(lambda why: self.status.emit(f"Live: {why}"))
         self.settings.propertyChanged.connect(self._on_setting)
 
@@ -565,18 +569,24 @@ class Session(QObject):
             except EmptyMaskError as error:  # the app's way, not the command line's
                 raise EngineError(error.in_app()) from None
         if settings is None:
+            restored = self.settings.seed_once
             job.seed = self.settings.draw_seed()
+            self._spent_seed = job.seed if restored else None
         return job
 
     def run_job(self, settings: dict[str, Any] | None = None,
                 kind: JobKind = JobKind.USER) -> JobRecord | None:
         """Queues a run of the run settings (or `settings`); its job, or None (said why)."""
         self.remember_run_settings()  # kept after a crash
+        self._spent_seed = None
         try:
-            return self.runner.run(settings, kind)
+            job = self.runner.run(settings, kind)
         except EngineError as error:
             self.error.emit("Cannot run", str(error))
             return None
+        if self._spent_seed is not None:  # given back if the job fails (_on_failed)
+            self._restored_seeds[job.id] = self._spent_seed
+        return job
 
     def upscale_result(self, result: Result | None = None) -> JobRecord | None:
         """Runs the upscaler on a result made by this model, with its prompts and views."""
@@ -615,6 +625,9 @@ class Session(QObject):
             self.show_result(batch[0], live=True)
 
     def _on_failed(self, job: JobRecord, message: str) -> None:
+        seed = self._restored_seeds.pop(job.id, None)
+        if seed is not None:  # a seed restored from a file survives a run that failed
+            self.settings.give_back_seed(seed)
         if job.kind is JobKind.LIVE:
             self.status.emit(f"Live: {message}")
         else:

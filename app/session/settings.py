@@ -198,6 +198,15 @@ class RunSettings(Observable):
             self._seed_once = False
             self.random_seed = True
 
+    def give_back_seed(self, seed: int) -> bool:
+        """A run that spent the restored `seed` failed: it serves the next run again, unless
+        the user (or another run) has put another seed or choice in its place since."""
+        if self._seed_once or not self.random_seed or self.seed != seed:
+            return False
+        self.random_seed = False
+        self._seed_once = True
+        return True
+
     def roll_seed(self, rng: random.Random | None = None) -> int:
         """A new random seed, kept fixed (the panel's Roll)."""
         self.random_seed = False
