@@ -50,3 +50,16 @@ def test_a_run_that_finishes_spends_the_restored_seed(qapp, tmp_path):
     assert session.run_job() is not None
     session.engine.finish()
     assert session.settings.random_seed and not session.settings.seed_once
+
+
+def test_image_to_image_without_a_named_prompt_is_refused_before_the_run(qapp, tmp_path):
+    """The command line's edit img2img needs --prompt; the app ran it as '(unconditional)'."""
+    session = make_session(tmp_path / "s")
+    session.settings.mode = "img2img"
+    session.settings.prompt = ""
+    submitted = []
+    session.runner.submitted.connect(submitted.append)
+    assert session.run_job() is None and not submitted
+    assert session.said[-1][0] == "Cannot run" and "names a prompt" in session.said[-1][1]
+    session.settings.prompt = "7"
+    assert session.run_job() is not None
