@@ -60,6 +60,6 @@ def test_image_to_image_without_a_named_prompt_is_refused_before_the_run(qapp, t
     submitted = []
     session.runner.submitted.connect(submitted.append)
     assert session.run_job() is None and not submitted
-    assert session.said[-1][0] == "Cannot run" and "names a prompt" in session.said[-1][1]
+    assert session.said[-1][0] == "Cannot run" and "needs a prompt" in session.said[-1][1]
     session.settings.prompt = "7"
     assert session.run_job() is not None

@@ -559,9 +559,9 @@ class Session(QObject):
         job = Job(**(settings if settings is not None else self.settings.job_fields(draw=False)))
         mode = mode_table.mode_of(job.mode)
         if mode.needs_prompt and not mode.illusion and not (job.prompt or "").strip():
-            raise EngineError(f"{mode.label} names a prompt to change the image toward (the "
-                              "command line's --prompt): type one; without a prompt it is "
-                              "SDEdit")
+            raise EngineError(f"{mode.label} needs a prompt to change the image toward (the "
+                              "command line's --prompt): choose or type one in the prompt box; "
+                              "without a prompt it is SDEdit")
         if mode.needs_image:
             region = region_rgb(self.document.image(), self.document.region())  # as Qt, faster
             job.image = images.prepare_image(region, state.size, state.channels,
