@@ -41,7 +41,7 @@ class X0Limit:
     ratio: float | None = None
 
     def apply(self, x0: torch.Tensor) -> torch.Tensor:
-        if self.ratio is None:
+        if self.ratio is None or self.max_value == 1.0:  # s is held at 1: a plain clip
             return x0.clamp(-self.max_value, self.max_value)
         flat = x0.float().abs().reshape(x0.shape[0], -1)
         s = torch.quantile(flat, self.ratio, dim=1).clamp(1.0, self.max_value)
