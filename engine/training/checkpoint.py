@@ -290,7 +290,8 @@ def resume_state(out_dir: str | os.PathLike, settings: dict[str, Any], keys: Ite
                               f"run's: {'; '.join(diffs)}")
     try:
         load_state_into(model, state["model"], out_dir / STATE)
-        optimizer.load_state_dict(state["optimizer"])
+        if state["optimizer"] is not None:  # None: a carried run's fresh moments (emoji_carry)
+            optimizer.load_state_dict(state["optimizer"])
         for key, target in others.items():
             target.load_state_dict(state[key])
     except (KeyError, ValueError, RuntimeError) as error:

@@ -31,7 +31,7 @@ import shutil
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,7 @@ class EmojiTrainConfig:
     sample_steps: int = 25
     sample_guidance: float = 3.0
     grad_clip: float = 1.0
+    rewarm_from: int = 0  # the step a carried run's LR warm-up starts again (emoji_carry)
 
     def validate(self) -> None:
         problems = []
@@ -462,10 +463,11 @@ def _images(data: emoji_data.EmojiSet) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def lr_at(config: EmojiTrainConfig, step: int) -> float:
-    """Linear warm-up over `warmup` steps (step counts from 0), then constant."""
+    """Linear warm-up over `warmup` steps (step counts from 0, or from `rewarm_from` for a run
+    carried to another machine with fresh AdamW moments), then constant."""
     if config.warmup <= 0:
         return config.lr
-    return config.lr * min(1.0, (step + 1) / config.warmup)
+    return config.lr * min(1.0, (step - config.rewarm_from + 1) / config.warmup)
 
 
 def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = False,
@@ -536,6 +538,10 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         step_global = int(state["step"])
         losses = [list(map(float, row)) for row in state.get("losses", [])]
         clock = RunClock.resumed(state.get("clock"), step_global, device)
+        rewarm = int((state.get("settings") or {}).get("rewarm_from", 0))
+        if rewarm:  # kept in every later save, so the warm-up resumes where it was
+            config = replace(config, rewarm_from=rewarm)
+            settings["rewarm_from"] = rewarm
         if len(losses) != step_global:
             raise CheckpointError(f"{out_dir / ckpt.STATE}: its loss history does not match its "
                                   "step; start again in a new folder")
