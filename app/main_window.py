@@ -208,6 +208,8 @@ class MainWindow(QMainWindow):
         r.failed.connect(lambda _job, _message: self._run_ended(""))  # the session says why
         r.cancelled.connect(lambda job: self._run_ended(
             "" if job.kind is JobKind.LIVE else "Cancelled", cancelled=True))
+        for ended in (r.cancelled, r.failed):
+            ended.connect(self._on_live_stopped)
 
     def _bind_widgets(self) -> None:
         s, doc, settings = self.session, self.session.document, self.session.settings
@@ -322,11 +324,17 @@ class MainWindow(QMainWindow):
 
     def _on_preview(self, job: JobRecord, image: QImage, _step: int, _total: int) -> None:
         if job.kind is JobKind.LIVE:
-            self.result_view.show_image(image)  # beside the sketch, never over it
+            self.result_view.show_live_preview(image)  # beside the sketch, never over it
             return
         side = self.session.document.region().size()
         self.canvas.preview(image.scaled(side, Qt.AspectRatioMode.IgnoreAspectRatio,
                                          scaling_for(image)))
+
+    def _on_live_stopped(self, job: JobRecord, *_: object) -> None:
+        """A Live run that will not finish leaves no preview behind: the view shows the result
+        it showed before (image, title and buttons agree again)."""
+        if job.kind is JobKind.LIVE:
+            self.result_view.show_result(self.session.shown_result, self.session.shown_live)
 
     def _run_ended(self, message: str, cancelled: bool = False) -> None:
         self.canvas.preview(None)

@@ -28,8 +28,8 @@ class ResultsView(QWidget):
 
     def _build(self, body: QWidget) -> None:
         self.title = QLabel("<b>Result</b>", body)
-        self.image_label = QLabel("No result yet.\nDraw something, pick a mode,\nthen Run "
-                                  f"({action_table.key_text('run')}).", body)
+        self._had_result = False  # until one is shown, an empty view says how to make one
+        self.image_label = QLabel(self._empty_text(), body)
         self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image_label.setFixedSize(RESULT_SIDE, RESULT_SIDE)
         self.image_label.setStyleSheet("QLabel { background: #2b2b2e; color: #aaa; }")
@@ -86,6 +86,22 @@ class ResultsView(QWidget):
             side, side, Qt.AspectRatioMode.KeepAspectRatio, scaling_for(image))
         self.image_label.setPixmap(pixmap)
 
+    def _empty_text(self) -> str:
+        if self._had_result:
+            return "No result selected."
+        return (f"No result yet.\nDraw something, pick a mode,\nthen Run "
+                f"({action_table.key_text('run')}).")
+
+    def show_live_preview(self, image: QImage) -> None:
+        """A Live run's estimate on its way: not a result yet, so nothing acts on it (the
+        buttons would act on the result shown before it)."""
+        self.show_image(image)
+        self.title.setText("<b>Live preview</b>")
+        for button in (self.apply_button, self.input_button, self.export_button,
+                       self.keep_button):
+            button.setEnabled(False)
+        self.keep_button.show()
+
     def show_result(self, result: Result | None, live: bool = False) -> None:
         for button in (self.apply_button, self.input_button, self.export_button):
             button.setEnabled(result is not None)
@@ -94,9 +110,10 @@ class ResultsView(QWidget):
         self.title.setText("<b>Live result</b>" if live else "<b>Result</b>")
         if result is None:
             self.image_label.clear()
-            self.image_label.setText("No result selected.")
+            self.image_label.setText(self._empty_text())
             self.caption.clear()
             return
+        self._had_result = True
         self.show_image(result.image)
         params = result.parameters
         what = params.get("mode") or params.get("command", "")
