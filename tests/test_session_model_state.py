@@ -54,7 +54,12 @@ def test_the_state_of_a_real_model_says_what_it_is(tiny_model):
     assert s.timestep_values == tuple(ts) and s.timesteps == len(ts) - 1 and ts[0] <= s.top
     assert s.timesteps_for(None) == ts and s.timesteps_for(5)[-1] == 0
     assert len(s.timesteps_for(5)) == 6 and s.timesteps_for(5)[0] == s.top
-    assert s.is_digit_model and s.dtype == "float32" and s.device == "cpu"
+    import torch
+
+    from engine.devices import DTYPES, small_model_precision
+
+    picked = str(DTYPES[small_model_precision("auto", torch.device("cpu"))]).split(".")[1]
+    assert s.is_digit_model and s.dtype == picked and s.device == "cpu"  # bf16 where native
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.size = 64
     values = s.panel_values()  # what the modes panel takes: plain values, lists
