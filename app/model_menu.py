@@ -18,8 +18,8 @@ from app.settings import model_key
 from engine.devices import DEVICES, available_devices
 
 MAX_FOLDERS = 8  # model folders used before, listed under Folder (most recent first)
-PRECISION_LABELS = {"auto": "Auto (IF: fp16 on a GPU; digits: bf16 on a CPU with native bf16; "
-                            "else fp32)", "fp32": "fp32",
+PRECISION_LABELS = {"auto": "Auto (fp16 for IF on a GPU; bf16 for the digits and the emoji "
+                            "cascade on a CPU with native bf16; else fp32)", "fp32": "fp32",
                     "bf16": "bf16 (half the memory of fp32 on the CPU)", "fp16": "fp16 (GPU only)"}
 FP16_CPU_TIP = ("fp16 runs on a GPU only (CUDA or MPS): on the CPU it is slow or missing, so "
                 "the model would run fp32 there; bf16 halves the CPU's memory")
@@ -156,8 +156,8 @@ class ModelMenu(QObject):
         self.offload_actions = choice_menu(offload, OFFLOAD_LABELS, s.offload, s.set_offload)
         offload.menuAction().setToolTip("Offload applies to large models (DeepFloyd IF)")
         precision.menuAction().setToolTip(  # issue 15: the digit models take it too
-            "Precision applies to DeepFloyd IF and the digit models (fp32 or bf16; `python "
-            "main.py doctor` says which this CPU runs fast)")
+            "Precision applies to DeepFloyd IF, the emoji cascade and the digit models (fp32 or "
+            "bf16; `python main.py doctor` says which this CPU runs fast)")
         menu.setToolTipsVisible(True)
 
 

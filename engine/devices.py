@@ -144,6 +144,15 @@ def small_model_precision(name: str | None, device: torch.device) -> str:
     return name
 
 
+def if_model_precision(device: torch.device, small: bool) -> str:
+    """What auto picks for an IF-format model: fp16 on a GPU (as the course); on the CPU a small
+    one (the emoji cascade) as the digit models, bf16 where native and fp32 elsewhere, and
+    DeepFloyd IF itself fp32 (docs/benchmarks.md, "bf16 inference on the emoji cascade")."""
+    if device.type in ("cuda", "mps"):
+        return "fp16"
+    return small_model_precision("auto", device) if small else "fp32"
+
+
 def precision_reason(precision: str, device: torch.device, cpu: CpuInfo | None = None) -> str:
     """Why auto picked `precision` on `device`: one short clause for `doctor`."""
     if device.type != "cpu":

@@ -12,7 +12,7 @@ from test_app import RUN_TIMEOUT, open_window, run_and_wait, settings
 from app.jobs import Job, make_run, resolve_job, upscale_loop
 from app.qt_images import qimage_to_numpy, qimage_to_pil
 from app.settings import Settings
-from engine import images
+from engine import devices, images
 from engine.loops import final
 from engine.models import registry
 from engine.models.registry import load_model, loading_note
@@ -120,7 +120,9 @@ def test_without_stage_two_the_upscale_box_says_why(qtbot, lone_if, tmp_path):
     assert not next(a for a in menu.actions() if a.objectName() == "upscaleRequested").isVisible()
 
 
-def test_precision_reloads_if_and_a_refused_choice_comes_back(qtbot, lone_if, tmp_path):
+def test_precision_reloads_if_and_a_refused_choice_comes_back(qtbot, lone_if, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)  # auto = fp32
     prompts = tmp_path / "prompts.pth"
     torch.save(tiny_embeddings(["a high quality photo", ""]), prompts)
     window = open_window(qtbot, str(lone_if), tmp_path / "w")

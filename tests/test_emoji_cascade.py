@@ -183,7 +183,8 @@ def test_a_bundle_is_fp16_and_loads_through_the_if_path(cascade, tmp_path):
     assert "training time 0.0 h; hardware: " in notes  # a fresh run: counted from its start
     assert "CC-BY 4.0" in (out / "LICENSES.md").read_text()
     model = load_model(str(out / "IF-I-emoji"), device="cpu")
-    assert model.unet.dtype == torch.float32 and model.upscaler().scale == 2
+    # fp16 on disk, the CPU's precision in memory (bf16 where it is native, issue 15)
+    assert model.unet.dtype == model.dtype != torch.float16 and model.upscaler().scale == 2
     assert bundle_main([str(up.out_dir / "missing"), str(up.out_dir), str(tmp_path / "x")]) == 1
 
 

@@ -2,7 +2,8 @@
 
 The CPU's features come from engine.devices (the one place that reads them); the precisions are
 the ones training (`train --precision auto`) and the digit models' inference (`--dtype auto`)
-resolve to, so what this prints is what a run will do.
+resolve to, and the IF-format models' (the emoji cascade, DeepFloyd IF), so what this prints is
+what a run will do.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ def inference_line(device: torch.device, cpu: devices.CpuInfo) -> str:
     if device.type != "cpu":
         why = f"on {device.type} the digit models run in fp32"
     layout = " + channels-last" if precision == "bf16" else ""
-    return (f"digit models {precision}{layout} ({why}); --dtype fp32|bf16 or Model > Precision "
-            "overrides")
+    emoji = devices.if_model_precision(device, small=True)
+    large = devices.if_model_precision(device, small=False)
+    return (f"digit models {precision}{layout}, emoji cascade {emoji} ({why}); DeepFloyd IF "
+            f"{large}; --dtype fp32|bf16 or Model > Precision overrides")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,11 @@ and the learned-range variance v (3-5). Prompts come from an embeddings file in 
 format, or from the T5 encoder where the folder has one (loaded on first use only, so a run with
 an embeddings file never pays for the 4.7B-parameter encoder).
 
-dtype: fp16 on CUDA and MPS (as the course), fp32 on the CPU; bf16 on request (`dtype="bf16"`).
+dtype: fp16 on CUDA and MPS (as the course). On the CPU a small folder (a UNet of at most
+SMALL_UNET_PARAMETERS, the emoji cascade) runs as the digit models do: bf16 where the CPU has native
+bf16 (AMX or AVX512-BF16), fp32 elsewhere, its small text encoder in fp32 either way; DeepFloyd IF
+itself runs fp32 there. `dtype` ("fp32", "bf16") overrides. The loops stay in fp32: x_t goes in
+cast to the UNet's dtype and ε and v come back as fp32.
 offload: "model" keeps one module at a time on the GPU (engine/models/memory.py).
 """
 
@@ -16,22 +20,27 @@ from pathlib import Path
 
 import torch
 
-from engine.devices import DTYPES
+from engine.devices import DTYPES, if_model_precision
 from engine.errors import ModelError, PromptError
 from engine.models.base import DiffusionModel, Prediction, Upscaler
 from engine.models.folders import check_complete, load_unet, read_hints, read_json
-from engine.models.memory import OffloadGroup, translate_oom
+from engine.models.memory import OffloadGroup, parameter_count, translate_oom
 from engine.models.unet_speed import ready_unet, unet_input
 from engine.prompts import prompt_for_vocabulary
 from engine.schedules import NoiseSchedule
 
+# the emoji cascade's UNets have about 13 M parameters, IF's smallest (IF-I-M, IF-II-M) 400 M
+SMALL_UNET_PARAMETERS = 100_000_000
 
-def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
-    """fp16 on a GPU (as the course), fp32 on the CPU; or the dtype asked for."""
+
+def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None,
+                  small: bool = False) -> torch.dtype:
+    """auto: devices.if_model_precision (fp16 on a GPU; on the CPU bf16 for a `small` model where
+    the CPU has native bf16, else fp32); or the dtype asked for."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype in (None, "auto"):
-        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+        return DTYPES[if_model_precision(device, small)]
     if dtype not in DTYPES:
         raise ModelError(f"unknown dtype {dtype!r}; choose from auto, {', '.join(DTYPES)}")
     if dtype == "fp16" and device.type == "cpu":
@@ -42,6 +51,14 @@ def resolve_dtype(device: torch.device, dtype: str | torch.dtype | None = None) 
 def model_dtype(device: torch.device) -> torch.dtype:
     return resolve_dtype(device)
 
+
+def is_small_if(folder: Path) -> bool:
+    """A UNet of at most SMALL_UNET_PARAMETERS (counted from the weight files' headers)."""
+    try:
+        count = parameter_count(folder, ("unet",))
+    except (ModelError, OSError, ValueError):
+        return False
+    return 0 < count <= SMALL_UNET_PARAMETERS
 
 
 def has_text_encoder(folder: Path) -> bool:
@@ -63,7 +80,8 @@ class IFStageOne(DiffusionModel):
         self.folder = folder
         self.name = name
         self.device = device
-        self.dtype = resolve_dtype(device, dtype)
+        self.small = is_small_if(folder)
+        self.dtype = resolve_dtype(device, dtype, self.small)
         self.offload = OffloadGroup(device, offload)
         self.unet = load_unet(folder, self.dtype, device, self.offload, name)
         self.image_size = int(self.unet.config.sample_size)
@@ -86,7 +104,9 @@ class IFStageOne(DiffusionModel):
         if has_text_encoder(folder):
             from engine.models.t5 import T5PromptEncoder
 
-            self.text_encoder = T5PromptEncoder(folder, device, self.dtype, self.offload, name)
+            # a small encoder runs once a prompt: fp32 costs nothing and rounds only once
+            text_dtype = torch.float32 if self.small and device.type == "cpu" else self.dtype
+            self.text_encoder = T5PromptEncoder(folder, device, text_dtype, self.offload, name)
         self._upscaler: Upscaler | None = None
 
     @property
