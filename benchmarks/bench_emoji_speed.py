@@ -12,20 +12,23 @@ adapter for stage I, its stage II found beside it), and each row runs the app's 
    and preview frames per second.
 
 Each row at each --threads, for each variant of the UNet call (engine/models/unet_speed.py:
-eager, then the levers), in alternating rounds in one process; the ratio of each variant is
-against `eager` of the same row and thread count, and each row's best is set against its
-goal. Speed does not depend on the weights, so by default the cascade is a random-weight one
-in the bundle's real shapes (engine/training/emoji_model.py STAGE_ONE / STAGE_TWO, read when
-this runs) written by the trainer's own export (emoji_train.export_pipeline); --model DIR
-measures a real stage I folder (and --upscale DIR its stage II).
+eager, then the levers) in each --dtypes (fp32, and bf16: the UNets' weights and inputs in
+bf16, the loop in fp32, what `--dtype auto` picks on a CPU with AMX or AVX512-BF16), in
+alternating rounds in one process; the ratio of each variant is against fp32 `eager` of the same
+row and thread count, a bf16 variant's also against the same variant in fp32, and each row's
+best is set against its goal. Speed does not depend on the weights, so by default the cascade
+is a random-weight one in the bundle's real shapes (engine/training/emoji_model.py STAGE_ONE /
+STAGE_TWO, read when this runs) written by the trainer's own export
+(emoji_train.export_pipeline); --model DIR measures a real stage I folder (and --upscale DIR its
+stage II).
 
 The machine's background training run can be paused during each timed block (--pause PID):
 SIGSTOP, then SIGCONT when the block ends, fails or is interrupted; a watchdog process resumes
 it after PAUSE_LIMIT_S whatever happens to this one.
 
     python benchmarks/bench_emoji_speed.py [--threads 1,2] [--rows stage1,stage2,live]
-        [--variants eager,contig,cl,cache,contig+cache,cl+cache] [--rounds 2]
-        [--model DIR] [--upscale DIR] [--pause PID]
+        [--variants eager,contig,cl,cache,contig+cache,cl+cache] [--dtypes fp32,bf16]
+        [--rounds 2] [--model DIR] [--upscale DIR] [--pause PID]
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app.jobs import Job, make_run, resolve_job  # noqa: E402
+from engine import devices  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from engine.loops import final, generator_for  # noqa: E402
 from engine.models.deepfloyd import IFStageOne  # noqa: E402
@@ -107,9 +111,11 @@ def export_random_cascade(root: Path, stage_one: emoji_model.UNetShape | None = 
     return one
 
 
-def load_cascade(stage_one: Path, levers: tuple[str, ...] | None) -> IFStageOne:
-    """The cascade as the app loads it; `levers` None: the adapters' own choice, else those."""
-    model = load_model(str(stage_one), "cpu")
+def load_cascade(stage_one: Path, levers: tuple[str, ...] | None, dtype: str | None = None
+                 ) -> IFStageOne:
+    """The cascade as the app loads it; `levers` None: the adapters' own choice, else those;
+    `dtype` None: auto (bf16 on a CPU with native bf16), else fp32 or bf16."""
+    model = load_model(str(stage_one), "cpu", dtype)
     if not isinstance(model, IFStageOne):
         raise EngineError(f"{stage_one} is not an IF stage I folder")
     if levers is not None:
@@ -229,11 +235,20 @@ def paused(pid: int | None) -> Iterator[None]:
 class Result:
     row: str
     threads: int
-    variant: str
+    variant: str  # label(): the levers, with /bf16 for a bf16 cascade
     runs: list[dict]
 
     def median(self, key: str) -> float:
         return statistics.median(r[key] for r in self.runs)
+
+
+def label(variant: str, dtype: str) -> str:
+    """A cascade's name in the tables: the variant, with /DTYPE where it is not fp32."""
+    return variant if dtype == "fp32" else f"{variant}/{dtype}"
+
+
+def fp32_twin(name: str) -> str:
+    return name.split("/")[0]
 
 
 def measure(models: dict[str, IFStageOne], rows: list[str], threads: list[int], rounds: int,
@@ -299,11 +314,15 @@ def max_difference(models: dict[str, IFStageOne], rows: list[str]) -> dict[str, 
 
 def print_block(block: list[Result]) -> None:
     base = next((r for r in block if r.variant == "eager"), block[0])
+    by_name = {r.variant: r for r in block}
     unit, goal = GOALS[base.row]
     for r in block:
         s = r.median("s")
-        line = (f"{r.row:7s} threads {r.threads} {r.variant:13s} {s * 1000:8.0f} ms  "
+        line = (f"{r.row:7s} threads {r.threads} {r.variant:18s} {s * 1000:8.0f} ms  "
                 f"x{base.median('s') / s:.2f} vs eager")
+        twin = by_name.get(fp32_twin(r.variant))
+        if twin is not None and twin is not r:
+            line += f", x{twin.median('s') / s:.2f} vs fp32"
         if r.row == "live":
             line += (f"  {r.median('results/s'):.2f} results/s, {r.median('previews/s'):.1f} "
                      f"previews/s, first x̂_0 {r.median('first_preview_s') * 1000:.0f} ms")
@@ -320,6 +339,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rows", default="stage1,stage2,live")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--dtypes", default="fp32,bf16",
+                        help="fp32 and/or bf16 (each variant in each dtype)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pause", type=int, metavar="PID",
                         help="SIGSTOP this process during each timed block")
@@ -328,11 +349,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.threads = [int(t) for t in args.threads.split(",")]
     args.rows = args.rows.split(",")
     args.variants = args.variants.split(",")
-    bad = [r for r in args.rows if r not in ROWS] + [v for v in args.variants
-                                                     if v not in VARIANTS]
-    if bad or "eager" not in args.variants or args.rounds < 1 or min(args.threads) < 1:
+    args.dtypes = args.dtypes.split(",")
+    bad = ([r for r in args.rows if r not in ROWS] + [v for v in args.variants if v not in VARIANTS]
+           + [d for d in args.dtypes if d not in ("fp32", "bf16")])
+    if (bad or "eager" not in args.variants or "fp32" not in args.dtypes or args.rounds < 1
+            or min(args.threads) < 1):
         parser.error(f"rows from {', '.join(ROWS)}; variants from {', '.join(VARIANTS)} "
-                     f"(eager among them); rounds and threads >= 1 (bad: {bad})")
+                     f"(eager among them); dtypes fp32 (first) and bf16; rounds and threads >= 1 "
+                     f"(bad: {bad})")
     return args
 
 
@@ -343,12 +367,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.upscale:
             os.environ["DIFFUSION_CANVAS_IF_STAGE_II"] = str(args.upscale)
         try:
-            models = {v: load_cascade(folder, VARIANTS[v]) for v in args.variants}
+            models = {label(v, d): load_cascade(folder, VARIANTS[v], d)
+                      for d in args.dtypes for v in args.variants}
+            auto = load_cascade(folder, None).dtype
         except EngineError as error:
             print(f"cannot load the cascade: {error}")
             return 1
-        print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load "
-              f"{os.getloadavg()[0]:.1f}; levers: {', '.join(LEVERS)}")
+        cpu = devices.cpu_info()
+        print(f"{cpu.model} (bf16: {cpu.bf16_support}), torch {torch.__version__}, "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; levers: {', '.join(LEVERS)}"
+              f"; --dtype auto loads it in {devices.DTYPE_NAMES[auto]}")
         print(describe(models["eager"]))
         rows = [r for r in args.rows if r != "stage2" or models["eager"].has_upscaler()]
         torch.set_num_threads(1)

@@ -54,8 +54,9 @@ def test_the_random_cascade_loads_as_the_app_loads_the_bundle(bench, cascade):
 
 @pytest.mark.parametrize("variant", ["contig", "cl", "cache", "contig+cache", "cl+cache"])
 def test_each_lever_gives_eager_outputs(bench, cascade, variant):
-    eager = bench.load_cascade(cascade, ())
-    fast = bench.load_cascade(cascade, bench.VARIANTS[variant])
+    # in fp32: bf16 (auto on an AMX CPU) rounds differently in the two layouts' kernels
+    eager = bench.load_cascade(cascade, (), "fp32")
+    fast = bench.load_cascade(cascade, bench.VARIANTS[variant], "fp32")
     ref, got = bench.call_outputs(eager), bench.call_outputs(fast)
     assert len(got) == 8
     for a, b in zip(got, ref):
@@ -127,6 +128,23 @@ def test_measure_prints_ratios_against_eager_and_the_goal(bench, cascade, capsys
     out = capsys.readouterr().out
     assert out.count("x1.00 vs eager") >= 2 and "goal <= 2.0 s" in out
     assert "goal 3.0 results/s" in out
+
+
+def test_bf16_rows_are_set_against_fp32_in_the_same_process(bench, cascade, capsys):
+    models = {bench.label(v, d): bench.load_cascade(cascade, bench.VARIANTS[v], d)
+              for d in ("fp32", "bf16") for v in ("eager", "cl+cache")}
+    assert list(models) == ["eager", "cl+cache", "eager/bf16", "cl+cache/bf16"]
+    assert models["cl+cache/bf16"].dtype == torch.bfloat16
+    assert models["cl+cache/bf16"].upscaler().dtype == torch.bfloat16
+    results = bench.measure(models, ["stage2"], [1], 1, None)
+    assert [r.variant for r in results] == list(models)
+    lines = capsys.readouterr().out.splitlines()
+    assert [("vs fp32" in line) for line in lines] == [False, False, True, True]
+    assert "eager/bf16" in lines[2] and "x1.00 vs eager" in lines[0]
+    calls = bench.call_difference(models)
+    assert calls["cl+cache"] <= 1e-4 < calls["eager/bf16"]  # bf16 really rounds
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--dtypes", "bf16"])  # no fp32 to compare with
 
 
 def test_paused_stops_the_process_and_always_resumes_it(bench):
