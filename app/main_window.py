@@ -439,11 +439,16 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Asks to save unsaved changes (Save / Discard / Cancel), then cancels any run, joins
         the threads and removes this session's autosave (app.session.session.Session.close)."""
-        if not self.session.close(lambda prefs: prefs.set_window_geometry(self.saveGeometry())):
+        if not self.session.close(self._remember):
             event.ignore()
             return
         super().closeEvent(event)
 
+    def _remember(self, prefs: Settings) -> None:
+        """What the window adds to the preferences at close: its geometry, the Training
+        panel's fields."""
+        prefs.set_window_geometry(self.saveGeometry())
+        self.training_panel.remember(prefs)
 
 
 def run_app(path: str | None = None, model: str | None = None) -> int:

@@ -180,6 +180,16 @@ class Settings:
         kept = dict([(key, dict(values)), *others][:MAX_MODELS])
         self._write("run/models", json.dumps(kept, default=str))
 
+    @property
+    def training_settings(self) -> dict[str, Any]:
+        """The Training panel's fields (kind, out folder, epochs...) at its last start or the
+        window's close; the panel checks each value before it shows it."""
+        return self._read("training/panel", {}, _json_object)
+
+    @training_settings.setter
+    def training_settings(self, value: dict[str, Any]) -> None:
+        self._write("training/panel", json.dumps(value, default=str))
+
     def window_geometry(self) -> QByteArray | None:
         """What QWidget.saveGeometry() gave, for restoreGeometry(); None if never saved."""
         return self._read("window/geometry", None, _bytes)

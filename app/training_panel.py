@@ -64,11 +64,13 @@ from widgets.scrolling import scroll_vertically
 
 if TYPE_CHECKING:
     from app.session.session import Session
+    from app.settings import Settings
 
 SAVE_EVERY_S = 30.0  # mid-epoch training state: a stop loses at most this much work
 SAMPLE_STEPS = 20  # strided steps for the epoch-end samples (quick, still legible)
 MNIST_TRAIN = 60_000
 SAMPLES_FILE = "samples-epoch-{epoch}.png"
+INT_FIELDS = ("epochs", "batch_size", "hidden", "seed", "limit")  # the panel's whole numbers
 
 
 class _StopTraining(StopTraining):
@@ -284,6 +286,8 @@ class TrainingPanel(QWidget):
         self._lay_out()
         self._connect()
         self._on_kind()
+        if session is not None:
+            self.restore_settings(session.preferences.training_settings)
 
     # --- building -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -381,6 +385,39 @@ class TrainingPanel(QWidget):
         for key, value in values.items():
             getattr(self, key).setValue(0 if value is None else value)
 
+    def settings(self) -> dict[str, Any]:
+        """The fields as set_settings takes them (what is remembered between launches)."""
+        return {"kind": self.kind.currentText(), "out": self.out.text(),
+                "precision": self.precision.currentText(), "lr": self.lr.value(),
+                **{key: getattr(self, key).value() for key in INT_FIELDS}}
+
+    def restore_settings(self, saved: dict[str, Any]) -> None:
+        """Shows remembered fields; a value that does not fit (another version's, a hand-edited
+        file) is left out, and a number out of its box's range is brought into it."""
+        values: dict[str, Any] = {}
+        if saved.get("kind") in KINDS:
+            values["kind"] = saved["kind"]
+        if isinstance(saved.get("out"), str) and saved["out"].strip():
+            values["out"] = saved["out"]
+        if saved.get("precision") in PRECISIONS:
+            values["precision"] = saved["precision"]
+        for key in INT_FIELDS:
+            value = saved.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                box = getattr(self, key)
+                values[key] = min(max(value, box.minimum()), box.maximum())
+        lr = saved.get("lr")
+        if isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr):
+            values["lr"] = min(max(float(lr), self.lr.minimum()), self.lr.maximum())
+        self.set_settings(**values)
+
+    def remember(self, preferences: Settings | None = None) -> None:
+        """Writes the fields to the preferences (default: the session's)."""
+        if preferences is None and self.session is not None:
+            preferences = self.session.preferences
+        if preferences is not None:
+            preferences.training_settings = self.settings()
+
     def config(self) -> TrainConfig:
         threads = max(1, (os.cpu_count() or 2) - 1)  # one core stays with the GUI
         return TrainConfig.for_kind(
@@ -427,6 +464,7 @@ class TrainingPanel(QWidget):
             return False
         if resume:
             self._take_saved_settings(out_dir)
+        self.remember()
         try:
             config = self.config()
         except EngineError as error:

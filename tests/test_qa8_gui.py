@@ -4,13 +4,15 @@ illusion needs its named prompts before the run."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QPixmap
-from test_app import RUN_TIMEOUT, open_window, slow_down
+from test_app import RUN_TIMEOUT, make_window, open_window, slow_down
 
 from app.main_window import MainWindow
 from app.qt_images import scaling_for
 from app.results_view import RESULT_SIDE
+from app.settings import Settings
 
 
 def shown_pixels(window: MainWindow) -> QImage:
@@ -73,3 +75,37 @@ def test_a_first_live_preview_cancelled_leaves_the_empty_view(qtbot, tiny_model,
     assert view.title.text() == "<b>Result</b>" and view.image_label.pixmap().isNull()
     assert view.image_label.text().startswith("No result yet")
     assert view.keep_button.isHidden() and not view.apply_button.isEnabled()
+
+
+TRAINING = {"kind": "time", "epochs": 3, "batch_size": 32, "hidden": 8, "lr": 0.002,
+            "seed": 5, "limit": 512, "precision": "fp32"}
+
+
+def test_the_training_panel_remembers_its_folder_and_settings(qtbot, tiny_model, tmp_path):
+    first = open_window(qtbot, tiny_model, tmp_path / "w")
+    out = str(tmp_path / "my-runs" / "digits")
+    first.training_panel.set_settings(out=out, **TRAINING)
+    assert first.close()
+    second = open_window(qtbot, tiny_model, tmp_path / "w")  # the same INI file
+    panel = second.training_panel
+    assert panel.out.text() == out
+    assert panel.settings() == TRAINING | {"out": out}
+    assert panel.lr.value() == pytest.approx(0.002)
+
+
+def test_remembered_training_settings_that_do_not_fit_are_left_out(qtbot, tiny_model, tmp_path):
+    """A hand-edited or another version's store: each bad value falls back, the rest stay."""
+    folder = tmp_path / "w"
+    folder.mkdir()
+    prefs = Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
+    prefs.training_settings = {"kind": "nonsense", "out": 7, "epochs": 10**12, "batch_size": True,
+                               "hidden": "wide", "lr": float("nan"), "seed": -3, "limit": 100,
+                               "precision": "fp8"}
+    prefs.sync()
+    panel = make_window(qtbot, None, folder).training_panel
+    assert panel.kind.currentText() == "class" and panel.precision.currentText() == "auto"
+    assert panel.out.text().endswith("class") and panel.limit.value() == 100
+    assert panel.epochs.value() == panel.epochs.maximum(), "brought into the box's range"
+    assert panel.seed.value() == 0
+    prefs.qsettings.setValue("training/panel", "{not json")
+    assert prefs.training_settings == {}
