@@ -5,14 +5,16 @@ illusion needs its named prompts before the run."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import QRect, QRectF, QSettings, Qt
+from PySide6.QtGui import QColor, QImage, QPixmap
 from test_app import RUN_TIMEOUT, make_window, open_window, slow_down
 
+from app.document import Document
 from app.main_window import MainWindow
 from app.qt_images import scaling_for
 from app.results_view import RESULT_SIDE
 from app.settings import Settings
+from widgets.canvas import CanvasView
 
 
 def shown_pixels(window: MainWindow) -> QImage:
@@ -109,3 +111,55 @@ def test_remembered_training_settings_that_do_not_fit_are_left_out(qtbot, tiny_m
     assert panel.seed.value() == 0
     prefs.qsettings.setValue("training/panel", "{not json")
     assert prefs.training_settings == {}
+
+
+def label_pixels(view: CanvasView, box: QRect) -> list[tuple[int, int]]:
+    """The white pixels (the label's text) inside `box` of the view as drawn."""
+    shot = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    return [(x, y) for y in range(box.top(), box.bottom() + 1)
+            for x in range(box.left(), box.right() + 1)
+            if shot.pixelColor(x, y) == QColor(255, 255, 255)]
+
+
+def canvas_on(qtbot, side: int = 280) -> tuple[Document, CanvasView]:
+    doc = Document()
+    doc.new_blank(side, side, QColor(0, 0, 0))
+    view = CanvasView()
+    view.resize(300, 300)
+    view.set_document(doc)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    return doc, view
+
+
+def test_the_region_label_stays_in_the_view_when_the_frame_runs_past_its_edges(qtbot):
+    """Zoomed in, the frame's corner is above and left of the view: the label went with it."""
+    doc, view = canvas_on(qtbot)
+    view.set_zoom(4.0)  # the whole region frame lies outside the 300 px view on every side
+    frame = view.transform().mapRect(QRectF(doc.region()))
+    assert frame.left() < -100 and frame.top() < -100 and frame.right() > 400
+    metrics = view.fontMetrics()
+    text = f"{doc.region().width()} × {doc.region().width()}"
+    width = metrics.horizontalAdvance(text)
+    at = CanvasView.region_label_pos(frame, metrics.ascent(), width, QRectF(view.rect()),
+                                     metrics.descent())
+    drawn = QRectF(at.x(), at.y() - metrics.ascent(), width, metrics.height())
+    assert QRectF(view.rect()).contains(drawn)
+    assert label_pixels(view, QRect(0, 0, 90, 30)), "drawn in the view's top-left corner"
+
+
+def test_the_region_label_is_not_cut_at_the_views_right_edge(qtbot):
+    doc, view = canvas_on(qtbot, 2000)
+    view.set_zoom(0.14)
+    doc.set_region(QRect(1880, 600, 120, 120))  # a small region at the image's right edge
+    view.pan_by(300 - view.transform().mapRect(QRectF(doc.region())).left() - 6, 0)
+    frame = view.transform().mapRect(QRectF(doc.region()))
+    assert 280 < frame.left() < 300, "the frame's left edge is by the view's right edge"
+    metrics = view.fontMetrics()
+    width = metrics.horizontalAdvance("120 × 120")
+    at = CanvasView.region_label_pos(frame, metrics.ascent(), width, QRectF(view.rect()),
+                                     metrics.descent())
+    assert at.x() + width <= 300 and at.x() >= 0
+    shown = label_pixels(view, QRect(200, 0, 100, 300))
+    assert shown and min(x for x, _ in shown) < 280, "the whole label, left of the edge"

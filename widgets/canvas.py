@@ -378,20 +378,30 @@ class CanvasView(QWidget):
             painter.drawRect(self._handle_rect(corner))
         side = self._doc.region().width()
         label = f"{side} × {side}"
-        at = self.region_label_pos(frame, painter.fontMetrics().ascent())
+        metrics = painter.fontMetrics()
+        at = self.region_label_pos(frame, metrics.ascent(), metrics.horizontalAdvance(label),
+                                   QRectF(self.rect()), metrics.descent())
         for color, shift in ((QColor(0, 0, 0), QPointF(1, 1)), (QColor(255, 255, 255), QPointF())):
             painter.setPen(color)  # white text with a shadow reads on any image
             painter.drawText(at + shift, label)
         painter.restore()
 
     @staticmethod
-    def region_label_pos(frame: QRectF, ascent: int) -> QPointF:
-        """The baseline of the region's size label: above the frame, or just inside its top
-        edge when there is no room above (after fit() the frame can touch the view's top)."""
-        above = frame.topLeft() + QPointF(HANDLE, -4)
-        if above.y() - ascent >= 0:
-            return above
-        return frame.topLeft() + QPointF(HANDLE, ascent + HANDLE / 2 + 2)
+    def region_label_pos(frame: QRectF, ascent: int, width: float = 0.0,
+                         bounds: QRectF | None = None, descent: int = 0) -> QPointF:
+        """The baseline of the region's size label (`width` wide): above the frame, or just
+        inside its top edge when there is no room above (after fit() the frame can touch the
+        view's top); then moved into `bounds` (the view) where the frame runs past its edges."""
+        at = frame.topLeft() + QPointF(HANDLE, -4)
+        top = bounds.top() if bounds is not None else 0.0
+        if at.y() - ascent < top:
+            at = frame.topLeft() + QPointF(HANDLE, ascent + HANDLE / 2 + 2)
+        if bounds is None:
+            return at
+        margin = 2.0
+        x = min(at.x(), bounds.right() - width - margin)
+        y = min(at.y(), bounds.bottom() - descent - margin)
+        return QPointF(max(x, bounds.left() + margin), max(y, bounds.top() + ascent + margin))
 
     def _paint_brush_cursor(self, painter: QPainter) -> None:
         if self._hover is None or self._tool not in PAINT_TOOLS or self._drag == "pan":
