@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QRect, QRectF, QSettings, Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
+from session_fakes import make_session, model_state
 from test_app import RUN_TIMEOUT, make_window, open_window, slow_down
 
 from app.document import Document
@@ -163,3 +164,65 @@ def test_the_region_label_is_not_cut_at_the_views_right_edge(qtbot):
     assert at.x() + width <= 300 and at.x() >= 0
     shown = label_pixels(view, QRect(200, 0, 100, 300))
     assert shown and min(x for x, _ in shown) < 280, "the whole label, left of the edge"
+
+
+def illusion_session(tmp_path, mode: str, **state):
+    session = make_session(tmp_path / "s", load=not state)
+    if state:
+        session.engine.answer_load(model_state(**state))
+    s = session.settings
+    s.mode, s.prompt, s.prompt2 = mode, "6", "9"
+    s.random_seed, s.seed = False, 77
+    if mode == "anagram":
+        s.view = "rot180"
+    submitted = []
+    session.runner.submitted.connect(submitted.append)
+    return session, submitted
+
+
+@pytest.mark.parametrize("mode, box, label, option", [
+    ("anagram", "prompt", "Upright", "--prompt"),
+    ("anagram", "prompt2", "Through view", "--prompt2"),
+    ("hybrid", "prompt", "Far (low-pass)", "--prompt"),
+    ("hybrid", "prompt2", "Close (high-pass)", "--prompt2")])
+def test_an_illusion_without_its_named_prompts_is_refused_before_the_run(
+        qapp, tmp_path, mode, box, label, option):
+    """The command line's edit anagram/hybrid need --prompt and --prompt2; the app ran an empty
+    one as '(unconditional)'."""
+    session, submitted = illusion_session(tmp_path, mode)
+    setattr(session.settings, box, "")
+    before = session.settings.job_fields(draw=False)
+    assert session.run_job() is None and not submitted
+    title, message = session.said[-1]
+    assert title == "Cannot run" and f"'{label}'" in message and option in message
+    assert session.settings.job_fields(draw=False) == before, "nothing else changed"
+    assert session.settings.seed == 77 and session.settings.mode == mode
+    setattr(session.settings, box, "3")
+    job = session.run_job()
+    assert job is not None and (job.params.prompt, job.params.prompt2) == (
+        ("3", "9") if box == "prompt" else ("6", "3"))
+    assert job.params.seed == 77
+
+
+def test_an_illusion_on_an_unconditional_model_says_it_needs_a_conditioned_one(qapp, tmp_path):
+    session, submitted = illusion_session(tmp_path, "anagram", conditional=False, prompts=("",))
+    assert session.run_job() is None and not submitted
+    assert "unconditional" in session.said[-1][1] and "Model menu" in session.said[-1][1]
+
+
+def test_the_window_refuses_an_unconditional_upright_prompt_and_keeps_the_panel(
+        qtbot, tiny_model, tmp_path):
+    window = open_window(qtbot, tiny_model, tmp_path / "w")
+    modes = window.modes
+    modes.set_mode("anagram")
+    modes.prompt.set_prompt("")  # '(unconditional)' in the digit model's list
+    modes.prompt2.set_prompt("9")
+    modes.steps.setValue(7)
+    modes.seed.setValue(123)
+    submitted = []
+    window.session.runner.submitted.connect(submitted.append)
+    modes.run_button.click()
+    assert not submitted and len(window.errors) == 1 and "'Upright'" in window.errors[0]
+    assert modes.current_mode() == "anagram" and modes.prompt2.prompt() == "9"
+    assert modes.steps.value() == 7 and modes.seed.value() == 123
+    assert modes.prompt.currentText() == "(unconditional)"

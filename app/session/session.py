@@ -558,10 +558,7 @@ class Session(QObject):
         # the seed is drawn once the job can run: a refused one spends no restored seed
         job = Job(**(settings if settings is not None else self.settings.job_fields(draw=False)))
         mode = mode_table.mode_of(job.mode)
-        if mode.needs_prompt and not mode.illusion and not (job.prompt or "").strip():
-            raise EngineError(f"{mode.label} needs a prompt to change the image toward (the "
-                              "command line's --prompt): choose or type one in the prompt box; "
-                              "without a prompt it is SDEdit")
+        refuse_missing_prompts(job, mode, state)
         if mode.needs_image:
             region = region_rgb(self.document.image(), self.document.region())  # as Qt, faster
             job.image = images.prepare_image(region, state.size, state.channels,
@@ -672,6 +669,29 @@ class Session(QObject):
                 failures.append(f"{type(owner).__name__}: {error}")
         if failures:
             print("Diffusion Canvas: stopping threads: " + "; ".join(failures), file=sys.stderr)
+
+
+def refuse_missing_prompts(job: Job, mode: mode_table.Mode, state: ModelState) -> None:
+    """The prompts the command line requires (edit img2img's --prompt, an anagram's or a
+    hybrid's --prompt and --prompt2), refused empty before the run with EngineError."""
+    if not mode.needs_prompt:
+        return
+    if not mode.illusion:
+        if not (job.prompt or "").strip():
+            raise EngineError(f"{mode.label} needs a prompt to change the image toward (the "
+                              "command line's --prompt): choose or type one in the prompt box; "
+                              "without a prompt it is SDEdit")
+        return
+    if not state.conditional:
+        raise EngineError(f"{mode.label} mixes the estimates of two prompts; {state.name} is "
+                          "unconditional, so it cannot make one: pick a class- or "
+                          "text-conditioned model in the Model menu")
+    for label, option, prompt in zip(mode.prompt_labels, ("--prompt", "--prompt2"),
+                                     (job.prompt, job.prompt2), strict=True):
+        if not (prompt or "").strip():
+            raise EngineError(f"{mode.label} needs a prompt for its '{label}' image (the "
+                              f"command line's {option}): choose or type one in the {label} "
+                              "box")
 
 
 def results_of(job: JobRecord) -> list[Result]:
