@@ -11,7 +11,9 @@ Quality, judged by the bundled digit classifier:
 - same-seed pairs: mean |Δ pixel| and how often the classifier reads the pair as the same digit.
 
 Speed: milliseconds per 30-step CFG sample at batch 1 and batch 16 (median of --repeats), and
-the ratio bf16 / fp32 measured in this process (< 1: bf16 is faster). 30 timesteps are 29
+the ratio bf16 / fp32 measured in this process (< 1: bf16 is faster). The bf16 model is what
+auto loads (packed for oneDNN where it can be, engine/models/onednn.py); the "bf16 eager"
+column is the same weights cast in place, the path before the packing, as a second baseline. 30 timesteps are 29
 updates, each one forward of the same shape; `--time-steps K` times the first K updates and
 scales by 29 / K, which keeps the run short where bf16 is emulated and slow.
 
@@ -24,6 +26,7 @@ Prints markdown tables. Exit 1 with one line if the model or the classifier is m
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -38,6 +41,7 @@ from bench_quality import draw, pct  # noqa: E402
 
 from engine import devices, edits  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
+from engine.models.mnist import MnistModel  # noqa: E402
 from engine.training.classifier import (  # noqa: E402
     features,
     frechet_distance,
@@ -98,12 +102,16 @@ def acc(read: torch.Tensor, truth: torch.Tensor) -> float:
 def speed(models: dict, batches: list[int], repeats: int, time_steps: int, seed: int) -> None:
     how = "" if time_steps == STEPS else f" (first {time_steps} updates timed, scaled to all 29)"
     print(f"## Speed: ms per {STEPS}-step CFG sample, median of {repeats}{how}\n")
-    print("| batch | fp32 ms/sample | bf16 ms/sample | bf16 / fp32 |")
-    print("|---|---|---|---|")
+    packed = "packed" if models["bf16"].packed else "not packed: no oneDNN bf16 kernels"
+    print(f"bf16: {packed}\n")
+    print("| batch | fp32 ms/sample | bf16 ms/sample | bf16 / fp32 | bf16 eager ms/sample | "
+          "bf16 eager / fp32 |")
+    print("|---|---|---|---|---|---|")
     for batch in batches:
         ms = {name: time_sample(m, batch, repeats, time_steps, seed) for name, m in models.items()}
         print(f"| {batch} | {ms['fp32']:.0f} | {ms['bf16']:.0f} | "
-              f"**{ms['bf16'] / ms['fp32']:.2f}×** |")
+              f"**{ms['bf16'] / ms['fp32']:.2f}×** | {ms['bf16 eager']:.0f} | "
+              f"{ms['bf16 eager'] / ms['fp32']:.2f}× |")
     print()
 
 
@@ -134,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(models["fp32"], "kind", None) != "class":
         print(f"bench_precision: {args.model!r} is not a class-conditioned digit model")
         return 1
+    fp32 = models["fp32"]
+    models["bf16 eager"] = MnistModel(copy.deepcopy(fp32.net), fp32.config, fp32.name,
+                                      fp32.device, "bf16", pack=False)
     cpu = devices.cpu_info()
     print(f"# bf16 vs fp32 inference: model {args.model!r}, {cpu.model} ({cpu.vector_isa}, bf16: "
           f"{cpu.bf16_support}), torch {torch.__version__}, {torch.get_num_threads()} threads; "

@@ -6,7 +6,9 @@ at one σ; here x_t is rescaled to that form, x_t / sqrt(ᾱ_t) = x_0 + sqrt((1 
 x̂_0 turned into ε, so it runs in the loops too (well only near its training σ, as B-1.2.2 shows).
 
 Precision: fp32, or bf16 weights in channels-last layout where the CPU has native bf16 (AMX or
-AVX512-BF16; `engine.devices.small_model_precision` decides, `--dtype` overrides). The loops stay
+AVX512-BF16; `engine.devices.small_model_precision` decides, `--dtype` overrides). In bf16 on
+the CPU the net is a packed copy (engine.models.onednn: BatchNorm folded, GELU fused, weights
+packed once for oneDNN), which the training's net never is. The loops stay
 in fp32: x_t goes in cast to the model's dtype and ε comes back as fp32, and the noise is always
 drawn in fp32, so a seed gives the same noise in either precision.
 """
@@ -21,6 +23,7 @@ from torch import nn
 from engine.devices import DTYPES, small_model_precision
 from engine.errors import ModelError
 from engine.models.base import DiffusionModel, Prediction
+from engine.models.onednn import can_pack, pack_for_inference
 from engine.schedules import NoiseSchedule
 
 DIGITS = [str(d) for d in range(10)]
@@ -36,13 +39,17 @@ class MnistModel(DiffusionModel):
     takes_precision = True  # fp32 or bf16: Model > Precision and --dtype apply
 
     def __init__(self, net: nn.Module, config: dict, name: str, device: torch.device,
-                 dtype: str | None = "fp32") -> None:
-        """dtype None or 'auto' chooses by the CPU; a net cast to bf16 is cast in place, so
-        callers that keep training `net` leave the default fp32."""
+                 dtype: str | None = "fp32", pack: bool = True) -> None:
+        """dtype None or 'auto' chooses by the CPU. bf16 on the CPU packs a copy of `net`
+        (pack=False: casts `net` in place, the eager path, for benchmarks); callers that keep
+        training `net` leave the default fp32."""
         self.precision = small_model_precision(dtype, device)
         self.dtype = DTYPES[self.precision]
         self.net = net.to(device).eval()
-        if self.dtype != torch.float32:
+        self.packed = pack and self.dtype == torch.bfloat16 and can_pack(device, self.dtype)
+        if self.packed:
+            self.net = pack_for_inference(self.net, self.dtype)
+        elif self.dtype != torch.float32:
             self.net = self.net.to(dtype=self.dtype, memory_format=torch.channels_last)
         self.config = config
         self.kind = config["kind"]
@@ -98,12 +105,13 @@ class MnistModel(DiffusionModel):
 
 
 def load_mnist_model(folder: Path, device: torch.device, name: str | None = None,
-                     dtype: str | None = None) -> MnistModel:
-    """A Part B checkpoint folder as a model; dtype auto (None), fp32, bf16 or fp16 (CUDA)."""
+                     dtype: str | None = None, pack: bool = True) -> MnistModel:
+    """A Part B checkpoint folder as a model; dtype auto (None), fp32, bf16 or fp16 (CUDA);
+    pack=False keeps bf16 eager (benchmarks)."""
     from engine.training.checkpoint import load_model
 
     net, config = load_model(folder, device)
-    return MnistModel(net, config, name or Path(folder).name, device, dtype or "auto")
+    return MnistModel(net, config, name or Path(folder).name, device, dtype or "auto", pack)
 
 
 def is_mnist_folder(folder: Path) -> bool:
