@@ -97,6 +97,7 @@ class ResultsView(QWidget):
         buttons would act on the result shown before it)."""
         self.show_image(image)
         self.title.setText("<b>Live preview</b>")
+        self.caption.setText("The estimate so far: a result once the run ends")
         for button in (self.apply_button, self.input_button, self.export_button,
                        self.keep_button):
             button.setEnabled(False)
