@@ -7,7 +7,7 @@ that goes into the PNG `parameters` chunk. No Qt here: the headless commands imp
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import torch
@@ -55,6 +55,9 @@ class Job:
     split: str = "frequency"  # hybrids: frequency, triple or colour
     sigma2: float | None = None  # the triple split's fine blur
     allow_failure_views: bool = False  # anagrams: run the paper's failure views knowingly
+    # the app's region, converted to `image` as the job is resolved (on the engine thread, so
+    # a big image's conversion does not stop the window); None: `image` is as given
+    image_source: Callable[[], torch.Tensor] | None = None
 
 
 def default_i_start(mode: str, num_timesteps: int, strength: float = DEFAULT_STRENGTH) -> int:
@@ -128,8 +131,17 @@ def hybrid_split(model: DiffusionModel, job: Job) -> edits.Split:
                                len(job_prompts(job)))
 
 
+def with_image(job: Job) -> Job:
+    """The job with its `image_source` converted into `image` (the job itself if it has none)."""
+    if job.image_source is None:
+        return job
+    return replace(job, image=job.image_source(), image_source=None)
+
+
 def resolve_job(model: DiffusionModel, job: Job) -> Job:
-    """A copy with the model's defaults filled in: prompt, guidance and i_start."""
+    """A copy with the model's defaults filled in: prompt, guidance and i_start; and its image
+    read from its `image_source`."""
+    job = with_image(job)
     check_job(job)
     n = len(model.schedule.timesteps(job.steps))
     i_start = (default_i_start(job.mode, n, model.default_strength) if job.i_start is None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QImage
@@ -59,6 +60,12 @@ def region_rgb(image: QImage, region: QRect) -> Image.Image:
     full = Image.new("RGB", (region.width(), region.height()), (0, 0, 0))  # as QImage.copy
     full.paste(rgb, (inside.left() - region.left(), inside.top() - region.top()))
     return full
+
+
+def model_input(snap: InputSnapshot) -> torch.Tensor:
+    """The region as a run's job gets it: [1, C, size, size] in the model's range."""
+    return images.prepare_image(region_rgb(snap.image, snap.region), snap.size, snap.channels,
+                                snap.data_range)
 
 
 def what_the_model_sees(snap: InputSnapshot) -> tuple[QImage, str]:

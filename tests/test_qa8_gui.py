@@ -5,10 +5,10 @@ illusion needs its named prompts before the run."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QRect, QRectF, QSettings, Qt
+from PySide6.QtCore import QPointF, QRect, QRectF, QSettings, Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
 from session_fakes import make_session, model_state
-from test_app import RUN_TIMEOUT, make_window, open_window, slow_down
+from test_app import RUN_TIMEOUT, draw_digit, make_window, open_window, slow_down
 
 from app.document import Document
 from app.main_window import MainWindow
@@ -226,3 +226,58 @@ def test_the_window_refuses_an_unconditional_upright_prompt_and_keeps_the_panel(
     assert modes.current_mode() == "anagram" and modes.prompt2.prompt() == "9"
     assert modes.steps.value() == 7 and modes.seed.value() == 123
     assert modes.prompt.currentText() == "(unconditional)"
+
+
+def test_a_runs_region_is_converted_on_the_engine_thread_as_it_was_at_run(
+        qtbot, tiny_model, tmp_path, monkeypatch):
+    """make_job converted the region on the GUI thread (0.5 s at 4000²); now the job takes a
+    snapshot, converted as the engine starts it: the same tensor, painting after Run or not."""
+    import threading
+
+    import torch
+
+    from app.model_sees import region_rgb
+    from engine import images
+
+    window = open_window(qtbot, tiny_model, tmp_path / "w")
+    session = window.session
+    draw_digit(window)
+    state = session.model_state
+    before = images.prepare_image(region_rgb(session.document.image(),
+                                             session.document.region()),
+                                  state.size, state.channels, state.data_range)
+    threads: list[str] = []
+    prepare = images.prepare_image
+    monkeypatch.setattr(images, "prepare_image", lambda *a, **k: threads.append(
+        threading.current_thread().name) or prepare(*a, **k))
+    hold = threading.Event()  # the engine thread waits until the test has painted
+    source: list = []
+
+    def held(model, job):
+        source.append(job.image_source)
+        hold.wait(10)
+        return real_resolve(model, job)
+
+    import app.engine_thread as engine_thread
+
+    real_resolve = engine_thread.resolve_job
+    monkeypatch.setattr(engine_thread, "resolve_job", held)
+    window.modes.set_mode("sdedit")
+    window.modes.steps.setValue(2)
+    record = session.run_job()
+    assert record is not None and record.params.image is None and record.params.image_source
+    main = threading.main_thread().name
+    assert main not in threads, "nothing converted on the GUI thread"
+    doc = session.document  # painted after Run: not the run's input
+    doc.begin_stroke("brush", QPointF(60, 40), 30, 0.8, QColor(255, 255, 255))
+    doc.stroke_to(QPointF(200, 240))
+    doc.end_stroke()
+    ended = []
+    session.runner.finished.connect(ended.append)
+    session.runner.failed.connect(lambda _job, message: ended.append(message))
+    hold.set()
+    qtbot.waitUntil(lambda: bool(ended), timeout=RUN_TIMEOUT)
+    assert ended[0] is record, ended
+    engine = [name for name in threads if not name.startswith("model-sees")]
+    assert engine and main not in engine, "the engine thread converted it"
+    assert torch.equal(source[0](), before)

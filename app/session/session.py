@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,7 +31,12 @@ from app.autosave import DEFAULT_INTERVAL_S, Autosaver
 from app.document import Document
 from app.history import History, Result
 from app.jobs import Job, illusion_fields, own_parameters
-from app.model_sees import InputSnapshot, region_rgb, take_snapshot, what_the_model_sees
+from app.model_sees import (
+    InputSnapshot,
+    model_input,
+    take_snapshot,
+    what_the_model_sees,
+)
 from app.qt_images import BLACK, WHITE, qimage_to_pil, scaling_for
 from app.session import modes as mode_table
 from app.session.asker import Asker
@@ -559,10 +565,9 @@ class Session(QObject):
         job = Job(**(settings if settings is not None else self.settings.job_fields(draw=False)))
         mode = mode_table.mode_of(job.mode)
         refuse_missing_prompts(job, mode, state)
-        if mode.needs_image:
-            region = region_rgb(self.document.image(), self.document.region())  # as Qt, faster
-            job.image = images.prepare_image(region, state.size, state.channels,
-                                             state.data_range)
+        if mode.needs_image:  # converted on the engine thread: 0.2-0.5 s at 4000² (QA walk 8)
+            snap = take_snapshot(self.document.image(), self.document.region(), state)
+            job.image_source = partial(model_input, snap)
         if mode.needs_mask:
             try:
                 job.mask = images.load_mask(qimage_to_pil(self.document.region_mask(), "L"),
