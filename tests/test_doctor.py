@@ -6,6 +6,7 @@ import pytest
 
 from app.cli import main
 from engine import devices
+from engine.models import onednn
 
 AMX = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu sse avx2 " \
       "avx512f avx512_bf16 amx_bf16 amx_tile\n\nprocessor\t: 1\nflags\t\t: fpu\n"
@@ -47,6 +48,9 @@ def test_doctor_says_bf16_on_an_amx_cpu(monkeypatch, capsys):
     assert rows["bf16"].startswith("AMX")
     assert rows["training"].startswith("bf16 (the CPU has native bf16 (AMX))")
     assert rows["inference"].startswith("digit models bf16 + channels-last")
+    # the packed net where this machine's oneDNN has bf16 kernels (engine/models/onednn.py)
+    packed = onednn.can_pack(devices.torch.device("cpu"))
+    assert ("packed for oneDNN" in rows["inference"]) == packed
     assert rows["device"] == "auto -> cpu"
 
 

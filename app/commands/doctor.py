@@ -14,6 +14,7 @@ import os
 import torch
 
 from engine import devices
+from engine.models import onednn
 from engine.training.train import resolve_precision
 
 
@@ -81,7 +82,10 @@ def inference_line(device: torch.device, cpu: devices.CpuInfo) -> str:
     why = devices.precision_reason(precision, device, cpu)
     if device.type != "cpu":
         why = f"on {device.type} the digit models run in fp32"
-    layout = " + channels-last" if precision == "bf16" else ""
+    layout = ""
+    if precision == "bf16":
+        packed = onednn.can_pack(device, torch.bfloat16)
+        layout = " + channels-last" + (", packed for oneDNN" if packed else "")
     emoji = devices.if_model_precision(device, small=True)
     large = devices.if_model_precision(device, small=False)
     return (f"digit models {precision}{layout}, emoji cascade {emoji} ({why}); DeepFloyd IF "
