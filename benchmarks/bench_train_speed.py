@@ -12,7 +12,8 @@ The fp32 peaks (a 2048^3 matmul, a 256-channel 3x3 convolution) are measured in 
 achieved GFLOP/s = 3 x (one forward's FLOPs, FlopCounterMode) x images/s.
 
     python benchmarks/bench_train_speed.py [--threads 1] [--rounds 2] [--steps 2]
-        [--variants old,fused,lerp,eager,cl,classic,b64,t2,compiled] [--shape s4l]
+        [--variants old,fused,lerp,eager,cl,classic,b64,t2,compiled,bf16,bf16cl,bf16b64,
+        bf16t2,bf16compiled] [--shape s4l]
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Variant:
     attention: str = "sdpa"  # sdpa (diffusers' default, AttnAddedKVProcessor2_0) | classic
     batch: int = 32
     threads: int = 1
+    bf16: bool = False  # bf16 autocast (the run's precision on a CPU with native bf16)
 
 
 BASE = Variant("old", "eager, AdamW loop, EMA loop (before)", optimizer="loop", ema="loop")
@@ -69,6 +71,13 @@ VARIANTS = {v.name: v for v in (
     Variant("b64", "fused + lerp, batch 64", batch=64),
     Variant("t2", "fused + lerp, 2 threads", threads=2),
     Variant("compiled", "fused + lerp + torch.compile (inductor; compile auto)", compiled=True),
+    Variant("bf16", "fused + lerp, bf16 autocast", bf16=True),
+    Variant("bf16cl", "fused + lerp, bf16 autocast + channels_last", bf16=True,
+            channels_last=True),
+    Variant("bf16b64", "fused + lerp, bf16 autocast, batch 64", bf16=True, batch=64),
+    Variant("bf16t2", "fused + lerp, bf16 autocast, 2 threads", bf16=True, threads=2),
+    Variant("bf16compiled", "fused + lerp, bf16 autocast + torch.compile", bf16=True,
+            compiled=True),
 )}
 
 
@@ -102,8 +111,8 @@ class Runner:
         self.opt = torch.optim.AdamW(self.params, lr=5e-4, weight_decay=0.0, **options)
         self.ema = EMA(self.model, 0.999)
         self.diffusion = Diffusion()
-        self.loss = StepLoss(config, self.model, None, self.diffusion, None, variant.compiled,
-                             log=False)
+        self.loss = StepLoss(config, self.model, None, self.diffusion,
+                             torch.bfloat16 if variant.bf16 else None, variant.compiled, log=False)
         self.cpu = self.images = 0.0
         self.losses: list[float] = []
         self.first_cpu = self.first_wall = 0.0
@@ -155,13 +164,15 @@ def timed(fn, repeats: int) -> float:
     return (time.process_time() - start) / repeats
 
 
-def peaks() -> tuple[float, float]:
-    """fp32 GFLOP/s of one thread: a 2048^3 matmul, a 3x3 256->256 convolution (32x16x16)."""
+def peaks(dtype: torch.dtype = torch.float32) -> tuple[float, float]:
+    """GFLOP/s of one thread in `dtype`: a 2048^3 matmul, a 3x3 256->256 convolution
+    (32x16x16)."""
     torch.set_num_threads(1)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
     mm = 2 * 2048 ** 3 / timed(lambda: a @ b, 4) / 1e9
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(memory_format=torch.channels_last)
-    x = torch.randn(32, 256, 16, 16).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(dtype=dtype,
+                                                      memory_format=torch.channels_last)
+    x = torch.randn(32, 256, 16, 16, dtype=dtype).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         cv = 2 * 32 * 16 * 16 * 256 * 256 * 9 / timed(lambda: conv(x), 4) / 1e9
     return mm, cv
@@ -195,12 +206,14 @@ def main() -> None:
     config = EmojiTrainConfig("base", "", shape=args.shape, compile="on")
     flop = forward_gflop(model)
     mm_peak, conv_peak = peaks()
+    mm16, conv16 = peaks(torch.bfloat16) if any(VARIANTS[n].bf16 for n in names) else (0, 0)
     runners = [Runner(replace(VARIANTS[n], threads=args.threads)
                       if VARIANTS[n].threads == 1 else VARIANTS[n], model, config)
                for n in names]
     print(f"torch {torch.__version__}, shape {args.shape} ({flop:.2f} GFLOP per forward), "
           f"{args.threads} thread(s) (t2: 2), {args.rounds} rounds x {args.steps} timed steps; "
-          f"fp32 peaks: matmul {mm_peak:.1f}, conv {conv_peak:.1f} GFLOP/s", flush=True)
+          f"fp32 peaks: matmul {mm_peak:.1f}, conv {conv_peak:.1f} GFLOP/s; bf16 peaks: matmul "
+          f"{mm16:.1f}, conv {conv16:.1f} (bf16 variants' shares are of these)", flush=True)
     step_of = {r.v.name: 0 for r in runners}
     for r in runners:  # the warm-up step (the compile, for the compiled variant)
         r.step(batch_of(0, r.v.batch), timed=False)
@@ -218,16 +231,17 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in runners:
         gf = 3 * flop * r.rate
+        mm, cv = (mm16, conv16) if r.v.bf16 else (mm_peak, conv_peak)
         same = r.v.batch == base.v.batch
         n = min(len(r.losses), len(base.losses))
         diff = (max(abs(a - b) for a, b in zip(r.losses[:n], base.losses[:n]))
                 if same else float("nan"))
         losses = ", ".join(f"{x:.5f}" for x in r.losses[:3])
         print(f"| {r.v.name} | {r.v.what} | {r.rate:.2f} | {r.rate / base.rate:.2f} | {gf:.1f} "
-              f"| {gf / mm_peak:.0%} | {gf / conv_peak:.0%} | {losses} | "
+              f"| {gf / mm:.0%} | {gf / cv:.0%} | {losses} | "
               f"{diff:.1e} |" if same else
               f"| {r.v.name} | {r.v.what} | {r.rate:.2f} | {r.rate / base.rate:.2f} | {gf:.1f} "
-              f"| {gf / mm_peak:.0%} | {gf / conv_peak:.0%} | {losses} | other batches |",
+              f"| {gf / mm:.0%} | {gf / cv:.0%} | {losses} | other batches |",
               flush=True)
 
 

@@ -1,23 +1,33 @@
 """Training throughput: the course recipe (fp32, eager, default layout) against the project's
-default path (bf16 autocast + channels_last on CPU; fp16 AMP on CUDA), in one process.
+default path (bf16 autocast + channels_last on CPU; fp16 AMP on CUDA), and the levers around
+the default path, in one process.
 
-Both paths start from the same weights and see the same batches, so their losses over the
-first steps can be compared (goal: within 5%). Achieved FLOP/s is reported against a matmul
-peak measured in the same run. Goal: the default path at least 2.5× the course recipe.
+Every variant starts from the same weights and sees the same batches, so its losses can be
+compared with the course's (goal: mean within 5%; the bf16 variants against the default path's
+to bf16 rounding). Variants run in alternating rounds; each round also measures the peaks (a
+2048^3 matmul and a 256-channel 3x3 convolution, forward, in the fast dtype), because on a shared
+machine they move with the load. Rates are images per second of this process's CPU time
+(time.process_time; `--wall` for wall clock, on a quiet machine), the best round of each; the
+peaks are the best round's too. Achieved GFLOP/s = FLOPs of one training step (FlopCounterMode:
+forward + backward) x images/s.
 
-    python benchmarks/bench_training.py [--steps 12] [--batch-size 128] [--hidden 64]
+    python benchmarks/bench_training.py [--steps 4] [--rounds 3] [--threads 1]
+        [--variants course,default,nchw,fused,b256,gn,t2,compiled] [--batch-size 128]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,6 +35,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.schedules import NoiseSchedule  # noqa: E402
 from engine.training.train import cpu_has_native_bf16  # noqa: E402
 from engine.training.unets import build_unet  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    what: str
+    fast: bool = True  # the fast dtype's autocast (bf16 on CPU, fp16 on CUDA); False: fp32
+    channels_last: bool = True
+    fused: bool = False  # Adam(fused=True)
+    batch_scale: int = 1
+    group_norm: bool = False  # GroupNorm(32) in place of every BatchNorm: cost only
+    compiled: bool = False
+    threads: int | None = None  # None: --threads
+
+
+DEFAULT = Variant("default", "default: autocast + channels_last (train's path)")
+VARIANTS = {v.name: v for v in (
+    Variant("course", "course: fp32 eager NCHW", fast=False, channels_last=False),
+    DEFAULT,
+    replace(DEFAULT, name="nchw", what="autocast, NCHW", channels_last=False),
+    replace(DEFAULT, name="fused", what="default + fused Adam", fused=True),
+    replace(DEFAULT, name="b256", what="default, batch x2 (per image)", batch_scale=2),
+    replace(DEFAULT, name="gn", what="default, GroupNorm(32) for BatchNorm (cost only)",
+            group_norm=True),
+    replace(DEFAULT, name="t2", what="default, 2 threads", threads=2),
+    replace(DEFAULT, name="compiled", what="default + torch.compile (inductor)", compiled=True),
+)}
 
 
 def batches(n: int, batch: int, seed: int = 0) -> list[tuple[torch.Tensor, ...]]:
@@ -46,34 +83,63 @@ def batches(n: int, batch: int, seed: int = 0) -> list[tuple[torch.Tensor, ...]]
     return out
 
 
-def run(net, data, autocast_dtype, channels_last: bool, device, compiled: bool = False
-        ) -> tuple[float, list[float]]:
-    net = net.to(device)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    forward = torch.compile(net) if compiled else net
-    warm = 3 if compiled else 1  # compiling takes the first steps (forward, then backward)
-    losses = []
-    for i, (x, t, c, eps) in enumerate(data):
-        if i == warm:  # the first steps warm up kernels and allocators
-            start = time.perf_counter()
-        x, t, c, eps = (v.to(device) for v in (x, t, c, eps))
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                            enabled=autocast_dtype is not None):
-            loss = F.mse_loss(forward(x, t, c).float(), eps)
-        opt.zero_grad(set_to_none=True)
+def with_group_norm(net: nn.Module) -> nn.Module:
+    """Every BatchNorm2d of `net` replaced by a GroupNorm of 32 groups (8 for narrow layers)."""
+    for name, child in net.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            c = child.num_features
+            setattr(net, name, nn.GroupNorm(32 if c % 32 == 0 else 1, c))
+        else:
+            with_group_norm(child)
+    return net
+
+
+class Runner:
+    """One variant's model, optimizer and step, with its times and losses."""
+
+    def __init__(self, v: Variant, base: nn.Module, fast: torch.dtype | None,
+                 device: torch.device, threads: int) -> None:
+        self.v, self.device = v, device
+        self.threads = v.threads or threads
+        net = copy.deepcopy(base)
+        if v.group_norm:
+            net = with_group_norm(net)
+        self.fmt = torch.channels_last if v.channels_last else torch.contiguous_format
+        self.net = net.to(device=device, memory_format=self.fmt)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3,
+                                    fused=True if v.fused else None)
+        self.forward = torch.compile(self.net) if v.compiled else self.net
+        self.dtype = fast if v.fast else None
+        self.cpu = self.wall = 0.0
+        self.best_cpu = self.best_wall = 0.0  # images/s of the best round
+        self.losses: list[float] = []
+
+    def step(self, x, t, c, eps) -> float:
+        x, t, c, eps = (v.to(self.device) for v in (x, t, c, eps))
+        x = x.contiguous(memory_format=self.fmt)
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
+                            enabled=self.dtype is not None):
+            loss = F.mse_loss(self.forward(x, t, c).float(), eps)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (len(data) - warm) * data[0][0].shape[0] / (time.perf_counter() - start), losses
+        self.opt.step()
+        return loss.item()
+
+    def round(self, data: list[tuple[torch.Tensor, ...]], timed: bool) -> None:
+        torch.set_num_threads(self.threads)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for sample in data:
+            self.losses.append(self.step(*sample))
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if timed:
+            images = len(data) * data[0][0].shape[0]
+            self.best_cpu = max(self.best_cpu, images / cpu)
+            self.best_wall = max(self.best_wall, images / wall)
 
 
-def step_flops(net, sample) -> int:
+def step_flops(net: nn.Module, sample: tuple[torch.Tensor, ...]) -> int:
     x, t, c, eps = sample
     with FlopCounterMode(display=False) as counter:
         F.mse_loss(net(x, t, c), eps).backward()
@@ -81,60 +147,111 @@ def step_flops(net, sample) -> int:
     return counter.get_total_flops()
 
 
-def matmul_peak(dtype, device, n: int = 2048, reps: int = 10) -> float:
+def _best_rate(fn, flop: float, reps: int, wall: bool, device: torch.device) -> float:
+    clock = time.perf_counter if wall or device.type == "cuda" else time.process_time
+    fn()
+    best = 0.0
+    for _ in range(reps):
+        start = clock()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = max(best, flop / (clock() - start))
+    return best
+
+
+def matmul_peak(dtype, device, wall: bool = False, n: int = 2048, reps: int = 5) -> float:
+    """FLOP/s of an n^3 matmul in `dtype`, the best of `reps`."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return 2 * n**3 * reps / (time.perf_counter() - start)
+    return _best_rate(lambda: a @ b, 2 * n ** 3, reps, wall, device)
+
+
+def conv_peak(dtype, device, wall: bool = False, reps: int = 5) -> float:
+    """FLOP/s of a 3x3 256 -> 256 convolution forward (32 x 256 x 16 x 16, channels_last)."""
+    conv = nn.Conv2d(256, 256, 3, padding=1).to(device=device, dtype=dtype,
+                                                memory_format=torch.channels_last)
+    x = torch.randn(32, 256, 16, 16, device=device, dtype=dtype).contiguous(
+        memory_format=torch.channels_last)
+
+    def forward():
+        with torch.no_grad():
+            conv(x)
+
+    return _best_rate(forward, 2 * 32 * 16 * 16 * 256 * 256 * 9, reps, wall, device)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--variants", default="course,default")
+    parser.add_argument("--compile", action="store_true", help="add the compiled variant")
+    parser.add_argument("--wall", action="store_true",
+                        help="rates by wall clock (a quiet machine), not process CPU time")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--compile", action="store_true",
-                        help="add a row: the default path under torch.compile")
     args = parser.parse_args()
+    names = list(dict.fromkeys(["course", *args.variants.split(",")]
+                               + (["compiled"] if args.compile else [])))
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     device = torch.device(args.device)
     fast = torch.float16 if device.type == "cuda" else (
         torch.bfloat16 if cpu_has_native_bf16() else None)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     base = build_unet("class", args.hidden)
-    data = batches(args.steps, args.batch_size)
-    flops = step_flops(copy.deepcopy(base), data[0]) / args.batch_size
-    course_ips, course_loss = run(copy.deepcopy(base), data, None, False, device)
-    fast_ips, fast_loss = run(copy.deepcopy(base), data, fast, device.type == "cpu", device)
-    rows = [("course: fp32 eager", course_ips, None),
-            (f"default: {fast} autocast + channels_last", fast_ips, fast)]
-    if args.compile:
-        compiled_ips, compiled_loss = run(copy.deepcopy(base), data, fast,
-                                          device.type == "cpu", device, compiled=True)
-        rows.append((f"{fast} autocast + channels_last + torch.compile", compiled_ips, fast))
-    peak32 = matmul_peak(torch.float32, device)
-    peak_fast = matmul_peak(fast, device) if fast is not None else peak32
-    drift = abs(sum(fast_loss) - sum(course_loss)) / sum(course_loss)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
-          f"class UNet D={args.hidden}, batch {args.batch_size}, {args.steps} steps\n")
-    print("| path | images/s | ratio | achieved GFLOP/s | matmul peak GFLOP/s | of peak |")
-    print("|---|---|---|---|---|---|")
-    for name, ips, dtype in rows:
-        peak = peak32 if dtype is None else peak_fast
-        print(f"| {name} | {ips:.0f} | {ips / course_ips:.2f}× | {ips * flops / 1e9:.0f} | "
-              f"{peak / 1e9:.0f} | {ips * flops / peak:.0%} |")
-    mean_course, mean_fast = (sum(v) / len(v) for v in (course_loss, fast_loss))
-    print(f"\nmean loss over the {args.steps} steps: course {mean_course:.4f}, "
-          f"default {mean_fast:.4f} (difference {drift:.1%}; goal < 5%)")
-    if args.compile:
-        mean_compiled = sum(compiled_loss) / len(compiled_loss)
-        print(f"compiled: {mean_compiled:.4f} "
-              f"(difference {abs(mean_compiled - mean_course) / mean_course:.1%})")
+    scales = {VARIANTS[n].batch_scale for n in names}
+    data = {s: batches((args.rounds + 1) * args.steps, args.batch_size * s) for s in scales}
+    flops = step_flops(copy.deepcopy(base), data[1][0]) / args.batch_size
+    runners = [Runner(VARIANTS[n], base, fast, device, args.threads) for n in names]
+    peak_dtype = fast or torch.float32
+    peaks = {"fp32 matmul": 0.0, "matmul": 0.0, "conv": 0.0}
+    for r in range(args.rounds + 1):  # round 0 warms up (and compiles)
+        for runner in runners:
+            chunk = data[runner.v.batch_scale][r * args.steps:(r + 1) * args.steps]
+            runner.round(chunk, timed=r > 0)
+        torch.set_num_threads(args.threads)
+        peaks["fp32 matmul"] = max(peaks["fp32 matmul"],
+                                   matmul_peak(torch.float32, device, args.wall))
+        peaks["matmul"] = max(peaks["matmul"], matmul_peak(peak_dtype, device, args.wall))
+        peaks["conv"] = max(peaks["conv"], conv_peak(peak_dtype, device, args.wall))
+    report(args, runners, flops, peaks, fast)
+
+
+def report(args, runners: list[Runner], flops: float, peaks: dict[str, float], fast) -> None:
+    clock = "wall" if args.wall else "CPU"
+    print(f"torch {torch.__version__}, {args.threads} thread(s), class UNet D={args.hidden}, "
+          f"batch {args.batch_size}, {args.rounds} rounds x {args.steps} steps, rates per "
+          f"{clock} second (best round); {flops / 1e9:.2f} GFLOP per image (fwd + bwd); peaks "
+          f"(best round, GFLOP/s): fp32 matmul {peaks['fp32 matmul'] / 1e9:.0f}, {fast} matmul "
+          f"{peaks['matmul'] / 1e9:.0f}, {fast} conv {peaks['conv'] / 1e9:.0f}\n")
+    print("| variant | what | images/s | vs course | GFLOP/s | of matmul peak | of conv peak "
+          "| mean loss | vs default |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    course = runners[0]
+    default = next((r for r in runners if r.v.name == "default"), None)
+    for r in runners:
+        rate = r.best_wall if args.wall else r.best_cpu
+        base_rate = course.best_wall if args.wall else course.best_cpu
+        gf = rate * flops
+        peak = peaks["matmul"] if r.v.fast else peaks["fp32 matmul"]
+        conv = f"{gf / peaks['conv']:.0%}" if r.v.fast else "-"
+        mean = statistics.fmean(r.losses)
+        same = default is not None and r.v.batch_scale == 1 and not r.v.group_norm
+        diff = (f"{max(abs(a - b) for a, b in zip(r.losses, default.losses)):.1e}" if same
+                else "other batches" if r.v.batch_scale != 1 else "other model")
+        print(f"| {r.v.name} | {r.v.what} | {rate:.0f} | {rate / base_rate:.2f}x | {gf / 1e9:.0f} "
+              f"| {gf / peak:.0%} | {conv} | {mean:.4f} | {diff} |")
+    if default is not None:
+        drift = abs(statistics.fmean(default.losses) - statistics.fmean(course.losses))
+        print(f"\nmean loss: course {statistics.fmean(course.losses):.4f}, default "
+              f"{statistics.fmean(default.losses):.4f} (difference "
+              f"{drift / statistics.fmean(course.losses):.1%}; goal < 5%)")
 
 
 if __name__ == "__main__":
