@@ -15,6 +15,9 @@ The model is the bundled digit model when resources/models/mnist-class exists, o
 random D = 64 class-conditioned UNet saved to a temporary folder (same shape, same cost).
 
     python benchmarks/bench_gui.py [--seconds 3] [--steps 300] [--count 1] [--live-strokes 10]
+                                   [--dtype auto|fp32|bf16]
+
+--dtype is the app's Model > Precision (auto: bf16 on a CPU with native bf16, else fp32).
 
 Prints a markdown table. Offscreen by default (QT_QPA_PLATFORM=offscreen).
 """
@@ -71,9 +74,11 @@ def model_folder(tmp: Path) -> tuple[str, str]:
     return str(folder), "random D=64 class UNet (bundled model not found)"
 
 
-def make_window(model: str, tmp: Path) -> MainWindow:
+def make_window(model: str, tmp: Path, dtype: str = "auto") -> MainWindow:
     ini = QSettings(str(tmp / "bench.ini"), QSettings.Format.IniFormat)
-    return MainWindow(model=model, device="cpu", settings=Settings(ini), asker=Quiet(),
+    settings = Settings(ini)
+    settings.precision = dtype
+    return MainWindow(model=model, device="cpu", settings=settings, asker=Quiet(),
                       autosave_folder=tmp / "autosave", check_recovery=False)
 
 
@@ -211,6 +216,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1, help="images in the timed run")
     parser.add_argument("--live-strokes", type=int, default=10,
                         help="strokes timed in Live mode (0: skip (d))")
+    parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="the digit model's precision (Model > Precision)")
     parser.add_argument("--launch-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.launch_child:
@@ -220,9 +227,11 @@ def main() -> None:
         tmp = Path(tmp_name)
         model, which = model_folder(tmp)
         app = QApplication.instance() or QApplication(sys.argv[:1])
-        window = make_window(model, tmp)
+        window = make_window(model, tmp, args.dtype)
         window.show()
         wait_for(app, lambda: window.session.model_state is not None)
+        state = window.session.model_state
+        which += f", {state.short_dtype} (--dtype {args.dtype})"
         idle = tick_gaps(app, args.seconds)
         busy, steps, run_s = run_gaps(app, window, args.steps, args.count, args.seconds)
         frame_ms, bare_ms = preview_cost(app, window)
