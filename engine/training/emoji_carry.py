@@ -57,7 +57,27 @@ def pack(run: str | Path, carry: str | Path) -> Path:
             "ema_decay": ema["decay"], "ema_updates": ema["updates"],
             "settings": state["settings"], "clock": state.get("clock"), "record": record}
     ckpt.atomic_write(carry / CARRY, ckpt.config_writer(info))
+    _write_readme(carry, info, state["losses"])
     return carry
+
+
+def _write_readme(carry: Path, info: dict[str, Any], losses: list[list[float]]) -> None:
+    """README.md of a carry folder: what it is, where the run stands, how to go on."""
+    kind = f"emoji-{info['stage']}"
+    recent = [row[0] for row in losses[-100:]]
+    loss = f"{sum(recent) / len(recent):.4f}" if recent else "n/a"
+    hours = float((info.get("clock") or {}).get("train_seconds", 0.0)) / 3600
+    hardware = "; ".join((info.get("clock") or {}).get("hardware", [])) or "not recorded"
+    text = (f"# A {kind} training run in progress, carried between machines\n\n"
+            f"Not a model the app offers: the run's state at step {info['step']:,} (mean loss of "
+            f"the last 100 steps {loss}; {hours:.1f} h of training on {hardware}), small enough "
+            "for git: its EMA weights in fp16, its loss history, settings, clock and tokenizer "
+            "(engine/training/emoji_carry.py says what is left behind). To go on with it:\n\n"
+            f"    python -m engine.training.emoji_carry unpack {carry.name} RUN\n"
+            f"    python main.py train {kind} --out RUN --data DATA --resume\n\n"
+            "DATA is the set `python main.py data emoji --out DATA` prepares (the run checks it "
+            "holds the same images). The emoji art's licences: LICENSES.md of that set.\n")
+    ckpt.atomic_write(carry / "README.md", lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
 
 def unpack(carry: str | Path, run: str | Path) -> Path:
