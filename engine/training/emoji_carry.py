@@ -68,12 +68,12 @@ def _write_readme(carry: Path, info: dict[str, Any], losses: list[list[float]]) 
     loss = f"{sum(recent) / len(recent):.4f}" if recent else "n/a"
     hours = float((info.get("clock") or {}).get("train_seconds", 0.0)) / 3600
     hardware = "; ".join((info.get("clock") or {}).get("hardware", [])) or "not recorded"
-    text = (f"# A {kind} training run in progress, carried between machines\n\n"
+    text = (f"# An {kind} training run in progress, carried between machines\n\n"
             f"Not a model the app offers: the run's state at step {info['step']:,} (mean loss of "
             f"the last 100 steps {loss}; {hours:.1f} h of training on {hardware}), small enough "
             "for git: its EMA weights in fp16, its loss history, settings, clock and tokenizer "
             "(engine/training/emoji_carry.py says what is left behind). To go on with it:\n\n"
-            f"    python -m engine.training.emoji_carry unpack {carry.name} RUN\n"
+            f"    python -m engine.training.emoji_carry unpack {carry.as_posix()} RUN\n"
             f"    python main.py train {kind} --out RUN --data DATA --resume\n\n"
             "DATA is the set `python main.py data emoji --out DATA` prepares (the run checks it "
             "holds the same images). The emoji art's licences: LICENSES.md of that set.\n")
