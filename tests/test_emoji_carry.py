@@ -45,6 +45,7 @@ def test_pack_keeps_the_ema_in_fp16_and_is_smaller_than_the_state(run, tmp_path)
     assert (carry / "tokenizer" / "spiece.model").read_bytes() == (
         result.out_dir / "tokenizer" / "spiece.model").read_bytes()
     readme = (carry / "README.md").read_text()
+    assert "CC-BY 4.0" in (carry / "LICENSES.md").read_text()
     assert "step 3" in readme and "emoji_carry unpack" in readme and "--resume" in readme
     size = sum(f.stat().st_size for f in carry.rglob("*") if f.is_file())
     assert size < 0.4 * (result.out_dir / ckpt.STATE).stat().st_size

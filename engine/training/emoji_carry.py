@@ -29,6 +29,7 @@ import torch
 
 from engine.errors import CheckpointError, EngineError
 from engine.training import checkpoint as ckpt
+from engine.training.emoji_data import LICENCES, licence_text
 
 FORMAT = "diffusion-canvas-emoji-carry/1"
 CARRY = "carry.json"
@@ -58,6 +59,8 @@ def pack(run: str | Path, carry: str | Path) -> Path:
             "settings": state["settings"], "clock": state.get("clock"), "record": record}
     ckpt.atomic_write(carry / CARRY, ckpt.config_writer(info))
     _write_readme(carry, info, state["losses"])
+    ckpt.atomic_write(carry / LICENCES,  # the weights learnt from the art
+                      lambda tmp: Path(tmp).write_text(licence_text(), "utf-8"))
     return carry
 
 
@@ -76,7 +79,7 @@ def _write_readme(carry: Path, info: dict[str, Any], losses: list[list[float]]) 
             f"    python -m engine.training.emoji_carry unpack {carry.as_posix()} RUN\n"
             f"    python main.py train {kind} --out RUN --data DATA --resume\n\n"
             "DATA is the set `python main.py data emoji --out DATA` prepares (the run checks it "
-            "holds the same images). The emoji art's licences: LICENSES.md of that set.\n")
+            "holds the same images). The weights learnt from the emoji art in LICENSES.md.\n")
     ckpt.atomic_write(carry / "README.md", lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
 
