@@ -79,7 +79,8 @@ def _write_readme(carry: Path, info: dict[str, Any], losses: list[list[float]]) 
             f"    python -m engine.training.emoji_carry unpack {carry.as_posix()} RUN\n"
             f"    python main.py train {kind} --out RUN --data DATA --resume\n\n"
             "DATA is the set `python main.py data emoji --out DATA` prepares (the run checks it "
-            "holds the same images). The weights learnt from the emoji art in LICENSES.md.\n")
+            "holds the same images). The weights learnt from emoji art whose licence notices "
+            "are in LICENSES.md.\n")
     ckpt.atomic_write(carry / "README.md", lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
 
