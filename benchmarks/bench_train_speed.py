@@ -13,7 +13,7 @@ achieved GFLOP/s = 3 x (one forward's FLOPs, FlopCounterMode) x images/s.
 
     python benchmarks/bench_train_speed.py [--threads 1] [--rounds 2] [--steps 2]
         [--variants old,fused,lerp,eager,cl,classic,b64,t2,compiled,bf16,bf16cl,bf16b64,
-        bf16t2,bf16compiled] [--shape s4l]
+        bf16classic,bf16t2,bf16compiled] [--shape s4l]
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ VARIANTS = {v.name: v for v in (
     Variant("bf16cl", "fused + lerp, bf16 autocast + channels_last", bf16=True,
             channels_last=True),
     Variant("bf16b64", "fused + lerp, bf16 autocast, batch 64", bf16=True, batch=64),
+    Variant("bf16classic", "fused + lerp, bf16 autocast + diffusers' classic attention",
+            bf16=True, attention="classic"),
     Variant("bf16t2", "fused + lerp, bf16 autocast, 2 threads", bf16=True, threads=2),
     Variant("bf16compiled", "fused + lerp, bf16 autocast + torch.compile", bf16=True,
             compiled=True),
