@@ -13,9 +13,9 @@ Quality, judged by the bundled digit classifier:
 Speed: milliseconds per 30-step CFG sample at batch 1 and batch 16 (median of --repeats), and
 the ratio bf16 / fp32 measured in this process (< 1: bf16 is faster). The bf16 model is what
 auto loads (packed for oneDNN where it can be, engine/models/onednn.py); the "bf16 eager"
-column is the same weights cast in place, the path before the packing, as a second baseline. 30 timesteps are 29
-updates, each one forward of the same shape; `--time-steps K` times the first K updates and
-scales by 29 / K, which keeps the run short where bf16 is emulated and slow.
+column is the same weights cast in place, the path before the packing, as a second baseline.
+30 timesteps are 29 updates, each one forward of the same shape; `--time-steps K` times the
+first K updates and scales by 29 / K, which keeps the run short where bf16 is emulated and slow.
 
     python benchmarks/bench_precision.py [--per-digit 10] [--batches 1 16] [--repeats 3]
                                          [--time-steps 30] [--seed 0] [--threads 1]
