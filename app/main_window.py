@@ -326,9 +326,9 @@ class MainWindow(QMainWindow):
         if job.kind is JobKind.LIVE:
             self.result_view.show_live_preview(image)  # beside the sketch, never over it
             return
-        side = self.session.document.region().size()
-        self.canvas.preview(image.scaled(side, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                         scaling_for(image)))
+        # the canvas scales it into the region as it paints (a region can be 9000² pixels)
+        smooth = scaling_for(image) == Qt.TransformationMode.SmoothTransformation
+        self.canvas.preview(image, smooth)
 
     def _on_live_stopped(self, job: JobRecord, *_: object) -> None:
         """A Live run that will not finish leaves no preview behind: the view shows the result

@@ -100,6 +100,7 @@ class CanvasView(QWidget):
         self._tint = QColor(255, 0, 0, 115)  # ~45 %
         self._overlay = QImage()
         self._preview: QImage | None = None
+        self._preview_smooth = True
         self._hover: QPointF | None = None  # view position of the cursor
         self._drag: str | None = None  # "stroke", "pan", "move", "resize"
         self._drag_start = QPointF()
@@ -207,10 +208,17 @@ class CanvasView(QWidget):
         self._rebuild_overlay()
         self.update()
 
-    def preview(self, image: QImage | None) -> None:
-        """Shows `image` over the region (scaled to it) until called with None."""
+    def preview(self, image: QImage | None, smooth: bool = True) -> None:
+        """Shows `image` over the region until called with None. It is scaled into the region
+        as it is painted (smoothly, or in square pixels with `smooth` False): a small preview
+        is never made as large as the region, which can be 9000² pixels."""
         self._preview = None if image is None or image.isNull() else image
+        self._preview_smooth = smooth
         self.update()
+
+    def preview_image(self) -> QImage | None:
+        """The preview shown over the region, at the size it was given."""
+        return self._preview
 
     # --- view transform -------------------------------------------------------------------------
     def zoom(self) -> float:
@@ -357,8 +365,9 @@ class CanvasView(QWidget):
         if not self._overlay.isNull():
             painter.drawImage(QRectF(src), self._overlay, QRectF(src))
         if self._preview is not None:
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-            painter.drawImage(QRectF(self._doc.region()), self._preview)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._preview_smooth)
+            painter.drawImage(QRectF(self._doc.region()), self._preview,
+                              QRectF(self._preview.rect()))
         painter.restore()
 
     def _paint_region(self, painter: QPainter) -> None:
