@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", choices=("auto", "on", "off"),
                    help="emoji-base/-upscale: torch.compile the training step (auto: on a CPU "
                    "in fp32 for a long run; the same losses, so a resume may change it)")
+    p.add_argument("--attention", choices=("auto", "sdpa", "classic"),
+                   help="emoji-base/-upscale: the UNet's attention processor (auto: classic "
+                   "for bf16 on a CPU, where it trains faster; the same losses, so a resume may "
+                   "change it)")
     p.add_argument("--holdout-style", choices=("google", "twemoji"),
                    help="emoji-classifier: train on the other vendor's art and test on this "
                    "one's (default: test on unseen augmented copies of every image)")

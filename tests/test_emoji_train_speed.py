@@ -199,3 +199,39 @@ def test_cli_compile_reaches_the_config_and_is_refused_for_other_kinds(emoji_set
     capsys.readouterr()
     assert main(["train", "class", "--out", str(tmp_path / "digits"), "--compile", "on"]) == 1
     assert "--compile applies to emoji-base and emoji-upscale" in capsys.readouterr().err
+
+
+def test_attention_auto_is_classic_for_bf16_on_a_cpu_and_both_give_the_same_losses(tmp_path):
+    from diffusers.models.attention_processor import AttnAddedKVProcessor, AttnAddedKVProcessor2_0
+
+    from engine.errors import EngineError
+    from engine.training.emoji_model import STAGE_ONE_SHAPES, build_unet
+    from engine.training.emoji_train import resolve_attention, use_attention
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_attention("auto", cpu, "bf16") == "classic"
+    assert resolve_attention("auto", cpu, "fp32") == "sdpa"
+    assert resolve_attention("auto", cuda, "fp16") == "sdpa"
+    assert resolve_attention("sdpa", cpu, "bf16") == "sdpa"
+    with pytest.raises(EngineError, match="attention must be one of"):
+        resolve_attention("flash", cpu, "bf16")
+    unet = build_unet(STAGE_ONE_SHAPES["test"], 32, 32)
+    use_attention(unet, "classic")
+    kinds = {type(p) for p in unet.attn_processors.values()}
+    assert kinds == {AttnAddedKVProcessor}
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    text = torch.randn(2, 5, 32, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([10, 500])
+    with torch.no_grad():
+        classic = unet(x, t, encoder_hidden_states=text).sample
+        use_attention(unet, "sdpa")
+        assert {type(p) for p in unet.attn_processors.values()} == {AttnAddedKVProcessor2_0}
+        sdpa = unet(x, t, encoder_hidden_states=text).sample
+    assert torch.allclose(classic, sdpa, atol=1e-5)
+    assert not torch.equal(classic, torch.zeros_like(classic))
+
+
+def test_attention_is_refused_for_the_part_b_kinds(tmp_path, capsys):
+    assert main(["train", "denoiser", "--out", str(tmp_path / "d"), "--attention",
+                 "classic"]) == 1
+    assert "--attention applies to emoji-base and emoji-upscale" in capsys.readouterr().err

@@ -33,6 +33,11 @@ def _run(args: argparse.Namespace) -> int:
         raise EngineError("--compile applies to emoji-base and emoji-upscale (the other "
                           "kinds train eager: compiling gained nothing there, "
                           "docs/benchmarks.md)")
+    if getattr(args, "attention", None) is not None and args.kind not in ("emoji-base",
+                                                                         "emoji-upscale"):
+        from engine.errors import EngineError
+
+        raise EngineError("--attention applies to emoji-base and emoji-upscale")
     if args.kind == "emoji-classifier":
         from app.commands.train_emoji_classifier import run as run_classifier
 

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
                               seed=args.seed, device=args.device, precision=args.precision,
                               num_threads=getattr(args, "threads", None),
                               compile=_compile(args, COMPILE_MIN_STEPS),
+                              attention=getattr(args, "attention", None) or "auto",
                               **{k: v for k, v in values.items() if v is not None})
     result = train_emoji(config, out_dir, resume=args.resume, progress=True,
                          max_steps=getattr(args, "max_steps", None))

@@ -73,6 +73,7 @@ SAMPLE_PROMPTS = ("grinning face", "cat face", "red apple", "rocket", "pizza", "
 # COMPILE_MIN_STEPS steps to go and a C++ compiler for inductor. It never changes the maths (the
 # same losses to float rounding), so it is not a run setting: a resume may change it.
 COMPILE_CHOICES = ("auto", "on", "off")
+ATTENTION_CHOICES = ("auto", "sdpa", "classic")
 COMPILE_MIN_STEPS = 5000
 COMPILE_BACKEND = "inductor"  # tests use "aot_eager" (the same tracing, no C++ build)
 # settings that change what a run computes: a resume must match them
@@ -105,6 +106,7 @@ class EmojiTrainConfig:
     num_threads: int | None = None
     save_every_s: float | None = 600.0
     compile: str = "auto"  # auto | on | off: torch.compile of the step's loss (resolve_compile)
+    attention: str = "auto"  # auto | sdpa | classic: the UNet's attention (resolve_attention)
     sample_steps: int = 25
     sample_guidance: float = 3.0
     grad_clip: float = 1.0
@@ -356,6 +358,27 @@ def resolve_compile(name: str, device: torch.device, precision: str, steps_left:
             and _cxx_compiler() is not None)
 
 
+def resolve_attention(name: str, device: torch.device, precision: str) -> str:
+    """The UNet's attention: sdpa (diffusers' default processor) or classic (its plain
+    matmul-softmax-matmul one). The same maths to rounding, so, like the compile, not a run
+    setting. auto: classic for bf16 on a CPU, where its step measured 1.16-1.19x SDPA's
+    (docs/benchmarks.md, "Emoji stage I training" on the AMX Xeon), sdpa elsewhere."""
+    if name not in ATTENTION_CHOICES:
+        raise EngineError(f"attention must be one of {', '.join(ATTENTION_CHOICES)}, not "
+                          f"{name!r}")
+    if name != "auto":
+        return name
+    return "classic" if device.type == "cpu" and precision == "bf16" else "sdpa"
+
+
+def use_attention(unet: nn.Module, name: str) -> None:
+    """Give every attention layer of `unet` the processor `name` (resolve_attention) stands for."""
+    from diffusers.models.attention_processor import AttnAddedKVProcessor, AttnAddedKVProcessor2_0
+
+    unet.set_attn_processor(AttnAddedKVProcessor() if name == "classic"
+                            else AttnAddedKVProcessor2_0())
+
+
 def _cxx_compiler() -> str | None:
     import os
 
@@ -570,12 +593,14 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
 
     compiled = resolve_compile(config.compile, device, precision,
                                steps_per_epoch * config.epochs - step_global)
+    attention = resolve_attention(config.attention, device, precision)
+    use_attention(model.unet, attention)
     step_loss = StepLoss(config, model, frozen, diffusion, autocast_dtype, compiled, progress)
     n_params = sum(p.numel() for p in params) / 1e6
     how = ", compiled (the first step compiles: minutes)" if compiled else ""
     _log(f"training emoji {config.stage} ({config.shape_name}, {n_params:.2f} M trained "
          f"parameters) on {len(data)} images ({per_epoch} weighted draws per epoch), "
-         f"{device.type} {precision}{how}, "
+         f"{device.type} {precision}{how}, {attention} attention, "
          f"{torch.get_num_threads()} thread(s), batch "
          f"{config.batch_size}, {steps_per_epoch} steps/epoch, epochs {start_epoch + 1}.."
          f"{config.epochs}, from step {step_global}", progress)
