@@ -12,7 +12,8 @@ peaks are the best round's too. Achieved GFLOP/s = FLOPs of one training step (F
 forward + backward) x images/s.
 
     python benchmarks/bench_training.py [--steps 4] [--rounds 3] [--threads 1]
-        [--variants course,default,nchw,fused,b256,gn,t2,compiled] [--batch-size 128]
+        [--variants course,default,nchw,fused,b256,gn,t2,compiled,split,splittaps]
+        [--batch-size 128]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.schedules import NoiseSchedule  # noqa: E402
+from engine.training.conv_backward import split_convolutions  # noqa: E402
 from engine.training.train import cpu_has_native_bf16  # noqa: E402
 from engine.training.unets import build_unet  # noqa: E402
 
@@ -48,6 +50,7 @@ class Variant:
     group_norm: bool = False  # GroupNorm(32) in place of every BatchNorm: cost only
     compiled: bool = False
     threads: int | None = None  # None: --threads
+    split_conv: str | None = None  # the 3x3 convolutions' split backward ("aten" | "taps")
 
 
 DEFAULT = Variant("default", "default: autocast + channels_last (train's path)")
@@ -61,6 +64,10 @@ VARIANTS = {v.name: v for v in (
             group_norm=True),
     replace(DEFAULT, name="t2", what="default, 2 threads", threads=2),
     replace(DEFAULT, name="compiled", what="default + torch.compile (inductor)", compiled=True),
+    replace(DEFAULT, name="split", what="default, split 3x3 conv backward (aten weight grad)",
+            split_conv="aten"),
+    replace(DEFAULT, name="splittaps", what="default, split 3x3 conv backward (tap matmuls)",
+            split_conv="taps"),
 )}
 
 
@@ -104,6 +111,8 @@ class Runner:
         net = copy.deepcopy(base)
         if v.group_norm:
             net = with_group_norm(net)
+        if v.split_conv:
+            split_convolutions(net, v.split_conv)
         self.fmt = torch.channels_last if v.channels_last else torch.contiguous_format
         self.net = net.to(device=device, memory_format=self.fmt)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3,
