@@ -11,9 +11,19 @@ region on the GUI thread, a cost of its own) is timed from the click to the job'
 with the largest gap between ticks of a 5 ms QTimer in the GUI thread over that span, the
 median of --repeats runs (the two paths alternate), and the same timer with nothing running.
 
-    python benchmarks/bench_run_input.py [--sizes 512,4000,9000] [--repeats 5] [--timer-ms 5]
+With --previews, the previews of a run instead (one table per part):
+  previews alone   --count previews of the model's size (28 px) sent to the window as the
+                   runner sends them, one every --every-ms, each handled and painted; the largest
+                   gap over them, and the GUI thread's time per preview (handler + paint)
+  a run            a run of --steps steps with a preview after each, click to its end
+each with the old handler ("scaled": the preview scaled to the region's size on the GUI thread,
+the canvas drawing that) against the window's now ("painted": the canvas scales the small
+preview into the region as it paints), alternating, in the same process.
 
-Prints a markdown table. Offscreen (QT_QPA_PLATFORM=offscreen).
+    python benchmarks/bench_run_input.py [--sizes 512,4000,9000] [--repeats 5] [--timer-ms 5]
+    python benchmarks/bench_run_input.py --previews [--count 10] [--every-ms 100] [--steps 5]
+
+Prints markdown tables. Offscreen (QT_QPA_PLATFORM=offscreen).
 """
 
 from __future__ import annotations
@@ -29,12 +39,15 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PySide6.QtCore import QTimer  # noqa: E402
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
+from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.jobs import with_image  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
-from app.qt_images import numpy_to_qimage  # noqa: E402
+from app.qt_images import numpy_to_qimage, scaling_for  # noqa: E402
+from app.session.jobs import JobKind, JobRecord  # noqa: E402
 from benchmarks.bench_autosave import Ticks, idle, photo_like, spin  # noqa: E402
 from benchmarks.bench_gui import make_window, model_folder  # noqa: E402
 
@@ -76,11 +89,137 @@ def set_path(window: MainWindow, sync: bool) -> None:
                                 if sync else session.make_job)
 
 
+def scaled_preview(window: MainWindow, job: JobRecord, image: QImage, *_: object) -> None:
+    """The old handler: the preview scaled to the region's size here, on the GUI thread."""
+    if job.kind is JobKind.LIVE:
+        window.result_view.show_live_preview(image)
+        return
+    side = window.session.document.region().size()
+    window.canvas.preview(image.scaled(side, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                       scaling_for(image)))
+
+
+def set_preview_path(window: MainWindow, scaled: bool) -> None:
+    preview = window.session.runner.preview
+    preview.disconnect()
+    preview.connect(window._on_preview if not scaled
+                    else (lambda *args: scaled_preview(window, *args)))
+
+
+class PaintClock:
+    """The GUI thread's time in the canvas's paint events (ms), summed."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.ms = 0.0
+        canvas = window.canvas
+        paint = canvas.paintEvent
+
+        def timed(event: object) -> None:
+            clock = QElapsedTimer()
+            clock.start()
+            paint(event)
+            self.ms += clock.nsecsElapsed() / 1e6
+
+        canvas.paintEvent = timed
+
+
+def previews_alone(app: QApplication, ticks: Ticks, window: MainWindow, paints: PaintClock,
+                   count: int, every_ms: int) -> tuple[float, float]:
+    """(largest tick gap ms, GUI ms per preview) for `count` previews sent as the runner
+    sends them, each followed by the canvas's repaint."""
+    rng = np.random.default_rng(0)
+    job = JobRecord(0, JobKind.USER, None)
+    runner = window.session.runner
+    sent: list[int] = []
+    handler_ms = [0.0]
+
+    def send() -> None:
+        image = numpy_to_qimage(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8))
+        clock = QElapsedTimer()
+        clock.start()
+        runner.preview.emit(job, image, len(sent) + 1, count)
+        handler_ms[0] += clock.nsecsElapsed() / 1e6
+        sent.append(1)
+        if len(sent) < count:
+            QTimer.singleShot(every_ms, send)
+
+    spin(app, lambda: True)
+    ticks.reset()
+    paints.ms = 0.0
+    QTimer.singleShot(0, send)
+    spin(app, lambda: len(sent) == count)
+    end = time.monotonic() + every_ms / 1000
+    spin(app, lambda: time.monotonic() > end)  # the last repaint
+    gap = ticks.largest()
+    took = (handler_ms[0] + paints.ms) / count
+    window.canvas.preview(None)
+    return gap, took
+
+
+def run_with_previews(app: QApplication, ticks: Ticks, window: MainWindow) -> float:
+    """The largest tick gap (ms) from Run's click to the job's end."""
+    runner = window.session.runner
+    ended: list[bool] = []
+    runner.finished.connect(lambda *_: ended.append(True))
+    runner.failed.connect(lambda _job, message: sys.exit(f"the run failed: {message}"))
+    ticks.reset()
+    QTimer.singleShot(0, window.modes.run_button.click)
+    spin(app, lambda: bool(ended))
+    gap = ticks.largest()
+    for signal in (runner.finished, runner.failed):
+        signal.disconnect()
+    return gap
+
+
+def preview_tables(app: QApplication, ticks: Ticks, window: MainWindow, sizes: list[int],
+                   args: argparse.Namespace) -> None:
+    paints = PaintClock(window)
+    alone: list[str] = []
+    runs: list[str] = []
+    window.modes.steps.setValue(args.steps)
+    window.modes.preview_every.setValue(1)
+    for side in sizes:
+        doc = window.session.document
+        doc.set_image(numpy_to_qimage(photo_like(side)))
+        doc.set_region(doc.image().rect())
+        idle(app, ticks, 1.0)
+        seen: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+        ran: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.repeats):
+            for scaled in (True, False):
+                set_preview_path(window, scaled)
+                seen[scaled].append(previews_alone(app, ticks, window, paints, args.count,
+                                                   args.every_ms))
+                ran[scaled].append(run_with_previews(app, ticks, window))
+        gap_s, ms_s = (statistics.median(v) for v in zip(*seen[True], strict=True))
+        gap_p, ms_p = (statistics.median(v) for v in zip(*seen[False], strict=True))
+        alone.append(f"| {side}² | {gap_s:.0f} ms | {ms_s:.1f} ms | {gap_p:.0f} ms "
+                     f"| {ms_p:.1f} ms | {gap_s / gap_p:.1f}x |")
+        run_s, run_p = statistics.median(ran[True]), statistics.median(ran[False])
+        runs.append(f"| {side}² | {run_s:.0f} ms | {run_p:.0f} ms | {run_s / run_p:.1f}x |")
+    print(f"previews alone: {args.count} previews of 28 px, one every {args.every_ms} ms\n")
+    print("| image | scaled: largest gap | scaled: GUI per preview | painted: largest gap "
+          "| painted: GUI per preview | gap ratio |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(alone))
+    print(f"\na run: SDEdit of the whole image, {args.steps} steps, a preview after each, "
+          "click to end\n")
+    print("| image | scaled: largest gap | painted: largest gap | gap ratio |")
+    print("|---|---|---|---|")
+    print("\n".join(runs))
+    set_preview_path(window, scaled=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="512,4000,9000")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--timer-ms", type=int, default=5)
+    parser.add_argument("--previews", action="store_true",
+                        help="time the previews of a run, not the run's start")
+    parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--every-ms", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args(argv)
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp(prefix="bench-run-input-"))
@@ -94,10 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     ticks = Ticks(args.timer_ms)
     print(f"model: {described}; idle: largest tick gap {idle(app, ticks, 1.0):.0f} ms "
           f"({args.timer_ms} ms timer)\n")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.previews:
+        preview_tables(app, ticks, window, sizes, args)
+        window.session.document.set_saved()
+        window.close()
+        return 0
     print("| image | sync: largest gap | sync: click to first step | background: largest gap "
           "| background: click to first step | gap ratio |")
     print("|---|---|---|---|---|---|")
-    for side in (int(s) for s in args.sizes.split(",")):
+    for side in sizes:
         doc = window.session.document
         doc.set_image(numpy_to_qimage(photo_like(side)))
         doc.set_region(doc.image().rect())
