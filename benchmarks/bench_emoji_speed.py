@@ -12,22 +12,24 @@ adapter for stage I, its stage II found beside it), and each row runs the app's 
    and preview frames per second.
 
 Each row at each --threads, for each variant of the UNet call (engine/models/unet_speed.py:
-eager, then the levers) in each --dtypes (fp32, and bf16: the UNets' weights and inputs in
-bf16, the loop in fp32, what `--dtype auto` picks on a CPU with AMX or AVX512-BF16), in
-alternating rounds in one process; the ratio of each variant is against fp32 `eager` of the same
-row and thread count, a bf16 variant's also against the same variant in fp32, and each row's
-best is set against its goal. Speed does not depend on the weights, so by default the cascade
-is a random-weight one in the bundle's real shapes (engine/training/emoji_model.py STAGE_ONE /
-STAGE_TWO, read when this runs) written by the trainer's own export
-(emoji_train.export_pipeline); --model DIR measures a real stage I folder (and --upscale DIR its
-stage II).
+eager, then the levers; +norm, +pconv, +plin and +all add the bf16 levers fp32_norms,
+packed_convolutions, packed_linears, which leave an fp32 UNet as it is) in each --dtypes (fp32,
+and bf16: the UNets' weights and inputs in bf16, the loop in fp32, what `--dtype auto` picks on
+a CPU with AMX or AVX512-BF16), in alternating rounds in one process; the ratio of each variant
+is against fp32 `eager` of the same row and thread count, a bf16 variant's also against the same
+variant in fp32, and each row's best is set against its goal. Speed does not depend on the
+weights, so by default the cascade is a random-weight one in the bundle's real shapes
+(engine/training/emoji_model.py STAGE_ONE / STAGE_TWO, read when this runs) written by the
+trainer's own export (emoji_train.export_pipeline); --model DIR measures a real stage I folder
+(and --upscale DIR its stage II).
 
 The machine's background training run can be paused during each timed block (--pause PID):
 SIGSTOP, then SIGCONT when the block ends, fails or is interrupted; a watchdog process resumes
 it after PAUSE_LIMIT_S whatever happens to this one.
 
     python benchmarks/bench_emoji_speed.py [--threads 1,2] [--rows stage1,stage2,live]
-        [--variants eager,contig,cl,cache,contig+cache,cl+cache] [--dtypes fp32,bf16]
+        [--variants eager,contig,cl,cache,contig+cache,cl+cache,cl+cache+norm,cl+cache+pconv,
+                    cl+cache+plin,cl+cache+all] [--dtypes fp32,bf16]
         [--rounds 2] [--model DIR] [--upscale DIR] [--pause PID]
 """
 
@@ -44,7 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,11 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "cache": ("cache_text",),
     "contig+cache": ("contiguous_convolutions", "cache_text"),
     "cl+cache": ("channels_last", "cache_text"),
+    "cl+cache+norm": ("channels_last", "cache_text", "fp32_norms"),
+    "cl+cache+pconv": ("channels_last", "cache_text", "packed_convolutions"),
+    "cl+cache+plin": ("channels_last", "cache_text", "packed_linears"),
+    "cl+cache+all": ("channels_last", "cache_text", "fp32_norms", "packed_convolutions",
+                     "packed_linears"),
 }
 WORDS = ("grinning", "face", "cat", "red", "apple", "rocket", "pizza", "snowman", "thumbs",
          "up", "sign", "dog", "google", "twemoji", "heart", "star", "sun", "moon", "tree",
@@ -218,11 +225,12 @@ def paused(pid: int | None) -> Iterator[None]:
                                 start_new_session=True)
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    os.kill(pid, signal.SIGSTOP)
     try:
+        os.kill(pid, signal.SIGSTOP)  # inside: a process already gone still ends the watchdog
         yield
     finally:
-        os.kill(pid, signal.SIGCONT)
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
         signal.signal(signal.SIGTERM, previous)
         watchdog.kill()
         watchdog.wait()

@@ -18,6 +18,13 @@ rounding, tested).
 - `channels_last`: the UNet's weights and the input in channels-last layout, so no layout
   changes at all, and oneDNN's channels-last convolutions (faster here in inference; in
   training their backward is slower, docs/benchmarks.md "Emoji stage I training speed").
+- `fp32_norms` (bf16 UNets): torch's bf16 channels-last GroupNorm is 2.5-4x slower than fp32
+  on maps of 16x16 and smaller (a kernel choice inside torch; on larger maps bf16 is faster), so
+  on those a GroupNorm computes in fp32 and rounds its output to bf16 (closer to exact, too).
+- `packed_convolutions` / `packed_linears` (bf16 UNets, oneDNN): each Conv2d's / Linear's
+  weights packed once into oneDNN's layout (engine/models/onednn.py's ops) instead of reordered
+  on every call. The packed copy is made on the first call; a later change to the weights is not
+  seen, so the adapters apply it once, after loading.
 """
 
 from __future__ import annotations
@@ -26,9 +33,15 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-LEVERS = ("cache_text", "contiguous_convolutions", "channels_last")
+from engine.models.onednn import can_pack
+
+LEVERS = ("cache_text", "contiguous_convolutions", "channels_last", "fp32_norms",
+          "packed_convolutions", "packed_linears")
+# fp32_norms: at most this many pixels (16x16) bf16 channels-last GroupNorm is the slower
+SMALL_MAP = 256
 
 
 class _Memo:
@@ -116,6 +129,92 @@ def channels_last(unet: nn.Module) -> None:
     unet.to(memory_format=torch.channels_last)
 
 
+def _norm_in_fp32(norm: nn.GroupNorm) -> Callable[[torch.Tensor], torch.Tensor]:
+    plain = norm.forward
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.bfloat16 or x.dim() != 4 or x.shape[2] * x.shape[3] > SMALL_MAP:
+            return plain(x)
+        weight = None if norm.weight is None else norm.weight.float()
+        bias = None if norm.bias is None else norm.bias.float()
+        y = F.group_norm(x.float(), norm.num_groups, weight, bias, norm.eps)
+        return y.to(torch.bfloat16)
+
+    return forward
+
+
+def fp32_norms(unet: nn.Module) -> int:
+    """bf16 GroupNorms on small maps computed in fp32 (module docstring); returns how many."""
+    count = 0
+    for module in unet.modules():
+        if isinstance(module, nn.GroupNorm) and not getattr(module, "_dc_fp32", False):
+            module.forward = _norm_in_fp32(module)  # type: ignore[method-assign]
+            module._dc_fp32 = True  # type: ignore[attr-defined]
+            count += 1
+    return count
+
+
+class _PackedConvolution:
+    """A Conv2d's forward on oneDNN with its weights packed on the first call."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        self.conv, self.plain, self.packed = conv, conv.forward, None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv
+        if (torch.is_grad_enabled() or x.dtype != conv.weight.dtype or x.dim() != 4
+                or conv.padding_mode != "zeros" or isinstance(conv.padding, str)):
+            return self.plain(x)
+        ops = torch.ops.mkldnn
+        if self.packed is None:  # packed for the first input's size (oneDNN's pick depends on it)
+            self.packed = ops._reorder_convolution_weight(
+                conv.weight.detach(), list(conv.padding), list(conv.stride),
+                list(conv.dilation), conv.groups, list(x.shape))
+        x = x.contiguous(memory_format=torch.channels_last)
+        bias = None if conv.bias is None else conv.bias.detach()
+        return ops._convolution_pointwise(x, self.packed, bias, list(conv.padding),
+                                          list(conv.stride), list(conv.dilation), conv.groups,
+                                          "none", [], "none")
+
+
+class _PackedLinear:
+    """A Linear's forward on oneDNN with its weights packed on the first call."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        self.linear, self.plain, self.packed = linear, linear.forward, None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        linear = self.linear
+        if torch.is_grad_enabled() or x.dtype != linear.weight.dtype:
+            return self.plain(x)
+        if self.packed is None:
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), None)
+        bias = None if linear.bias is None else linear.bias.detach()
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, bias, "none", [], "none")
+
+
+def _pack(unet: nn.Module, kind: type, wrapper: type) -> int:
+    if not can_pack(next(unet.parameters()).device):
+        return 0
+    count = 0
+    for module in unet.modules():
+        if (type(module) is kind and module.weight.dtype == torch.bfloat16
+                and not isinstance(module.forward, wrapper)):
+            module.forward = wrapper(module)  # type: ignore[method-assign]
+            count += 1
+    return count
+
+
+def packed_convolutions(unet: nn.Module) -> int:
+    """bf16 Conv2d weights packed for oneDNN (module docstring); returns how many."""
+    return _pack(unet, nn.Conv2d, _PackedConvolution)
+
+
+def packed_linears(unet: nn.Module) -> int:
+    """bf16 Linear weights packed for oneDNN (module docstring); returns how many."""
+    return _pack(unet, nn.Linear, _PackedLinear)
+
+
 def speed_up(unet: nn.Module, levers: tuple[str, ...] | list[str]) -> nn.Module:
     """Applies the named levers (LEVERS) to `unet` in place; returns it."""
     unknown = [lever for lever in levers if lever not in LEVERS]
@@ -125,15 +224,24 @@ def speed_up(unet: nn.Module, levers: tuple[str, ...] | list[str]) -> nn.Module:
         channels_last(unet)
     if "contiguous_convolutions" in levers:
         contiguous_convolutions(unet)
-    if "cache_text" in levers:
+    if "fp32_norms" in levers:
+        fp32_norms(unet)
+    if "packed_convolutions" in levers:
+        packed_convolutions(unet)
+    if "packed_linears" in levers:
+        packed_linears(unet)
+    if "cache_text" in levers:  # last: the memos wrap the packed linears' forwards
         cache_text(unet)
     return unet
 
 
 # what the IF adapters apply on the CPU (docs/benchmarks.md, "Emoji cascade inference speed"):
 # channels_last + cache_text was 1.26-1.31x eager on every row at 2 threads (1.27-1.38x at 1);
-# contiguous_convolutions + cache_text 1.04-1.49x, so it is kept as a lever, not applied
-CPU_LEVERS: tuple[str, ...] = ("channels_last", "cache_text")
+# contiguous_convolutions + cache_text 1.04-1.49x, so it is kept as a lever, not applied.
+# The bf16 levers (no-ops on an fp32 UNet): a stage I call 1.13-1.22x by CPU time on an AMX
+# Xeon, rows 0.97-1.28x (docs/benchmarks.md, "bf16 levers: GroupNorm, packed weights")
+CPU_LEVERS: tuple[str, ...] = ("channels_last", "cache_text", "fp32_norms",
+                               "packed_convolutions", "packed_linears")
 
 
 def default_levers(device: torch.device) -> tuple[str, ...]:
