@@ -59,9 +59,11 @@ def test_a_two_line_caption_in_the_explorer_does_not_cover_its_picture(qtbot, tm
     window.resize(1280, 800)
     with qtbot.waitSignal(window.explorer.iterativeShown, timeout=RUN_TIMEOUT):
         window.show_explorer()
-    qtbot.wait(100)
     cell = window.explorer.view.cells["iterative"]
-    assert cell.caption.text().startswith("iterative from t=")
+    # a later request (the window settling) may have set "working…" again: wait for its column
+    qtbot.waitUntil(lambda: cell.caption.text().startswith("iterative from t="),
+                    timeout=RUN_TIMEOUT)
+    qtbot.wait(100)
     caption, picture = cell.caption.geometry(), cell.picture.geometry()
     assert caption.top() > picture.bottom(), (caption, picture)
     assert caption.height() >= cell.caption.heightForWidth(caption.width())

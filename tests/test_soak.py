@@ -90,7 +90,8 @@ def test_window_soak_runs_jobs_and_repaints(qtbot, tmp_path):
     for i in range(200):
         mode = ("sample", "anagram", "hybrid")[i % 3]
         with qtbot.waitSignal(window.session.engine.finished, timeout=20_000):
-            window.session.run_job(settings(window, mode, steps=2, preview_every=1, seed=i))
+            window.session.run_job(settings(window, mode, steps=2, preview_every=1, seed=i,
+                                            prompt="6", prompt2="9"))  # both: illusions
         window.canvas.repaint()
         window.result_view.repaint()
         if len(window.session.history) > 20:
