@@ -9,7 +9,9 @@ adapter for stage I, its stage II found beside it), and each row runs the app's 
 3. live SDEdit: the app's Live job (runner.LIVE_OVERRIDES: one image, x̂_0 shown after every
    step) at the model's default strength and steps, through the engine thread's own run loop
    (app/engine_thread.py EngineWorker, QImage previews included): finished results per second
-   and preview frames per second.
+   and preview frames per second;
+4. unet1, unet2 (not run by default): one UNet call of stage I / stage II (batch 2, fixed
+   inputs), the mean of UNET_CALLS by process CPU time.
 
 Each row at each --threads, for each variant of the UNet call (engine/models/unet_speed.py:
 eager, then the levers; +norm, +pconv, +plin and +all add the bf16 levers fp32_norms,
@@ -207,8 +209,32 @@ def live(model: IFStageOne) -> dict:
             "first_preview_s": first, "previews": len(previews)}
 
 
-ROWS: dict[str, Callable[[IFStageOne], dict]] = {"stage1": stage_one, "stage2": stage_two,
-                                                 "live": live}
+UNET_CALLS = 10
+
+
+def unet_calls(model: IFStageOne, upscaler: bool) -> dict:
+    """UNET_CALLS UNet calls of one stage (batch 2, CFG's) on fixed inputs, by process CPU time
+    (less moved by other processes than the wall clock): seconds a call, no goal."""
+    cond = model.encode([model.default_prompt, model.unconditional_prompt])
+    g = torch.Generator().manual_seed(0)
+    if upscaler:
+        up = model.upscaler()
+        x6 = torch.randn((2, 6, up.image_size, up.image_size), generator=g)
+        call = lambda: up.forward(x6, 500, cond, 250)  # noqa: E731
+    else:
+        x = torch.randn((2, 3, model.image_size, model.image_size), generator=g)
+        t = torch.full((2,), 500)
+        call = lambda: model.predict(x, t, cond)  # noqa: E731
+    start = time.process_time()
+    for _ in range(UNET_CALLS):
+        call()
+    return {"s": (time.process_time() - start) / UNET_CALLS}
+
+
+ROWS: dict[str, Callable[[IFStageOne], dict]] = {
+    "stage1": stage_one, "stage2": stage_two, "live": live,
+    "unet1": lambda model: unet_calls(model, False),
+    "unet2": lambda model: unet_calls(model, True)}
 
 
 # --- pausing the background run ---------------------------------------------------------------
@@ -313,7 +339,7 @@ def max_difference(models: dict[str, IFStageOne], rows: list[str]) -> dict[str, 
     per-call rounding differences carried through the whole loop."""
     out: dict[str, dict[str, float]] = {}
     for row in rows:
-        if row == "live":
+        if row not in ("stage1", "stage2"):
             continue
         ref = ROWS[row](models["eager"])["out"]
         out[row] = {v: float((ROWS[row](m)["out"] - ref).abs().max()) for v, m in models.items()}
@@ -323,7 +349,7 @@ def max_difference(models: dict[str, IFStageOne], rows: list[str]) -> dict[str, 
 def print_block(block: list[Result]) -> None:
     base = next((r for r in block if r.variant == "eager"), block[0])
     by_name = {r.variant: r for r in block}
-    unit, goal = GOALS[base.row]
+    unit, goal = GOALS.get(base.row, ("s", None))
     for r in block:
         s = r.median("s")
         line = (f"{r.row:7s} threads {r.threads} {r.variant:18s} {s * 1000:8.0f} ms  "
@@ -331,7 +357,9 @@ def print_block(block: list[Result]) -> None:
         twin = by_name.get(fp32_twin(r.variant))
         if twin is not None and twin is not r:
             line += f", x{twin.median('s') / s:.2f} vs fp32"
-        if r.row == "live":
+        if goal is None:
+            line += "  (one UNet call, process CPU time)"
+        elif r.row == "live":
             line += (f"  {r.median('results/s'):.2f} results/s, {r.median('previews/s'):.1f} "
                      f"previews/s, first x̂_0 {r.median('first_preview_s') * 1000:.0f} ms")
             line += f"  goal {goal} {unit}: x{r.median('results/s') / goal:.2f}"
@@ -386,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; levers: {', '.join(LEVERS)}"
               f"; --dtype auto loads it in {devices.DTYPE_NAMES[auto]}")
         print(describe(models["eager"]))
-        rows = [r for r in args.rows if r != "stage2" or models["eager"].has_upscaler()]
+        rows = [r for r in args.rows
+                if r not in ("stage2", "unet2") or models["eager"].has_upscaler()]
         torch.set_num_threads(1)
         calls = call_difference(models)
         print("one UNet call (both stages): max |variant - eager| " + ", ".join(

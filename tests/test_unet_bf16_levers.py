@@ -153,3 +153,16 @@ def test_a_whole_sample_with_the_levers_draws_what_bf16_draws(bench, cascade):
         if other is not None:  # a tenth of what another seed changes, as tests for bf16 ask
             assert gap <= 0.1 * float((a - other).abs().mean())
         assert gap <= 0.05
+
+
+def test_the_unet_rows_time_one_call_of_each_stage(bench, cascade, capsys):
+    models = {v: bench.load_cascade(cascade, bench.VARIANTS[v], "bf16")
+              for v in ("eager", "cl+cache+all")}
+    results = bench.measure(models, ["unet1", "unet2"], [1], 2, None)
+    assert [(r.row, r.variant, len(r.runs)) for r in results] == [
+        ("unet1", "eager", 2), ("unet1", "cl+cache+all", 2), ("unet2", "eager", 2),
+        ("unet2", "cl+cache+all", 2)]
+    assert all(run["s"] > 0 for r in results for run in r.runs)
+    out = capsys.readouterr().out
+    assert out.count("(one UNet call, process CPU time)") == 4 and "goal" not in out
+    assert bench.max_difference(models, ["unet1", "live"]) == {}  # no final image to compare
