@@ -238,8 +238,9 @@ def speed_up(unet: nn.Module, levers: tuple[str, ...] | list[str]) -> nn.Module:
 # what the IF adapters apply on the CPU (docs/benchmarks.md, "Emoji cascade inference speed"):
 # channels_last + cache_text was 1.26-1.31x eager on every row at 2 threads (1.27-1.38x at 1);
 # contiguous_convolutions + cache_text 1.04-1.49x, so it is kept as a lever, not applied.
-# The bf16 levers (no-ops on an fp32 UNet): a stage I call 1.13-1.22x by CPU time on an AMX
-# Xeon, rows 0.97-1.28x (docs/benchmarks.md, "bf16 levers: GroupNorm, packed weights")
+# The bf16 levers (no-ops on an fp32 UNet): a stage I call 1.13-1.30x by CPU time on an AMX
+# Xeon (stage II 0.87-1.12x), rows 0.97-1.28x (docs/benchmarks.md, "bf16 levers: GroupNorm,
+# packed weights")
 CPU_LEVERS: tuple[str, ...] = ("channels_last", "cache_text", "fp32_norms",
                                "packed_convolutions", "packed_linears")
 
