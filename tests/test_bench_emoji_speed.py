@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import time
@@ -14,18 +13,13 @@ import torch
 
 from engine.models import unet_speed
 from engine.training.emoji_model import TEST_SHAPE, TextShape
+from tests.bench_modules import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_TEXT = TextShape(d_model=32, layers=1, heads=2, d_ff=64)
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_emoji_speed",
-                                                  ROOT / "benchmarks" / "bench_emoji_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_emoji_speed")
 
 
 @pytest.fixture(scope="module")

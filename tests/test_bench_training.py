@@ -3,26 +3,16 @@ it times run the same maths as train's default path, and its peaks and FLOPs are
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.training.unets import build_unet
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_modules import load_benchmark
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_training",
-                                                  ROOT / "benchmarks" / "bench_training.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_training")
 
 
 def _batches(n: int, batch: int) -> list[tuple[torch.Tensor, ...]]:

@@ -4,10 +4,6 @@ tiny emoji cascade with them draws what it draws without them."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,8 +11,8 @@ import torch.nn.functional as F
 from engine.models import unet_speed
 from engine.models.onednn import can_pack
 from engine.training.emoji_model import TEST_SHAPE, TextShape
+from tests.bench_modules import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 needs_packing = pytest.mark.skipif(not can_pack(CPU), reason="no oneDNN bf16 kernels here")
 ALL = ("channels_last", "cache_text", "fp32_norms", "packed_convolutions", "packed_linears")
@@ -106,12 +102,7 @@ def test_packed_modules_compute_plainly_under_autograd_and_in_fp32():
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_emoji_speed",
-                                                  ROOT / "benchmarks" / "bench_emoji_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_emoji_speed")
 
 
 @pytest.fixture(scope="module")
