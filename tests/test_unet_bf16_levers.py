@@ -157,3 +157,20 @@ def test_the_unet_rows_time_one_call_of_each_stage(bench, cascade, capsys):
     out = capsys.readouterr().out
     assert out.count("(one UNet call, process CPU time)") == 4 and "goal" not in out
     assert bench.max_difference(models, ["unet1", "live"]) == {}  # no final image to compare
+
+
+@needs_packing
+def test_packed_convolutions_stay_right_when_a_later_call_has_another_size():
+    """The weights are packed for the first call's input size; a batch of 1, then of 32, then
+    other maps (CFG off, a batch of samples, another stage's size) must still be the conv."""
+    conv = torch.nn.Conv2d(32, 64, 3, padding=1).to(torch.bfloat16,
+                                                    memory_format=torch.channels_last)
+    unet_speed.packed_convolutions(torch.nn.Sequential(conv))
+    with torch.no_grad():
+        for shape in ((2, 32, 16, 16), (1, 32, 16, 16), (32, 32, 16, 16), (2, 32, 8, 8),
+                      (2, 32, 32, 32)):
+            x = _bf16_cl(*shape)
+            exact = F.conv2d(x.float(), conv.weight.float(), conv.bias.float(), 1, 1)
+            got = conv(x)
+            assert got.shape == exact.shape, shape
+            assert float((got.float() - exact).abs().max()) <= _rounding(exact), shape
