@@ -204,6 +204,27 @@ def test_an_illusion_without_its_named_prompts_is_refused_before_the_run(
     assert job.params.seed == 77
 
 
+
+@pytest.mark.parametrize("mode, fields, label, option", [
+    ("hybrid", {"split": "triple", "medium": ""}, "Medium", "--prompt3"),
+    ("anagram", {"view3": "flip", "prompt3": " "}, "Prompt 3", "--prompt3"),
+    ("anagram", {"view3": "flip", "prompt3": "1", "view4": "rot90", "prompt4": ""},
+     "Prompt 4", "--prompt4")])
+def test_an_illusions_third_or_fourth_prompt_is_refused_empty_too(qapp, tmp_path, mode, fields,
+                                                                  label, option):
+    """A triple hybrid's medium band, an anagram's third and fourth views: an empty box ran that
+    band or view unconditioned, as the first two did before e448973."""
+    session, submitted = illusion_session(tmp_path, mode)
+    for name, value in fields.items():
+        setattr(session.settings, name, value)
+    assert session.run_job() is None and not submitted
+    title, message = session.said[-1]
+    assert title == "Cannot run" and f"'{label}'" in message and option in message
+    box = "medium" if mode == "hybrid" else ("prompt4" if "prompt4" in fields else "prompt3")
+    setattr(session.settings, box, "3")
+    job = session.run_job()
+    assert job is not None and job.params.more_prompts[-1] == "3"
+
 def test_an_illusion_on_an_unconditional_model_says_it_needs_a_conditioned_one(qapp, tmp_path):
     session, submitted = illusion_session(tmp_path, "anagram", conditional=False, prompts=("",))
     assert session.run_job() is None and not submitted

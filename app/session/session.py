@@ -691,8 +691,11 @@ def refuse_missing_prompts(job: Job, mode: mode_table.Mode, state: ModelState) -
         raise EngineError(f"{mode.label} mixes the estimates of two prompts; {state.name} is "
                           "unconditional, so it cannot make one: pick a class- or "
                           "text-conditioned model in the Model menu")
-    for label, option, prompt in zip(mode.prompt_labels, ("--prompt", "--prompt2"),
-                                     (job.prompt, job.prompt2), strict=True):
+    more = (("Medium", "--prompt3"),) if job.mode == "hybrid" else (
+        ("Prompt 3", "--prompt3"), ("Prompt 4", "--prompt4"))
+    boxes = [*zip(mode.prompt_labels, ("--prompt", "--prompt2"), strict=True), *more]
+    for (label, option), prompt in zip(boxes, (job.prompt, job.prompt2, *job.more_prompts),
+                                       strict=False):
         if not (prompt or "").strip():
             raise EngineError(f"{mode.label} needs a prompt for its '{label}' image (the "
                               f"command line's {option}): choose or type one in the {label} "
