@@ -116,3 +116,25 @@ def test_the_command_line_packs_and_unpacks(run, tmp_path, capsys):
     assert "--resume" in capsys.readouterr().out
     assert emoji_carry.main(["unpack", str(tmp_path / "nothing"), str(tmp_path / "r2")]) == 2
     assert "not a carry folder" in capsys.readouterr().err
+
+
+def test_a_stage_two_run_is_carried_with_its_stage_one_folder_where_it_lies_now(run, tmp_path):
+    data, _, base = run
+    shutil.copytree(base.out_dir / "pipeline" / "IF-I-emoji", tmp_path / "old" / "IF-I-emoji")
+    config = EmojiTrainConfig("upscale", str(data), epochs=2,
+                              text_encoder=str(tmp_path / "old" / "IF-I-emoji"),
+                              **{**SETTINGS, "shape": ""})
+    up = train_emoji(config, tmp_path / "up", progress=False, max_steps=2)
+    carry = emoji_carry.pack(up.out_dir, tmp_path / "carry")
+    shutil.move(str(tmp_path / "old"), str(tmp_path / "new"))  # another machine's layout
+    with pytest.raises(CheckpointError, match="--text-encoder DIR"):
+        emoji_carry.unpack(carry, tmp_path / "moved")
+    moved = emoji_carry.unpack(carry, tmp_path / "moved", tmp_path / "new" / "IF-I-emoji")
+    again = EmojiTrainConfig("upscale", str(data), epochs=2,
+                             text_encoder=str((tmp_path / "new" / "IF-I-emoji").resolve()),
+                             **{**SETTINGS, "shape": ""})
+    done = train_emoji(again, moved, resume=True, progress=False, max_steps=1)
+    assert done.steps_done == 3
+    with pytest.raises(CheckpointError, match="applies to a carried emoji-upscale run"):
+        emoji_carry.unpack(emoji_carry.pack(base.out_dir, tmp_path / "c1"), tmp_path / "b",
+                           tmp_path / "new" / "IF-I-emoji")

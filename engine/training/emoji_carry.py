@@ -84,12 +84,14 @@ def _write_readme(carry: Path, info: dict[str, Any], losses: list[list[float]]) 
     ckpt.atomic_write(carry / "README.md", lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
 
-def unpack(carry: str | Path, run: str | Path) -> Path:
-    """Make `run` (absent or empty) a run folder that `train ... --resume` continues."""
+def unpack(carry: str | Path, run: str | Path, text_encoder: str | Path | None = None) -> Path:
+    """Make `run` (absent or empty) a run folder that `train ... --resume` continues. A stage II
+    run names its stage I folder by path; `text_encoder` is where that folder lies now."""
     carry, run = Path(carry), Path(run)
     info = read_carry(carry)
     if run.exists() and any(run.iterdir()):
         raise CheckpointError(f"{run} is not empty: unpack into a new folder")
+    info["settings"] = _moved_text_encoder(info, text_encoder)
     shadow, _ = ckpt.load_weights(carry / EMA_FILE)
     losses = _load_losses(carry / LOSSES_FILE, info["step"])
     settings = dict(info["settings"]) | {"rewarm_from": info["step"]}
@@ -107,6 +109,24 @@ def unpack(carry: str | Path, run: str | Path) -> Path:
                          weights_metadata={"kind": f"emoji-{info['stage']}",
                                            "step": info["step"]})
     return run
+
+
+def _moved_text_encoder(info: dict[str, Any], text_encoder: str | Path | None) -> dict:
+    """The carried settings, a stage II run's text encoder at its path on this machine."""
+    settings = dict(info["settings"])
+    if info.get("stage") != "upscale":
+        if text_encoder is not None:
+            raise CheckpointError("--text-encoder applies to a carried emoji-upscale run")
+        return settings
+    folder = Path(text_encoder or settings.get("text_encoder") or "").expanduser()
+    if not (folder / "text_encoder" / "config.json").is_file():
+        raise CheckpointError(f"this stage II run was trained on the stage I folder "
+                              f"{settings.get('text_encoder')}, which is not here: name where it "
+                              "lies now with --text-encoder DIR")
+    settings["text_encoder"] = str(folder.resolve())
+    if isinstance(info.get("record"), dict) and isinstance(info["record"].get("config"), dict):
+        info["record"]["config"]["text_encoder"] = settings["text_encoder"]
+    return settings
 
 
 def read_carry(carry: Path) -> dict[str, Any]:
@@ -170,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("unpack", help="CARRY -> RUN: a run folder that --resume continues")
     u.add_argument("carry")
     u.add_argument("run")
+    u.add_argument("--text-encoder", metavar="DIR",
+                   help="a stage II run: where its stage I folder lies on this machine")
     args = parser.parse_args(argv)
     try:
         if args.verb == "pack":
@@ -177,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
             print(f"packed {args.run} into {out} ({size / 1e6:.1f} MB)")
         else:
-            out = unpack(args.carry, args.run)
+            out = unpack(args.carry, args.run, args.text_encoder)
             print(f"unpacked {args.carry} into {out}; continue it with: python main.py train "
                   f"emoji-{read_carry(Path(args.carry))['stage']} --out {out} --data DATA "
                   "--resume")
