@@ -54,6 +54,10 @@ def check_folder_output(path: str, option: str = "out") -> None:
     flag = "--" + option.replace("_", "-")
     if target.exists() and not target.is_dir():
         raise EngineError(f"{flag} {path} is a file, not a folder")
+    if not target.exists() and target.suffix.lower() in (".png", ".apng", *OTHER_IMAGE_SUFFIXES):
+        raise EngineError(f"{flag} {path} names an image file, but this command writes a folder "
+                          f"(of images and more); name a folder, e.g. {flag} "
+                          f"{Path(path).with_suffix('')}")
     _check_folder_writable(target, f"{flag} {path}")
 
 
