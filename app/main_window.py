@@ -324,7 +324,9 @@ class MainWindow(QMainWindow):
 
     def _on_preview(self, job: JobRecord, image: QImage, _step: int, _total: int) -> None:
         if job.kind is JobKind.LIVE:
-            self.result_view.show_live_preview(image)  # beside the sketch, never over it
+            state = self.session.model_state  # steps None: the model's default schedule
+            steps = getattr(job.params, "steps", None) or (state.timesteps if state else None)
+            self.result_view.show_live_preview(image, steps)  # beside the sketch, not over it
             return
         # the canvas scales it into the region as it paints (a region can be 9000² pixels)
         smooth = scaling_for(image) == Qt.TransformationMode.SmoothTransformation

@@ -16,6 +16,11 @@ RESULT_SIDE = 240
 INPUT_SIDE = 112  # the model's view of the region, beside the result
 
 
+def live_steps_text(steps: int | None) -> str:
+    """What a Live caption says of the schedule Live ran on (coarser than Run's)."""
+    return f" (Live: {steps} steps)" if steps and steps > 0 else ""
+
+
 class ResultsView(QWidget):
     """The result shown (a history entry, or the latest Live run), with its actions."""
 
@@ -92,12 +97,13 @@ class ResultsView(QWidget):
         return (f"No result yet.\nDraw something, pick a mode,\nthen Run "
                 f"({action_table.key_text('run')}).")
 
-    def show_live_preview(self, image: QImage) -> None:
+    def show_live_preview(self, image: QImage, steps: int | None = None) -> None:
         """A Live run's estimate on its way: not a result yet, so nothing acts on it (the
-        buttons would act on the result shown before it)."""
+        buttons would act on the result shown before it). `steps`: its schedule's."""
         self.show_image(image)
         self.title.setText("<b>Live preview</b>")
-        self.caption.setText("The estimate so far: a result once the run ends")
+        self.caption.setText(f"The estimate so far{live_steps_text(steps)}: a result once "
+                             "the run ends")
         for button in (self.apply_button, self.input_button, self.export_button,
                        self.keep_button):
             button.setEnabled(False)
@@ -120,4 +126,6 @@ class ResultsView(QWidget):
         what = params.get("mode") or params.get("command", "")
         prompt = params.get("prompt")
         prompt_text = "(unconditional)" if prompt == "" else repr(prompt)
-        self.caption.setText(f"{what}  prompt {prompt_text}  seed {params.get('seed')}")
+        steps = len(params.get("timesteps") or ()) - 1 if live else 0
+        self.caption.setText(f"{what}  prompt {prompt_text}  seed {params.get('seed')}"
+                             + live_steps_text(steps))

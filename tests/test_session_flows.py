@@ -93,9 +93,12 @@ def test_four_strokes_make_four_runs_each_as_its_stroke_ends(session):
     ("guidance", lambda s: setattr(s, "guidance", 2.5), 2.5),
     ("seed", lambda s: setattr(s, "seed", 77), 77),
     ("steps", lambda s: setattr(s, "steps", 12), 12),
+    ("steps", lambda s: setattr(s, "live_steps", 6), 6),  # Live's own steps
 ])
 def test_live_runs_again_with_each_changed_input(qtbot, session, key, change, value):
     engine = session.engine
+    if key != "steps" or value != 6:
+        session.settings.live_steps = 0  # Live on Run's schedule: Run's i_start and steps
     live_on(session)
     first = session.runner.run_live()
     session.runner.live_timer.setInterval(1)

@@ -192,6 +192,13 @@ class ModesPanel(QWidget):
         self.live = QCheckBox("re-run SDEdit as you draw", self)
         self.live.setToolTip("SDEdit runs again shortly after every stroke; the result shows "
                              "beside the canvas (small models only)")
+        self.live_steps = QSpinBox(self, minimum=0, maximum=1000)
+        self.live_steps.setSpecialValueText("as Run")
+        self.live_steps.setSuffix(" steps")
+        self.live_steps.setToolTip("Live's own step count, coarser than Run's so it keeps up "
+                                   "with the drawing; the strength keeps its share of the noise. "
+                                   "Run always takes the Steps above ('as Run': Live takes them "
+                                   "too)")
         self.run_button = QPushButton("Run", self)
         self.cancel_button = QPushButton("Cancel", self, enabled=False)
         self._actions()
@@ -236,10 +243,11 @@ class ModesPanel(QWidget):
         form.addRow("Preview", self.preview_every)
         form.addRow("Show", row_of(self, self.show_xt, self.show_x0, stretch=True))
         form.addRow("Upscale", self.upscale)
-        form.addRow("Live", self.live)
+        live = row_of(self, self.live, self.live_steps, stretch=True)
+        form.addRow("Live", live)
         self._optional = {"prompt2": self.prompt2, "view": self.view, "sigma": self.sigma,
                           "illusion": self.illusion,
-                          "strength": strength, "live": self.live}
+                          "strength": strength, "live": live}
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button, 1)
         buttons.addWidget(self.cancel_button, 1)
@@ -306,6 +314,7 @@ class ModesPanel(QWidget):
         if not small:
             self.live.setChecked(False)
         self.live.setEnabled(small)
+        self.live_steps.setEnabled(small)
         self._set_upscaler(info.get("upscaler_name"), bool(info.get("upscaler", False)),
                            int(info.get("upscale_factor", 4)))
         self._set_prompt_hint(bool(info.get("free_text", False)), choices)

@@ -7,10 +7,12 @@ each job in a `JobQueue` as a `JobRecord`, maps the engine's ids to those record
 finished job by its kind: `userDone`, `liveDone`, `sweepDone`, `upscaleDone`. No receiver asks
 the engine which job a signal is about.
 
-Live mode lives here too: on, it runs after a change (one single-shot timer restarted on each
-change, so a burst of changes makes one run) and at once when a stroke ends; a newer Live run
-cancels the older Live ones still queued or running, never a job of another kind; while a job
-the user asked for is pending, Live waits for it. QtCore only.
+Live mode lives here too, on the settings `live_settings()` gives (the session's: Live's own,
+coarser schedule, RunSettings.live_fields) with LIVE_OVERRIDES on top. On, it runs after a
+change (one single-shot timer restarted on each change, so a burst of changes makes one run) and
+at once when a stroke ends; a newer Live run cancels the older Live ones still queued or
+running, never a job of another kind; while a job the user asked for is pending, Live waits for
+it. QtCore only.
 
     runner = Runner(engine, window.make_job, live_settings)
     runner.userDone.connect(add_to_history)

@@ -104,8 +104,7 @@ class Session(QObject):
         self.engine = engine
         self.model = ModelSlot(engine, LoadRequest(
             model, device, None, self.preferences.precision, self.preferences.offload), self)
-        self.runner = Runner(engine, self.make_job,
-                             lambda: self.settings.job_fields(draw=False), self)
+        self.runner = Runner(engine, self.make_job, self.settings.live_fields, self)
         self.jobs: JobQueue = self.runner.queue
         self.autosaver = Autosaver(self.document, autosave_folder, autosave_interval_s,
                                    self.history, self, modified=self.is_modified)

@@ -27,9 +27,13 @@ from app.session.properties import (
     bind_with,
     observe,
 )
+from engine.schedules import evenly_spaced_timesteps
 from engine.views import FAILURES
 
 MAX_SEED = 2**31 - 1
+# Live's own, coarser schedule (0: Run's): measured on the emoji cascade for >= 3 results/s on
+# 2 cores, quality checked on the digit model (docs/benchmarks.md, "Live on a coarser schedule")
+LIVE_STEPS = 10
 DEFAULT_STRENGTH = 0.7  # SDEdit's share of noise until a model says its own default
 PREVIEW_KINDS = ("x_t", "x0")
 SPLITS = ("frequency", "triple", "colour")
@@ -41,7 +45,7 @@ MODEL_SETTINGS = ("prompt", "prompt2", "prompt3", "prompt4", "medium", "guidance
                   "steps")
 # a change of one of these re-runs Live (the drawn seed of a job is no change)
 LIVE_INPUTS = frozenset({"prompt", "prompt2", "strength", "guidance", "steps", "seed", "view",
-                         "sigma"})
+                         "sigma", "live_steps"})
 
 
 def known_mode(key: str) -> str:
@@ -114,6 +118,7 @@ class RunSettings(Observable):
     strength = Property(DEFAULT_STRENGTH, persist=True, check=_number(0.0, 1.0))
     guidance = Property(1.0, persist=True, check=_number(0.0, 30.0))
     steps = Property(0, persist=True, check=_whole(0, 1000))  # 0 = the model's default
+    live_steps = Property(LIVE_STEPS, persist=True, check=_whole(0, 1000))  # 0 = Run's steps
     seed = Property(0, persist=True, check=_whole(0, MAX_SEED))
     random_seed = Property(True, persist=True, check=_flag)
     count = Property(1, persist=True, check=_whole(1, 64))
@@ -222,10 +227,13 @@ class RunSettings(Observable):
     def i_start(self) -> int:
         """The course's index into the strided timesteps (0 = pure noise) nearest `strength`;
         the strength stays a fraction, so a new step count keeps the share of noise."""
-        n = len(self.timesteps)
+        return self._i_start_of(len(self.timesteps))
+
+    def _i_start_of(self, n: int) -> int:
+        """i_start on a list of `n` timesteps (the last one that still denoises at most)."""
         if n < 2:
             return 0
-        return min(round((1.0 - self.strength) * (n - 1)), self.max_i_start())
+        return min(round((1.0 - self.strength) * (n - 1)), n - 2)
 
     def set_i_start(self, i_start: int) -> None:
         n = len(self.timesteps)
@@ -254,6 +262,25 @@ class RunSettings(Observable):
             "preview_kind": self.preview_kind,
             "upscale": self.upscale and self.upscale_available,
         } | self.illusion_fields()
+
+    def live_timesteps(self) -> list[int]:
+        """The schedule a Live run takes: `live_steps` evenly spaced from the same top, never
+        more steps than Run's (0, or as many as Run's: Run's own list)."""
+        run = list(self.timesteps)
+        if not self.live_steps or not run or self.live_steps >= len(run) - 1:
+            return run
+        return evenly_spaced_timesteps(run[0], self.live_steps)
+
+    def live_fields(self) -> dict[str, Any]:
+        """A Live run's job settings: the seed shown, Live's own schedule, and the strength as
+        the same share of it (i_start scales with the step count); the rest as Run's."""
+        fields = self.job_fields(draw=False)
+        live = self.live_timesteps()
+        if live != list(self.timesteps):
+            fields["steps"] = len(live) - 1
+            if fields["i_start"] is not None:
+                fields["i_start"] = self._i_start_of(len(live))
+        return fields
 
     def more_views(self) -> tuple[str, ...]:
         """The anagram's views after the first, up to the first left out."""
@@ -354,7 +381,8 @@ def bind_panel(settings: RunSettings, panel: Any) -> list[Binding]:
         out.append(bind_combo(settings, name, combo))
     for name, box in (("view_seed", ill.view_seed), ("sigma", panel.sigma),
                       ("sigma2", ill.sigma2), ("guidance", panel.guidance),
-                      ("steps", panel.steps), ("seed", panel.seed), ("count", panel.count),
+                      ("steps", panel.steps), ("live_steps", panel.live_steps),
+                      ("seed", panel.seed), ("count", panel.count),
                       ("preview_every", panel.preview_every)):
         out.append(bind(settings, name, box, "value"))
     out.append(bind(settings, "random_seed", panel.random_seed, "checked"))
