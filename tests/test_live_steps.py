@@ -161,3 +161,23 @@ def test_live_runs_its_own_steps_says_so_and_run_keeps_the_full_schedule(qtbot, 
     run = submitted[-1]
     assert (run.steps, run.i_start) == (None, 15), "Run: the full schedule, whatever Live takes"
     assert window.result_view.caption.text().endswith("seed 31"), "no Live steps said"
+
+
+# --- the benchmark makes the app's Live job ------------------------------------------------------
+
+def test_the_benchmark_times_the_apps_live_job_and_edits_with_it(qapp):
+    from tests.bench_modules import load_benchmark
+
+    bench = load_benchmark("bench_live_steps")
+    model = GaussianModel({"a": 0.5, "": 0.0}, 0.2, if_schedule(), image_size=8)
+    fields = bench.live_fields(model, 0.7, 10)
+    assert (fields["steps"], fields["i_start"], fields["count"], fields["preview_kind"],
+            fields["upscale"]) == (10, 3, 1, "x0", False)
+    full = bench.live_fields(model, 0.7, 0)
+    assert (full["steps"], full["i_start"]) == (None, 10)
+    assert bench.schedule_text(model, fields) == "10 steps, i_start 3: 7 calls"
+    images = torch.full((3, 1, 8, 8), 0.4)
+    out = bench.edit(model, images, fields, seed=5)
+    assert out.shape == (3, 1, 8, 8) and len(model.calls) == 7
+    assert torch.equal(out[1:2], bench.edit(model, images[:1], fields, seed=6)), \
+        "image i of a batch is the one seeded seed + i"
