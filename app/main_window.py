@@ -43,6 +43,7 @@ from app.recent_menu import fill_recent_menu
 from app.results_view import ResultsView
 from app.session import modes as mode_table
 from app.session.asker import ExportChoice  # noqa: F401 - tests import it from here
+from app.session.files import SEES_PHRASE, sees_message
 from app.session.jobs import JobKind, JobRecord
 from app.session.model_state import ModelState
 from app.session.runner import LIVE_DELAY_MS  # noqa: F401 - tests import it from here
@@ -132,6 +133,8 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         self.status_line = line = StatusLine(self.statusBar())
+        self._bar_job = -1  # id of the job the bar shows (its record would keep a snapshot)
+        self._bar_before = line.bar_state()  # what it showed before that job
         self.model_label, self.state_label = line.model_label, line.state_label
         self.progress_bar, self.eta_label, self.zoom_label = (
             line.progress_bar, line.eta_label, line.zoom_label)
@@ -195,7 +198,7 @@ class MainWindow(QMainWindow):
         s.recentChanged.connect(self._fill_recent_menu)
         s.modelReady.connect(self._on_model_ready)
         s.modelFailed.connect(self._on_model_failed)
-        s.modelSees.connect(self.result_view.show_model_input)
+        s.modelSees.connect(self._on_model_sees)
         e.stateChanged.connect(self._on_state)
         e.loadNote.connect(lambda note: self.statusBar().showMessage(
             note[:1].upper() + note[1:], 15000))
@@ -206,8 +209,7 @@ class MainWindow(QMainWindow):
             f"{'Live: done' if job.kind is JobKind.LIVE else 'Done'} in "
             f"{time.monotonic() - s.run_started:.1f} s"))
         r.failed.connect(lambda _job, _message: self._run_ended(""))  # the session says why
-        r.cancelled.connect(lambda job: self._run_ended(
-            "" if job.kind is JobKind.LIVE else "Cancelled", cancelled=True))
+        r.cancelled.connect(self._on_cancelled)
         for ended in (r.cancelled, r.failed):
             ended.connect(self._on_live_stopped)
 
@@ -229,7 +231,7 @@ class MainWindow(QMainWindow):
         rv.export_button.clicked.connect(lambda: s.export_dialog())
         rv.keep_button.clicked.connect(s.keep_live_result)
         self.input_timer.timeout.connect(self._update_model_input)
-        self.model_sees.ready.connect(self.result_view.show_model_input)
+        self.model_sees.ready.connect(self._on_model_sees)
         for signal in (doc.changed, doc.regionChanged):
             signal.connect(lambda *_: self.input_timer.start())
         strip, h = self.history_strip, self.session.history
@@ -310,17 +312,42 @@ class MainWindow(QMainWindow):
     def _update_model_input(self) -> None:
         snap = self.session.model_input_snapshot()
         if snap is None:
-            self.result_view.show_model_input(None, "")
+            self._on_model_sees(None, "")
         else:
             self.model_sees.request(snap)
+
+    def _on_model_sees(self, image: QImage | None, caption: str) -> None:
+        """The caption under 'What the model sees', and the status bar's line about it (said
+        after opening an image) kept in step: a new region, model or image size changes both."""
+        self.result_view.show_model_input(image, caption)
+        bar, state = self.statusBar(), self.session.model_state
+        said = bar.currentMessage()
+        if SEES_PHRASE not in said:
+            return
+        now = sees_message(state.name, caption) if state is not None and "(" in caption else ""
+        if not now:
+            bar.clearMessage()
+        elif now != said:
+            bar.showMessage(now, STATUS_MS)
 
     # --- runs -----------------------------------------------------------------------------------
     def _on_state(self, state: str) -> None:
         self.status_line.show_state(state, self.training_panel.busy_text())
 
-    def _on_submitted(self, _job: JobRecord) -> None:
+    def _on_submitted(self, job: JobRecord) -> None:
         self.modes.set_running(True)
+        self._bar_job, self._bar_before = job.id, self.status_line.bar_state()
         self.status_line.started()
+
+    def _on_cancelled(self, job: JobRecord) -> None:
+        if job.kind is not JobKind.LIVE:
+            self._run_ended("Cancelled", cancelled=True)
+            return
+        # a Live run superseded or switched off: the user did not start it, so the progress
+        # bar goes back to what it showed before it (unless a later job has the bar since)
+        self._run_ended("")
+        if job.id == self._bar_job:
+            self.status_line.restore(self._bar_before)
 
     def _on_preview(self, job: JobRecord, image: QImage, _step: int, _total: int) -> None:
         if job.kind is JobKind.LIVE:

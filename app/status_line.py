@@ -3,6 +3,8 @@ progress and its time left."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QWidget
@@ -13,6 +15,17 @@ STATE_TEXT = {"loading": "Loading model…", "idle": "Idle", "running": "Running
               "upscaling": "Upscaling (stage II)"}
 NO_MODEL_STYLE = "QLabel { color: #c0392b; font-weight: bold; }"
 STEP_FORMAT = "step %v / %m"
+
+
+@dataclass(frozen=True)
+class BarState:
+    """What the progress bar shows, to be put back (`StatusLine.restore`)."""
+
+    text: str  # the format
+    text_visible: bool
+    maximum: int
+    value: int
+    eta: str
 
 
 class MessageLabel(QLabel):
@@ -96,6 +109,20 @@ class StatusLine:
         self.progress_bar.setRange(0, max(total, 1))
         self.progress_bar.setValue(step)
         self.eta_label.setText(f"ETA {eta:.0f} s" if step < total else "")
+
+    def bar_state(self) -> BarState:
+        bar = self.progress_bar
+        return BarState(bar.format(), bar.isTextVisible(), bar.maximum(), bar.value(),
+                        self.eta_label.text())
+
+    def restore(self, state: BarState) -> None:
+        """The bar as it was in `state` (before a Live run that was cancelled)."""
+        bar = self.progress_bar
+        bar.setFormat(state.text)
+        bar.setTextVisible(state.text_visible)
+        bar.setRange(0, state.maximum)
+        bar.setValue(state.value)
+        self.eta_label.setText(state.eta)
 
     def ended(self, cancelled: bool = False) -> None:
         if cancelled:  # not "step 0 / 9": the bar says what happened

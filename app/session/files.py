@@ -39,6 +39,12 @@ OPEN_FILTER = (f"Images and projects ({IMAGE_SUFFIXES} *{PROJECT_SUFFIX});;"
                f"Images ({IMAGE_SUFFIXES});;{PROJECT_FILTER};;All files (*)")
 PARAMETER_SUFFIXES = (".png", ".apng", ".gif")  # files whose settings we can read back
 OWN_SETTINGS = (*MODEL_SETTINGS, "i_start")  # a file's settings that belong to its model
+SEES_PHRASE = " sees the region as "
+
+
+def sees_message(model_name: str, caption: str) -> str:
+    """The status line said after opening an image the model cannot take as it is."""
+    return f"{model_name}{SEES_PHRASE}{caption}: see 'What the model sees'"
 
 
 class Files:
@@ -122,8 +128,7 @@ class Files:
         seen, caption = s.model_input()
         s.modelSees.emit(seen, caption)
         if "(" in caption:
-            s.status.emit(f"{state.name} sees the region as {caption}: see 'What the model "
-                          "sees'")
+            s.status.emit(sees_message(state.name, caption))
 
     def open_project(self, path: str) -> bool:
         """Opens a .dcproj: the document and the history. A damaged file changes nothing,
