@@ -12,6 +12,7 @@ engine loads or runs, and never two threads at once.
 
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import sys
@@ -235,7 +236,10 @@ class EngineWorker(QObject):
             self._report(error)
             self.loadFailed.emit(error_message(error))
         else:
+            switched = self.model is not None
             self.model, self._loaded = model, key
+            if switched:  # the old one goes now: its UNet's speed levers wrap modules in
+                gc.collect()  # objects that refer back to them, cycles only the GC frees
             self.modelLoaded.emit(state)
         self.stateChanged.emit("idle")
 

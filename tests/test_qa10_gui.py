@@ -5,6 +5,9 @@ a preview repainted the whole document, not just the region under it."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, QRect
@@ -111,3 +114,35 @@ def test_the_users_own_cancelled_run_still_says_cancelled(qtbot, tiny_model, tmp
         window.session.cancel_run()
     assert window.progress_bar.text() == "Cancelled"
     assert window.progress_bar.format() != STEP_FORMAT
+
+
+# --- a model switch frees the old model ---------------------------------------------------------
+
+
+@pytest.fixture
+def no_automatic_gc():
+    """Python's cyclic GC runs only when asked: what is freed is freed by the code under test."""
+    gc.collect()
+    gc.disable()
+    yield
+    gc.enable()
+
+
+def test_a_model_switch_frees_the_old_model_at_once(qtbot, if_environment, if_models, tiny_model,
+                                                    tmp_path, no_automatic_gc):
+    window = open_window(qtbot, str(if_models / "IF-I-tiny-v1.0"), tmp_path / "w")
+    window.modes.set_mode("sample")
+    window.modes.steps.setValue(2)
+    with qtbot.waitSignal(window.session.runner.finished, timeout=RUN_TIMEOUT):
+        assert window.session.run_job() is not None  # its UNet's speed levers are on now
+    model = window.session.engine.loaded_model()
+    assert model._applied_levers, "the wrappers whose cycles kept the model's modules"
+    weights = [weakref.ref(p) for p in model.unet.parameters()]
+    modules = [weakref.ref(m) for m in model.unet.modules()]
+    old_model = weakref.ref(model)
+    del model
+    with qtbot.waitSignal(window.session.modelReady, timeout=RUN_TIMEOUT):
+        window.session.load_model(tiny_model, "cpu")
+    assert old_model() is None
+    kept = sum(w() is not None for w in weights + modules)
+    assert kept == 0, f"{kept} weights and modules of the old UNet kept until Python's GC runs"
