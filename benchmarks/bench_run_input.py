@@ -17,8 +17,10 @@ With --previews, the previews of a run instead (one table per part):
                    gap over them, and the GUI thread's time per preview (handler + paint)
   a run            a run of --steps steps with a preview after each, click to its end
 each with the old handler ("scaled": the preview scaled to the region's size on the GUI thread,
-the canvas drawing that) against the window's now ("painted": the canvas scales the small
-preview into the region as it paints), alternating, in the same process.
+the canvas drawing that), the canvas scaling the small preview into the region as it paints
+but repainting the whole view ("whole": the window until session 10), and the window's now
+("painted": only the region is repainted, and the document is not drawn under the opaque
+preview), alternating, in the same process.
 
     python benchmarks/bench_run_input.py [--sizes 512,4000,9000] [--repeats 5] [--timer-ms 5]
     python benchmarks/bench_run_input.py --previews [--count 10] [--every-ms 100] [--steps 5]
@@ -40,7 +42,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QRect, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -99,11 +101,28 @@ def scaled_preview(window: MainWindow, job: JobRecord, image: QImage, *_: object
                                        scaling_for(image)))
 
 
-def set_preview_path(window: MainWindow, scaled: bool) -> None:
+def whole_preview(window: MainWindow, job: JobRecord, image: QImage, *rest: int) -> None:
+    """The handler of session 9: the canvas keeps the small preview, and the whole view is
+    repainted (with set_preview_path's "whole", the document drawn under the preview too)."""
+    window._on_preview(job, image, *rest)
+    window.canvas.update()
+
+
+PATHS = ("scaled", "whole", "painted")
+
+
+def set_preview_path(window: MainWindow, path: str) -> None:
     preview = window.session.runner.preview
     preview.disconnect()
-    preview.connect(window._on_preview if not scaled
-                    else (lambda *args: scaled_preview(window, *args)))
+    handlers = {"scaled": lambda *args: scaled_preview(window, *args),
+                "whole": lambda *args: whole_preview(window, *args),
+                "painted": window._on_preview}
+    preview.connect(handlers[path])
+    canvas = window.canvas
+    if path == "painted":
+        canvas.__dict__.pop("_hidden_by_preview", None)
+    else:  # the document drawn under the preview, as before session 10
+        canvas._hidden_by_preview = lambda: QRect()
 
 
 class PaintClock:
@@ -183,31 +202,36 @@ def preview_tables(app: QApplication, ticks: Ticks, window: MainWindow, sizes: l
         doc.set_image(numpy_to_qimage(photo_like(side)))
         doc.set_region(doc.image().rect())
         idle(app, ticks, 1.0)
-        seen: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-        ran: dict[bool, list[float]] = {True: [], False: []}
+        seen: dict[str, list[tuple[float, float]]] = {path: [] for path in PATHS}
+        ran: dict[str, list[float]] = {path: [] for path in PATHS}
         for _ in range(args.repeats):
-            for scaled in (True, False):
-                set_preview_path(window, scaled)
-                seen[scaled].append(previews_alone(app, ticks, window, paints, args.count,
-                                                   args.every_ms))
-                ran[scaled].append(run_with_previews(app, ticks, window))
-        gap_s, ms_s = (statistics.median(v) for v in zip(*seen[True], strict=True))
-        gap_p, ms_p = (statistics.median(v) for v in zip(*seen[False], strict=True))
-        alone.append(f"| {side}² | {gap_s:.0f} ms | {ms_s:.1f} ms | {gap_p:.0f} ms "
-                     f"| {ms_p:.1f} ms | {gap_s / gap_p:.1f}x |")
-        run_s, run_p = statistics.median(ran[True]), statistics.median(ran[False])
-        runs.append(f"| {side}² | {run_s:.0f} ms | {run_p:.0f} ms | {run_s / run_p:.1f}x |")
+            for path in PATHS:
+                set_preview_path(window, path)
+                seen[path].append(previews_alone(app, ticks, window, paints, args.count,
+                                                 args.every_ms))
+                ran[path].append(run_with_previews(app, ticks, window))
+        gap, ms = {}, {}
+        for path in PATHS:
+            gap[path], ms[path] = (statistics.median(v) for v in zip(*seen[path], strict=True))
+        cells = " | ".join(f"{gap[p]:.0f} ms | {ms[p]:.1f} ms" for p in PATHS)
+        alone.append(f"| {side}² | {cells} | {gap['scaled'] / gap['painted']:.1f}x "
+                     f"| {ms['whole'] / ms['painted']:.2f}x |")
+        run = {path: statistics.median(ran[path]) for path in PATHS}
+        cells = " | ".join(f"{run[p]:.0f} ms" for p in PATHS)
+        runs.append(f"| {side}² | {cells} | {run['scaled'] / run['painted']:.1f}x "
+                    f"| {run['whole'] / run['painted']:.2f}x |")
     print(f"previews alone: {args.count} previews of 28 px, one every {args.every_ms} ms\n")
-    print("| image | scaled: largest gap | scaled: GUI per preview | painted: largest gap "
-          "| painted: GUI per preview | gap ratio |")
-    print("|---|---|---|---|---|---|")
+    heads = " | ".join(f"{p}: largest gap | {p}: GUI per preview" for p in PATHS)
+    print(f"| image | {heads} | gap scaled/painted | GUI whole/painted |")
+    print("|---|" + "---|" * (2 * len(PATHS) + 2))
     print("\n".join(alone))
     print(f"\na run: SDEdit of the whole image, {args.steps} steps, a preview after each, "
           "click to end\n")
-    print("| image | scaled: largest gap | painted: largest gap | gap ratio |")
-    print("|---|---|---|---|")
+    heads = " | ".join(f"{p}: largest gap" for p in PATHS)
+    print(f"| image | {heads} | scaled/painted | whole/painted |")
+    print("|---|" + "---|" * (len(PATHS) + 2))
     print("\n".join(runs))
-    set_preview_path(window, scaled=False)
+    set_preview_path(window, "painted")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,10 +11,11 @@ import weakref
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, QRect
-from PySide6.QtGui import QColor
-from test_app import RUN_TIMEOUT, open_window, slow_down
+from PySide6.QtGui import QColor, QImage, QPaintEvent
+from test_app import RUN_TIMEOUT, make_window, open_window, slow_down
 
 from app.main_window import MainWindow
+from app.session.jobs import JobKind, JobRecord
 from app.status_line import STEP_FORMAT
 
 # --- the status line and 'What the model sees' ----------------------------------------------
@@ -146,3 +147,75 @@ def test_a_model_switch_frees_the_old_model_at_once(qtbot, if_environment, if_mo
     assert old_model() is None
     kept = sum(w() is not None for w in weights + modules)
     assert kept == 0, f"{kept} weights and modules of the old UNet kept until Python's GC runs"
+
+
+# --- a preview repaints the region only -------------------------------------------------------
+
+REGION = QRect(1000, 500, 2000, 2000)
+
+
+@pytest.fixture
+def canvas_window(qtbot, tmp_path) -> MainWindow:
+    window = make_window(qtbot, None, tmp_path / "w")
+    window.resize(1400, 1000)
+    window.show()
+    qtbot.waitExposed(window)
+    doc = window.session.document
+    doc.new_blank(4000, 4000, QColor(128, 128, 128))
+    doc.set_region(REGION)
+    window.canvas.fit()
+    return window
+
+
+def painted_rects(qtbot, window: MainWindow, act) -> list[QRect]:
+    """The rectangles of the canvas's paint events after `act()`."""
+    canvas = window.canvas
+    qtbot.wait(50)  # earlier repaints done
+    rects: list[QRect] = []
+    paint = canvas.paintEvent
+
+    def record(event: QPaintEvent) -> None:
+        rects.append(event.rect())
+        paint(event)
+
+    canvas.paintEvent = record
+    try:
+        act()
+        qtbot.waitUntil(lambda: bool(rects), timeout=5000)
+        qtbot.wait(50)
+    finally:
+        del canvas.paintEvent
+    return rects
+
+
+def preview_image(side: int = 28) -> QImage:
+    image = QImage(side, side, QImage.Format.Format_RGB32)
+    image.fill(QColor(255, 0, 0))
+    return image
+
+
+def test_a_preview_repaints_the_region_only(qtbot, canvas_window):
+    canvas = canvas_window.canvas
+    frame = canvas.transform().mapRect(REGION).adjusted(-3, -3, 3, 3)
+    job = JobRecord(1, JobKind.USER, None)
+    rects = painted_rects(qtbot, canvas_window, lambda: canvas_window.session.runner.preview.emit(
+        job, preview_image(), 1, 3))
+    assert all(frame.contains(rect) for rect in rects), (rects, frame, canvas.rect())
+    rects = painted_rects(qtbot, canvas_window, lambda: canvas_window._run_ended("Done"))
+    assert all(frame.contains(rect) for rect in rects), "the run's end too"
+
+
+def test_an_opaque_preview_covers_the_region_up_to_its_edges(canvas_window):
+    """The document is not drawn under an opaque preview: no gap of the view's background shows
+    at the region's edges, and the document shows right outside it."""
+    canvas = canvas_window.canvas
+    canvas.preview(preview_image())
+    shown = canvas.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    frame = canvas.transform().mapRect(REGION)
+    y = frame.center().y()
+    for x in range(frame.left() - 6, frame.left() + 6):
+        assert shown.pixelColor(x, y) in (QColor(128, 128, 128), QColor(255, 0, 0)) or \
+            x in (frame.left() - 1, frame.left()), (x, shown.pixelColor(x, y).name())
+    assert shown.pixelColor(frame.left() - 6, y) == QColor(128, 128, 128)
+    assert shown.pixelColor(frame.left() + 6, y) == QColor(255, 0, 0)
+    assert shown.pixelColor(frame.center().x(), frame.top() + 6) == QColor(255, 0, 0)

@@ -27,6 +27,7 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPen,
+    QRegion,
     QResizeEvent,
     QTransform,
     QWheelEvent,
@@ -214,7 +215,10 @@ class CanvasView(QWidget):
         is never made as large as the region, which can be 9000² pixels."""
         self._preview = None if image is None or image.isNull() else image
         self._preview_smooth = smooth
-        self.update()
+        if self._doc is None:
+            self.update()
+        else:  # only the region changes: the rest of a 9000² document is not drawn again
+            self._update_image_rect(self._doc.region())
 
     def preview_image(self) -> QImage | None:
         """The preview shown over the region, at the size it was given."""
@@ -358,17 +362,28 @@ class CanvasView(QWidget):
         if src.isEmpty():
             return
         painter.save()
+        hidden = self._hidden_by_preview()
+        if not hidden.isEmpty():  # the document is not drawn where an opaque preview covers it
+            painter.setClipRegion(QRegion(exposed).subtracted(QRegion(hidden)))
         painter.setTransform(self.transform())
         smooth = self._zoom < 1.0  # magnified pixels stay crisp squares
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.drawImage(QRectF(src), image, QRectF(src))
         if not self._overlay.isNull():
             painter.drawImage(QRectF(src), self._overlay, QRectF(src))
+        painter.setClipping(False)
         if self._preview is not None:
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._preview_smooth)
             painter.drawImage(QRectF(self._doc.region()), self._preview,
                               QRectF(self._preview.rect()))
         painter.restore()
+
+    def _hidden_by_preview(self) -> QRect:
+        """The view pixels an opaque preview covers whole (one pixel in from its edges, which
+        may be covered in part), where the document need not be drawn; empty without one."""
+        if self._doc is None or self._preview is None or self._preview.hasAlphaChannel():
+            return QRect()
+        return self._view_rect(self._doc.region()).toAlignedRect().adjusted(1, 1, -1, -1)
 
     def _paint_region(self, painter: QPainter) -> None:
         assert self._doc is not None
