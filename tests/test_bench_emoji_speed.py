@@ -12,26 +12,9 @@ import pytest
 import torch
 
 from engine.models import unet_speed
-from engine.training.emoji_model import TEST_SHAPE, TextShape
-from tests.bench_modules import load_benchmark
+from tests import bench_modules
 
-TINY_TEXT = TextShape(d_model=32, layers=1, heads=2, d_ff=64)
-
-
-def _bench():
-    return load_benchmark("bench_emoji_speed")
-
-
-@pytest.fixture(scope="module")
-def bench():
-    return _bench()
-
-
-@pytest.fixture(scope="module")
-def cascade(bench, tmp_path_factory):
-    torch.set_num_threads(1)
-    return bench.export_random_cascade(tmp_path_factory.mktemp("cascade"), TEST_SHAPE,
-                                       TEST_SHAPE, TINY_TEXT)
+bench, cascade = bench_modules.bench, bench_modules.cascade  # the shared fixtures
 
 
 def test_the_random_cascade_loads_as_the_app_loads_the_bundle(bench, cascade):

@@ -10,20 +10,17 @@ from app.jobs import Job, make_run, resolve_job
 from engine import devices, edits, loops
 from engine.models import deepfloyd
 from engine.models.registry import load_model
-from engine.training.emoji_model import TEST_SHAPE, TextShape
-
-TINY_TEXT = TextShape(d_model=32, layers=1, heads=2, d_ff=64)
+from engine.training.emoji_model import TEST_SHAPE
+from tests.bench_modules import TINY_TEXT, emoji_speed_bench
 
 
 @pytest.fixture(scope="module")
 def cascade(tmp_path_factory):
     """IF-I-emoji and IF-II-emoji, random weights in tiny shapes, written by the trainer's
     export (what the bench measures in the bundle's shapes)."""
-    from tests.test_bench_emoji_speed import _bench
-
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("cascade")
-    return _bench().export_random_cascade(root, TEST_SHAPE, TEST_SHAPE, TINY_TEXT)
+    return emoji_speed_bench().export_random_cascade(root, TEST_SHAPE, TEST_SHAPE, TINY_TEXT)
 
 
 def _native(monkeypatch, native: bool) -> None:

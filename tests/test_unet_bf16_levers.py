@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from engine.models import unet_speed
 from engine.models.onednn import can_pack
-from engine.training.emoji_model import TEST_SHAPE, TextShape
-from tests.bench_modules import load_benchmark
+from tests import bench_modules
+
+bench, cascade = bench_modules.bench, bench_modules.cascade  # the shared fixtures
 
 CPU = torch.device("cpu")
 needs_packing = pytest.mark.skipif(not can_pack(CPU), reason="no oneDNN bf16 kernels here")
@@ -99,23 +100,6 @@ def test_packed_modules_compute_plainly_under_autograd_and_in_fp32():
     assert y.requires_grad  # outside no_grad: the plain forward, so training still works
     y.float().sum().backward()
     assert conv.weight.grad is not None
-
-
-def _bench():
-    return load_benchmark("bench_emoji_speed")
-
-
-@pytest.fixture(scope="module")
-def bench():
-    return _bench()
-
-
-@pytest.fixture(scope="module")
-def cascade(bench, tmp_path_factory):
-    torch.set_num_threads(1)
-    return bench.export_random_cascade(tmp_path_factory.mktemp("cascade"), TEST_SHAPE,
-                                       TEST_SHAPE, TextShape(d_model=32, layers=1, heads=2,
-                                                             d_ff=64))
 
 
 @needs_packing
