@@ -16,9 +16,12 @@ auto loads (packed for oneDNN where it can be, engine/models/onednn.py); the "bf
 column is the same weights cast in place, the path before the packing, as a second baseline.
 30 timesteps are 29 updates, each one forward of the same shape; `--time-steps K` times the
 first K updates and scales by 29 / K, which keeps the run short where bf16 is emulated and slow.
+`--clock cpu` times by this process's CPU time instead of the wall clock: with `--threads 1` it
+is the same measure, and other processes on the machine (a training run) move it much less.
 
     python benchmarks/bench_precision.py [--per-digit 10] [--batches 1 16] [--repeats 3]
                                          [--time-steps 30] [--seed 0] [--threads 1]
+                                         [--clock wall|cpu]
 
 Prints markdown tables. Exit 1 with one line if the model or the classifier is missing.
 """
@@ -51,9 +54,11 @@ from engine.training.classifier import (  # noqa: E402
 
 STEPS = 30
 GUIDANCE = 5.0
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def time_sample(model, batch: int, repeats: int, time_steps: int, seed: int) -> float:
+def time_sample(model, batch: int, repeats: int, time_steps: int, seed: int,
+                clock=time.perf_counter) -> float:
     """Milliseconds per image of a 30-step CFG sample at this batch (median of the repeats)."""
     prompts = [str(i % 10) for i in range(batch)]
     model.predict(torch.zeros(2, 1, 28, 28), torch.tensor([1, 1]), None)  # warm-up
@@ -61,13 +66,13 @@ def time_sample(model, batch: int, repeats: int, time_steps: int, seed: int) -> 
     for r in range(repeats):
         gen = torch.Generator().manual_seed(seed + r)
         records = edits.sample(model, prompts, gen, guidance=GUIDANCE, steps=STEPS)
-        t0 = time.perf_counter()
+        t0 = clock()
         done = total = 0
         for record in records:
             done, total = done + 1, record.total  # total: the loop's updates (29 for 30 steps)
             if done == time_steps:
                 break
-        runs.append((time.perf_counter() - t0) * total / done)
+        runs.append((clock() - t0) * total / done)
     return 1000 * statistics.median(runs) / batch
 
 
@@ -99,16 +104,19 @@ def acc(read: torch.Tensor, truth: torch.Tensor) -> float:
     return float((read == truth).float().mean())
 
 
-def speed(models: dict, batches: list[int], repeats: int, time_steps: int, seed: int) -> None:
+def speed(models: dict, batches: list[int], repeats: int, time_steps: int, seed: int,
+          clock: str = "wall") -> None:
     how = "" if time_steps == STEPS else f" (first {time_steps} updates timed, scaled to all 29)"
-    print(f"## Speed: ms per {STEPS}-step CFG sample, median of {repeats}{how}\n")
+    what = "process CPU time" if clock == "cpu" else "wall clock"
+    print(f"## Speed: ms per {STEPS}-step CFG sample ({what}), median of {repeats}{how}\n")
     packed = "packed" if models["bf16"].packed else "not packed: no oneDNN bf16 kernels"
     print(f"bf16: {packed}\n")
     print("| batch | fp32 ms/sample | bf16 ms/sample | bf16 / fp32 | bf16 eager ms/sample | "
           "bf16 eager / fp32 |")
     print("|---|---|---|---|---|---|")
     for batch in batches:
-        ms = {name: time_sample(m, batch, repeats, time_steps, seed) for name, m in models.items()}
+        ms = {name: time_sample(m, batch, repeats, time_steps, seed, CLOCKS[clock])
+              for name, m in models.items()}
         print(f"| {batch} | {ms['fp32']:.0f} | {ms['bf16']:.0f} | "
               f"**{ms['bf16'] / ms['fp32']:.2f}×** | {ms['bf16 eager']:.0f} | "
               f"{ms['bf16 eager'] / ms['fp32']:.2f}× |")
@@ -127,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                         metavar=f"1..{STEPS}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="cpu: process CPU time (use with --threads 1)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -152,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_digit > 0:
         quality(models, net, args.per_digit, args.seed)
     if args.batches:
-        speed(models, args.batches, args.repeats, args.time_steps, args.seed)
+        speed(models, args.batches, args.repeats, args.time_steps, args.seed, args.clock)
     return 0
 
 
