@@ -25,14 +25,14 @@ weights, so by default the cascade is a random-weight one in the bundle's real s
 trainer's own export (emoji_train.export_pipeline); --model DIR measures a real stage I folder
 (and --upscale DIR its stage II).
 
-The machine's background training run can be paused during each timed block (--pause PID):
+The machine's background training run can be paused during each timed block (--pause PID[,PID]):
 SIGSTOP, then SIGCONT when the block ends, fails or is interrupted; a watchdog process resumes
 it after PAUSE_LIMIT_S whatever happens to this one.
 
     python benchmarks/bench_emoji_speed.py [--threads 1,2] [--rows stage1,stage2,live]
         [--variants eager,contig,cl,cache,contig+cache,cl+cache,cl+cache+norm,cl+cache+pconv,
                     cl+cache+plin,cl+cache+all] [--dtypes fp32,bf16]
-        [--rounds 2] [--model DIR] [--upscale DIR] [--pause PID]
+        [--rounds 2] [--model DIR] [--upscale DIR] [--pause PID[,PID]]
 """
 
 from __future__ import annotations
@@ -241,22 +241,28 @@ ROWS: dict[str, Callable[[IFStageOne], dict]] = {
 
 
 @contextmanager
-def paused(pid: int | None) -> Iterator[None]:
-    """The process `pid` stopped for the block (None: nothing), resumed after it however it
-    ends; a detached watchdog resumes it after PAUSE_LIMIT_S even if this process dies."""
-    if pid is None:
+def paused(pids: int | list[int] | None) -> Iterator[None]:
+    """The processes `pids` (one or several) stopped for the block (None: nothing), resumed after
+    it however it ends; a detached watchdog resumes them after PAUSE_LIMIT_S even if this process
+    dies."""
+    if pids is None:
         yield
         return
-    watchdog = subprocess.Popen(["sh", "-c", f"sleep {PAUSE_LIMIT_S}; kill -CONT {pid}"],
+    pids = [pids] if isinstance(pids, int) else list(pids)
+    listed = " ".join(str(pid) for pid in pids)
+    watchdog = subprocess.Popen(["sh", "-c", f"sleep {PAUSE_LIMIT_S}; kill -CONT {listed}"],
                                 start_new_session=True)
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        os.kill(pid, signal.SIGSTOP)  # inside: a process already gone still ends the watchdog
+        for pid in pids:  # inside: a process already gone still ends the watchdog
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
         yield
     finally:
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         signal.signal(signal.SIGTERM, previous)
         watchdog.kill()
         watchdog.wait()
@@ -286,7 +292,7 @@ def fp32_twin(name: str) -> str:
 
 
 def measure(models: dict[str, IFStageOne], rows: list[str], threads: list[int], rounds: int,
-            pause: int | None) -> list[Result]:
+            pause: list[int] | None) -> list[Result]:
     results = []
     for row in rows:
         for n in threads:
@@ -368,6 +374,14 @@ def print_block(block: list[Result]) -> None:
         print(line, flush=True)
 
 
+def pid_list(text: str) -> list[int]:
+    """--pause's value: process ids, comma-separated."""
+    try:
+        return [int(pid) for pid in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not process ids: {text!r}") from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="a stage I IF folder (default: random)")
@@ -378,8 +392,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dtypes", default="fp32,bf16",
                         help="fp32 and/or bf16 (each variant in each dtype)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--pause", type=int, metavar="PID",
-                        help="SIGSTOP this process during each timed block")
+    parser.add_argument("--pause", type=pid_list, metavar="PID[,PID]",
+                        help="SIGSTOP these processes during each timed block")
     parser.add_argument("--json", type=Path, help="write the measurements here")
     args = parser.parse_args(argv)
     args.threads = [int(t) for t in args.threads.split(",")]

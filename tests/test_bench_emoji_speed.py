@@ -145,6 +145,29 @@ def test_paused_stops_the_process_and_always_resumes_it(bench):
         child.wait()
 
 
+def test_paused_stops_several_processes(bench):
+    children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+                for _ in range(2)]
+
+    def state(pid: int, want: str) -> str:
+        for _ in range(100):
+            now = Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0]
+            if now in want:
+                break
+            time.sleep(0.05)
+        return now
+
+    try:
+        with bench.paused([c.pid for c in children]):
+            assert [state(c.pid, "T") for c in children] == ["T", "T"]
+        assert all(state(c.pid, "SR") in "SR" for c in children)
+        assert bench.parse_args(["--pause", "12,34"]).pause == [12, 34]
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
 def test_bad_arguments_and_a_missing_model(bench, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         bench.parse_args(["--variants", "cache"])  # no eager to compare with
