@@ -240,8 +240,8 @@ def speed_up(unet: nn.Module, levers: tuple[str, ...] | list[str]) -> nn.Module:
 # contiguous_convolutions + cache_text 1.04-1.49x, so it is kept as a lever, not applied.
 # The bf16 levers (no-ops on an fp32 UNet): a stage I call 1.13-1.30x by CPU time on an AMX
 # Xeon (stage II 0.87-1.12x), rows 0.97-1.28x (docs/benchmarks.md, "bf16 levers: GroupNorm,
-# packed weights"); on an AVX512-BF16 EPYC without AMX, stage I 1.17x and stage II 1.10x a call,
-# and every bf16 row faster with them ("bf16 on an AVX512-BF16 CPU without AMX")
+# packed weights"); on an AVX512-BF16 EPYC without AMX, stage I 1.17-1.20x, stage II
+# 0.96-1.10x a call, every bf16 row faster with them ("bf16 on an AVX512-BF16 CPU without AMX")
 CPU_LEVERS: tuple[str, ...] = ("channels_last", "cache_text", "fp32_norms",
                                "packed_convolutions", "packed_linears")
 
