@@ -123,7 +123,8 @@ def test_strength_maps_to_i_start(tiny_model, digit_png, tmp_path):
     (["sample", "--steps", "0"], "at least 1"),
 ])
 def test_errors_are_one_clear_line(tiny_model, tmp_path, capsys, argv, message):
-    argv = [*argv[:1], *argv[1:], "--model", tiny_model, "--out", str(tmp_path / "o.png")]
+    out = tmp_path / ("samples" if argv[0] == "sample" else "o.png")  # sample writes a folder
+    argv = [*argv, "--model", tiny_model, "--out", str(out)]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
