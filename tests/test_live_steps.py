@@ -181,3 +181,29 @@ def test_the_benchmark_times_the_apps_live_job_and_edits_with_it(qapp):
     assert out.shape == (3, 1, 8, 8) and len(model.calls) == 7
     assert torch.equal(out[1:2], bench.edit(model, images[:1], fields, seed=6)), \
         "image i of a batch is the one seeded seed + i"
+
+
+# --- a damaged settings file ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1e400, 10**400, "10", True,
+                                   10.5, -1])
+def test_a_damaged_live_steps_in_the_settings_file_is_left_out(qapp, value):
+    """JSON reads Infinity and 1e400 as float infinity: left out like any bad value (a 400-digit
+    int too), and the settings after it in the file are still restored."""
+    s = RunSettings()
+    assert s.restore({"live_steps": value, "steps": value, "mode": "sdedit"}) == \
+        ["live_steps", "steps"]
+    assert (s.live_steps, s.steps, s.mode) == (LIVE_STEPS, 0, "sdedit")
+
+
+def test_the_last_launchs_settings_with_an_infinite_live_steps_still_restore(qapp, tmp_path):
+    from PySide6.QtCore import QSettings
+    from session_fakes import make_session
+
+    ini = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    ini.setValue("run/panel", '{"live_steps": Infinity, "mode": "sdedit", "seed": 5, '
+                              '"random_seed": false}')
+    ini.sync()
+    session = make_session(tmp_path)
+    s = session.settings
+    assert (s.live_steps, s.mode, s.seed, s.random_seed) == (LIVE_STEPS, "sdedit", 5, False)

@@ -68,7 +68,8 @@ def _flag(value: Any) -> bool:
 
 def _whole(low: int, high: int) -> Callable[[Any], int]:
     def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or (
+                isinstance(value, float) and not value.is_integer()):  # inf too: JSON reads it
             raise TypeError(f"expected a whole number, not {value!r}")
         if not low <= value <= high:
             raise ValueError(f"{value} is not from {low} to {high}")
