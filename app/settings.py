@@ -42,7 +42,7 @@ class Settings:
             return default
         try:
             return convert(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # int(float("inf")): overflow
             return default
 
     def _write(self, key: str, value: object) -> None:

@@ -255,3 +255,15 @@ def test_a_file_made_on_the_default_schedule_restores_it_and_its_i_start(qtbot, 
     default = window.session.model_state.timesteps_for(0)
     assert tuple(s.timesteps) == tuple(default)
     assert s.strength == pytest.approx(1.0 - 18 / (len(default) - 1))
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "1e400", "nan"])
+def test_an_infinite_brush_size_in_the_settings_file_gives_the_default(qapp, tmp_path, text):
+    """A hand-edited (or damaged) ini: int(float('inf')) raised OverflowError, which no reader
+    caught, so the window could not be built."""
+    ini = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    ini.setValue("tools/brush_size", text)
+    ini.setValue("tools/hardness", text)
+    settings = Settings(ini)
+    assert settings.brush_size == 24
+    assert 0.0 <= settings.hardness <= 1.0
