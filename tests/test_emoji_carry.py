@@ -126,6 +126,7 @@ def test_a_stage_two_run_is_carried_with_its_stage_one_folder_where_it_lies_now(
                               **{**SETTINGS, "shape": ""})
     up = train_emoji(config, tmp_path / "up", progress=False, max_steps=2)
     carry = emoji_carry.pack(up.out_dir, tmp_path / "carry")
+    shutil.rmtree(carry / emoji_carry.STAGE1_TEXT)  # a carry from before it held its encoder
     shutil.move(str(tmp_path / "old"), str(tmp_path / "new"))  # another machine's layout
     with pytest.raises(CheckpointError, match="--text-encoder DIR"):
         emoji_carry.unpack(carry, tmp_path / "moved")
@@ -138,3 +139,24 @@ def test_a_stage_two_run_is_carried_with_its_stage_one_folder_where_it_lies_now(
     with pytest.raises(CheckpointError, match="applies to a carried emoji-upscale run"):
         emoji_carry.unpack(emoji_carry.pack(base.out_dir, tmp_path / "c1"), tmp_path / "b",
                            tmp_path / "new" / "IF-I-emoji")
+
+
+def test_a_stage_two_carry_brings_its_text_encoder_along(run, tmp_path):
+    data, _, base = run
+    shutil.copytree(base.out_dir / "pipeline" / "IF-I-emoji", tmp_path / "old" / "IF-I-emoji")
+    config = EmojiTrainConfig("upscale", str(data), epochs=2,
+                              text_encoder=str(tmp_path / "old" / "IF-I-emoji"),
+                              **{**SETTINGS, "shape": ""})
+    up = train_emoji(config, tmp_path / "up", progress=False, max_steps=2)
+    carry = emoji_carry.pack(up.out_dir, tmp_path / "carry")
+    assert (carry / emoji_carry.STAGE1_TEXT / "text_encoder" / "config.json").is_file()
+    assert emoji_carry.STAGE1_TEXT in (carry / "README.md").read_text()
+    shutil.rmtree(tmp_path / "old")  # stage I's folder did not come to the new machine
+    moved = emoji_carry.unpack(carry, tmp_path / "moved")
+    encoder = (moved / emoji_carry.STAGE1_TEXT).resolve()
+    saved = json.loads((moved / ckpt.CONFIG).read_text())
+    assert saved["config"]["text_encoder"] == str(encoder)
+    again = EmojiTrainConfig("upscale", str(data), epochs=2, text_encoder=str(encoder),
+                             **{**SETTINGS, "shape": ""})
+    done = train_emoji(again, moved, resume=True, progress=False, max_steps=1)
+    assert done.steps_done == 3

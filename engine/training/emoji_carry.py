@@ -8,7 +8,8 @@ moments): about 220 MB for stage I. What a new machine needs to go on is much le
     python main.py train emoji-base --out RUN --data DATA --resume
 
 CARRY holds carry.json (the step, the run's settings and config.json, its clock), the EMA weights
-in fp16 (ema.safetensors), the loss history (losses.safetensors) and, for stage I, the tokenizer.
+in fp16 (ema.safetensors), the loss history (losses.safetensors) and, for stage I, the tokenizer;
+for stage II, the stage I text encoder and tokenizer it is trained on (stage1-text/).
 `unpack` makes a run folder that `--resume` continues at the same step: the model and its EMA both
 start from the carried EMA weights, AdamW from fresh moments, and the learning rate warms up again
 over the run's warm-up steps from that step (`rewarm_from`), since fresh moments make Adam's first
@@ -35,6 +36,7 @@ FORMAT = "diffusion-canvas-emoji-carry/1"
 CARRY = "carry.json"
 EMA_FILE = "ema.safetensors"
 LOSSES_FILE = "losses.safetensors"
+STAGE1_TEXT = "stage1-text"  # a stage II carry's frozen text encoder and tokenizer (~3 MB)
 
 
 def pack(run: str | Path, carry: str | Path) -> Path:
@@ -54,6 +56,7 @@ def pack(run: str | Path, carry: str | Path) -> Path:
     _save_losses(state["losses"], carry / LOSSES_FILE)
     if (run / "tokenizer" / "spiece.model").is_file():
         shutil.copytree(run / "tokenizer", carry / "tokenizer")
+    _carry_text_encoder(state["settings"], carry)
     info = {"format": FORMAT, "stage": state["settings"].get("stage"), "step": state["step"],
             "ema_decay": ema["decay"], "ema_updates": ema["updates"],
             "settings": state["settings"], "clock": state.get("clock"), "record": record}
@@ -62,6 +65,20 @@ def pack(run: str | Path, carry: str | Path) -> Path:
     ckpt.atomic_write(carry / LICENCES,  # the weights learnt from the art
                       lambda tmp: Path(tmp).write_text(licence_text(), "utf-8"))
     return carry
+
+
+def _carry_text_encoder(settings: dict[str, Any], carry: Path) -> None:
+    """A stage II run's stage I text encoder travels with it: the run cannot go on without the
+    encoder it was trained on, and stage I's own folder may not come along."""
+    folder = Path(settings.get("text_encoder") or "").expanduser()
+    if settings.get("stage") != "upscale" or not _is_text_folder(folder):
+        return
+    for part in ("text_encoder", "tokenizer"):
+        shutil.copytree(folder / part, carry / STAGE1_TEXT / part)
+
+
+def _is_text_folder(folder: Path) -> bool:
+    return (folder / "text_encoder" / "config.json").is_file() and (folder / "tokenizer").is_dir()
 
 
 def _write_readme(carry: Path, info: dict[str, Any], losses: list[list[float]]) -> None:
@@ -81,6 +98,10 @@ def _write_readme(carry: Path, info: dict[str, Any], losses: list[list[float]]) 
             "DATA is the set `python main.py data emoji --out DATA` prepares (the run checks it "
             "holds the same images). The weights learnt from emoji art whose licence notices "
             "are in LICENSES.md.\n")
+    if (carry / STAGE1_TEXT).is_dir():
+        text += (f"\nThe stage I text encoder this run is trained on travels in {STAGE1_TEXT}/ and "
+                 "is unpacked with it; `unpack ... --text-encoder DIR` names another stage I "
+                 "folder instead.\n")
     ckpt.atomic_write(carry / "README.md", lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
 
@@ -91,6 +112,9 @@ def unpack(carry: str | Path, run: str | Path, text_encoder: str | Path | None =
     info = read_carry(carry)
     if run.exists() and any(run.iterdir()):
         raise CheckpointError(f"{run} is not empty: unpack into a new folder")
+    if text_encoder is None and _is_text_folder(carry / STAGE1_TEXT):
+        text_encoder = run / STAGE1_TEXT  # the carried copy, unpacked with the run
+        shutil.copytree(carry / STAGE1_TEXT, text_encoder)
     info["settings"] = _moved_text_encoder(info, text_encoder)
     shadow, _ = ckpt.load_weights(carry / EMA_FILE)
     losses = _load_losses(carry / LOSSES_FILE, info["step"])
