@@ -283,3 +283,17 @@ def test_a_sweep_that_cannot_make_a_job_cancels_the_ones_it_made(runner, engine)
     assert not sweep.start()
     assert [i.job.state for i in sweep.items[:2]] == [JobState.CANCELLED] * 2
     assert sweep.items[2].job is None and engine.pending == []
+
+
+def test_cancelling_everything_also_stops_a_pending_live_run(qtbot, runner, engine):
+    runner.live_timer.setInterval(30)
+    runner.set_live(True)
+    qtbot.waitUntil(lambda: len(engine.jobs) == 1, timeout=1000)
+    runner.changed()  # a stroke or a setting: a Live run is due after the delay
+    assert runner.live_timer.isActive()
+    runner.cancel()  # the user's Cancel / Esc
+    qtbot.wait(90)
+    assert len(engine.jobs) == 1, "no Live run starts after the user cancelled"
+    assert not runner.busy()
+    runner.changed()  # Live is still on: the next change runs again
+    qtbot.waitUntil(lambda: len(engine.jobs) == 2, timeout=1000)

@@ -123,6 +123,7 @@ class Runner(QObject):
         chosen = [j for j in (self._pending() if jobs is None else jobs)
                   if not j.state.done and j.id in self._engine_ids]
         if jobs is None:
+            self.live_timer.stop()  # a Live run due after the delay is cancelled with the rest
             self.engine.cancel()  # all of them, and any the engine had from elsewhere
         elif chosen:
             self.engine.cancel([self._engine_ids[j.id] for j in chosen])
