@@ -118,22 +118,29 @@ def test_the_command_line_packs_and_unpacks(run, tmp_path, capsys):
     assert "not a carry folder" in capsys.readouterr().err
 
 
-def test_a_stage_two_run_is_carried_with_its_stage_one_folder_where_it_lies_now(run, tmp_path):
+def _stage_two(data, encoder):
+    return EmojiTrainConfig("upscale", str(data), epochs=2, text_encoder=str(encoder),
+                            **{**SETTINGS, "shape": ""})
+
+
+def _packed_stage_two(run, tmp_path):
+    """A 2-step stage II run on a copy of the stage I folder in tmp_path/old, packed."""
     data, _, base = run
     shutil.copytree(base.out_dir / "pipeline" / "IF-I-emoji", tmp_path / "old" / "IF-I-emoji")
-    config = EmojiTrainConfig("upscale", str(data), epochs=2,
-                              text_encoder=str(tmp_path / "old" / "IF-I-emoji"),
-                              **{**SETTINGS, "shape": ""})
+    config = _stage_two(data, tmp_path / "old" / "IF-I-emoji")
     up = train_emoji(config, tmp_path / "up", progress=False, max_steps=2)
-    carry = emoji_carry.pack(up.out_dir, tmp_path / "carry")
+    return emoji_carry.pack(up.out_dir, tmp_path / "carry")
+
+
+def test_a_stage_two_run_is_carried_with_its_stage_one_folder_where_it_lies_now(run, tmp_path):
+    data, _, base = run
+    carry = _packed_stage_two(run, tmp_path)
     shutil.rmtree(carry / emoji_carry.STAGE1_TEXT)  # a carry from before it held its encoder
     shutil.move(str(tmp_path / "old"), str(tmp_path / "new"))  # another machine's layout
     with pytest.raises(CheckpointError, match="--text-encoder DIR"):
         emoji_carry.unpack(carry, tmp_path / "moved")
     moved = emoji_carry.unpack(carry, tmp_path / "moved", tmp_path / "new" / "IF-I-emoji")
-    again = EmojiTrainConfig("upscale", str(data), epochs=2,
-                             text_encoder=str((tmp_path / "new" / "IF-I-emoji").resolve()),
-                             **{**SETTINGS, "shape": ""})
+    again = _stage_two(data, (tmp_path / "new" / "IF-I-emoji").resolve())
     done = train_emoji(again, moved, resume=True, progress=False, max_steps=1)
     assert done.steps_done == 3
     with pytest.raises(CheckpointError, match="applies to a carried emoji-upscale run"):
@@ -142,13 +149,7 @@ def test_a_stage_two_run_is_carried_with_its_stage_one_folder_where_it_lies_now(
 
 
 def test_a_stage_two_carry_brings_its_text_encoder_along(run, tmp_path):
-    data, _, base = run
-    shutil.copytree(base.out_dir / "pipeline" / "IF-I-emoji", tmp_path / "old" / "IF-I-emoji")
-    config = EmojiTrainConfig("upscale", str(data), epochs=2,
-                              text_encoder=str(tmp_path / "old" / "IF-I-emoji"),
-                              **{**SETTINGS, "shape": ""})
-    up = train_emoji(config, tmp_path / "up", progress=False, max_steps=2)
-    carry = emoji_carry.pack(up.out_dir, tmp_path / "carry")
+    carry = _packed_stage_two(run, tmp_path)
     assert (carry / emoji_carry.STAGE1_TEXT / "text_encoder" / "config.json").is_file()
     assert emoji_carry.STAGE1_TEXT in (carry / "README.md").read_text()
     shutil.rmtree(tmp_path / "old")  # stage I's folder did not come to the new machine
@@ -156,7 +157,6 @@ def test_a_stage_two_carry_brings_its_text_encoder_along(run, tmp_path):
     encoder = (moved / emoji_carry.STAGE1_TEXT).resolve()
     saved = json.loads((moved / ckpt.CONFIG).read_text())
     assert saved["config"]["text_encoder"] == str(encoder)
-    again = EmojiTrainConfig("upscale", str(data), epochs=2, text_encoder=str(encoder),
-                             **{**SETTINGS, "shape": ""})
-    done = train_emoji(again, moved, resume=True, progress=False, max_steps=1)
+    done = train_emoji(_stage_two(run[0], encoder), moved, resume=True, progress=False,
+                       max_steps=1)
     assert done.steps_done == 3
