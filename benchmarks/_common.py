@@ -1,8 +1,9 @@
-"""What the quality benchmarks share: the run's --threads and --device options."""
+"""What the benchmarks share: the run's --threads and --device options, the machine line."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 
@@ -23,3 +24,12 @@ def picks(count: int, total: int) -> list[int]:
     """Up to `count` indices spread evenly over range(total), without repeats."""
     return list(dict.fromkeys(torch.linspace(0, total - 1, min(count, total)).round()
                               .long().tolist()))
+
+
+def machine() -> str:
+    """The CPU, its bf16 support, torch and the CPU count: the start of a benchmark's header."""
+    from engine import devices
+
+    cpu = devices.cpu_info()
+    return (f"{cpu.model} (bf16: {cpu.bf16_support}), torch {torch.__version__}, "
+            f"{os.cpu_count()} CPUs")

@@ -58,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app.jobs import Job, make_run, resolve_job  # noqa: E402
+from benchmarks._common import machine  # noqa: E402
 from engine import devices  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from engine.loops import final, generator_for  # noqa: E402
@@ -423,9 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         except EngineError as error:
             print(f"cannot load the cascade: {error}")
             return 1
-        cpu = devices.cpu_info()
-        print(f"{cpu.model} (bf16: {cpu.bf16_support}), torch {torch.__version__}, "
-              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; levers: {', '.join(LEVERS)}"
+        print(f"{machine()}, load {os.getloadavg()[0]:.1f}; levers: {', '.join(LEVERS)}"
               f"; --dtype auto loads it in {devices.DTYPE_NAMES[auto]}")
         print(describe(models["eager"]))
         rows = [r for r in args.rows

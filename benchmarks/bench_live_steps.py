@@ -47,6 +47,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from app.jobs import Job  # noqa: E402
 from app.session.runner import LIVE_OVERRIDES  # noqa: E402
 from app.session.settings import RunSettings  # noqa: E402
+from benchmarks._common import machine  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
 from engine.models.base import DiffusionModel  # noqa: E402
 
@@ -100,7 +101,6 @@ def run_live(model: DiffusionModel, job: Job) -> dict[str, float]:
 
 def speed(args: argparse.Namespace) -> int:
     from benchmarks.bench_emoji_speed import export_random_cascade, load_cascade, test_image
-    from engine import devices
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-live-steps-") as tmp:
@@ -110,9 +110,7 @@ def speed(args: argparse.Namespace) -> int:
         except EngineError as error:
             print(f"cannot load the cascade: {error}")
             return 1
-        cpu = devices.cpu_info()
-        print(f"{cpu.model} (bf16: {cpu.bf16_support}), torch {torch.__version__}, "
-              f"{os.cpu_count()} CPUs, {args.threads} torch threads, load "
+        print(f"{machine()}, {args.threads} torch threads, load "
               f"{os.getloadavg()[0]:.1f}; stage I {model.folder.name} in "
               f"{str(model.dtype).removeprefix('torch.')}, strength {model.default_strength}")
         image = test_image(model.image_size)

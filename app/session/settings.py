@@ -27,7 +27,7 @@ from app.session.properties import (
     bind_with,
     observe,
 )
-from engine.schedules import evenly_spaced_timesteps
+from engine.schedules import evenly_spaced_timesteps, i_start_from_strength
 from engine.views import FAILURES
 
 MAX_SEED = 2**31 - 1
@@ -234,7 +234,7 @@ class RunSettings(Observable):
         """i_start on a list of `n` timesteps (the last one that still denoises at most)."""
         if n < 2:
             return 0
-        return min(round((1.0 - self.strength) * (n - 1)), n - 2)
+        return min(i_start_from_strength(self.strength, n), n - 2)
 
     def set_i_start(self, i_start: int) -> None:
         n = len(self.timesteps)
