@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QPointF, QSettings, QSize
+from PySide6.QtCore import QPointF, QRect, QSettings, QSize
 from PySide6.QtGui import QColor, QImage, QKeySequence
 from PySide6.QtWidgets import QApplication
 
@@ -69,6 +69,19 @@ def make_window(qtbot, model: str | None, folder: Path, **kwargs) -> MainWindow:
               "autosave_folder": folder / "autosave"} | kwargs
     window = MainWindow(model=model, device="cpu", **kwargs)
     qtbot.addWidget(window)
+    return window
+
+
+def window_on_region(qtbot, folder: Path, size: tuple[int, int], region: QRect) -> MainWindow:
+    """A shown window (no model) of a grey 4000² image with `region`, fitted in the view."""
+    window = make_window(qtbot, None, folder)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    doc = window.session.document
+    doc.new_blank(4000, 4000, QColor(128, 128, 128))
+    doc.set_region(region)
+    window.canvas.fit()
     return window
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPointF, QRect, QSize
 from PySide6.QtGui import QColor, QImage
-from test_app import make_window
+from test_app import window_on_region
 
 from app.main_window import MainWindow
 from app.session.jobs import JobKind, JobRecord
@@ -20,15 +20,7 @@ REGION = QRect(1000, 500, 3000, 3000)  # inside a 4000² image, so an edge of it
 
 @pytest.fixture
 def window(qtbot, tmp_path) -> MainWindow:
-    window = make_window(qtbot, None, tmp_path / "w")
-    window.resize(1800, 1200)
-    window.show()
-    qtbot.waitExposed(window)
-    doc = window.session.document
-    doc.new_blank(4000, 4000, GREY)
-    doc.set_region(REGION)
-    window.canvas.fit()
-    return window
+    return window_on_region(qtbot, tmp_path / "w", (1800, 1200), REGION)
 
 
 def halves(side: int) -> QImage:

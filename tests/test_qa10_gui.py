@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, QRect
 from PySide6.QtGui import QColor, QImage, QPaintEvent
-from test_app import RUN_TIMEOUT, make_window, open_window, slow_down
+from test_app import RUN_TIMEOUT, open_window, slow_down, window_on_region
 
 from app.main_window import MainWindow
 from app.session.jobs import JobKind, JobRecord
@@ -156,15 +156,7 @@ REGION = QRect(1000, 500, 2000, 2000)
 
 @pytest.fixture
 def canvas_window(qtbot, tmp_path) -> MainWindow:
-    window = make_window(qtbot, None, tmp_path / "w")
-    window.resize(1400, 1000)
-    window.show()
-    qtbot.waitExposed(window)
-    doc = window.session.document
-    doc.new_blank(4000, 4000, QColor(128, 128, 128))
-    doc.set_region(REGION)
-    window.canvas.fit()
-    return window
+    return window_on_region(qtbot, tmp_path / "w", (1400, 1000), REGION)
 
 
 def painted_rects(qtbot, window: MainWindow, act) -> list[QRect]:
