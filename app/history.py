@@ -16,10 +16,12 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from app.session.modes import find_mode
+from app.session.settings import live_steps_of, timesteps_ran
 
 TITLE_KEYS = ("mode", "command")
 SUMMARY_KEYS = ("mode", "command", "model", "prompt", "prompt2", "view", "seed", "index",
-                "batch_seed", "guidance", "steps", "strength", "i_start", "sigma")
+                "batch_seed", "guidance", "steps", "strength", "i_start", "sigma", "live_steps",
+                "run_steps")
 MAX_VALUE_CHARS = 80
 
 
@@ -33,7 +35,7 @@ class Result:
 
     def title(self) -> str:
         """A short label: the mode, its key setting, the seed and the place in its batch,
-        e.g. "sdedit i 9 · 42", "anagram 6/9 rot180 · 7 #2"."""
+        e.g. "sdedit i 9 · 42", "anagram 6/9 rot180 · 7 #2", "Live 10: sdedit i 3 · 42"."""
         p = self.parameters
         kind = next((str(p[k]) for k in TITLE_KEYS if p.get(k)), "result")
         parts = [kind, key_setting(p)]
@@ -41,7 +43,16 @@ class Result:
             parts.append(f"· {p['seed']}")
         if isinstance(p.get("index"), int):
             parts.append(f"#{p['index'] + 1}")
+        live = self.live_steps()
+        if live is not None:  # first: the strip elides a long title at its end
+            parts.insert(0, f"Live {live}:")
         return " ".join(part for part in parts if part)
+
+    def live_steps(self) -> int | None:
+        """The steps it ran on if a Live run made it (Live's schedule is coarser than Run's);
+        None for a Run's result, or a Live one kept before the parameters recorded it."""
+        ran = timesteps_ran(self.parameters)
+        return ran - 1 if ran and live_steps_of(self.parameters) is not None else None
 
     def summary(self) -> str:
         """Its main parameters, one `key: value` per line (a tooltip)."""

@@ -55,6 +55,10 @@ class Job:
     split: str = "frequency"  # hybrids: frequency, triple or colour
     sigma2: float | None = None  # the triple split's fine blur
     allow_failure_views: bool = False  # anagrams: run the paper's failure views knowingly
+    # a Live run: the Live steps setting it ran on (0 = Run's) and Run's Steps then (None = the
+    # model's default), recorded in its parameters so a kept result and its PNG say so
+    live_steps: int | None = None
+    run_steps: int | None = None
     # the app's region, converted to `image` as the job is resolved (on the engine thread, so
     # a big image's conversion does not stop the window); None: `image` is as given
     image_source: Callable[[], torch.Tensor] | None = None
@@ -280,6 +284,8 @@ def job_parameters(job: Job, model_spec: str, model: DiffusionModel | None = Non
     }
     if job.upscale or job.upscale_only:
         params["upscale"] = True
+    if job.live_steps is not None:
+        params |= {"live_steps": job.live_steps, "run_steps": job.run_steps}
     if job.mode == "sample":
         return params | {"prompt": job.prompt, "count": job.count}
     two = mode_of(job.mode).two_prompts

@@ -126,6 +126,6 @@ class ResultsView(QWidget):
         what = params.get("mode") or params.get("command", "")
         prompt = params.get("prompt")
         prompt_text = "(unconditional)" if prompt == "" else repr(prompt)
-        steps = len(params.get("timesteps") or ()) - 1 if live else 0
+        steps = result.live_steps()  # kept in the history or not, a Live run's says so
         self.caption.setText(f"{what}  prompt {prompt_text}  seed {params.get('seed')}"
                              + live_steps_text(steps))

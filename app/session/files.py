@@ -38,7 +38,8 @@ PROJECT_FILTER = f"Diffusion Canvas project (*{PROJECT_SUFFIX})"
 OPEN_FILTER = (f"Images and projects ({IMAGE_SUFFIXES} *{PROJECT_SUFFIX});;"
                f"Images ({IMAGE_SUFFIXES});;{PROJECT_FILTER};;All files (*)")
 PARAMETER_SUFFIXES = (".png", ".apng", ".gif")  # files whose settings we can read back
-OWN_SETTINGS = (*MODEL_SETTINGS, "i_start")  # a file's settings that belong to its model
+# a file's settings that belong to its model (a Live PNG's Run steps too)
+OWN_SETTINGS = (*MODEL_SETTINGS, "i_start", "run_steps")
 SEES_PHRASE = " sees the region as "
 
 

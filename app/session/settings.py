@@ -236,10 +236,11 @@ class RunSettings(Observable):
             return 0
         return min(i_start_from_strength(self.strength, n), n - 2)
 
-    def set_i_start(self, i_start: int) -> None:
-        n = len(self.timesteps)
+    def set_i_start(self, i_start: int, num_timesteps: int | None = None) -> None:
+        """The strength of `i_start` on a list of `num_timesteps` (default: Run's)."""
+        n = len(self.timesteps) if num_timesteps is None else num_timesteps
         if n > 1:
-            self.strength = 1.0 - min(max(int(i_start), 0), self.max_i_start()) / (n - 1)
+            self.strength = 1.0 - min(max(int(i_start), 0), max(n - 2, 0)) / (n - 1)
 
     # --- jobs and files -----------------------------------------------------------------------
     def job_fields(self, rng: random.Random | None = None, *, draw: bool = True) -> dict[str, Any]:
@@ -281,7 +282,7 @@ class RunSettings(Observable):
             fields["steps"] = len(live) - 1
             if fields["i_start"] is not None:
                 fields["i_start"] = self._i_start_of(len(live))
-        return fields
+        return fields | {"live_steps": self.live_steps, "run_steps": self.steps or None}
 
     def more_views(self) -> tuple[str, ...]:
         """The anagram's views after the first, up to the first left out."""
@@ -314,11 +315,13 @@ class RunSettings(Observable):
                 self._try(key, p[key])
         if self._known_view(p.get("view")):
             self.view = p["view"]
-        for key in ("guidance", "sigma", "steps", "count"):
+        for key in ("guidance", "sigma", "count"):
             if isinstance(p.get(key), int | float):
                 self._try(key, p[key])
-        if "steps" in p and p["steps"] is None:  # made on the default schedule: so its i_start
-            self._try("steps", 0)
+        live = live_steps_of(p)
+        if live is not None:
+            self._try("live_steps", live)
+        self._apply_steps(p, "steps" if live is None else "run_steps")
         seed = p.get("seed")
         if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
             self.seed = seed
@@ -327,9 +330,16 @@ class RunSettings(Observable):
                 self._seed_once = True
         if self.upscale_available:
             self.upscale = p.get("upscale") is True
-        if isinstance(p.get("i_start"), int):
-            self.set_i_start(p["i_start"])
+        if isinstance(p.get("i_start"), int):  # a Live run's is on the schedule it ran on
+            self.set_i_start(p["i_start"], None if live is None else timesteps_ran(p))
         self._apply_illusion(p)
+
+    def _apply_steps(self, p: dict[str, Any], key: str) -> None:
+        """Run's Steps from `p[key]` (a Live PNG's are its `run_steps`); absent: left."""
+        if isinstance(p.get(key), int | float):
+            self._try("steps", p[key])
+        elif key in p and p[key] is None:  # made on the default schedule: so its i_start
+            self._try("steps", 0)
 
     def _apply_illusion(self, p: dict[str, Any]) -> None:
         views, prompts = p.get("views"), p.get("prompts")
@@ -361,6 +371,23 @@ class RunSettings(Observable):
         except (TypeError, ValueError):
             return False
         return True
+
+
+def live_steps_of(p: dict[str, Any]) -> int | None:
+    """The Live steps setting a result's parameters record (None: not a Live run's, or made
+    before Live recorded it)."""
+    value = p.get("live_steps")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def timesteps_ran(p: dict[str, Any]) -> int | None:
+    """How many timesteps the run of parameters `p` took (None: they do not say)."""
+    timesteps, steps = p.get("timesteps"), p.get("steps")
+    if isinstance(timesteps, list | tuple) and len(timesteps) > 1:
+        return len(timesteps)
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0:
+        return steps + 1
+    return None
 
 
 def bind_mode(settings: RunSettings, combo: QObject) -> Binding:
