@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="emoji-base/-upscale: the UNet's attention processor (auto: classic "
                    "for bf16 on a CPU, where it trains faster; the same losses, so a resume may "
                    "change it)")
+    p.add_argument("--procs", type=v.whole(1, v.MAX_THREADS),
+                   help="emoji-base/-upscale: train in N data-parallel processes on this "
+                   "machine's cores (each takes its share of every batch; the same numbers as "
+                   "one process). --threads is then per process")
     p.add_argument("--holdout-style", choices=("google", "twemoji"),
                    help="emoji-classifier: train on the other vendor's art and test on this "
                    "one's (default: test on unseen augmented copies of every image)")

@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-EMOJI_OPTIONS = ("shape", "text_encoder", "init_from", "max_steps", "holdout_style")
+EMOJI_OPTIONS = ("shape", "text_encoder", "init_from", "max_steps", "holdout_style", "procs")
 
 
 def _refuse_emoji_options(args: argparse.Namespace) -> None:

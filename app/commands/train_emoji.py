@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
                               num_threads=getattr(args, "threads", None),
                               compile=_compile(args, COMPILE_MIN_STEPS),
                               attention=getattr(args, "attention", None) or "auto",
+                              procs=getattr(args, "procs", None) or 1,
                               **{k: v for k, v in values.items() if v is not None})
     result = train_emoji(config, out_dir, resume=args.resume, progress=True,
                          max_steps=getattr(args, "max_steps", None))

@@ -25,7 +25,7 @@ def _saved(out_dir: Path) -> dict:
 def run(args: argparse.Namespace) -> int:
     from engine.training.emoji_classifier import ClassifierConfig, train_emoji_classifier
 
-    for option in ("limit", "shape", "text_encoder", "max_steps", "init_from"):
+    for option in ("limit", "shape", "text_encoder", "max_steps", "init_from", "procs"):
         if getattr(args, option, None) is not None:
             raise EngineError(f"--{option.replace('_', '-')} does not apply to the emoji "
                               "classifier")

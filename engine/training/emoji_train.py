@@ -44,7 +44,7 @@ from engine.devices import cpu_count, resolve_device
 from engine.errors import CheckpointError, EngineError
 from engine.models.folders import HINTS
 from engine.training import checkpoint as ckpt
-from engine.training import emoji_data
+from engine.training import emoji_data, parallel
 from engine.training.emoji_model import (
     EMA,
     STAGE_ONE,
@@ -111,6 +111,7 @@ class EmojiTrainConfig:
     sample_guidance: float = 3.0
     grad_clip: float = 1.0
     rewarm_from: int = 0  # the step a carried run's LR warm-up starts again (emoji_carry)
+    procs: int = 1  # data-parallel worker processes (parallel.py); the global batch stays
 
     def validate(self) -> None:
         problems = []
@@ -123,6 +124,8 @@ class EmojiTrainConfig:
             problems.append("lr must be positive")
         if self.warmup < 0:
             problems.append("warmup must be at least 0")
+        if int(self.procs) < 1 or int(self.batch_size) % int(self.procs):
+            problems.append("procs must be at least 1 and divide batch_size")
         if not 0 <= self.ema < 1:
             problems.append("ema must be in [0, 1)")
         if not 0 <= self.p_uncond < 1 or not 0 <= self.p_style <= 1:
@@ -504,8 +507,19 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     config.validate()
     out_dir = Path(out_dir)
     device = resolve_device(config.device)
+    ranks = parallel.current()
+    if config.procs > 1 and ranks.world == 1:
+        if device.type != "cpu":
+            raise EngineError("--procs runs data-parallel workers on the CPU's cores; on a GPU "
+                              "train with one process")
+        parallel.run_workers(train_emoji, config.procs,
+                             (config, out_dir, resume, progress, max_steps))
+        return _result_of(out_dir, config)
+    progress = progress and ranks.main
+    if not ranks.main:  # rank 0 sets the folder up (tokenizer, a cut-short save) first
+        parallel.barrier(ranks)
     precision = resolve_precision(config.precision, device)
-    torch.set_num_threads(config.num_threads or cpu_count())
+    torch.set_num_threads(config.num_threads or max(1, cpu_count() // ranks.world))
     has_run = ckpt.holds_state(out_dir, resume)  # a cut-short save finished or dropped first
     if not resume and has_run:
         raise CheckpointError(f"{out_dir} already holds a training run; pass --resume to continue "
@@ -545,6 +559,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         vocab_size = len(tokenizer)
         text_dim = int(frozen.config.d_model)
     tokens = PromptTokens(tokenizer)
+    if ranks.main:
+        parallel.barrier(ranks)
     model = _build(config, vocab_size, text_dim)
     if config.init_from and not resume:  # a resume's state holds the weights since
         start_from(model, Path(config.init_from), config)
@@ -585,7 +601,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     diffusion = Diffusion()
     noising = Diffusion(_noising_config()) if config.stage == "upscale" else None
     start_epoch, start_step = divmod(step_global, steps_per_epoch)
-    _rewrite_loss_csv(out_dir, losses, steps_per_epoch)
+    if ranks.main:
+        _rewrite_loss_csv(out_dir, losses, steps_per_epoch)
     if start_epoch >= config.epochs:
         _log(f"{out_dir}: this run already finished all {config.epochs} epochs", progress)
         return EmojiTrainResult(out_dir, start_epoch, step_global, _last_mean(losses),
@@ -601,7 +618,7 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     _log(f"training emoji {config.stage} ({config.shape_name}, {n_params:.2f} M trained "
          f"parameters) on {len(data)} images ({per_epoch} weighted draws per epoch), "
          f"{device.type} {precision}{how}, {attention} attention, "
-         f"{torch.get_num_threads()} thread(s), batch "
+         f"{torch.get_num_threads()} thread(s){_workers(ranks)}, batch "
          f"{config.batch_size}, {steps_per_epoch} steps/epoch, epochs {start_epoch + 1}.."
          f"{config.epochs}, from step {step_global}", progress)
     bar = tqdm(total=steps_per_epoch * config.epochs, initial=step_global, unit="step",
@@ -623,7 +640,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
             idx = order[step * config.batch_size:(step + 1) * config.batch_size]
             g = _seeded(config.seed, "step", step_global)
             row = _train_step(config, model, step_loss, optimizer, scaler, ema, diffusion,
-                              noising, tokens, data, x64, x32, idx, g, device, step_global)
+                              noising, tokens, data, x64, x32, idx, g, device, step_global,
+                              ranks)
             losses.append(row)
             step_global += 1
             done_here += 1
@@ -636,7 +654,7 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
             if max_steps is not None and done_here >= max_steps:
                 stopped = True
                 break
-            if (step < steps_per_epoch - 1 and config.save_every_s is not None
+            if (ranks.main and step < steps_per_epoch - 1 and config.save_every_s is not None
                     and time.perf_counter() - last_save >= config.save_every_s):
                 _save_state(out_dir, model, optimizer, ema, settings, step_global, losses,
                             clock)
@@ -645,6 +663,10 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         # a --max-steps stop mid-epoch saves all an epoch's end does, so its IF folder can be used
         mid_epoch = stopped and step < steps_per_epoch - 1
         elapsed = time.perf_counter() - started
+        if not ranks.main:  # rank 0 saves; the others go on to the next epoch's first step
+            if stopped:
+                break
+            continue
         _end_epoch(config, out_dir, model, optimizer, ema, settings, step_global, losses, clock,
                    steps_per_epoch, epoch + (0 if mid_epoch else 1), tok_dir, frozen, tokens, x32,
                    [(emoji_data.texts_of(e) or [""])[0] for e in data.entries],
@@ -687,7 +709,9 @@ def _train_step(config: EmojiTrainConfig, model: nn.Module, step_loss: StepLoss,
                 scaler, ema: EMA, diffusion: Diffusion, noising: Diffusion | None,
                 tokens: PromptTokens, data: emoji_data.EmojiSet, x64: torch.Tensor,
                 x32: torch.Tensor, idx: torch.Tensor, g: torch.Generator,
-                device: torch.device, step_global: int) -> list[float]:
+                device: torch.device, step_global: int,
+                ranks: parallel.Ranks | None = None) -> list[float]:
+    ranks = ranks or parallel.Ranks()
     prompts = [make_prompt(data.entries[i], g, config.p_uncond, config.p_style)
                for i in idx.tolist()]
     ids, mask = tokens(prompts)
@@ -699,8 +723,10 @@ def _train_step(config: EmojiTrainConfig, model: nn.Module, step_loss: StepLoss,
     if config.stage == "upscale":
         level = torch.randint(0, noising.T, (b,), generator=g)
         up = F.interpolate(x32[idx], (64, 64), mode="bilinear", align_corners=True)
-        up = noising.q_sample(up, level, torch.randn(up.shape, generator=g))
-        extra["class_labels"] = level.to(device)
+        up = noising.q_sample(up, level, torch.randn(up.shape, generator=g))[ranks.part(b)]
+        extra["class_labels"] = level[ranks.part(b)].to(device)
+    # every worker draws the whole batch (the same generator), then takes its rows
+    ids, mask, x0, t, eps = (v[ranks.part(b)] for v in (ids, mask, x0, t, eps))
     x0, t, eps = x0.to(device), t.to(device), eps.to(device)
     x_t = diffusion.q_sample(x0, t, eps)
     inp = x_t if config.stage == "base" else torch.cat([x_t, up.to(device)], dim=1)
@@ -710,6 +736,7 @@ def _train_step(config: EmojiTrainConfig, model: nn.Module, step_loss: StepLoss,
     loss, simple, vlb = step_loss(step_global, scaler, ids.to(device), mask.to(device), inp, x0,
                                   x_t, t, eps, extra.get("class_labels"))
     params = [p for p in model.parameters() if p.requires_grad]
+    loss, simple, vlb = parallel.average(params, (loss, simple, vlb), ranks)
     if scaler is not None:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
@@ -720,6 +747,18 @@ def _train_step(config: EmojiTrainConfig, model: nn.Module, step_loss: StepLoss,
         optimizer.step()
     ema.update(model)
     return [float(loss.detach()), float(simple), float(vlb), lr]
+
+
+def _workers(ranks: parallel.Ranks) -> str:
+    return f" in each of {ranks.world} worker processes" if ranks.world > 1 else ""
+
+
+def _result_of(out_dir: Path, config: EmojiTrainConfig) -> EmojiTrainResult:
+    """What the workers' run reached, from the files rank 0 wrote."""
+    record = read_record(out_dir)
+    return EmojiTrainResult(out_dir, int(record.get("epochs_done", 0)),
+                            int(record.get("steps_done", 0)), record.get("final_loss"),
+                            _pipeline_dir(out_dir, config))
 
 
 def _mean_of(rows: list[list[float]]) -> float:
@@ -810,7 +849,8 @@ def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimi
               "hidden": 0, "training": settings, "epochs": config.epochs, "epochs_done": done,
               "steps_done": step_global, "final_loss": final, **clock.record(),
               "config": {k: v for k, v in asdict(config).items()
-                         if k not in ("device", "num_threads")} | {"shape": config.shape_name}}
+                         if k not in ("device", "num_threads", "procs")}
+                         | {"shape": config.shape_name}}
     ckpt.save_checkpoint(
         out_dir, weights=weights, config=record,
         weights_metadata={"kind": f"emoji-{config.stage}", "epoch": done, "step": step_global},

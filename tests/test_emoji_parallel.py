@@ -1,0 +1,84 @@
+"""`train emoji-* --procs N`: data-parallel workers on one machine's cores (parallel.py)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from app.cli import main
+from engine.errors import CheckpointError, EngineError
+from engine.training.emoji_train import EmojiTrainConfig, train_emoji
+from tests.emoji_fixtures import TINY_TRAINING, write_emoji_set
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_emoji_set(tmp_path_factory.mktemp("parallel") / "set", copies=2)
+
+
+def _losses(run) -> list[list[float]]:
+    with open(run / "loss.csv", newline="") as f:
+        return [[float(r["loss"]), float(r["simple"]), float(r["vlb"])] for r in csv.DictReader(f)]
+
+
+def _same_run(one, two) -> None:
+    assert one.steps_done == two.steps_done == 3
+    assert torch.tensor(_losses(two.out_dir)) == pytest.approx(
+        torch.tensor(_losses(one.out_dir)), rel=1e-4, abs=1e-6)
+    a = load_file(one.out_dir / "model.safetensors")
+    b = load_file(two.out_dir / "model.safetensors")
+    assert a.keys() == b.keys()
+    diff = torch.cat([(a[k].float() - b[k].float()).abs().flatten() for k in a])
+    # Adam turns a rounding-level gradient into a whole step where the gradient is ~0, so a
+    # few weights of hundreds of thousands differ by ~lr; the rest agree to float rounding
+    assert float(diff.mean()) < 1e-6
+    assert float((diff > 1e-5).float().mean()) < 1e-3
+
+
+def test_two_workers_train_what_one_process_trains(data, tmp_path):
+    config = EmojiTrainConfig("base", str(data), epochs=1, **TINY_TRAINING)
+    one = train_emoji(config, tmp_path / "one", progress=False, max_steps=3)
+    two = train_emoji(replace(config, procs=2), tmp_path / "two", progress=False, max_steps=3)
+    _same_run(one, two)
+    assert two.pipeline is not None and (two.pipeline / "unet").is_dir()
+    # stage II, on stage I's encoder, the same
+    up = EmojiTrainConfig("upscale", str(data), epochs=1, text_encoder=str(one.pipeline),
+                          **{**TINY_TRAINING, "shape": ""})
+    _same_run(train_emoji(up, tmp_path / "up1", progress=False, max_steps=3),
+              train_emoji(replace(up, procs=2), tmp_path / "up2", progress=False, max_steps=3))
+
+
+def test_a_workers_run_resumes_in_one_process_and_the_other_way(data, tmp_path):
+    config = EmojiTrainConfig("base", str(data), epochs=1, **TINY_TRAINING)
+    train_emoji(config, tmp_path / "a", progress=False, max_steps=1)
+    train_emoji(replace(config, procs=2), tmp_path / "a", resume=True, progress=False,
+                max_steps=2)
+    resumed = train_emoji(config, tmp_path / "a", resume=True, progress=False, max_steps=1)
+    straight = train_emoji(config, tmp_path / "b", progress=False, max_steps=4)
+    assert resumed.steps_done == straight.steps_done == 4
+    assert torch.tensor(_losses(tmp_path / "a")) == pytest.approx(
+        torch.tensor(_losses(straight.out_dir)), rel=1e-4, abs=1e-6)
+
+
+def test_a_workers_error_is_one_message(data, tmp_path):
+    config = EmojiTrainConfig("base", str(data), epochs=1, procs=2, **TINY_TRAINING)
+    with pytest.raises(CheckpointError, match="holds no training run to resume"):
+        train_emoji(config, tmp_path / "empty", resume=True, progress=False, max_steps=1)
+    with pytest.raises(EngineError, match="procs must be at least 1 and divide batch_size"):
+        train_emoji(replace(config, procs=3), tmp_path / "odd", progress=False, max_steps=1)
+
+
+def test_the_cli_trains_with_procs_and_refuses_it_elsewhere(data, tmp_path, capsys):
+    assert main(["train", "emoji-base", "--data", str(data), "--out", str(tmp_path / "new"),
+                 "--shape", "test", "--batch-size", "4", "--threads", "1", "--device", "cpu",
+                 "--max-steps", "1", "--procs", "2"]) == 0
+    assert "trained emoji-base to step 1" in capsys.readouterr().err
+    assert main(["train", "time", "--out", str(tmp_path / "t"), "--procs", "2"]) == 1
+    assert "--procs applies to the emoji trainers" in capsys.readouterr().err
+    assert main(["train", "emoji-classifier", "--data", str(data), "--out",
+                 str(tmp_path / "c"), "--procs", "2"]) == 1
+    assert "--procs does not apply to the emoji classifier" in capsys.readouterr().err
