@@ -9,6 +9,7 @@ document, history, run settings and source (project path, file name, history dir
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,7 @@ class Files:
         s._pristine = False
         s.documentReplaced.emit(mean_colour(opened))
         self._remember_file(path, "open")
-        self._apply_opened_settings(parameters)
+        s.when_model_settles(partial(self._apply_opened_settings, parameters))
         return True
 
     def _apply_opened_settings(self, parameters: dict[str, Any] | None) -> None:
@@ -156,16 +157,22 @@ class Files:
             s._history_dirty = salvaged
         s._pristine = False
         s.documentReplaced.emit(None)
-        modes, problems = clean_run_settings(data.settings.get("modes") or {})
-        other = self._keep_own_settings(modes, data.settings.get("model"))
-        if modes:
-            s.settings.apply_parameters(modes)
         self._remember_file(path, "project")
         s.show_result(s.history[len(s.history) - 1] if len(s.history) else None)
         opened = f"Opened what could be read of {path} (unsaved)" if salvaged else f"Opened {path}"
+        s.when_model_settles(partial(self._apply_project_settings, data.settings, opened))
+        return True
+
+    def _apply_project_settings(self, saved: dict[str, Any], opened: str) -> None:
+        """The run settings a project saved (its panel's, for its model), and one status line
+        starting with `opened`."""
+        s = self._s
+        modes, problems = clean_run_settings(saved.get("modes") or {})
+        other = self._keep_own_settings(modes, saved.get("model"))
+        if modes:
+            s.settings.apply_parameters(modes)
         said = [opened, other, describe_problems(problems) if problems else ""]
         s.status.emit(". ".join(filter(None, said)))
-        return True
 
     def _salvage(self, path: str, error: ProjectError) -> ProjectData | None:
         """What can be read of a damaged project, if the user wants it; None (and the reason

@@ -126,6 +126,7 @@ class Session(QObject):
         self.run_started = 0.0
         self._spent_seed: int | None = None  # the restored seed make_job just spent
         self._restored_seeds: dict[int, int] = {}  # job id -> the restored seed it spent
+        self._waiting: list[Callable[[], None]] = []  # settings changes held for the model
         self._connect()
 
     def _connect(self) -> None:
@@ -403,12 +404,28 @@ class Session(QObject):
             self._restore_shared_settings(saved_with)
         self._restore_model_settings(state)
         self._settings_spec = state.spec
+        self._run_waiting()
 
     def _on_load_failed(self, message: str) -> None:
         """`message` says what was kept (ModelSlot rolled back)."""
         self.modelFailed.emit(message)
         if not self._quiet_load:
             self.error.emit("Cannot load the model", message)
+        self._run_waiting()
+
+    def when_model_settles(self, change: Callable[[], None]) -> None:
+        """Makes `change` to the run settings (an opened file's) now, or, while a model is on
+        its way (at launch, during a switch), once it has loaded: its own settings, restored
+        then, would overwrite the file's, and the file's i_start needs its schedule. Held
+        changes are made in order, after a load that fails too."""
+        if self.model.busy() or self._waiting:
+            self._waiting.append(change)
+        else:
+            change()
+
+    def _run_waiting(self) -> None:
+        while self._waiting and not self.model.busy():
+            self._waiting.pop(0)()
 
     def _on_setting(self, name: str, _value: Any) -> None:
         if name == "steps":
@@ -482,7 +499,7 @@ class Session(QObject):
         with self._one_change():
             self.document.new_blank(width, height, background)
             self._set_source(None, None)
-        self.settings.forget_restored_seed()
+        self.when_model_settles(self.settings.forget_restored_seed)
         self._pristine = False
         self.documentReplaced.emit(background)
 
