@@ -709,9 +709,7 @@ def _train_step(config: EmojiTrainConfig, model: nn.Module, step_loss: StepLoss,
                 scaler, ema: EMA, diffusion: Diffusion, noising: Diffusion | None,
                 tokens: PromptTokens, data: emoji_data.EmojiSet, x64: torch.Tensor,
                 x32: torch.Tensor, idx: torch.Tensor, g: torch.Generator,
-                device: torch.device, step_global: int,
-                ranks: parallel.Ranks | None = None) -> list[float]:
-    ranks = ranks or parallel.Ranks()
+                device: torch.device, step_global: int, ranks: parallel.Ranks) -> list[float]:
     prompts = [make_prompt(data.entries[i], g, config.p_uncond, config.p_style)
                for i in idx.tolist()]
     ids, mask = tokens(prompts)
