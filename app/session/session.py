@@ -45,7 +45,7 @@ from app.session.files import Files
 from app.session.jobs import JobKind, JobQueue, JobRecord
 from app.session.model_state import LoadRequest, ModelSlot, ModelState
 from app.session.runner import Runner
-from app.session.settings import MODEL_SETTINGS, RunSettings
+from app.session.settings import DERIVED_SETTINGS, MODEL_SETTINGS, RunSettings
 from app.settings import Settings
 from engine import images
 from engine.errors import EmptyMaskError, EngineError
@@ -62,6 +62,16 @@ class Stoppable(Protocol):
     """A thread owner the session stops on close (the engine, a panel's worker)."""
 
     def shutdown(self) -> Any: ...
+
+
+class HeldEdit:
+    """A setting the user edited while a model loads, to be made again once it is in."""
+
+    def __init__(self, session: Session, name: str, value: Any) -> None:
+        self.session, self.edits, self.value = session, name, value
+
+    def __call__(self) -> None:
+        self.session._replay_edit(self.edits, self.value)
 
 
 class Session(QObject):
@@ -127,6 +137,7 @@ class Session(QObject):
         self._spent_seed: int | None = None  # the restored seed make_job just spent
         self._restored_seeds: dict[int, int] = {}  # job id -> the restored seed it spent
         self._waiting: list[Callable[[], None]] = []  # settings changes held for the model
+        self._restoring = False  # a loaded model's settings are going in: not the user's edits
         self._connect()
 
     def _connect(self) -> None:
@@ -391,6 +402,14 @@ class Session(QObject):
         self.requestChanged.emit(request)
 
     def _on_model_loaded(self, state: ModelState) -> None:
+        self._restoring = True
+        try:
+            self._take_model(state)
+        finally:
+            self._restoring = False
+        self._run_waiting()
+
+    def _take_model(self, state: ModelState) -> None:
         saved_with = self.preferences.model  # the model an old single run_settings was for
         self._remember_model_settings()  # those shown belong to the model loaded before
         self.preferences.model = state.spec
@@ -404,7 +423,6 @@ class Session(QObject):
             self._restore_shared_settings(saved_with)
         self._restore_model_settings(state)
         self._settings_spec = state.spec
-        self._run_waiting()
 
     def _on_load_failed(self, message: str) -> None:
         """`message` says what was kept (ModelSlot rolled back)."""
@@ -427,9 +445,30 @@ class Session(QObject):
         while self._waiting and not self.model.busy():
             self._waiting.pop(0)()
 
-    def _on_setting(self, name: str, _value: Any) -> None:
+    def _on_setting(self, name: str, value: Any) -> None:
         if name == "steps":
             self._update_timesteps()
+        if self.model.busy() and not self._restoring and self._keeps_edit(name):
+            self._hold_edit(name, value)
+
+    def _keeps_edit(self, name: str) -> bool:
+        """An edit made while a model loads that its arrival must not undo: one every model
+        shares, or any at launch (no model's own settings are shown yet). A shown model's own
+        setting stays that model's (remembered for it when the new one arrives)."""
+        return name not in DERIVED_SETTINGS and (
+            name not in MODEL_SETTINGS or self._settings_spec is None)
+
+    def _hold_edit(self, name: str, value: Any) -> None:
+        """Made again once the model is in, after the settings restored for it and after any
+        file's opened before the edit (the latest edit of a setting only)."""
+        self._waiting = [c for c in self._waiting if getattr(c, "edits", None) != name]
+        self._waiting.append(HeldEdit(self, name, value))
+
+    def _replay_edit(self, name: str, value: Any) -> None:
+        state = self.model_state
+        if name in PROMPT_SETTINGS and state is not None and not state.takes_prompt(value):
+            return  # a digit for a model of words: the model's own prompt stays
+        setattr(self.settings, name, value)
 
     def _update_timesteps(self) -> None:
         if self.model_state is not None:

@@ -43,6 +43,7 @@ NO_VIEW = ""  # an anagram's 3rd or 4th view left out: it stops there
 # the rest (mode, view, sigma, seed, count, upscale...) are shared by every model
 MODEL_SETTINGS = ("prompt", "prompt2", "prompt3", "prompt4", "medium", "guidance", "strength",
                   "steps")
+DERIVED_SETTINGS = frozenset({"timesteps", "upscale_available"})  # follow the model, not the user
 # a change of one of these re-runs Live (the drawn seed of a job is no change)
 LIVE_INPUTS = frozenset({"prompt", "prompt2", "strength", "guidance", "steps", "seed", "view",
                          "sigma", "live_steps"})
