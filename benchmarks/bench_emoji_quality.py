@@ -60,8 +60,8 @@ def chosen_prompts(classes: list[dict], model, count: int,
     return [usable[i] for i in dict.fromkeys(picks.tolist())]
 
 
-def draw(model, prompts: list[str], seeds: int, steps: int | None, chunk: int
-         ) -> tuple[torch.Tensor, float]:
+def draw(model, prompts: list[str], seeds: int, steps: int | None, chunk: int,
+         guidance: float | None = None) -> tuple[torch.Tensor, float]:
     """Samples [len(prompts) * seeds, 3, H, W] in the model's range (seed-major), seconds."""
     out, seconds = [], 0.0
     for seed in range(seeds):
@@ -69,7 +69,7 @@ def draw(model, prompts: list[str], seeds: int, steps: int | None, chunk: int
             gen = torch.Generator(device=model.device).manual_seed(seed * 100_003 + start)
             t0 = time.perf_counter()
             record = loops.final(edits.sample(model, prompts[start:start + chunk], gen,
-                                              steps=steps))
+                                              guidance=guidance, steps=steps))
             seconds += time.perf_counter() - t0
             out.append(record.x_t.detach().float().cpu())
     return torch.cat(out), seconds
@@ -85,6 +85,21 @@ def floors(net, data_x: torch.Tensor, n_samples: int, seed: int = 0) -> dict[str
             "same_count": frechet_distance(feats[order[:n_samples]], feats)}
 
 
+def guidance_scales(text: str, default: float) -> list[float]:
+    """The CFG scales of `--guidance` ('4,7,10'); the model's own when empty."""
+    return [float(v) for v in text.split(",") if v.strip()] or [default]
+
+
+def training_step(model, folder: str) -> object:
+    """The training step the folder's hints record, or '?'."""
+    import json
+
+    hints = getattr(model, "folder", Path(folder)) / "diffusion_canvas.json"
+    if not hints.is_file():
+        return "?"
+    return json.loads(hints.read_text()).get("steps_done", "?")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a stage I IF folder (emoji cascade)")
@@ -94,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None, help="default: the model's (34)")
     parser.add_argument("--chunk", type=int, default=16, help="images per sampling batch")
+    parser.add_argument("--guidance", default="",
+                        help="CFG scales, comma-separated: a row each (default: the model's)")
     args = parse_run_args(parser, argv)
     from engine.models.registry import load_model
 
@@ -110,30 +127,32 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as error:
         print(f"bench_emoji_quality: {error}")
         return 1
+    try:
+        scales = guidance_scales(args.guidance, model.default_guidance)
+    except ValueError:
+        print(f"bench_emoji_quality: --guidance takes numbers, comma-separated: {args.guidance!r}")
+        return 1
     labels = torch.tensor([c for c, _ in picks] * args.seeds)
-    samples, seconds = draw(model, [p for _, p in picks], args.seeds, args.steps, args.chunk)
-    x = as_images(samples, model.data_range)
-    scores = logits(net, x)
-    top5 = float(top_k_hits(scores, labels, 5).float().mean())
-    top1 = float(top_k_hits(scores, labels, 1).float().mean())
     data_x = as_images(data.images)
-    fd = frechet_distance(features(net, x), features(net, data_x))
-    floor = floors(net, data_x, len(x))
-    hints = getattr(model, "folder", Path(args.model)) / "diffusion_canvas.json"
-    step = "?"
-    if hints.is_file():
-        import json
-
-        step = json.loads(hints.read_text()).get("steps_done", "?")
-    print(f"model {args.model} (training step {step}), classifier held-out top-1 "
-          f"{config.get('held_out', {}).get('top1', float('nan')):.1%}; {len(picks)} prompts x "
-          f"{args.seeds} seeds, {args.steps or 'default'} steps, CFG {model.default_guidance:g}; "
-          f"{seconds:.0f} s sampling ({seconds / len(x):.2f} s an image)\n")
-    print("| samples | top-5 fidelity | top-1 | FD to data | FD floor: halves | "
-          "FD floor: same count | FD / same-count floor |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| {len(x)} | {top5:.1%} | {top1:.1%} | {fd:.1f} | {floor['halves']:.1f} | "
-          f"{floor['same_count']:.1f} | {fd / max(floor['same_count'], 1e-9):.2f} |")
+    data_features = features(net, data_x)
+    floor = floors(net, data_x, len(labels))
+    print(f"model {args.model} (training step {training_step(model, args.model)}), classifier "
+          f"held-out top-1 {config.get('held_out', {}).get('top1', float('nan')):.1%}; "
+          f"{len(picks)} prompts x {args.seeds} seeds, {args.steps or 'default'} steps\n")
+    print("| CFG | samples | top-5 fidelity | top-1 | FD to data | FD floor: halves | "
+          "FD floor: same count | FD / same-count floor | s an image |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for scale in scales:
+        samples, seconds = draw(model, [p for _, p in picks], args.seeds, args.steps, args.chunk,
+                                scale)
+        x = as_images(samples, model.data_range)
+        scores = logits(net, x)
+        top5 = float(top_k_hits(scores, labels, 5).float().mean())
+        top1 = float(top_k_hits(scores, labels, 1).float().mean())
+        fd = frechet_distance(features(net, x), data_features)
+        print(f"| {scale:g} | {len(x)} | {top5:.1%} | {top1:.1%} | {fd:.1f} | "
+              f"{floor['halves']:.1f} | {floor['same_count']:.1f} | "
+              f"{fd / max(floor['same_count'], 1e-9):.2f} | {seconds / len(x):.2f} |", flush=True)
     return 0
 
 

@@ -93,12 +93,17 @@ def test_bench_emoji_quality_judges_samples_beside_the_datas_floor(cascade, emoj
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     model = cascade / "IF-I-emoji"
-    assert bench.main(["--model", str(model), "--data", str(emoji_set), "--classifier",
-                       str(judge), "--prompts", "3", "--seeds", "2", "--steps", "2",
-                       "--threads", "1"]) == 0
-    table = capsys.readouterr().out.strip().splitlines()[-1].strip("|").split("|")
-    assert int(table[0]) == 6, "3 prompts x 2 seeds"
-    assert all(0 <= float(v.strip(" %")) <= 100 for v in table[1:3])
+    common = ["--model", str(model), "--data", str(emoji_set), "--classifier", str(judge),
+              "--prompts", "3", "--seeds", "2", "--steps", "2", "--threads", "1"]
+    assert bench.main(common + ["--guidance", "1,6.5"]) == 0
+    rows = [line.strip("|").split("|") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and line[2].isdigit()]
+    assert [float(r[0]) for r in rows] == [1.0, 6.5], "a row per CFG scale"
+    for row in rows:
+        assert int(row[1]) == 6, "3 prompts x 2 seeds"
+        assert all(0 <= float(v.strip(" %")) <= 100 for v in row[2:4])
+    assert bench.main(common + ["--guidance", "seven"]) == 1
+    assert "--guidance takes numbers" in capsys.readouterr().out
     assert bench.main(["--model", str(tmp_path / "none"), "--data", str(emoji_set)]) == 1
     from engine.training.emoji_classifier import as_images, load_emoji_classifier
     from engine.training.emoji_data import load_set
