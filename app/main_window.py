@@ -333,6 +333,7 @@ class MainWindow(QMainWindow):
     # --- runs -----------------------------------------------------------------------------------
     def _on_state(self, state: str) -> None:
         self.status_line.show_state(state, self.training_panel.busy_text())
+        self.modes.set_loading(state == "loading")
 
     def _on_submitted(self, job: JobRecord) -> None:
         self.modes.set_running(True)
@@ -468,10 +469,16 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Asks to save unsaved changes (Save / Discard / Cancel), then cancels any run, joins
         the threads and removes this session's autosave (app.session.session.Session.close)."""
-        if not self.session.close(self._remember):
+        if not self.session.close(self._remember, self._leave):
             event.ignore()
             return
         super().closeEvent(event)
+
+    def _leave(self) -> None:
+        """Hidden at once on quitting: the engine thread may be in a model load, which cannot
+        be cancelled, and the window must not stand frozen while it is joined."""
+        self.hide()
+        QApplication.sync()  # the window server unmaps it now, not at the next event loop turn
 
     def _remember(self, prefs: Settings) -> None:
         """What the window adds to the preferences at close: its geometry, the Training

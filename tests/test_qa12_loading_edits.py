@@ -67,6 +67,8 @@ def test_a_prompt_at_launch_the_model_does_not_take_leaves_its_own(tmp_path):
     session.settings.prompt = "a red heart"  # typed for another model
     session.engine.answer_load()
     assert session.settings.prompt == MODELS_OWN["prompt"]
+    assert session.lines[-1] == ("'a red heart', typed while mnist loaded, is not a prompt it "
+                                 "takes: it keeps '1'"), "said, not dropped in silence"
 
 
 def test_during_a_switch_a_shown_models_own_edit_stays_that_models(tmp_path):
@@ -105,3 +107,47 @@ def test_a_model_arriving_with_another_on_the_way_is_no_edit(tmp_path):
     s = session.settings
     assert (s.guidance, s.steps) != (9.5, 40), "mnist-c has its own"
     assert s.guidance == model_state().default_guidance
+
+
+# --- Run and Quit while a model loads (QA 12) --------------------------------------------------
+def test_run_during_a_switch_is_refused_with_a_line(tmp_path):
+    """Clicked during a switch, Run made a job of the settings shown (the last model's) and the
+    new model ran it; now it says to wait, and runs once the model is in."""
+    session = make_session(tmp_path / "s", "mnist")
+    session.load_model("mnist-b")
+    assert session.run_job() is None
+    assert session.engine.jobs == {}
+    assert session.lines[-1] == "mnist-b is loading: Run once it is in"
+    session.engine.answer_load()
+    assert session.run_job() is not None and len(session.engine.jobs) == 1
+
+
+def test_the_panels_run_waits_while_a_model_loads(qtbot, tmp_path):
+    from tests.test_app import open_window
+
+    window = open_window(qtbot, "mnist", tmp_path / "w")
+    run = window.modes.run_button
+    assert run.isEnabled()
+    states: list[tuple[str, bool]] = []
+    window.session.engine.stateChanged.connect(
+        lambda state: states.append((state, run.isEnabled())))
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=30_000):
+        window.session.load_model("mnist-time")
+    qtbot.waitUntil(lambda: run.isEnabled(), timeout=30_000)
+    assert ("loading", False) in states, "greyed while the model loads"
+    assert window.modes.run_action.isEnabled(), "and Ctrl+Return with it, once it is in"
+
+
+def test_quitting_hides_the_window_before_the_threads_are_joined(qtbot, tmp_path, monkeypatch):
+    """A load cannot be cancelled: the window stood frozen (Discard pressed) for as long as the
+    load took, up to a minute for a big model. It is gone before the engine is joined."""
+    from tests.test_app import open_window
+
+    window = open_window(qtbot, "mnist", tmp_path / "w")
+    engine = window.session.engine
+    seen: list[bool] = []
+    real = engine.shutdown
+    monkeypatch.setattr(engine, "shutdown", lambda *a: (seen.append(window.isVisible()),
+                                                         real(*a))[1])
+    assert window.close()
+    assert seen == [False]

@@ -137,6 +137,7 @@ class ModesPanel(QWidget):
         self._modes: dict[str, ModeRow] = {}
         self._timesteps: list[int] = []
         self._default_steps = 0
+        self._has_model = self._loading = False  # Run needs a model, and none on its way
         self._build()
         self._connect()
         self.set_modes(modes)
@@ -308,8 +309,8 @@ class ModesPanel(QWidget):
         self.illusion.set_choices(choices, default, bool(info.get("symmetric", False)))
         self.illusion.set_suggested(info.get("suggested"))
         self.set_timesteps(list(info.get("timestep_values", [])))
-        self.run_button.setEnabled(bool(info))
-        self.run_action.setEnabled(bool(info))
+        self._has_model, self._loading = bool(info), False
+        self._update_run_enabled()
         small = bool(info) and int(info.get("size", 0)) <= LIVE_MAX_SIZE
         if not small:
             self.live.setChecked(False)
@@ -467,6 +468,16 @@ class ModesPanel(QWidget):
             widest = max(widest, self.sizeHint().width())
         self._show_rows()
         self.setMinimumWidth(widest)
+
+    def set_loading(self, loading: bool) -> None:
+        """Run waits while a model loads: the settings shown are the last model's."""
+        self._loading = loading
+        self._update_run_enabled()
+
+    def _update_run_enabled(self) -> None:
+        ready = self._has_model and not self._loading
+        self.run_button.setEnabled(ready)
+        self.run_action.setEnabled(ready)
 
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)

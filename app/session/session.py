@@ -467,7 +467,9 @@ class Session(QObject):
     def _replay_edit(self, name: str, value: Any) -> None:
         state = self.model_state
         if name in PROMPT_SETTINGS and state is not None and not state.takes_prompt(value):
-            return  # a digit for a model of words: the model's own prompt stays
+            self.status.emit(f"{value!r}, typed while {state.name} loaded, is not a prompt it "
+                             f"takes: it keeps {getattr(self.settings, name)!r}")
+            return
         setattr(self.settings, name, value)
 
     def _update_timesteps(self) -> None:
@@ -637,7 +639,12 @@ class Session(QObject):
 
     def run_job(self, settings: dict[str, Any] | None = None,
                 kind: JobKind = JobKind.USER) -> JobRecord | None:
-        """Queues a run of the run settings (or `settings`); its job, or None (said why)."""
+        """Queues a run of the run settings (or `settings`); its job, or None (said why).
+        None while a model loads: the settings shown are the last model's, not its."""
+        if self.model.busy():
+            coming = Path(self.model.request.spec or "").name or "the model"
+            self.status.emit(f"{coming} is loading: Run once it is in")
+            return None
         self.remember_run_settings()  # kept after a crash
         self._spent_seed = None
         try:
@@ -695,10 +702,12 @@ class Session(QObject):
             self.error.emit("The run failed", message)
 
     # --- closing --------------------------------------------------------------------------------
-    def close(self, remember: Callable[[Settings], None] | None = None) -> bool:
+    def close(self, remember: Callable[[Settings], None] | None = None,
+              leaving: Callable[[], None] | None = None) -> bool:
         """Asks about unsaved changes (a question that fails keeps everything: one message,
-        False); then saves the preferences (`remember` adds the window's), stops every thread
-        whatever fails, and marks the autosave clean. True: closed."""
+        False); then saves the preferences (`remember` adds the window's), calls `leaving` (the
+        window goes: a model load cannot be cancelled, and joining it takes as long as it
+        does), stops every thread whatever fails, and marks the autosave clean. True: closed."""
         try:
             if not self.may_replace("closing"):
                 return False
@@ -714,6 +723,8 @@ class Session(QObject):
         except Exception as error:  # noqa: BLE001 - settings are not the user's work: close
             print(f"Diffusion Canvas: the settings were not saved: {error}", file=sys.stderr)
         finally:  # the threads must stop whatever failed above, or the exit crashes
+            if leaving is not None:
+                leaving()
             self.stop_threads()
         self.autosaver.mark_clean_exit()
         return True
