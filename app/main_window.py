@@ -332,7 +332,8 @@ class MainWindow(QMainWindow):
 
     # --- runs -----------------------------------------------------------------------------------
     def _on_state(self, state: str) -> None:
-        self.status_line.show_state(state, self.training_panel.busy_text())
+        coming = Path(self.session.model.request.spec or "").name
+        self.status_line.show_state(state, self.training_panel.busy_text(), coming)
         self.modes.set_loading(state == "loading")
 
     def _on_submitted(self, job: JobRecord) -> None:

@@ -94,8 +94,12 @@ class StatusLine:
         self.model_label.setToolTip(reason)
         self.model_label.setStyleSheet(NO_MODEL_STYLE)
 
-    def show_state(self, state: str, busy_text: str = "") -> None:
-        """The engine's state; `busy_text` (training runs) stands in for "Idle"."""
+    def show_state(self, state: str, busy_text: str = "", loading: str = "") -> None:
+        """The engine's state; `busy_text` (training runs) stands in for "Idle", and `loading`
+        names the model on its way."""
+        if state == "loading" and loading:
+            self.state_label.setText(f"Loading {loading}…")
+            return
         self.state_label.setText(state == "idle" and busy_text or STATE_TEXT.get(state, state))
 
     def started(self) -> None:

@@ -129,12 +129,14 @@ def test_the_panels_run_waits_while_a_model_loads(qtbot, tmp_path):
     run = window.modes.run_button
     assert run.isEnabled()
     states: list[tuple[str, bool]] = []
+    label = window.status_line.state_label
     window.session.engine.stateChanged.connect(
-        lambda state: states.append((state, run.isEnabled())))
+        lambda state: states.append((state, run.isEnabled(), label.text())))
     with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=30_000):
         window.session.load_model("mnist-time")
     qtbot.waitUntil(lambda: run.isEnabled(), timeout=30_000)
-    assert ("loading", False) in states, "greyed while the model loads"
+    assert ("loading", False, "Loading mnist-time…") in states, \
+        "greyed while the model loads, and the status bar names the model on its way"
     assert window.modes.run_action.isEnabled(), "and Ctrl+Return with it, once it is in"
 
 
