@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,3 +98,58 @@ def test_the_cli_trains_with_procs_and_refuses_it_elsewhere(data, tmp_path, caps
     assert main(["train", "emoji-classifier", "--data", str(data), "--out",
                  str(tmp_path / "c"), "--procs", "2"]) == 1
     assert "--procs does not apply to the emoji classifier" in capsys.readouterr().err
+
+
+ORPHAN_SCRIPT = """
+import os, signal, sys, time
+sys.path.insert(0, {root!r})
+from engine.training import parallel
+
+def wait(folder):
+    # torch's spawn sends its workers SIGINT when the parent dies; real workers outlived it
+    # (seen: killed `train --procs 2`, its two workers trained on), so these do not heed it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    open(os.path.join(folder, f"worker-{{os.getpid()}}"), "w").close()
+    time.sleep(120)
+
+if __name__ == "__main__":
+    parallel.run_workers(wait, 2, ({folder!r},))
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie that no init has reaped yet has ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return not stat.parent.exists() and sys.platform != "linux"
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
+    """Killing `train ... --procs 2` left its workers training (and rank 0 writing the run
+    folder) until they were killed one by one."""
+    root = Path(__file__).resolve().parents[1]
+    script = tmp_path / "orphans.py"
+    script.write_text(ORPHAN_SCRIPT.format(root=str(root), folder=str(tmp_path)))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("worker-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+        assert len(workers) == 2, "both workers started"
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the workers ended with their parent"

@@ -14,7 +14,9 @@ waits in gloo, without spinning.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -87,12 +89,15 @@ def run_workers(target: Callable[..., Any], procs: int, args: tuple) -> None:
 
     with tempfile.TemporaryDirectory(prefix="dc-workers-") as tmp:
         try:
-            mp.spawn(_worker, args=(procs, tmp, target, args), nprocs=procs, join=True)
+            mp.spawn(_worker, args=(procs, tmp, os.getpid(), target, args), nprocs=procs,
+                     join=True)
         except (mp.ProcessRaisedException, mp.ProcessExitedException):
             raise _first_error(Path(tmp)) from None
 
 
-def _worker(rank: int, procs: int, tmp: str, target: Callable[..., Any], args: tuple) -> None:
+def _worker(rank: int, procs: int, tmp: str, parent: int, target: Callable[..., Any],
+            args: tuple) -> None:
+    _end_with(parent)
     dist.init_process_group("gloo", init_method=f"file://{tmp}/store", rank=rank,
                             world_size=procs, timeout=TIMEOUT)
     try:
@@ -104,6 +109,18 @@ def _worker(rank: int, procs: int, tmp: str, target: Callable[..., Any], args: t
         raise
     finally:
         dist.destroy_process_group()
+
+
+def _end_with(parent: int, every_s: float = 0.5) -> None:
+    """The worker exits when the process that started it is gone (killed, or its terminal
+    closed): the workers would go on training among themselves, and rank 0 would write into
+    a run folder that a `--resume` started meanwhile writes too."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _first_error(tmp: Path) -> Exception:
