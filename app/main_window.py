@@ -29,7 +29,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QApplication, QDialog, QMainWindow, QMessageBox, QWidget
 
 from app import actions as action_table
-from app import drops
+from app import binding_check, drops
 from app.autosave import DEFAULT_INTERVAL_S
 from app.dialogs import DialogAsker, ExportDialog, NewDialog  # noqa: F401 - tests import them
 from app.docks import build_layout
@@ -494,6 +494,11 @@ def run_app(path: str | None = None, model: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)  # before the Autosaver: it picks its folder by them
     app.setApplicationName(APPLICATION)
+    unsound = binding_check.problem()
+    if unsound:  # refused before any work exists, rather than an abort in the middle of it
+        print(f"Diffusion Canvas: {unsound}", file=sys.stderr)
+        QMessageBox.critical(None, "Diffusion Canvas cannot start", unsound)
+        return 1
     settings = Settings()
     window = MainWindow(model=model or settings.model, device=settings.device, settings=settings,
                         check_recovery=False)
