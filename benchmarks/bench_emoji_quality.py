@@ -92,12 +92,9 @@ def guidance_scales(text: str, default: float) -> list[float]:
 
 def training_step(model, folder: str) -> object:
     """The training step the folder's hints record, or '?'."""
-    import json
+    from engine.models.folders import read_hints
 
-    hints = getattr(model, "folder", Path(folder)) / "diffusion_canvas.json"
-    if not hints.is_file():
-        return "?"
-    return json.loads(hints.read_text()).get("steps_done", "?")
+    return read_hints(Path(getattr(model, "folder", folder))).get("steps_done", "?")
 
 
 def main(argv: list[str] | None = None) -> int:
