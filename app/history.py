@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QUndoCommand
 
 from app.session.modes import find_mode
 from app.session.settings import live_steps_of, timesteps_ran
@@ -113,13 +113,14 @@ def _short(value: object, limit: int = MAX_VALUE_CHARS) -> str:
 class History(QObject):
     """An ordered list of `Result`s. Indices are positions; removing shifts the later ones."""
 
-    added = Signal(int)  # the index of the new result (always the last one)
+    added = Signal(int)  # the index of the new result (the last one, unless inserted)
     removed = Signal(int)  # the index the result had
     cleared = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._results: list[Result] = []
+        self.generation = 0  # counts clears: an undo step of an earlier list no longer applies
 
     def __len__(self) -> int:
         return len(self._results)
@@ -140,6 +141,13 @@ class History(QObject):
         self.added.emit(index)
         return index
 
+    def insert(self, index: int, result: Result) -> int:
+        """Puts `result` at `index` (clamped to the list), the later ones shift; returns it."""
+        index = max(0, min(index, len(self._results)))
+        self._results.insert(index, result)
+        self.added.emit(index)
+        return index
+
     def remove(self, index: int) -> Result:
         """Removes and returns the result at `index` (IndexError if there is none)."""
         if not 0 <= index < len(self._results):
@@ -150,6 +158,7 @@ class History(QObject):
 
     def clear(self) -> None:
         self._results.clear()
+        self.generation += 1
         self.cleared.emit()
 
     def replace(self, results: list[Result]) -> None:
@@ -168,3 +177,32 @@ class History(QObject):
         if not isinstance(entries, list):
             raise ValueError("the history is not a list")
         return [Result.from_json(entry, read) for entry in entries]
+
+
+class RemoveResultCommand(QUndoCommand):
+    """Removing result `index` as an undo step: undo puts that very result back where it was.
+    Once the history has been cleared or replaced (a project opened) the step does nothing."""
+
+    def __init__(self, history: History, index: int,
+                 shown: Callable[[Result], None] | None = None) -> None:
+        super().__init__(f"Remove result {index + 1}")
+        self._history, self._index, self._shown = history, index, shown
+        self._result = history[index]
+        self._generation = history.generation
+
+    def _applies(self) -> bool:
+        if self._history.generation == self._generation:
+            return True
+        self.setObsolete(True)
+        return False
+
+    def redo(self) -> None:
+        h, i = self._history, self._index
+        if self._applies() and 0 <= i < len(h) and h[i] is self._result:
+            h.remove(i)
+
+    def undo(self) -> None:
+        if self._applies():
+            self._history.insert(self._index, self._result)
+            if self._shown is not None:
+                self._shown(self._result)

@@ -292,7 +292,7 @@ class MainWindow(QMainWindow):
     def _on_result_added(self, index: int) -> None:
         result = self.session.history[index]
         hidden = () if mode_table.is_illusion(result.parameters) else ("viewRequested",)
-        self.history_strip.add(result.image, result.title(), result.summary(), hidden)
+        self.history_strip.add(result.image, result.title(), result.summary(), hidden, index)
 
     def _on_model_ready(self, state: ModelState) -> None:
         self.modes.set_model_info(state.panel_values() | {"suggested": suggested_for(state.spec)})

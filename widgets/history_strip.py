@@ -135,9 +135,10 @@ class HistoryStrip(QWidget):
 
     # --- contents ---------------------------------------------------------------------------
     def add(self, image: QImage, title: str, tooltip: str = "",
-            hidden: tuple[str, ...] = ()) -> int:
-        """Appends a thumbnail of `image`; returns its index. `hidden` names the menu actions
-        that do not apply to this one (e.g. "viewRequested" for a result that is no illusion)."""
+            hidden: tuple[str, ...] = (), index: int = -1) -> int:
+        """Adds a thumbnail of `image` at `index` (-1: the end); returns where it went.
+        `hidden` names the menu actions that do not apply to this one (e.g. "viewRequested"
+        for a result that is no illusion)."""
         pixmap = thumbnail(image, self._side)
         icon = QIcon(pixmap)
         icon.addPixmap(pixmap, QIcon.Mode.Selected)  # the selection is framed, never tinted
@@ -145,9 +146,11 @@ class HistoryStrip(QWidget):
         item.setToolTip(tooltip or title)
         item.setData(HIDDEN_ROLE, tuple(hidden))
         item.setSizeHint(self.list_widget.gridSize())
-        self.list_widget.addItem(item)
+        count = self.list_widget.count()
+        index = count if not 0 <= index < count else index
+        self.list_widget.insertItem(index, item)
         self.list_widget.scrollToItem(item)
-        return self.list_widget.count() - 1
+        return index
 
     def remove(self, index: int) -> None:
         """Removes thumbnail `index` (the history removed that result)."""

@@ -29,7 +29,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.autosave import DEFAULT_INTERVAL_S, Autosaver
 from app.document import Document
-from app.history import History, Result
+from app.history import History, RemoveResultCommand, Result
 from app.jobs import Job, illusion_fields, own_parameters
 from app.model_sees import (
     InputSnapshot,
@@ -282,8 +282,12 @@ class Session(QObject):
             self.show_result(None)
 
     def remove_result(self, index: int) -> None:
+        """Removes result `index` as an undo step of the document (Edit > Undo brings it back,
+        in the order of the other edits)."""
         if 0 <= index < len(self.history):
-            self.history.remove(index)
+            step = RemoveResultCommand(self.history, index, self.show_result)
+            self.document.undo_stack.push(step)
+            self.status.emit(f"Removed result {index + 1}: Edit > Undo (Ctrl+Z) brings it back")
 
     def apply_result(self, result: Result | None = None) -> None:
         """Pastes `result` (default: the one shown) into the region, as one undo step."""
