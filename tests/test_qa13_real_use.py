@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.session.jobs import JobKind
-from tests.session_fakes import draw, make_session
+from tests.session_fakes import draw, make_session, model_state
 
 
 def run(session, count: int = 1, **settings):
@@ -64,3 +64,33 @@ def test_the_strip_puts_a_restored_thumbnail_back_in_its_place(qtbot, tmp_path):
     session.document.undo_stack.undo()
     assert [strip.title(i) for i in range(strip.count())] == titles
     assert strip.current() == 1, "the restored result is the one shown"
+
+
+# --- Live and Upscale during a model switch (QA 13) ---------------------------------------------
+def test_live_during_a_switch_waits_for_the_model_then_runs_on_it(qapp, tmp_path):
+    """Live made a job of the settings shown (the model going) during a switch and the model
+    coming ran it; now it says it waits, and runs once that model is in."""
+    session = make_session(tmp_path / "s")
+    session.settings.mode = "sdedit"
+    session.set_live(True)
+    session.runner.live_timer.stop()
+    session.load_model("mnist-b")
+    session.runner.run_live()
+    assert session.engine.jobs == {}, "no Live job for the model going"
+    assert session.lines[-1] == "Live: mnist-b is loading: this runs once it is in"
+    session.engine.answer_load()
+    assert session.runner.live_timer.isActive(), "Live runs again on the model that came"
+    session.runner.live_timer.stop()
+    session.runner.run_live()
+    assert len(session.engine.jobs) == 1
+
+
+def test_upscale_during_a_switch_is_refused_with_a_line(qapp, tmp_path):
+    session = make_session(tmp_path / "s")
+    session.engine.answer_load(model_state("mnist", upscaler=True))
+    run(session, seed=5)
+    session.load_model("mnist-b")
+    assert session.upscale_result(session.history[0]) is None
+    assert len(session.engine.jobs) == 1, "only the run before: no upscale job"
+    assert session.lines[-1] == "mnist-b is loading: upscale once it is in"
+    assert session.said == [], "a line, no dialog"

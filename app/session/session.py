@@ -412,6 +412,7 @@ class Session(QObject):
         finally:
             self._restoring = False
         self._run_waiting()
+        self.runner.changed()  # Live waited for the model: it runs on this one now
 
     def _take_model(self, state: ModelState) -> None:
         saved_with = self.preferences.model  # the model an old single run_settings was for
@@ -434,6 +435,7 @@ class Session(QObject):
         if not self._quiet_load:
             self.error.emit("Cannot load the model", message)
         self._run_waiting()
+        self.runner.changed()
 
     def when_model_settles(self, change: Callable[[], None]) -> None:
         """Makes `change` to the run settings (an opened file's) now, or, while a model is on
@@ -622,6 +624,8 @@ class Session(QObject):
         state = self.model_state
         if state is None:
             raise EngineError("no model is loaded: pick one in the Model menu")
+        if self.model.busy():  # `state` is the model going: the job would run on the one coming
+            raise EngineError(f"{self._coming()} is loading: this runs once it is in")
         # the seed is drawn once the job can run: a refused one spends no restored seed
         job = Job(**(settings if settings is not None else self.settings.job_fields(draw=False)))
         mode = mode_table.mode_of(job.mode)
@@ -646,8 +650,7 @@ class Session(QObject):
         """Queues a run of the run settings (or `settings`); its job, or None (said why).
         None while a model loads: the settings shown are the last model's, not its."""
         if self.model.busy():
-            coming = Path(self.model.request.spec or "").name or "the model"
-            self.status.emit(f"{coming} is loading: Run once it is in")
+            self.status.emit(f"{self._coming()} is loading: Run once it is in")
             return None
         self.remember_run_settings()  # kept after a crash
         self._spent_seed = None
@@ -660,8 +663,14 @@ class Session(QObject):
             self._restored_seeds[job.id] = self._spent_seed
         return job
 
+    def _coming(self) -> str:
+        return Path(self.model.request.spec or "").name or "the model"
+
     def upscale_result(self, result: Result | None = None) -> JobRecord | None:
         """Runs the upscaler on a result made by this model, with its prompts and views."""
+        if self.model.busy():  # the job would run on the model coming, not the one that made it
+            self.status.emit(f"{self._coming()} is loading: upscale once it is in")
+            return None
         try:
             job = upscale_job(result or self._shown, self.model_state)
         except EngineError as error:
