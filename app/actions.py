@@ -126,6 +126,8 @@ TABLE: tuple[Action, ...] = (
     Action("sweep", "&Sweep…", ("Ctrl+Shift+W",), "View", "open_sweeps", separator=True),
     Action("view_illusion", "View &illusion…", ("Ctrl+Shift+I",), "View", "view_illusion",
            enabled="shows_illusion"),
+    Action("messages", "Messa&ges…", (), "View", "show_messages", separator=True,
+           tip="Every status message of this run, whole, with its time"),
     Action("about", "&About Diffusion Canvas…", (), "Help", "show_about"),
     Action("brush", "Brush", ("B",), toolbar=True, source=_tool("brush")),
     Action("eraser", "Eraser", ("E",), toolbar=True, source=_tool("eraser")),

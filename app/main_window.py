@@ -58,6 +58,7 @@ from engine.errors import EngineError
 from widgets.canvas import CanvasView
 from widgets.history_strip import HistoryStrip
 from widgets.illusion_options import FAILURE_VIEWS, VIEWS
+from widgets.message_log import MessageDialog, MessageLog
 from widgets.modes_panel import ModesPanel
 from widgets.tool_options import ToolOptions
 
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.errors: list[str] = []  # every error shown, newest last (tests read it)
+        self._fitting_brush = False  # a brush fitted to the image is no new preference
         self.session = Session(
             model, device, asker=asker if asker is not None else DialogAsker(),
             preferences=settings, autosave_folder=autosave_folder,
@@ -140,6 +142,8 @@ class MainWindow(QMainWindow):
             line.progress_bar, line.eta_label, line.zoom_label)
         self.canvas.zoomChanged.connect(line.show_zoom)
         line.show_zoom(self.canvas.zoom())
+        self.messages = MessageLog(self)
+        self.statusBar().messageChanged.connect(self._on_message)
 
     def _build_menus(self) -> None:
         """The menus, every key and the tool bar's keys, from the table of app/actions.py."""
@@ -247,7 +251,7 @@ class MainWindow(QMainWindow):
         prefs = self.session.preferences
         self.canvas.toolChanged.connect(lambda tool: setattr(prefs, "tool", tool))
         self.canvas.brushSizeChanged.connect(
-            lambda size: setattr(prefs, "brush_size", size))
+            lambda size: self._fitting_brush or setattr(prefs, "brush_size", size))
         self.tool_options.hardnessChanged.connect(
             lambda hardness: setattr(prefs, "hardness", hardness))
 
@@ -255,7 +259,7 @@ class MainWindow(QMainWindow):
         s = self.session.preferences
         with contextlib.suppress(ValueError):  # a tool this version does not have
             self.canvas.set_tool(s.tool)
-        self.canvas.set_brush_size(s.brush_size)
+        self._fit_brush()
         self.tool_options.set_size(self.canvas.brush_size())
         self.canvas.set_hardness(s.hardness)
         self.tool_options.set_hardness(s.hardness)
@@ -281,6 +285,19 @@ class MainWindow(QMainWindow):
             self.tool_options.set_color(brush)
         self.canvas.preview(None)
         self.canvas.fit()
+        self._fit_brush()
+
+    def _fit_brush(self) -> None:
+        """At most an eighth of the image's short side, so one dab is not a whole 28×28 digit;
+        the preference keeps the size the user chose, for the next, larger image."""
+        size = self.session.document.size()
+        wanted = self.session.preferences.brush_size
+        fitted = min(wanted, max(1, min(size.width(), size.height()) // 8))
+        self._fitting_brush = True
+        try:
+            self.canvas.set_brush_size(fitted)
+        finally:
+            self._fitting_brush = False
 
     def _on_shown(self, result: Result | None, live: bool) -> None:
         self.result_view.show_result(result, live)
@@ -399,6 +416,18 @@ class MainWindow(QMainWindow):
         self.sweep_dialog.show()
         self.sweep_dialog.raise_()
         return self.sweep_dialog
+
+    def _on_message(self, text: str) -> None:
+        """Each message goes to the log, and stays whole in the bar's tooltip while it shows."""
+        self.messages.add(text)
+        self.statusBar().setToolTip(f"{text}\n\nView ▸ Messages… keeps them all" if text else "")
+
+    def show_messages(self) -> QDialog:
+        """View ▸ Messages: every status message of this run, whole, with its time."""
+        dialog = MessageDialog(self.messages, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def show_about(self) -> QDialog:
         """Help ▸ About: version, libraries, bundled models and their licence notices."""

@@ -24,7 +24,8 @@ TODAY = {
              "-", "&Quit"],
     "Edit": ["&Undo", "&Redo", "-", "&Copy result", "-", "Run", "Cancel run"],
     "View": ["Zoom &in", "Zoom &out", "&Fit", "&100%", "-", "T&ool options", "&Modes",
-             "&History", "Noise &explorer", "&Training", "-", "&Sweep…", "View &illusion…"],
+             "&History", "Noise &explorer", "&Training", "-", "&Sweep…", "View &illusion…",
+             "-", "Messa&ges…"],
     "Help": ["&About Diffusion Canvas…"],
 }
 

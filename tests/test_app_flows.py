@@ -270,7 +270,7 @@ def test_live_shows_the_first_estimate_after_one_step(qtbot, window):
 def test_settings_and_recent_files_are_remembered(qtbot, tiny_model, tmp_path):
     first = open_window(qtbot, tiny_model, tmp_path / "w")
     first.canvas.set_tool("mask")
-    first.canvas.set_brush_size(41)
+    first.canvas.set_brush_size(31)
     first.tool_options._hardness.setValue(30)
     image = tmp_path / "sketch.png"
     first.session.document.image().save(str(image))
@@ -284,7 +284,7 @@ def test_settings_and_recent_files_are_remembered(qtbot, tiny_model, tmp_path):
     assert first.close()
 
     second = open_window(qtbot, tiny_model, tmp_path / "w")  # the same INI file
-    assert second.canvas.tool().value == "mask" and second.canvas.brush_size() == 41
+    assert second.canvas.tool().value == "mask" and second.canvas.brush_size() == 31
     assert second.canvas.hardness() == pytest.approx(0.3)
     assert second.session.preferences.device == "cpu"
     assert second.session.preferences.last_folder("project") == str(tmp_path)
