@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import sys
 import time
@@ -290,11 +289,9 @@ def load(args: argparse.Namespace):
 
 
 def training_step(model) -> object:
-    hints = Path(getattr(model, "folder", "")) / "diffusion_canvas.json"
-    try:
-        return json.loads(hints.read_text()).get("steps_done", "?")
-    except (OSError, ValueError, AttributeError):
-        return "?"
+    from engine.models.folders import read_hints
+
+    return read_hints(Path(getattr(model, "folder", ""))).get("steps_done", "?")
 
 
 def art_check(args: argparse.Namespace) -> int:

@@ -26,7 +26,6 @@ Prints a markdown table. Exit 1 with one line if the model or the classifier is 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -97,8 +96,9 @@ def compare(net, sets: dict[str, torch.Tensor], labels: torch.Tensor, data_range
 def describe_model(folder: Path, random: bool) -> str:
     if random:
         return "random weights in the bundle's shapes"
-    hints = folder / "diffusion_canvas.json"
-    step = json.loads(hints.read_text()).get("steps_done", "?") if hints.is_file() else "?"
+    from engine.models.folders import read_hints
+
+    step = read_hints(folder).get("steps_done", "?")
     return f"{folder} (training step {step})"
 
 
