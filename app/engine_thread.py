@@ -35,7 +35,7 @@ from engine import images
 from engine.errors import EngineError
 from engine.loops import StepRecord, generator_for
 from engine.models.base import DiffusionModel
-from engine.models.registry import load_model, loading_note
+from engine.models.registry import load_model, loading_note, needs_room
 from engine.prompts import attach_embeddings
 
 OOM_ADVICE = ("out of memory: make fewer images at once (count), close other programs, "
@@ -189,6 +189,7 @@ class EngineWorker(QObject):
     modelLoaded = Signal(object)  # ModelState
     loadFailed = Signal(str)
     loadNote = Signal(str)  # said before a large model loads: the memory it needs
+    modelReleased = Signal(str)  # the name of the model let go to make room for a large load
     started = Signal(int)  # job id: its run begins
     progress = Signal(int, int, int, float)  # job id, step, total, eta seconds
     preview = Signal(int, QImage, int, int)  # job id, image, step, total
@@ -204,6 +205,7 @@ class EngineWorker(QObject):
         self.lease = lease or ModelLease()
         self.model: DiffusionModel | None = None
         self._loaded: tuple[str, str] | None = None
+        self._loaded_name = ""
 
     def serve(self) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # one core stays with the GUI
@@ -227,6 +229,9 @@ class EngineWorker(QObject):
             note = loading_note(request.spec, request.device, request.dtype, request.offload)
             if note:
                 self.loadNote.emit(note)
+            if self.model is not None and needs_room(request.spec, request.device,
+                                                     request.dtype, request.offload):
+                self._release()
             model = load_model(request.spec, request.device, request.dtype, request.offload,
                                where_they_apply=True)
             if request.prompts:
@@ -237,11 +242,20 @@ class EngineWorker(QObject):
             self.loadFailed.emit(error_message(error))
         else:
             switched = self.model is not None
-            self.model, self._loaded = model, key
+            self.model, self._loaded, self._loaded_name = model, key, state.name
             if switched:  # the old one goes now: its UNet's speed levers wrap modules in
                 gc.collect()  # objects that refer back to them, cycles only the GC frees
             self.modelLoaded.emit(state)
         self.stateChanged.emit("idle")
+
+    def _release(self) -> None:
+        """Lets the loaded model go before a large load, so the two never share the memory."""
+        name = self._loaded_name
+        self.model, self._loaded = None, None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.modelReleased.emit(name)
 
     # --- running --------------------------------------------------------------------------------
     def _run(self, request: _Run) -> None:
@@ -333,6 +347,7 @@ class EngineThread(QObject):
     modelLoaded = Signal(object)  # ModelState: what is loaded, in plain values
     loadFailed = Signal(str)
     loadNote = Signal(str)  # before a large model loads: the memory it will need
+    modelReleased = Signal(str)  # its name: let go to make room for a large load
     # each job signal carries the job's id first
     started = Signal(int)  # job id: its run begins
     progress = Signal(int, int, int, float)  # job id, step, total, eta in seconds
@@ -362,6 +377,7 @@ class EngineThread(QObject):
         w.modelLoaded.connect(self._on_model_loaded)
         w.loadFailed.connect(self.loadFailed)
         w.loadNote.connect(self.loadNote)
+        w.modelReleased.connect(self.modelReleased)
         w.started.connect(self._on_started)
         w.progress.connect(self._on_progress)
         w.preview.connect(self._on_preview)

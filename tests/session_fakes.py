@@ -44,6 +44,7 @@ class FakeEngine(QObject):
     modelLoaded = Signal(object)
     loadFailed = Signal(str)
     loadNote = Signal(str)
+    modelReleased = Signal(str)
     started = Signal(int)
     progress = Signal(int, int, int, float)
     preview = Signal(int, object, int, int)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QImage
-from test_app import make_window
+from test_app import RUN_TIMEOUT, make_window, open_window
 
 from widgets.message_log import MessageDialog
 
@@ -47,3 +47,36 @@ def test_status_messages_are_kept_whole_in_view_messages(qtbot, tmp_path):
     assert [line.split("  ", 1)[1] for line in lines] == [long.strip(), "Done in 1.0 s"]
     window.session.status.emit("Saved p.dcproj")
     assert dialog.text.toPlainText().splitlines()[-1].endswith("Saved p.dcproj")
+
+
+def test_a_large_model_loads_after_the_one_loaded_is_let_go(qtbot, lone_if, tmp_path,
+                                                            monkeypatch, if_environment):
+    """A switch held both models while the new one loaded: real IF weights beside the old
+    model needed twice the memory. Now a large load lets the loaded model go first."""
+    from app import engine_thread
+    from engine.models import registry
+
+    monkeypatch.setattr(registry, "REPORT_FROM", 0)  # the tiny IF counts as large
+    window = open_window(qtbot, "mnist", tmp_path / "w")
+    worker = window.session.engine._worker
+    held = []
+    real_load = engine_thread.load_model
+    monkeypatch.setattr(engine_thread, "load_model",
+                        lambda *a, **k: held.append(worker.model) or real_load(*a, **k))
+    with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT), \
+            qtbot.waitSignal(window.session.engine.modelReleased, timeout=RUN_TIMEOUT) as let_go:
+        window.session.load_model(str(lone_if))
+    assert let_go.args == ["mnist"] and held == [None]
+    assert window.session.model_state.name == "IF-I-tiny"
+
+
+def test_a_large_load_that_fails_says_nothing_is_loaded(qtbot, tmp_path, monkeypatch):
+    from app import engine_thread
+
+    monkeypatch.setattr(engine_thread, "needs_room", lambda *a, **k: True)
+    window = open_window(qtbot, "mnist", tmp_path / "w")
+    with qtbot.waitSignal(window.session.modelFailed, timeout=RUN_TIMEOUT) as failed:
+        window.session.load_model(str(tmp_path / "no-such-model"))
+    assert "Nothing is loaded: mnist was let go first" in failed.args[0]
+    assert window.session.model_state is None
+    assert window.model_label.text().startswith("No model loaded")

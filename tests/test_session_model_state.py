@@ -14,6 +14,7 @@ class FakeEngine(QObject):
 
     modelLoaded = Signal(object)
     loadFailed = Signal(str)
+    modelReleased = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()

@@ -152,6 +152,7 @@ class Loader(Protocol):
 
     modelLoaded: Any  # Signal(ModelState)
     loadFailed: Any  # Signal(str)
+    modelReleased: Any  # Signal(str): the loaded model's name, let go before a large load
 
     def load_model(self, spec: str, device: str = "auto", prompts: str | None = None,
                    dtype: str = "auto", offload: str = "none") -> None: ...
@@ -179,8 +180,10 @@ class ModelSlot(QObject):
         self.good: LoadRequest | None = None
         self.state: ModelState | None = None
         self._on_the_way: deque[LoadRequest] = deque()
+        self._released = ""  # the model let go before a large load, until one loads
         engine.modelLoaded.connect(self._on_loaded)
         engine.loadFailed.connect(self._on_failed)
+        engine.modelReleased.connect(self._on_released)
 
     def busy(self) -> bool:
         """A request is on the way to the engine."""
@@ -217,10 +220,14 @@ class ModelSlot(QObject):
     def _on_loaded(self, state: ModelState) -> None:
         asked = self._on_the_way.popleft() if self._on_the_way else self.request
         self.good = replace(asked, spec=state.spec)
-        self.state = state
+        self.state, self._released = state, ""
         if not self._on_the_way:
             self._set_request(self.good)
         self.loaded.emit(state)
+
+    def _on_released(self, name: str) -> None:
+        """The engine let the loaded model go to make room: nothing is loaded until one is."""
+        self.state, self.good, self._released = None, None, name
 
     def _on_failed(self, message: str) -> None:
         if self._on_the_way:
@@ -231,6 +238,9 @@ class ModelSlot(QObject):
 
     def kept_message(self, message: str) -> str:
         """The engine's message, and what is still loaded (nothing: the message alone)."""
+        if self.state is None and self._released:
+            return (f"{message}. Nothing is loaded: {self._released} was let go first to make "
+                    "room; pick a model in the Model menu")
         if self.state is None:
             return message
         s = self.state
