@@ -80,3 +80,29 @@ def test_a_large_load_that_fails_says_nothing_is_loaded(qtbot, tmp_path, monkeyp
     assert "Nothing is loaded: mnist was let go first" in failed.args[0]
     assert window.session.model_state is None
     assert window.model_label.text().startswith("No model loaded")
+
+
+def test_before_the_first_model_is_in_the_prompt_boxes_say_it_is_loading(qtbot):
+    """At launch the panel offered the digit model's "(unconditional)" for an emoji cascade
+    still loading; now the prompt boxes are empty and say the model is on its way, and no
+    empty prompt reaches the settings, which keep the user's last one."""
+    from app.session import modes
+    from app.session.settings import RunSettings, bind_panel
+    from widgets.modes_panel import WAITING, ModesPanel
+
+    panel = ModesPanel(modes=modes.MODES)
+    qtbot.addWidget(panel)
+    settings = RunSettings()
+    bind_panel(settings, panel)
+    settings.prompt = "red heart"
+    panel.set_loading(True)
+    assert not panel.prompt.isEnabled() and panel.prompt.currentText() == ""
+    assert panel.prompt.lineEdit().placeholderText() == WAITING
+    assert settings.prompt == "red heart"
+    panel.set_model_info({"prompts": None, "free_text": True, "default_prompt": "grinning face",
+                          "size": 32, "timesteps": 30})
+    panel.set_loading(False)
+    assert panel.prompt.isEnabled() and panel.prompt.currentText() == "grinning face"
+    assert panel.prompt.lineEdit().placeholderText() == ""
+    panel.set_loading(True)  # a switch: the last model's settings stay, to edit meanwhile
+    assert panel.prompt.isEnabled() and panel.prompt.currentText() == "grinning face"

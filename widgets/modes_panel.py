@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QStandardItemModel
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -36,6 +36,7 @@ from widgets.prompt_words import WordCompleter
 from widgets.rows import row_of
 
 UNCONDITIONAL = "(unconditional)"
+WAITING = "the model is loading…"
 GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
 NO_GUIDANCE_TIP = "This model takes no prompt, so guidance has nothing to steer by"
 UNCONDITIONAL_GUIDANCE_TIP = ("The prompt is unconditional: guidance has nothing to steer by "
@@ -291,6 +292,7 @@ class ModesPanel(QWidget):
     def set_model_info(self, info: dict[str, Any] | None) -> None:
         """Fills the prompts and defaults from a model's info (None: no model loaded)."""
         info = info or {}
+        self._show_waiting(False)
         choices = info.get("prompts")
         default = str(info.get("default_prompt", ""))
         self.prompt.set_choices(choices, default)
@@ -470,9 +472,20 @@ class ModesPanel(QWidget):
         self.setMinimumWidth(widest)
 
     def set_loading(self, loading: bool) -> None:
-        """Run waits while a model loads: the settings shown are the last model's."""
+        """Run waits while a model loads: the settings shown are the last model's (before the
+        first one is in, there are none: the prompt boxes say it is on its way)."""
         self._loading = loading
+        self._show_waiting(loading and not self._has_model)
         self._update_run_enabled()
+
+    def _show_waiting(self, waiting: bool) -> None:
+        for box in (self.prompt, self.prompt2):
+            box.setEnabled(not waiting)
+            box.lineEdit().setPlaceholderText(WAITING if waiting else "")
+            if waiting:
+                with QSignalBlocker(box):  # no edit of the user's: the settings keep the prompt
+                    box.clear()
+                    box.clearEditText()
 
     def _update_run_enabled(self) -> None:
         ready = self._has_model and not self._loading
