@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", metavar="RUN", type=v.path, help="emoji-base/-upscale: start "
                    "a new run from another run's weights (same stage and shape), e.g. stage II "
                    "again on a later stage I's --text-encoder")
+    p.add_argument("--decay-from", metavar="STEP", type=v.whole(1, 10 ** 9),
+                   help="emoji-base/-upscale: from this step the LR falls on a half cosine to "
+                   "2%% of it at the run's last step (--epochs); a resume keeps it")
     p.add_argument("--max-steps", type=v.whole(1, 10 ** 9),
                    help="emoji-base/-upscale: stop (saved) after N steps (smoke runs)")
     p.add_argument("--compile", choices=("auto", "on", "off"),

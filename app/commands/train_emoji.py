@@ -13,7 +13,8 @@ from engine.errors import EngineError
 
 # CLI option -> EmojiTrainConfig field
 _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "limit": "limit",
-            "shape": "shape", "text_encoder": "text_encoder", "init_from": "init_from"}
+            "shape": "shape", "text_encoder": "text_encoder", "init_from": "init_from",
+            "decay_from": "decay_from"}
 
 
 def _saved(out_dir: Path) -> dict:

@@ -111,6 +111,8 @@ class EmojiTrainConfig:
     sample_guidance: float = 3.0
     grad_clip: float = 1.0
     rewarm_from: int = 0  # the step a carried run's LR warm-up starts again (emoji_carry)
+    decay_from: int = 0  # from this step the LR falls on a cosine to the run's last step (0: never)
+    total_steps: int = 0  # the run's last step, epochs x steps per epoch (set by train_emoji)
     procs: int = 1  # data-parallel worker processes (parallel.py); the global batch stays
 
     def validate(self) -> None:
@@ -124,6 +126,8 @@ class EmojiTrainConfig:
             problems.append("lr must be positive")
         if self.warmup < 0:
             problems.append("warmup must be at least 0")
+        if self.decay_from < 0:
+            problems.append("decay-from must be at least 0")
         if int(self.procs) < 1 or int(self.batch_size) % int(self.procs):
             problems.append("procs must be at least 1 and divide batch_size")
         if not 0 <= self.ema < 1:
@@ -488,12 +492,24 @@ def _images(data: emoji_data.EmojiSet) -> tuple[torch.Tensor, torch.Tensor]:
     return x64, F.avg_pool2d(x64, 2)
 
 
+DECAY_FLOOR = 0.02  # the share of the LR left at the last step of a decay
+
+
 def lr_at(config: EmojiTrainConfig, step: int) -> float:
     """Linear warm-up over `warmup` steps (step counts from 0, or from `rewarm_from` for a run
-    carried to another machine with fresh AdamW moments), then constant."""
-    if config.warmup <= 0:
-        return config.lr
-    return config.lr * min(1.0, (step - config.rewarm_from + 1) / config.warmup)
+    carried to another machine with fresh AdamW moments), then constant; from `decay_from` on,
+    a half cosine down to DECAY_FLOOR of it at `total_steps`."""
+    warm = 1.0 if config.warmup <= 0 else min(
+        1.0, (step - config.rewarm_from + 1) / config.warmup)
+    return config.lr * warm * _decay(config, step)
+
+
+def _decay(config: EmojiTrainConfig, step: int) -> float:
+    start, end = config.decay_from, config.total_steps
+    if start <= 0 or step < start or end <= start:
+        return 1.0
+    done = min(1.0, (step - start) / (end - start))
+    return DECAY_FLOOR + (1.0 - DECAY_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
 def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = False,
@@ -581,6 +597,9 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
         if rewarm:  # kept in every later save, so the warm-up resumes where it was
             config = replace(config, rewarm_from=rewarm)
             settings["rewarm_from"] = rewarm
+        config = _kept_decay(config, state.get("settings") or {})
+    if config.decay_from:
+        settings["decay_from"] = config.decay_from
         if len(losses) != step_global:
             raise CheckpointError(f"{out_dir / ckpt.STATE}: its loss history does not match its "
                                   "step; start again in a new folder")
@@ -601,6 +620,10 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     diffusion = Diffusion()
     noising = Diffusion(_noising_config()) if config.stage == "upscale" else None
     start_epoch, start_step = divmod(step_global, steps_per_epoch)
+    config = replace(config, total_steps=steps_per_epoch * config.epochs)
+    if config.decay_from:
+        _log(f"the LR falls from step {config.decay_from} to {DECAY_FLOOR:.0%} of it at step "
+             f"{config.total_steps}", progress)
     if ranks.main:
         _rewrite_loss_csv(out_dir, losses, steps_per_epoch)
     if start_epoch >= config.epochs:
@@ -697,6 +720,13 @@ def read_record(out_dir: Path) -> dict[str, Any]:
     if not isinstance(record, dict) or not str(record.get("kind", "")).startswith("emoji-"):
         raise CheckpointError(f"{path} is not the record of an emoji training run")
     return record
+
+
+def _kept_decay(config: EmojiTrainConfig, saved: dict) -> EmojiTrainConfig:
+    """A resume keeps the decay its run was given unless --decay-from names another step."""
+    if config.decay_from:
+        return config
+    return replace(config, decay_from=int(saved.get("decay_from", 0) or 0))
 
 
 def _noising_config() -> dict:
