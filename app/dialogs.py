@@ -100,12 +100,14 @@ class DialogAsker:
     """The session's questions (app.session.asker.Asker) as real dialogs; tests pass a
     subclass that answers."""
 
-    def unsaved_changes(self, parent: Any, name: str, action: str = "closing") -> str:
+    def unsaved_changes(self, parent: Any, name: str, action: str = "closing",
+                        detail: str = "") -> str:
         """"save", "discard" or "cancel"; `action` is what would lose the changes."""
         buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                    | QMessageBox.StandardButton.Cancel)
         box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
                           f"Save the changes to {name} before {action}?", buttons, parent)
+        box.setInformativeText(detail)
         box.setDefaultButton(QMessageBox.StandardButton.Save)
         box.exec()
         answer = box.standardButton(box.clickedButton())

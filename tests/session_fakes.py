@@ -139,7 +139,8 @@ class FakeAsker:
         self.damaged = False  # open what can be read of a damaged project?
         self.asked: list[str] = []
 
-    def unsaved_changes(self, parent: Any, name: str, action: str = "closing") -> str:
+    def unsaved_changes(self, parent: Any, name: str, action: str = "closing",
+                        detail: str = "") -> str:
         self.asked.append(f"unsaved {name} {action}")
         return self.unsaved
 

@@ -32,8 +32,10 @@ class FakeAsker(Asker):
         self.paths: list[str] = []  # the answers to file dialogs, first first
         self.export = ExportChoice()
         self.asked: list[str] = []
+        self.details: list[str] = []  # what each unsaved-changes question said was at stake
 
-    def unsaved_changes(self, parent, name, action="closing"):
+    def unsaved_changes(self, parent, name, action="closing", detail=""):
+        self.details.append(detail)
         self.asked.append(f"unsaved {name}" if action == "closing" else f"unsaved {name} {action}")
         return self.unsaved
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage
 from test_app import RUN_TIMEOUT, make_window, open_window
 
@@ -106,3 +107,28 @@ def test_before_the_first_model_is_in_the_prompt_boxes_say_it_is_loading(qtbot):
     assert panel.prompt.lineEdit().placeholderText() == ""
     panel.set_loading(True)  # a switch: the last model's settings stay, to edit meanwhile
     assert panel.prompt.isEnabled() and panel.prompt.currentText() == "grinning face"
+
+
+def test_quitting_says_the_results_in_history_are_lost_by_discard(qtbot, tiny_model, tmp_path):
+    """Quitting an opened PNG with 2 results asked only "Save the changes to digit.png?"; a
+    user who chose Discard (the file is an image, after all) lost every result unwarned. Now
+    the question says Discard loses the results and Save keeps them in a project."""
+    from test_app_flows import run as run_in
+
+    window = open_window(qtbot, tiny_model, tmp_path / "w")
+    open_image(window, tmp_path / "digit.png", 28)
+    run_in(qtbot, window, prompt="2")
+    run_in(qtbot, window, prompt="3")
+    asker = window.session.asker
+    asker.unsaved = "cancel"
+    assert not window.close()
+    assert asker.details[-1].startswith("Discard loses all 2 results in History.")
+    assert "project (.dcproj)" in asker.details[-1]
+    doc = window.session.document  # a canvas edit joins the list
+    doc.begin_stroke("brush", QPointF(14, 2), 3, 0.8, QColor(255, 255, 255))
+    doc.stroke_to(QPointF(14, 25))
+    doc.end_stroke()
+    assert not window.close()
+    assert asker.details[-1].startswith("Discard loses the canvas's edits and all 2 results")
+    asker.unsaved = "discard"
+    assert window.close()

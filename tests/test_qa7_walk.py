@@ -122,7 +122,7 @@ class OneAtATime:
     def open_damaged(self, parent, problem, lost):
         return self._ask("damaged", False)
 
-    def unsaved_changes(self, parent, name, action="closing"):
+    def unsaved_changes(self, parent, name, action="closing", detail=""):
         return self._ask("unsaved", "cancel")
 
     def save_path(self, *args):

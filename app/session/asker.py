@@ -35,8 +35,10 @@ class ExportChoice:
 class Asker(Protocol):
     """What the session and the panels ask; every answer "" or None means cancelled."""
 
-    def unsaved_changes(self, parent: Any, name: str, action: str = "closing") -> str:
-        """"save", "discard" or "cancel"; `action` is what would lose the changes."""
+    def unsaved_changes(self, parent: Any, name: str, action: str = "closing",
+                        detail: str = "") -> str:
+        """"save", "discard" or "cancel"; `action` is what would lose the changes, `detail`
+        what they are (the canvas, the results in History)."""
         ...
 
     def offer_recovery(self, parent: Any, recovery: Recovery) -> str:

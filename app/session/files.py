@@ -62,8 +62,24 @@ class Files:
         s = self._s
         if not s.is_modified():
             return True
-        answer = s.asker.unsaved_changes(s.dialog_parent, s.document_name(), action)
+        answer = s.asker.unsaved_changes(s.dialog_parent, s.document_name(), action,
+                                         self.unsaved_detail())
         return answer == "discard" or (answer == "save" and s.save())
+
+    def unsaved_detail(self) -> str:
+        """What Discard would lose, said plainly: an image file keeps no history, so results
+        survive only in a project."""
+        s = self._s
+        lost = []
+        if s.document.modified:
+            lost.append("the canvas's edits")
+        if s._history_dirty and len(s.history):
+            n = len(s.history)
+            lost.append(f"{'the result' if n == 1 else f'all {n} results'} in History")
+        if not lost:
+            return ""
+        return (f"Discard loses {' and '.join(lost)}. Save keeps the canvas and the "
+                "History in a project (.dcproj), which Open brings back as it was.")
 
     def open_path(self, path: str) -> bool:
         """Opens an image or a project; on failure says why and changes nothing."""
