@@ -229,14 +229,20 @@ class Document(QObject):
         self.set_mask(inverted, "Invert mask")
 
     def paste_into_region(self, result: QImage, text: str = "Apply result",
-                          scaling: Qt.TransformationMode = SMOOTH) -> None:
+                          scaling: Qt.TransformationMode = SMOOTH, masked: bool = False) -> None:
         """Puts `result` into the region at full resolution, scaled to its size (undoable);
-        `scaling` is the result view's, so the canvas shows what the view showed."""
+        `scaling` is the result view's, so the canvas shows what the view showed. `masked`
+        (an inpainting): only under the mask, blended by its softness; the rest keeps its
+        full-resolution pixels (an empty mask: the whole region, as unmasked)."""
         rect = QRect(self._region)
         scaled = result.convertToFormat(IMAGE_FORMAT).scaled(
             rect.size(), Qt.AspectRatioMode.IgnoreAspectRatio, scaling)
         before = self._read_pixels("image", rect)
         after = image_array(scaled).copy()
+        mask = self._read_pixels("mask", rect) if masked else None
+        if mask is not None and mask.any():
+            share = mask.astype(np.float32)[..., None] / 255.0
+            after = np.rint(before * (1.0 - share) + after * share).astype(np.uint8)
         self.undo_stack.push(_PixelsCommand(self, "image", rect, before, after, text))
 
     # --- the region ----------------------------------------------------------------------------

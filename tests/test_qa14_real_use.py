@@ -132,3 +132,33 @@ def test_quitting_says_the_results_in_history_are_lost_by_discard(qtbot, tiny_mo
     assert asker.details[-1].startswith("Discard loses the canvas's edits and all 2 results")
     asker.unsaved = "discard"
     assert window.close()
+
+
+def test_applying_an_inpainting_changes_only_the_masked_pixels(qtbot, tiny_model, tmp_path):
+    """Apply to canvas pasted an inpainting's whole 28×28 result over the region, turning the
+    smooth drawing outside the mask into blocks; the mode says "the rest is kept", and now it
+    is, at full resolution."""
+    import numpy as np
+    from test_app import draw_digit, paint_mask
+    from test_app_flows import run as run_in
+
+    from app.document import image_array
+
+    window = open_window(qtbot, tiny_model, tmp_path / "w")
+    draw_digit(window)
+    paint_mask(window)
+    doc = window.session.document
+    before = image_array(doc.image()).copy()
+    run_in(qtbot, window, mode="inpaint")
+    window.session.apply_result()
+    after = image_array(doc.image())
+    region = doc.region()
+    rows = slice(region.top(), region.bottom() + 1)
+    cols = slice(region.left(), region.right() + 1)
+    outside = image_array(doc.region_mask()) == 0
+    assert np.array_equal(after[rows, cols][outside], before[rows, cols][outside])
+    inside = image_array(doc.region_mask()) == 255
+    assert inside.sum() > 100 and not np.array_equal(after[rows, cols][inside],
+                                                     before[rows, cols][inside])
+    window.session.document.undo_stack.undo()
+    assert np.array_equal(image_array(doc.image()), before), "one undo step"

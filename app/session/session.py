@@ -294,7 +294,7 @@ class Session(QObject):
         result = result or self._shown
         if result is not None:
             self.document.paste_into_region(result.image, "Apply result",
-                                            scaling_for(result.image))
+                                            scaling_for(result.image), is_inpainting(result))
 
     def use_as_input(self, result: Result | None = None) -> None:
         """Pastes `result` into the region as the next run's input; a mode that takes no
@@ -303,7 +303,7 @@ class Session(QObject):
         if result is None:
             return
         self.document.paste_into_region(result.image, "Use result as input",
-                                        scaling_for(result.image))
+                                        scaling_for(result.image), is_inpainting(result))
         if not mode_table.needs_image(self.settings.mode):
             self.settings.mode = mode_table.IMAGE_DEFAULT
         self.status.emit("The result is the input of the next run")
@@ -810,3 +810,9 @@ def upscale_job(result: Result | None, state: ModelState | None) -> Job:
                prompt2=p.get("prompt2"), view=p.get("view") or "flip", sigma=p.get("sigma"),
                seed=int(p.get("seed") or 0), image=image, upscale_only=True,
                **illusion_fields(p))
+
+
+def is_inpainting(result: Result) -> bool:
+    """An inpainting's result goes back under the mask only: outside it the model saw (and
+    returns) the region at its own low resolution."""
+    return result.parameters.get("mode") == "inpaint"
