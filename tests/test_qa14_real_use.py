@@ -162,3 +162,14 @@ def test_applying_an_inpainting_changes_only_the_masked_pixels(qtbot, tiny_model
                                                      before[rows, cols][inside])
     window.session.document.undo_stack.undo()
     assert np.array_equal(image_array(doc.image()), before), "one undo step"
+
+
+def test_steps_stop_at_the_models_timesteps(qtbot, tiny_model, tmp_path):
+    """1000 steps typed on a 300-step digit model showed 1000 while the run did 300; now the
+    box stops at the model's timesteps and says why in its tooltip."""
+    window = open_window(qtbot, tiny_model, tmp_path / "w")
+    top = window.session.model_state.top
+    steps = window.modes.steps
+    assert steps.maximum() == top + 1
+    steps.setValue(1000)
+    assert steps.value() == top + 1 and str(top + 1) in steps.toolTip()

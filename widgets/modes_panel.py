@@ -37,6 +37,7 @@ from widgets.rows import row_of
 
 UNCONDITIONAL = "(unconditional)"
 WAITING = "the model is loading…"
+STEPS_MAX = 1000  # before a model says its own number of timesteps
 GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
 NO_GUIDANCE_TIP = "This model takes no prompt, so guidance has nothing to steer by"
 UNCONDITIONAL_GUIDANCE_TIP = ("The prompt is unconditional: guidance has nothing to steer by "
@@ -173,7 +174,7 @@ class ModesPanel(QWidget):
         self.guidance = QDoubleSpinBox(self, minimum=0.0, maximum=30.0, singleStep=0.5,
                                        decimals=1)
         self.guidance.setToolTip(GUIDANCE_TIP)
-        self.steps = QSpinBox(self, minimum=0, maximum=1000)
+        self.steps = QSpinBox(self, minimum=0, maximum=STEPS_MAX)
         self.steps.setSpecialValueText("default")
         self.seed = QSpinBox(self, minimum=0, maximum=MAX_SEED)
         self.seed.setMinimumWidth(self.seed.fontMetrics().horizontalAdvance(str(MAX_SEED)) + 36)
@@ -307,6 +308,7 @@ class ModesPanel(QWidget):
         self._default_steps = int(info.get("timesteps", 0))
         self.steps.setSpecialValueText(
             f"default ({self._default_steps})" if self._default_steps else "default")
+        self._limit_steps(info.get("top"))
         self._set_negate_enabled(bool(info.get("symmetric", False)))
         self.illusion.set_choices(choices, default, bool(info.get("symmetric", False)))
         self.illusion.set_suggested(info.get("suggested"))
@@ -325,6 +327,14 @@ class ModesPanel(QWidget):
         self.prompt2.set_words(info.get("words"))
         self.illusion.set_words(info.get("words"))
         self._keep_one_width()
+
+    def _limit_steps(self, top: int | None) -> None:
+        """No more steps than the model has timesteps (`top` + 1: 300 for the digit models):
+        a larger number would run that many and show the one asked for."""
+        most = int(top) + 1 if top is not None else STEPS_MAX
+        self.steps.setMaximum(most)
+        self.steps.setToolTip(f"Denoising steps, strided over the model's {most} timesteps "
+                              "(0: the model's default)" if top is not None else "")
 
     def _set_upscaler(self, name: str | None, available: bool, factor: int = 4) -> None:
         """The Upscale row shows for models that take an upscaler; it works where one is found.
