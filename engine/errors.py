@@ -26,7 +26,7 @@ class EmptyMaskError(ImageError):
 
     def in_app(self) -> str:
         where = "" if self.name is None else " inside the region (the square the model sees)"
-        return (f"the mask is empty{where}: paint where new content should be generated with "
+        return (f"The mask is empty{where}: paint where new content should be generated with "
                 "the Mask tool (M)")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage
+from session_fakes import make_session
 from test_app import RUN_TIMEOUT, make_window, open_window
 
 from widgets.message_log import MessageDialog
@@ -173,3 +174,18 @@ def test_steps_stop_at_the_models_timesteps(qtbot, tiny_model, tmp_path):
     assert steps.maximum() == top + 1
     steps.setValue(1000)
     assert steps.value() == top + 1 and str(top + 1) in steps.toolTip()
+
+
+def test_the_apps_messages_for_a_missing_prompt_speak_of_its_boxes(qapp, tmp_path):
+    """The anagram's refusal sent GUI users to "the command line's --prompt"; now it names
+    the box only, and the app's errors start with a capital like its other messages."""
+    session = make_session(tmp_path / "s")
+    session.settings.mode = "anagram"
+    session.settings.prompt = ""
+    assert session.run_job(session.settings.job_fields()) is None
+    message = session.said[-1][1]
+    assert message == ("Visual anagram needs a prompt for its 'Upright' image: choose or type "
+                       "one in the Upright box")
+    session.settings.mode = "inpaint"
+    assert session.run_job(session.settings.job_fields()) is None
+    assert session.said[-1][1].startswith("The mask is empty")

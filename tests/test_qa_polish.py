@@ -84,7 +84,7 @@ def test_an_empty_mask_in_the_app_names_the_mask_tool(session):
     session.settings.mode = "inpaint"
     assert session.run_job(session.settings.job_fields()) is None
     title, message = session.said[-1]
-    assert title == "Cannot run" and message.startswith("the mask is empty")
+    assert title == "Cannot run" and message.startswith("The mask is empty")
     assert "Mask tool (M)" in message and "white" not in message
 
 

@@ -756,29 +756,25 @@ class Session(QObject):
 
 
 def refuse_missing_prompts(job: Job, mode: mode_table.Mode, state: ModelState) -> None:
-    """The prompts the command line requires (edit img2img's --prompt, an anagram's or a
-    hybrid's --prompt and --prompt2), refused empty before the run with EngineError."""
+    """The prompts a mode needs (img2img's, an anagram's or a hybrid's), refused empty before
+    the run with EngineError, in the app's words (the command line says its own)."""
     if not mode.needs_prompt:
         return
     if not mode.illusion:
         if not (job.prompt or "").strip():
-            raise EngineError(f"{mode.label} needs a prompt to change the image toward (the "
-                              "command line's --prompt): choose or type one in the prompt box; "
-                              "without a prompt it is SDEdit")
+            raise EngineError(f"{mode.label} needs a prompt to change the image toward: choose "
+                              "or type one in the Prompt box (without a prompt it is SDEdit)")
         return
     if not state.conditional:
         raise EngineError(f"{mode.label} mixes the estimates of two prompts; {state.name} is "
                           "unconditional, so it cannot make one: pick a class- or "
                           "text-conditioned model in the Model menu")
-    more = (("Medium", "--prompt3"),) if job.mode == "hybrid" else (
-        ("Prompt 3", "--prompt3"), ("Prompt 4", "--prompt4"))
-    boxes = [*zip(mode.prompt_labels, ("--prompt", "--prompt2"), strict=True), *more]
-    for (label, option), prompt in zip(boxes, (job.prompt, job.prompt2, *job.more_prompts),
-                                       strict=False):
+    more = ("Medium",) if job.mode == "hybrid" else ("Prompt 3", "Prompt 4")
+    labels = (*mode.prompt_labels, *more)
+    for label, prompt in zip(labels, (job.prompt, job.prompt2, *job.more_prompts), strict=False):
         if not (prompt or "").strip():
-            raise EngineError(f"{mode.label} needs a prompt for its '{label}' image (the "
-                              f"command line's {option}): choose or type one in the {label} "
-                              "box")
+            raise EngineError(f"{mode.label} needs a prompt for its '{label}' image: choose or "
+                              f"type one in the {label} box")
 
 
 def results_of(job: JobRecord) -> list[Result]:
