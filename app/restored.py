@@ -65,6 +65,7 @@ RULES: dict[str, Callable[[Any], bool]] = {
     "guidance": _number(0.0, 30.0), "sigma": _number(0.0, 20.0), "sigma2": _number(0.0, 20.0),
     "steps": _whole(0, 1000), "seed": _whole(0, MAX_SEED), "view_seed": _whole(0, MAX_SEED),
     "count": _whole(1, 64), "i_start": _whole(0, 1000), "upscale": _flag,
+    "random_seed": _flag,
     "live_steps": _whole(0, 1000), "run_steps": _whole(0, 1000),
 }
 

@@ -189,3 +189,19 @@ def test_the_apps_messages_for_a_missing_prompt_speak_of_its_boxes(qapp, tmp_pat
     session.settings.mode = "inpaint"
     assert session.run_job(session.settings.job_fields()) is None
     assert session.said[-1][1].startswith("The mask is empty")
+
+
+def test_a_project_saved_with_random_seeds_reopens_with_random_ticked(qapp, tmp_path):
+    """A project saved with "random" ticked reopened unticked on its last seed, and the first
+    Run ticked it again; now the box reopens as it was saved, ticked or not."""
+    for random_seed in (True, False):
+        first = make_session(tmp_path / f"a{random_seed}")
+        first.settings.seed = 1234
+        first.settings.random_seed = random_seed
+        path = str(tmp_path / f"p{random_seed}.dcproj")
+        assert first.save_to(path)
+        again = make_session(tmp_path / f"b{random_seed}")
+        again.settings.random_seed = True
+        assert again.open_path(path)
+        assert again.settings.random_seed is random_seed and again.settings.seed == 1234
+        assert not again.settings.seed_once

@@ -194,7 +194,8 @@ def test_an_illusion_without_its_named_prompts_is_refused_before_the_run(
     before = session.settings.job_fields(draw=False)
     assert session.run_job() is None and not submitted
     title, message = session.said[-1]
-    assert title == "Cannot run" and f"'{label}'" in message and option in message
+    assert title == "Cannot run" and f"'{label}'" in message and f"the {label} box" in message
+    assert option not in message, "the app's words, not the command line's"
     assert session.settings.job_fields(draw=False) == before, "nothing else changed"
     assert session.settings.seed == 77 and session.settings.mode == mode
     setattr(session.settings, box, "3")
@@ -219,7 +220,8 @@ def test_an_illusions_third_or_fourth_prompt_is_refused_empty_too(qapp, tmp_path
         setattr(session.settings, name, value)
     assert session.run_job() is None and not submitted
     title, message = session.said[-1]
-    assert title == "Cannot run" and f"'{label}'" in message and option in message
+    assert title == "Cannot run" and f"'{label}'" in message and f"the {label} box" in message
+    assert option not in message, "the app's words, not the command line's"
     box = "medium" if mode == "hybrid" else ("prompt4" if "prompt4" in fields else "prompt3")
     setattr(session.settings, box, "3")
     job = session.run_job()

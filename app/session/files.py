@@ -187,6 +187,8 @@ class Files:
         other = self._keep_own_settings(modes, saved.get("model"))
         if modes:
             s.settings.apply_parameters(modes)
+        if isinstance(modes.get("random_seed"), bool):  # older projects: the seed serves once
+            s.settings.restore_seed_choice(modes["random_seed"])
         said = [opened, other, describe_problems(problems) if problems else ""]
         s.status.emit(". ".join(filter(None, said)))
 
@@ -235,7 +237,9 @@ class Files:
         s = self._s
         if not path.lower().endswith(PROJECT_SUFFIX):
             path += PROJECT_SUFFIX
-        extra = {"modes": s.settings.job_fields(draw=False), "model": s.model_spec,
+        modes = s.settings.job_fields(draw=False) | {
+            "random_seed": s.settings.random_seed or s.settings.seed_once}
+        extra = {"modes": modes, "model": s.model_spec,
                  "device": s.device}
         try:
             save_project(path, s.document, s.history, extra)

@@ -205,6 +205,15 @@ class RunSettings(Observable):
             self._seed_once = False
             self.random_seed = True
 
+    def restore_seed_choice(self, random_seed: bool) -> None:
+        """A project's own choice: seeds random again (the saved seed shown), or the saved
+        seed kept for every run, as when it was saved."""
+        if random_seed:
+            self.forget_restored_seed()
+        else:
+            self._seed_once = False
+            self.random_seed = False
+
     def give_back_seed(self, seed: int) -> bool:
         """A run that spent the restored `seed` failed: it serves the next run again, unless
         the user (or another run) has put another seed or choice in its place since."""
