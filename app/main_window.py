@@ -148,6 +148,11 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         """The menus, every key and the tool bar's keys, from the table of app/actions.py."""
         self._actions = action_table.make_actions(self)
+        stack = self.session.document.undo_stack  # after the stack's own slot has stepped it
+        self._actions["undo"].triggered.connect(
+            lambda: self._say_step("Undid", stack.text(stack.index())))
+        self._actions["redo"].triggered.connect(
+            lambda: self._say_step("Redid", stack.text(stack.index() - 1)))
         self.menus = action_table.build_menus(self.menuBar(), self._actions)
         self.recent_menu = self.menus["recent"]
         self._fill_recent_menu()
@@ -416,6 +421,11 @@ class MainWindow(QMainWindow):
         self.sweep_dialog.show()
         self.sweep_dialog.raise_()
         return self.sweep_dialog
+
+    def _say_step(self, done: str, text: str) -> None:
+        """Which step Undo or Redo took, in place of a line it made untrue ("Removed…")."""
+        if text:
+            self.statusBar().showMessage(f"{done}: {text}", STATUS_MS)
 
     def _on_message(self, text: str) -> None:
         """Each message goes to the log, and stays whole in the bar's tooltip while it shows."""

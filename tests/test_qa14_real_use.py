@@ -205,3 +205,21 @@ def test_a_project_saved_with_random_seeds_reopens_with_random_ticked(qapp, tmp_
         assert again.open_path(path)
         assert again.settings.random_seed is random_seed and again.settings.seed == 1234
         assert not again.settings.seed_once
+
+
+def test_undo_and_redo_say_which_step_they_took(qtbot, tiny_model, tmp_path):
+    """After Ctrl+Z brought a removed result back the bar still said "Removed result 2: …";
+    now Undo and Redo each say the step they took."""
+    from test_app_flows import run as run_in
+
+    window = open_window(qtbot, tiny_model, tmp_path / "w")
+    run_in(qtbot, window, prompt="2")
+    run_in(qtbot, window, prompt="3")
+    window.session.remove_result(1)
+    assert window.statusBar().currentMessage().startswith("Removed result 2")
+    window._actions["undo"].trigger()
+    assert len(window.session.history) == 2
+    assert window.statusBar().currentMessage() == "Undid: Remove result 2"
+    window._actions["redo"].trigger()
+    assert len(window.session.history) == 1
+    assert window.statusBar().currentMessage() == "Redid: Remove result 2"
