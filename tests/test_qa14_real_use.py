@@ -223,3 +223,13 @@ def test_undo_and_redo_say_which_step_they_took(qtbot, tiny_model, tmp_path):
     window._actions["redo"].trigger()
     assert len(window.session.history) == 1
     assert window.statusBar().currentMessage() == "Redid: Remove result 2"
+
+
+def test_opening_an_image_says_so(qtbot, tmp_path):
+    """File ▸ Open of an image left the bar and View ▸ Messages empty; a project said
+    "Opened …". Now an image does too, with its size."""
+    window = make_window(qtbot, None, tmp_path / "w", check_recovery=False)
+    open_image(window, tmp_path / "digit.png", 28)
+    said = f"Opened {tmp_path / 'digit.png'} (28 × 28)"
+    assert window.statusBar().currentMessage() == said
+    assert window.messages.lines()[-1].endswith(said)

@@ -104,6 +104,7 @@ class Files:
             s._set_source(None, Path(path).name)
         s._pristine = False
         s.documentReplaced.emit(mean_colour(opened))
+        s.status.emit(f"Opened {path} ({opened.width()} × {opened.height()})")
         self._remember_file(path, "open")
         s.when_model_settles(partial(self._apply_opened_settings, parameters))
         return True
