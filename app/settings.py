@@ -116,11 +116,15 @@ class Settings:
         self._write("tools/hardness", float(value))
 
     # --- folders and files -------------------------------------------------------------------
-    def last_folder(self, kind: str = "open") -> str:
-        """The folder last used for `kind` ("open", "save", "export", "project", ...), or the
-        home folder."""
-        folder = self._read(f"folders/{kind}", "", _text)
-        return folder if folder and Path(folder).is_dir() else str(Path.home())
+    def last_folder(self, kind: str = "open", *also: str) -> str:
+        """The folder last used for `kind` ("open", "save", "export", "project", ...), else
+        for the first of `also` that has one (an export starts beside the work's files), else
+        the home folder."""
+        for name in (kind, *also):
+            folder = self._read(f"folders/{name}", "", _text)
+            if folder and Path(folder).is_dir():
+                return folder
+        return str(Path.home())
 
     def set_last_folder(self, kind: str, path: str | os.PathLike[str]) -> None:
         """Remembers `path`'s folder for `kind`; a file's own folder is taken for a file."""

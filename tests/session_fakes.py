@@ -138,6 +138,7 @@ class FakeAsker:
         self.export = None
         self.damaged = False  # open what can be read of a damaged project?
         self.asked: list[str] = []
+        self.starts: list[str] = []  # where each save dialog opened
 
     def unsaved_changes(self, parent: Any, name: str, action: str = "closing",
                         detail: str = "") -> str:
@@ -154,6 +155,7 @@ class FakeAsker:
 
     def save_path(self, parent: Any, title: str, start: str, filters: str) -> str:
         self.asked.append(f"save {title}")
+        self.starts.append(start)
         return self.paths.pop(0) if self.paths else ""
 
     def open_path(self, parent: Any, title: str, start: str, filters: str) -> str:

@@ -233,3 +233,36 @@ def test_opening_an_image_says_so(qtbot, tmp_path):
     said = f"Opened {tmp_path / 'digit.png'} (28 × 28)"
     assert window.statusBar().currentMessage() == said
     assert window.messages.lines()[-1].endswith(said)
+
+
+def test_an_export_starts_beside_the_project_before_any_export(qapp, tmp_path):
+    """Export result… opened in the home folder while Open project… opened beside the saved
+    project; a first export now starts where the work is, and later ones where the last went."""
+    from PySide6.QtCore import QSettings
+
+    from app.settings import Settings
+
+    settings = Settings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    (tmp_path / "work").mkdir()
+    (tmp_path / "out").mkdir()
+    settings.set_last_folder("project", tmp_path / "work" / "p.dcproj")
+    assert settings.last_folder("export", "project", "open") == str(tmp_path / "work")
+    settings.set_last_folder("export", tmp_path / "out" / "r.png")
+    assert settings.last_folder("export", "project", "open") == str(tmp_path / "out")
+    assert settings.last_folder("model") != str(tmp_path / "work"), "only the kinds named"
+
+
+def test_export_result_opens_beside_the_saved_project(qapp, tmp_path):
+    from pathlib import Path
+
+    from app.session.asker import ExportChoice
+    from app.session.jobs import JobKind
+
+    session = make_session(tmp_path / "s")
+    (tmp_path / "work").mkdir()
+    assert session.save_to(str(tmp_path / "work" / "p.dcproj"))
+    assert session.run_job(session.settings.job_fields(), JobKind.USER) is not None
+    session.engine.finish(1)
+    session.asker.export = ExportChoice()
+    assert not session.export_dialog(session.history[0])  # the dialog is cancelled
+    assert Path(session.asker.starts[-1]).parent == tmp_path / "work"

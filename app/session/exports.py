@@ -37,7 +37,7 @@ class Exports:
         choice = s.asker.export_choice(s.dialog_parent, result)
         if choice is None:
             return False
-        start = str(Path(s.preferences.last_folder("export"))
+        start = str(Path(s.preferences.last_folder("export", "project", "open"))
                     / export.suggested_name(result, choice.suffix))
         filters = "GIF animation (*.gif)" if choice.kind == "gif" else "PNG image (*.png)"
         path = s.asker.save_path(s.dialog_parent, "Export result", start, filters)
@@ -72,7 +72,7 @@ class Exports:
 
     def export_canvas_dialog(self) -> bool:
         s = self._s
-        start = str(Path(s.preferences.last_folder("export"))
+        start = str(Path(s.preferences.last_folder("export", "project", "open"))
                     / f"{Path(s.document_name()).stem}.png")
         path = s.asker.save_path(s.dialog_parent, "Export the canvas", start,
                                  "PNG image (*.png)")
