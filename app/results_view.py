@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app import actions as action_table
 from app.history import Result
@@ -49,8 +49,8 @@ class ResultsView(QWidget):
         self.export_button = QPushButton("Export…", body, enabled=False)
         self.export_button.setToolTip("PNG at model size or larger, or the denoising frames "
                                       f"({action_table.key_text('export')})")
-        self.keep_button = QPushButton("Keep in history", body, enabled=False)
-        self.keep_button.setToolTip("Add this Live result to the history")
+        self.keep_button = QPushButton("Keep", body, enabled=False)
+        self.keep_button.setToolTip("Keep this Live result in the history")
         self.keep_button.hide()
         self.input_title = QLabel("<b>What the model sees</b>", body)
         self.input_view = QLabel(body)
@@ -67,9 +67,13 @@ class ResultsView(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.image_label)
         layout.addWidget(self.caption)
-        for button in (self.apply_button, self.input_button, self.export_button,
-                       self.keep_button):
-            layout.addWidget(button)
+        layout.addWidget(self.apply_button)
+        layout.addWidget(self.input_button)
+        row = QHBoxLayout()  # Keep sits beside Export: a Live result fits in the same height
+        row.setSpacing(layout.spacing())
+        row.addWidget(self.export_button)
+        row.addWidget(self.keep_button)
+        layout.addLayout(row)
         layout.addSpacing(8)
         for widget in (self.input_title, self.input_view, self.input_caption):
             layout.addWidget(widget)

@@ -266,3 +266,24 @@ def test_export_result_opens_beside_the_saved_project(qapp, tmp_path):
     session.asker.export = ExportChoice()
     assert not session.export_dialog(session.history[0])  # the dialog is cancelled
     assert Path(session.asker.starts[-1]).parent == tmp_path / "work"
+
+
+def test_a_live_result_needs_no_more_height_in_the_result_column(qtbot):
+    """Live's Keep button took a row of its own and pushed "What the model sees" out of the
+    column (a scroll bar, its caption cut); it now sits beside Export."""
+    from PySide6.QtGui import QImage
+
+    from app.results_view import ResultsView
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.show()
+    body = view.keep_button.parentWidget()
+    view.show_live_preview(QImage(28, 28, QImage.Format.Format_Grayscale8), 10)
+    assert view.keep_button.isVisibleTo(view)
+    with_keep = body.sizeHint().height()
+    view.keep_button.hide()
+    assert body.sizeHint().height() == with_keep
+    view.keep_button.show()
+    body.layout().activate()
+    assert view.keep_button.geometry().top() == view.export_button.geometry().top()
