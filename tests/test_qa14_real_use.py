@@ -287,3 +287,18 @@ def test_a_live_result_needs_no_more_height_in_the_result_column(qtbot):
     view.keep_button.show()
     body.layout().activate()
     assert view.keep_button.geometry().top() == view.export_button.geometry().top()
+
+
+def test_the_tool_bar_keeps_its_height_for_every_tool(qtbot):
+    """With the Region tool (no options) the bar got 2 px shorter and every panel moved."""
+    from widgets.tool_options import ToolOptions
+
+    bar = ToolOptions()
+    qtbot.addWidget(bar)
+    bar.show()
+    heights = set()
+    for tool in ("brush", "eraser", "mask", "mask_eraser", "region"):
+        bar.set_tool(tool)
+        bar.layout().activate()
+        heights.add(max(bar.minimumSizeHint().height(), bar.minimumHeight()))
+    assert len(heights) == 1

@@ -89,6 +89,7 @@ class ToolOptions(QWidget):
                        self._color_button, self._mask_group):
             layout.addWidget(widget)
         layout.addStretch(1)
+        self.setMinimumHeight(self.sizeHint().height())  # all shown: no tool makes it shorter
         self._show_options(Tool.BRUSH.value)
 
     def show_size_keys(self, keys: str) -> None:
