@@ -10,6 +10,16 @@ from test_app import RUN_TIMEOUT, make_window, open_window
 from widgets.message_log import MessageDialog
 
 
+def run(session, **settings):
+    """One finished run of the fake engine with `settings` changed."""
+    from app.session.jobs import JobKind
+
+    job = session.run_job(session.settings.job_fields() | settings, JobKind.USER)
+    assert job is not None, session.said
+    session.engine.finish(1)
+    return job
+
+
 def open_image(window, path, size: int) -> None:
     image = QImage(size, size, QImage.Format.Format_RGB32)
     image.fill(QColor(0, 0, 0))
@@ -302,3 +312,16 @@ def test_the_tool_bar_keeps_its_height_for_every_tool(qtbot):
         bar.layout().activate()
         heights.add(max(bar.minimumSizeHint().height(), bar.minimumHeight()))
     assert len(heights) == 1
+
+
+def test_a_reopened_project_shows_the_result_it_showed_when_saved(qapp, tmp_path):
+    """Reopening selected the newest result, not the one the user had selected and saved."""
+    session = make_session(tmp_path / "s")
+    for seed in (1, 2, 3):
+        run(session, seed=seed)
+    session.show_result(session.history[0])
+    path = str(tmp_path / "p.dcproj")
+    assert session.save_to(path)
+    again = make_session(tmp_path / "t")
+    assert again.open_path(path)
+    assert again.shown_result.parameters["seed"] == 1

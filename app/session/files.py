@@ -32,6 +32,7 @@ from engine import images
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
+    from app.history import History, Result
     from app.session.session import Session
 
 IMAGE_SUFFIXES = "*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif"
@@ -175,7 +176,7 @@ class Files:
         s._pristine = False
         s.documentReplaced.emit(None)
         self._remember_file(path, "project")
-        s.show_result(s.history[len(s.history) - 1] if len(s.history) else None)
+        s.show_result(shown_of(data.settings.get("shown"), s.history))
         opened = f"Opened what could be read of {path} (unsaved)" if salvaged else f"Opened {path}"
         s.when_model_settles(partial(self._apply_project_settings, data.settings, opened))
         return True
@@ -241,7 +242,7 @@ class Files:
         modes = s.settings.job_fields(draw=False) | {
             "random_seed": s.settings.random_seed or s.settings.seed_once}
         extra = {"modes": modes, "model": s.model_spec,
-                 "device": s.device}
+                 "device": s.device, "shown": s.index_of(s.shown_result)}
         try:
             save_project(path, s.document, s.history, extra)
         except ProjectError as error:
@@ -324,3 +325,10 @@ class Files:
             s.error.emit("Part of the autosave was damaged", "Restored what could be read; "
                          f"lost: {'; '.join(recovery.lost)}. The damaged file is kept as "
                          f"{recovery.kept_at}.")
+
+
+def shown_of(index: object, history: History) -> Result | None:
+    """The result a project showed when saved (its index), else the newest."""
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(history):
+        return history[index]
+    return history[len(history) - 1] if len(history) else None
