@@ -65,6 +65,7 @@ from widgets.tool_options import ToolOptions
 Asker = DialogAsker  # the name tests and benchmarks subclass
 INPUT_DELAY_MS = 150  # 'What the model sees' is redrawn this long after the last change
 STATUS_MS = 8000
+MASK_EMPTY = "The mask is empty"  # engine.errors.EmptyMaskError.in_app's words
 
 
 class MainWindow(QMainWindow):
@@ -226,6 +227,7 @@ class MainWindow(QMainWindow):
         s, doc, settings = self.session, self.session.document, self.session.settings
         self.tool_options.clearMaskRequested.connect(doc.clear_mask)
         self.tool_options.invertMaskRequested.connect(doc.invert_mask)
+        doc.maskChanged.connect(self._forget_empty_mask_line)
         self.training_panel.activityChanged.connect(
             lambda _: self._on_state(self.session.engine.state))
         m = self.modes
@@ -421,6 +423,11 @@ class MainWindow(QMainWindow):
         self.sweep_dialog.show()
         self.sweep_dialog.raise_()
         return self.sweep_dialog
+
+    def _forget_empty_mask_line(self) -> None:
+        """"Cannot run: the mask is empty" is untrue once the user paints a mask."""
+        if MASK_EMPTY in self.statusBar().currentMessage():
+            self.statusBar().clearMessage()
 
     def _say_step(self, done: str, text: str) -> None:
         """Which step Undo or Redo took, in place of a line it made untrue ("Removed…")."""

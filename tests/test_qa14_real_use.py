@@ -325,3 +325,15 @@ def test_a_reopened_project_shows_the_result_it_showed_when_saved(qapp, tmp_path
     again = make_session(tmp_path / "t")
     assert again.open_path(path)
     assert again.shown_result.parameters["seed"] == 1
+
+
+def test_painting_a_mask_clears_the_line_that_said_it_was_empty(qtbot, tiny_model, tmp_path):
+    """After painting the mask the bar still read "Cannot run: The mask is empty…"."""
+    from test_app import paint_mask
+    from test_app_flows import settings as settings_of
+
+    window = open_window(qtbot, tiny_model, tmp_path / "w")
+    assert window.session.run_job(settings_of(window, "inpaint")) is None
+    assert "The mask is empty" in window.statusBar().currentMessage()
+    paint_mask(window)
+    assert window.statusBar().currentMessage() == ""
