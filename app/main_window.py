@@ -487,7 +487,7 @@ class MainWindow(QMainWindow):
 
     # --- documents: dialogs and Qt's events -----------------------------------------------------
     def new_dialog(self) -> None:
-        if not self.session.may_replace("starting a new image"):
+        if not self.session.may_replace("starting a new image", keeps_history=True):
             return
         side, background = self.session.default_canvas()
         dialog = NewDialog(self, QSize(side, side), background == BLACK)

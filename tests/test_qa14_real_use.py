@@ -337,3 +337,25 @@ def test_painting_a_mask_clears_the_line_that_said_it_was_empty(qtbot, tiny_mode
     assert "The mask is empty" in window.statusBar().currentMessage()
     paint_mask(window)
     assert window.statusBar().currentMessage() == ""
+
+
+def test_opening_an_image_asks_only_about_the_canvas_which_is_all_it_replaces(
+        qtbot, tiny_model, tmp_path):
+    """Open… over 8 results said Discard loses them, yet the History stayed; an opened image
+    replaces the canvas only, so only canvas edits are asked about."""
+    from test_app_flows import run as run_in
+
+    window = open_window(qtbot, tiny_model, tmp_path / "w")
+    run_in(qtbot, window, prompt="2")
+    asker = window.session.asker
+    open_image(window, tmp_path / "a.png", 28)  # results only: nothing to lose, no question
+    assert asker.details == [] and len(window.session.history) == 1
+    doc = window.session.document
+    doc.begin_stroke("brush", QPointF(14, 2), 3, 0.8, QColor(255, 255, 255))
+    doc.stroke_to(QPointF(14, 25))
+    doc.end_stroke()
+    asker.unsaved = "discard"
+    open_image(window, tmp_path / "b.png", 28)
+    assert asker.details == ["Discard loses the canvas's edits. Save keeps the canvas and the "
+                             "History in a project (.dcproj), which Open brings back as it was."]
+    assert len(window.session.history) == 1

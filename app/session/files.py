@@ -57,24 +57,25 @@ class Files:
         self._s = session
 
     # --- replacing the document -----------------------------------------------------------------
-    def may_replace(self, action: str) -> bool:
+    def may_replace(self, action: str, keeps_history: bool = False) -> bool:
         """Before New, Open or a drop replaces the document: unsaved changes are saved,
-        discarded or the replacement is cancelled, as the user answers."""
+        discarded or the replacement is cancelled, as the user answers. `keeps_history`: the
+        History stays (a new or opened image), so only the canvas's edits are at stake."""
         s = self._s
-        if not s.is_modified():
+        if not (s.document.modified if keeps_history else s.is_modified()):
             return True
         answer = s.asker.unsaved_changes(s.dialog_parent, s.document_name(), action,
-                                         self.unsaved_detail())
+                                         self.unsaved_detail(keeps_history))
         return answer == "discard" or (answer == "save" and s.save())
 
-    def unsaved_detail(self) -> str:
+    def unsaved_detail(self, keeps_history: bool = False) -> str:
         """What Discard would lose, said plainly: an image file keeps no history, so results
-        survive only in a project."""
+        survive only in a project (or in the History, while the app stays open)."""
         s = self._s
         lost = []
         if s.document.modified:
             lost.append("the canvas's edits")
-        if s._history_dirty and len(s.history):
+        if s._history_dirty and len(s.history) and not keeps_history:
             n = len(s.history)
             lost.append(f"{'the result' if n == 1 else f'all {n} results'} in History")
         if not lost:
@@ -92,7 +93,7 @@ class Files:
         except EngineError as error:
             s.error.emit("Cannot open the image", str(error))
             return False
-        if not s.may_replace("opening another file"):
+        if not s.may_replace("opening another file", keeps_history=True):
             return False
         parameters = None
         if path.lower().endswith(PARAMETER_SUFFIXES):

@@ -551,10 +551,11 @@ class Session(QObject):
         self.documentReplaced.emit(background)
 
     # --- files (app/session/files.py) and exports (app/session/exports.py) -------------------
-    def may_replace(self, action: str) -> bool:
+    def may_replace(self, action: str, keeps_history: bool = False) -> bool:
         """Before New, Open or a drop replaces the document: unsaved changes are saved,
-        discarded or the replacement is cancelled, as the user answers."""
-        return self.files.may_replace(action)
+        discarded or the replacement is cancelled, as the user answers (`keeps_history`: a
+        new or opened image, which leaves the History as it is)."""
+        return self.files.may_replace(action, keeps_history)
 
     def open_path(self, path: str) -> bool:
         """Opens an image or a project; on failure says why and changes nothing."""
