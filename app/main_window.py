@@ -11,6 +11,7 @@ project; every question goes through its `Asker` (app/dialogs.py here, a fake in
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -534,9 +535,25 @@ class MainWindow(QMainWindow):
         self.training_panel.remember(prefs)
 
 
+def no_display(env: dict[str, str] | None = None, platform: str = sys.platform) -> str:
+    """Why the window cannot open on this Linux session (no X or Wayland display and no Qt
+    platform named), or ''."""
+    env = os.environ if env is None else env
+    if not platform.startswith("linux") or any(
+            env.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return ""
+    return ("no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): "
+            "run it in a desktop session, or use a subcommand such as `python main.py sample` "
+            "(`python main.py --help`)")
+
+
 def run_app(path: str | None = None, model: str | None = None) -> int:
     """Opens the window (and `path`, if given) and runs the event loop; `model` (the command
     line's --model) instead of the one last used."""
+    missing = no_display()
+    if missing and QApplication.instance() is None:  # Qt would abort, naming a plugin
+        print(f"Diffusion Canvas: {missing}", file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)  # before the Autosaver: it picks its folder by them
     app.setApplicationName(APPLICATION)

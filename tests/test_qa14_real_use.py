@@ -359,3 +359,26 @@ def test_opening_an_image_asks_only_about_the_canvas_which_is_all_it_replaces(
     assert asker.details == ["Discard loses the canvas's edits. Save keeps the canvas and the "
                              "History in a project (.dcproj), which Open brings back as it was."]
     assert len(window.session.history) == 1
+
+
+def test_without_a_display_the_app_says_so_in_one_line():
+    """With no DISPLAY the app aborted (rc 134) with Qt's note about an xcb-cursor plugin."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from app.main_window import no_display
+
+    assert "no display" in no_display({}, "linux")
+    assert no_display({"DISPLAY": ":0"}, "linux") == ""
+    assert no_display({"WAYLAND_DISPLAY": "wayland-0"}, "linux") == ""
+    assert no_display({"QT_QPA_PLATFORM": "offscreen"}, "linux") == ""
+    assert no_display({}, "darwin") == "" and no_display({}, "win32") == ""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "main.py"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=str(Path(__file__).parents[1]))
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("Diffusion Canvas: no display")
+    assert "xcb" not in done.stderr
