@@ -382,3 +382,15 @@ def test_without_a_display_the_app_says_so_in_one_line():
     assert done.returncode == 1
     assert done.stderr.strip().startswith("Diffusion Canvas: no display")
     assert "xcb" not in done.stderr
+
+
+def test_the_class_model_answers_to_the_name_about_and_models_show(tmp_path):
+    """About and `models` show the bundled class model as mnist-class, and `sample --model
+    mnist-class` said there is no such model."""
+    from app.cli import main
+    from engine.models.registry import resolve_folder
+
+    assert resolve_folder("mnist-class") == resolve_folder("mnist")
+    assert main(["sample", "--model", "mnist-class", "--prompt", "3", "-n", "1", "--steps", "2",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "sample-000.png").is_file()

@@ -29,6 +29,7 @@ from engine.models.mnist import is_mnist_folder, load_mnist_model
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
 BUNDLED = {"mnist": "mnist-class", "mnist-time": "mnist-time", "mnist-denoiser": "mnist-denoiser",
            "emoji": "emoji/IF-I-emoji"}
+ALIASES = {"mnist-class": "mnist"}  # the class model's folder name, which About and `models` show
 # what to say when a bundled name's folder is absent for a known reason
 NOT_BUNDLED_YET = {
     "emoji": ("the emoji model is not bundled yet: it is still being trained (issue 12). Train "
@@ -79,6 +80,7 @@ def default_model() -> str:
 
 def resolve_folder(spec: str) -> Path:
     """The folder behind a bundled name, a path, or a cached Hugging Face id."""
+    spec = ALIASES.get(spec, spec)
     if spec in BUNDLED:
         folder = bundled_folder(spec)
         if not folder.is_dir() and spec in NOT_BUNDLED_YET:
