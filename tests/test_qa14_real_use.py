@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage
 from session_fakes import make_session
@@ -394,3 +397,18 @@ def test_the_class_model_answers_to_the_name_about_and_models_show(tmp_path):
     assert main(["sample", "--model", "mnist-class", "--prompt", "3", "-n", "1", "--steps", "2",
                  "--out", str(tmp_path / "s")]) == 0
     assert (tmp_path / "s" / "sample-000.png").is_file()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_sample_refuses_an_unwritable_out_before_it_samples(monkeypatch, capsys):
+    """As root (or on /sys, a read-only mount) --out passed the mode-bit check, and the
+    error came after the whole run."""
+    from app.cli import main
+    from app.commands import sample
+
+    def no_model(*_a, **_k):
+        raise AssertionError("sampled before checking --out")
+
+    monkeypatch.setattr(sample, "model_from_args", no_model)
+    assert main(["sample", "-n", "1", "--out", "/proc/diffusion-canvas-out"]) == 1
+    assert "cannot write --out /proc/diffusion-canvas-out" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +83,10 @@ def _check_folder_writable(folder: Path, what: str) -> None:
         raise EngineError(f"cannot write {what}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise EngineError(f"cannot write {what}: {existing} is not writable")
+    try:  # os.access trusts the mode bits: root, /sys or a read-only mount pass it and fail
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
+    except OSError as error:
+        raise EngineError(f"cannot write {what}: {existing}: {error.strerror or error}") from None
 
 
 @contextlib.contextmanager
