@@ -46,6 +46,7 @@ from torch import nn
 from app.engine_thread import error_message
 from app.qt_images import pil_to_qimage
 from app.session.worker import Cancelled, Worker
+from app.words import counted
 from engine.errors import EngineError
 from engine.models.mnist import MnistModel
 from engine.training import checkpoint as ckpt
@@ -574,7 +575,7 @@ class TrainingPanel(QWidget):
     def _on_succeeded(self, epochs: int, final: float | None, trained: bool = True) -> None:
         loss = f"{final:.4f}" if final is not None else "n/a"
         done = "Finished" if trained else "This run had already finished all"
-        self._set_state("finished", f"{done} {epochs} epochs (final loss {loss}). "
+        self._set_state("finished", f"{done} {counted(epochs, 'epoch')} (final loss {loss}). "
                         "Load into canvas to use it.")
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat(f"Epoch {epochs}/{epochs}: 100%")

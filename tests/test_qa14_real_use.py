@@ -412,3 +412,14 @@ def test_sample_refuses_an_unwritable_out_before_it_samples(monkeypatch, capsys)
     monkeypatch.setattr(sample, "model_from_args", no_model)
     assert main(["sample", "-n", "1", "--out", "/proc/diffusion-canvas-out"]) == 1
     assert "cannot write --out /proc/diffusion-canvas-out" in capsys.readouterr().err
+
+
+def test_one_sample_and_one_epoch_are_singular(tmp_path, capsys):
+    """"wrote 1 samples and grid.png", "Finished 1 epochs"."""
+    from app.cli import main
+    from app.words import counted
+
+    assert (counted(1, "epoch"), counted(0, "epoch"), counted(3, "sample")) == (
+        "1 epoch", "0 epochs", "3 samples")
+    assert main(["sample", "-n", "1", "--steps", "2", "--out", str(tmp_path / "s")]) == 0
+    assert f"wrote 1 sample and grid.png to {tmp_path / 's'}" in capsys.readouterr().out

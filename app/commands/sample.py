@@ -16,6 +16,7 @@ from app.commands.common import (
 )
 from app.commands.outputs import all_or_nothing, check_folder_output
 from app.jobs import Job, job_parameters, make_run, own_parameters
+from app.words import counted
 from engine import edits, images
 from engine.errors import EngineError
 from engine.loops import generator_for
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             written.append(out / f"sample-{index:03d}.png")
         columns = min(len(pictures), max(1, math.ceil(math.sqrt(len(pictures)))))
         images.save_png(images.make_grid(pictures, columns), out / "grid.png", params)
-    print(f"wrote {len(pictures)} samples and grid.png to {out}")
+    print(f"wrote {counted(len(pictures), 'sample')} and grid.png to {out}")
     note_earlier_samples(out, len(pictures))
     return 0
 

@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from app.words import counted
+
 # CLI option -> TrainConfig field
 _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidden", "lr": "lr",
             "data": "data_dir", "limit": "limit"}
@@ -74,8 +76,9 @@ def _run(args: argparse.Namespace) -> int:
                    on_epoch_end=training_figures_hook(config.kind))
     if result.trained and os.environ.get("RANK", "0") == "0":  # one line under accelerate
         loss = f"{result.final_loss:.5f}" if result.final_loss is not None else "n/a"
-        print(f"trained {config.kind} model ({result.epochs_done} epochs, final loss {loss}) "
-              f"in {out_dir}", file=sys.stderr)
+        epochs = counted(result.epochs_done, "epoch")
+        print(f"trained {config.kind} model ({epochs}, final loss {loss}) in {out_dir}",
+              file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from app.commands.common import emoji_run_settings, emoji_state_settings
+from app.words import counted
 from engine.errors import EngineError
 
 # CLI option -> EmojiTrainConfig field
@@ -63,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     result = train_emoji(config, out_dir, resume=args.resume, progress=True,
                          max_steps=getattr(args, "max_steps", None))
     loss = f"{result.final_loss:.5f}" if result.final_loss is not None else "n/a"
-    print(f"trained {args.kind} to step {result.steps_done} ({result.epochs_done} epochs, last "
-          f"loss {loss}); IF folder: {result.pipeline}", file=sys.stderr)
+    epochs = counted(result.epochs_done, "epoch")
+    print(f"trained {args.kind} to step {result.steps_done} ({epochs}, last loss {loss}); IF "
+          f"folder: {result.pipeline}", file=sys.stderr)
     return 0
 
 
