@@ -423,3 +423,18 @@ def test_one_sample_and_one_epoch_are_singular(tmp_path, capsys):
         "1 epoch", "0 epochs", "3 samples")
     assert main(["sample", "-n", "1", "--steps", "2", "--out", str(tmp_path / "s")]) == 0
     assert f"wrote 1 sample and grid.png to {tmp_path / 's'}" in capsys.readouterr().out
+
+
+def test_edit_says_when_it_writes_over_an_earlier_file(tmp_path, capsys):
+    """edit --out over an existing file replaced it without a word."""
+    from app.cli import main
+
+    image = tmp_path / "digit.png"
+    QImage(28, 28, QImage.Format.Format_Grayscale8).save(str(image))
+    out = tmp_path / "keep.png"
+    args = ["edit", "sdedit", "--image", str(image), "--i-start", "2", "--steps", "4",
+            "--out", str(out)]
+    assert main(args) == 0
+    assert "replaced" not in capsys.readouterr().err
+    assert main(args) == 0
+    assert f"note: replaced the earlier {out}" in capsys.readouterr().err

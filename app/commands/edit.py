@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 
@@ -42,12 +44,15 @@ def run(args: argparse.Namespace) -> int:
     x = last.x_t
     params = job_parameters(job, args.model, model, prompts_file=args.prompts,
                             image=args.image, mask=args.mask)
+    there = [p for p in (args.out, args.frames) if p and Path(p).is_file()]
     with all_or_nothing() as written:  # a failed --frames takes the result with it
         images.save_png(to_images(model, x)[0], args.out, params)
         written.append(args.out)
         if args.frames:
             write_frames(model, frames, args.frames, params, args.frames_scale)
     print(f"wrote {args.out}" + (f" and {args.frames}" if args.frames else ""))
+    if there:  # said, so a file written over is not a surprise
+        print(f"note: replaced the earlier {' and '.join(str(p) for p in there)}", file=sys.stderr)
     return 0
 
 
