@@ -56,6 +56,16 @@ def clamp_i_starts(values: list[int], num_timesteps: int) -> list[int]:
     return out
 
 
+def clamped_note(values: list[int], num_timesteps: int) -> str:
+    """Which asked i_starts the model has not got, and where they run instead; '' if none."""
+    top = max(0, num_timesteps - 2)
+    outside = [v for v in values if not 0 <= v <= top]
+    if not outside:
+        return ""
+    return (f"i_start {', '.join(map(str, outside))} is outside this model's 0–{top}: run at "
+            f"the nearest end")
+
+
 def label_for(kind: str, value: float) -> str:
     if kind == "guidance":
         return f"γ = {value:g}"
@@ -189,6 +199,7 @@ class SweepDialog(QDialog):
         self.cancel_button = QPushButton("Cancel", self, enabled=False)
         self.export_button = QPushButton("Export strip…", self, enabled=False)
         self.status = QLabel(self)
+        self._note = ""  # what the sweep changed of the values asked (i_starts past the end)
         self.strip = LabelledStrip(112, self)
         self._lay_out()
         self.kind.currentIndexChanged.connect(self._fill_values)
@@ -242,8 +253,11 @@ class SweepDialog(QDialog):
         except ValueError as error:
             self.status.setText(f"Bad values: {error}")
             return None
+        self._note = ""
         if kind == "i_start":
-            values = clamp_i_starts([int(v) for v in values], self._num_timesteps())
+            asked = [int(v) for v in values]
+            self._note = clamped_note(asked, self._num_timesteps())
+            values = clamp_i_starts(asked, self._num_timesteps())
         self.strip.clear()
         sweep = Sweep(self.session, kind, values, self)
         for item in sweep.items:
@@ -258,7 +272,8 @@ class SweepDialog(QDialog):
             return None
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.status.setText(f"Running {len(values)} jobs…")
+        self.status.setText(" ".join(filter(None, (f"Running {len(values)} jobs…",
+                                                   self._note and f"({self._note})"))))
         return sweep
 
     def cancel(self) -> None:
@@ -284,7 +299,8 @@ class SweepDialog(QDialog):
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(True)
-        self.status.setText("Done: every result is also in the history.")
+        self.status.setText(" ".join(filter(None, (
+            "Done: every result is also in the history.", self._note and f"({self._note})"))))
 
     def _on_stopped(self) -> None:
         self.run_button.setEnabled(True)

@@ -438,3 +438,20 @@ def test_edit_says_when_it_writes_over_an_earlier_file(tmp_path, capsys):
     assert "replaced" not in capsys.readouterr().err
     assert main(args) == 0
     assert f"note: replaced the earlier {out}" in capsys.readouterr().err
+
+
+def test_a_sweep_says_which_i_starts_it_moved_to_the_models_end(qtbot, tiny_model, tmp_path):
+    """Values 99999 ran as one tile "i_start 29" with no word; the CLI refuses it."""
+    from test_app_flows import settings as settings_of
+
+    window = open_window(qtbot, tiny_model, tmp_path / "w")
+    settings_of(window, "sdedit")
+    dialog = window.open_sweeps()
+    dialog.set_kind("i_start")
+    dialog.values.setText("3, 99999")
+    sweep = dialog.run_sweep()
+    assert sweep is not None
+    assert "i_start 99999 is outside this model's 0–" in dialog.status.text()
+    qtbot.waitUntil(lambda: not sweep.active, timeout=4 * RUN_TIMEOUT)
+    assert dialog.status.text().startswith("Done") and "99999" in dialog.status.text()
+    dialog.close()
