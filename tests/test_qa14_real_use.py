@@ -455,3 +455,18 @@ def test_a_sweep_says_which_i_starts_it_moved_to_the_models_end(qtbot, tiny_mode
     qtbot.waitUntil(lambda: not sweep.active, timeout=4 * RUN_TIMEOUT)
     assert dialog.status.text().startswith("Done") and "99999" in dialog.status.text()
     dialog.close()
+
+
+def test_edit_says_how_it_fitted_an_image_of_another_size(tmp_path, capsys):
+    """A 1×1 or 300×200 image became a 28×28 result without a word (the app says it)."""
+    from app.cli import main
+    from app.commands.edit import size_note
+
+    assert size_note((28, 28), 28) == ""
+    assert size_note((300, 200), 28) == "scaled from 300×200, its centre square"
+    image = tmp_path / "wide.png"
+    QImage(300, 200, QImage.Format.Format_RGB32).save(str(image))
+    assert main(["edit", "sdedit", "--image", str(image), "--i-start", "2", "--steps", "4",
+                 "--out", str(tmp_path / "o.png")]) == 0
+    assert (f"note: the model sees {image} as 28×28 (scaled from 300×200, its centre square)"
+            in capsys.readouterr().err)
