@@ -61,7 +61,7 @@ def frames_scale(text: str) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"a whole number from 1 to 64, not {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64 (not {text!r})")
     return value
 
 
@@ -95,6 +95,10 @@ class _Parser(argparse.ArgumentParser):
         option, _, reason = message.partition(": ")
         if option.startswith("argument ") and reason.startswith("must be "):
             raise BadValue(f"{option[len('argument '):]} {reason}")
+        if option.startswith("argument ") and reason.startswith("not allowed with argument "):
+            raise BadValue(f"{option[len('argument '):]} and "
+                           f"{reason[len('not allowed with argument '):]} cannot be given "
+                           "together: choose one")
         super().error(message)
 
 

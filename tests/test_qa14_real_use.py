@@ -470,3 +470,20 @@ def test_edit_says_how_it_fitted_an_image_of_another_size(tmp_path, capsys):
                  "--out", str(tmp_path / "o.png")]) == 0
     assert (f"note: the model sees {image} as 28×28 (scaled from 300×200, its centre square)"
             in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("extra", "said"), [
+    (["--frames", "f.gif", "--frames-scale", "0"],
+     "error: --frames-scale must be a whole number from 1 to 64 (not '0')"),
+    (["--strength", "0.5", "--i-start", "3"],
+     "error: --i-start and --strength cannot be given together: choose one"),
+])
+def test_these_mistakes_are_one_line_like_the_others(tmp_path, capsys, extra, said):
+    """They printed the whole usage (25 lines) and exited 2; every other bad value is one
+    error line and exit 1."""
+    from app.cli import main
+
+    args = ["edit", "sdedit", "--image", "x.png", "--out", str(tmp_path / "o.png"), *extra]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == said
