@@ -487,3 +487,19 @@ def test_these_mistakes_are_one_line_like_the_others(tmp_path, capsys, extra, sa
     assert main(args) == 1
     err = capsys.readouterr().err
     assert err.strip() == said
+
+
+def test_a_loss_curve_of_one_point_shows_it(qtbot):
+    """A run stopped after one step drew empty axes: a one-point polyline paints nothing."""
+    from PySide6.QtGui import QColor
+
+    from widgets.loss_curve import LossCurve
+
+    curve = LossCurve()
+    qtbot.addWidget(curve)
+    curve.resize(300, 160)
+    curve.add_point(1, 1.319)
+    picture = curve.grab().toImage()
+    blue = QColor(31, 119, 180)
+    assert any(picture.pixelColor(x, y) == blue
+               for x in range(picture.width()) for y in range(picture.height()))

@@ -69,8 +69,12 @@ class LossCurve(QWidget):
             y = plot.bottom() - (log - lo) / (hi - lo) * plot.height()
             return QPointF(x, y)
 
-        painter.setPen(QPen(QColor(31, 119, 180), 1.5))
+        blue = QColor(31, 119, 180)
+        painter.setPen(QPen(blue, 1.5))
         painter.drawPolyline(QPolygonF([at(s, g) for (s, _), g in zip(points, logs)]))
+        if len(points) == 1:  # a polyline of one point draws nothing: a dot shows it
+            painter.setBrush(blue)
+            painter.drawEllipse(at(points[0][0], logs[0]), 3.0, 3.0)
         painter.setPen(QColor(60, 60, 60))
         painter.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), 14),
                          Qt.AlignmentFlag.AlignRight,
