@@ -503,3 +503,19 @@ def test_a_loss_curve_of_one_point_shows_it(qtbot):
     blue = QColor(31, 119, 180)
     assert any(picture.pixelColor(x, y) == blue
                for x in range(picture.width()) for y in range(picture.height()))
+
+
+def test_an_unconditional_model_greys_out_the_two_prompt_modes(qtbot):
+    """With mnist-time the anagram and hybrid were offered, and Run then said no."""
+    from app.session import modes
+    from widgets.modes_panel import ModesPanel
+
+    panel = ModesPanel(modes=modes.MODES)
+    qtbot.addWidget(panel)
+    item = {panel.mode.itemData(i): panel.mode.model().item(i) for i in range(panel.mode.count())}
+    panel.set_model_info({"conditional": False, "timesteps": 30, "size": 28})
+    assert not item["anagram"].isEnabled() and not item["hybrid"].isEnabled()
+    assert "unconditional" in item["anagram"].toolTip()
+    assert item["sdedit"].isEnabled() and item["sample"].isEnabled()
+    panel.set_model_info({"conditional": True, "timesteps": 30, "size": 28})
+    assert item["anagram"].isEnabled() and item["hybrid"].isEnabled()

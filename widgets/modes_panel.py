@@ -281,9 +281,24 @@ class ModesPanel(QWidget):
         for row in modes:
             self.mode.addItem(row.label, row.key)
         self.mode.blockSignals(False)
+        self._offer_two_prompt_modes()
         self.set_mode(current)
         self._show_rows()
         self._keep_one_width()
+
+    def _offer_two_prompt_modes(self) -> None:
+        """The modes that mix two prompts' estimates (anagram, hybrid) are greyed out for an
+        unconditional model, which has one estimate only."""
+        model = self.mode.model()
+        if not isinstance(model, QStandardItemModel):
+            return
+        able = self._conditional
+        for index in range(self.mode.count()):
+            row = self._modes.get(self.mode.itemData(index))
+            if row is not None and "prompt2" in row.rows:
+                model.item(index).setEnabled(able)
+                model.item(index).setToolTip("" if able else "Mixes two prompts: this model is "
+                                             "unconditional; pick a conditioned one")
 
     def _rows(self, mode: str | None = None) -> frozenset[str]:
         row = self._modes.get(mode or self.current_mode())
@@ -302,6 +317,7 @@ class ModesPanel(QWidget):
             self.prompt2.setCurrentIndex(min(1, self.prompt2.count() - 1))
         self.guidance.setValue(float(info.get("default_guidance", 1.0)))
         self._conditional = bool(info.get("conditional", True))
+        self._offer_two_prompt_modes()
         self._update_guidance()
         self.set_strength_fraction(float(info.get("default_strength", DEFAULT_STRENGTH)))
         self._model_size = int(info.get("size", 0))
