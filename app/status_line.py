@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QWi
 
 from app.session.model_state import ModelState
 
+SHORT_REASON = 48  # characters of why no model loaded, so the bar keeps room for messages
+
 STATE_TEXT = {"loading": "Loading model…", "idle": "Idle", "running": "Running",
               "upscaling": "Upscaling (stage II)"}
 NO_MODEL_STYLE = "QLabel { color: #c0392b; font-weight: bold; }"
@@ -89,8 +91,10 @@ class StatusLine:
         self.model_label.setText(f"Model: {state.describe()}")
 
     def show_no_model(self, reason: str) -> None:
-        short = reason.split(";")[0].split(" from ")[0]  # the full text is the tooltip
-        self.model_label.setText(f"No model loaded ({short}). Use Model ▸ Open model folder…")
+        short = reason.split(";")[0].split(" from ")[0].split(": ")[0]  # all of it: tooltip
+        if len(short) > SHORT_REASON:
+            short = short[:SHORT_REASON - 1].rstrip() + "…"
+        self.model_label.setText(f"No model loaded ({short}). Use the Model menu")
         self.model_label.setToolTip(reason)
         self.model_label.setStyleSheet(NO_MODEL_STYLE)
 

@@ -519,3 +519,17 @@ def test_an_unconditional_model_greys_out_the_two_prompt_modes(qtbot):
     assert item["sdedit"].isEnabled() and item["sample"].isEnabled()
     panel.set_model_info({"conditional": True, "timesteps": 30, "size": 28})
     assert item["anagram"].isEnabled() and item["hybrid"].isEnabled()
+
+
+def test_a_long_reason_for_no_model_leaves_the_bar_room_for_messages(qtbot, tmp_path):
+    """"No model loaded (no model 'nosuch': not a bundled name (mnist, …), not" filled the
+    bar and cut its message to "Ca..."; the line is short now, all of it in the tooltip."""
+    window = make_window(qtbot, None, tmp_path / "w", check_recovery=False)
+    reason = ("no model 'nosuch': not a bundled name (mnist, mnist-time, mnist-denoiser, "
+              "emoji), not a folder, and not in the local Hugging Face cache")
+    window.status_line.show_no_model(reason)
+    text = window.model_label.text()
+    assert text == "No model loaded (no model 'nosuch'). Use the Model menu"
+    assert window.model_label.toolTip() == reason
+    window.status_line.show_no_model("x" * 200)
+    assert len(window.model_label.text()) < 90
