@@ -45,7 +45,14 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    "layers (sequential, least memory)")
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=v.whole(1, v.MAX_THREADS),
+                   help="CPU threads (default: all cores; 1 leaves a core free when the machine "
+                   "is shared)")
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
+    _add_threads(p)
     p.add_argument("--prompt", help="without it, the model's default prompt")
     p.add_argument("--guidance", type=v.number(0.0, 100.0), help="CFG scale; default: the model's")
     p.add_argument("--steps", type=v.whole(1, v.MAX_STEPS),
@@ -203,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.set_defaults(model=None)  # part-a: mnist; part-b trains its own and refuses one
     p.add_argument("--quick", action="store_true", help="a small budget that suits CI")
+    _add_threads(p)
     p.add_argument("--out", required=True, metavar="DIR", type=v.path)
 
     p = sub.add_parser("encode-prompts", help="compute prompt embeddings with a T5 encoder")
@@ -228,6 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _handler(command: str):
     module = importlib.import_module("app.commands." + command.replace("-", "_"))
     return module.run
+
+
+def _use_threads(args: argparse.Namespace) -> None:
+    """--threads for the commands that run a model here (train passes its own to each
+    worker process)."""
+    threads = getattr(args, "threads", None)
+    if threads and args.command != "train":
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,6 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from engine.errors import EngineError
 
+    _use_threads(args)
     try:
         return int(_handler(args.command)(args) or 0)
     except EngineError as error:

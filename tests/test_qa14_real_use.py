@@ -533,3 +533,23 @@ def test_a_long_reason_for_no_model_leaves_the_bar_room_for_messages(qtbot, tmp_
     assert window.model_label.toolTip() == reason
     window.status_line.show_no_model("x" * 200)
     assert len(window.model_label.text()) < 90
+
+
+def test_sample_edit_and_reproduce_take_threads(tmp_path, capsys):
+    """Only train took --threads: reproduce used every core beside another job."""
+    import torch
+
+    from app.cli import build_parser, main
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["sample", "-n", "1", "--steps", "2", "--threads", "1",
+                     "--out", str(tmp_path / "s")]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    parser = build_parser()
+    for argv in (["edit", "sdedit"], ["reproduce", "part-a"]):
+        args = parser.parse_args([*argv, "--out", "o", "--threads", "2"])
+        assert args.threads == 2
+    capsys.readouterr()
