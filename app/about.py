@@ -46,7 +46,29 @@ def _notice(path: Path) -> str:
         return f"(could not read {path}: {error.strerror or error})"
     if len(text) > MAX_NOTICE_CHARS:
         text = text[:MAX_NOTICE_CHARS] + f"\n\n(cut here: the whole notice is in {path})"
-    return text.replace("\n# ", "\n#### ").removeprefix("# ")
+    return reflow_quoted(text.replace("\n# ", "\n#### ").removeprefix("# "))
+
+
+def reflow_quoted(text: str) -> str:
+    """A licence quoted as an indented (code) block, its lines hard-wrapped at ~90 characters,
+    as quoted paragraphs that wrap to the dialog: a code block wraps again wherever the dialog
+    is narrower, breaking every line in two."""
+    out: list[str] = []
+    block: list[str] = []
+
+    def flush() -> None:
+        if block:
+            out.append("> " + " ".join(block))
+            block.clear()
+
+    for line in text.split("\n"):
+        if line.startswith("    ") and line.strip():
+            block.append(line.strip())
+            continue
+        flush()
+        out.append(line)
+    flush()
+    return "\n".join(out)
 
 
 def about_text(models_root: Path, app_version: str | None = None) -> str:

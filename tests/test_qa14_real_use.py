@@ -553,3 +553,14 @@ def test_sample_edit_and_reproduce_take_threads(tmp_path, capsys):
         args = parser.parse_args([*argv, "--out", "o", "--threads", "2"])
         assert args.threads == 2
     capsys.readouterr()
+
+
+def test_a_quoted_licence_wraps_to_the_about_dialog(qtbot):
+    """The MIT notice, an indented block hard-wrapped at ~90 characters, wrapped twice in
+    About ("a copy of / this"); its paragraphs are quoted prose now."""
+    from app.about import reflow_quoted
+
+    text = "under the MIT License:\n\n    Copyright (c) 2017\n\n    Permission is hereby\n" \
+           "    granted, free of charge.\n\nAfter."
+    assert reflow_quoted(text) == ("under the MIT License:\n\n> Copyright (c) 2017\n\n"
+                                   "> Permission is hereby granted, free of charge.\n\nAfter.")
