@@ -48,3 +48,19 @@ def test_decay_from_is_a_train_option(tmp_path, capsys):
     assert main(["train", "emoji-base", "--out", str(tmp_path / "r"), "--data",
                  str(tmp_path / "missing"), "--decay-from", "0"]) != 0
     assert "--decay-from" in capsys.readouterr().err
+
+
+def test_a_state_whose_loss_history_does_not_match_its_step_is_refused(tmp_path):
+    """The check stood, by an indentation slip, under `if decay_from:`: a run without a decay
+    resumed from a state whose history had lost rows."""
+    from engine.errors import CheckpointError
+    from engine.training import checkpoint as ckpt
+
+    data = write_emoji_set(tmp_path / "set", copies=1)
+    config = EmojiTrainConfig("base", str(data), epochs=3, **TINY_TRAINING)
+    train_emoji(config, tmp_path / "run", progress=False, max_steps=3)
+    state = ckpt.load_training_state(tmp_path / "run")
+    state["losses"] = state["losses"][:-1]
+    ckpt.save_training_state(tmp_path / "run", state)
+    with pytest.raises(CheckpointError, match="loss history does not match its step"):
+        train_emoji(config, tmp_path / "run", resume=True, progress=False, max_steps=1)

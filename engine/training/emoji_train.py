@@ -598,11 +598,11 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
             config = replace(config, rewarm_from=rewarm)
             settings["rewarm_from"] = rewarm
         config = _kept_decay(config, state.get("settings") or {})
-    if config.decay_from:
-        settings["decay_from"] = config.decay_from
         if len(losses) != step_global:
             raise CheckpointError(f"{out_dir / ckpt.STATE}: its loss history does not match its "
                                   "step; start again in a new folder")
+    if config.decay_from:
+        settings["decay_from"] = config.decay_from
 
     for group in optimizer.param_groups:  # a saved run's groups say how it was stepped then
         group["fused"], group["foreach"] = fused, None if fused else group.get("foreach")
