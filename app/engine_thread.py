@@ -35,7 +35,7 @@ from engine import images
 from engine.errors import EngineError
 from engine.loops import StepRecord, generator_for
 from engine.models.base import DiffusionModel
-from engine.models.registry import load_model, loading_note, needs_room
+from engine.models.registry import load_model, loading_note
 from engine.prompts import attach_embeddings
 
 OOM_ADVICE = ("out of memory: make fewer images at once (count), close other programs, "
@@ -227,11 +227,10 @@ class EngineWorker(QObject):
         self.stateChanged.emit("loading")
         try:
             note = loading_note(request.spec, request.device, request.dtype, request.offload)
-            if note:
+            if note:  # said for real IF weights only: too large to hold beside the one loaded
                 self.loadNote.emit(note)
-            if self.model is not None and needs_room(request.spec, request.device,
-                                                     request.dtype, request.offload):
-                self._release()
+                if self.model is not None:
+                    self._release()
             model = load_model(request.spec, request.device, request.dtype, request.offload,
                                where_they_apply=True)
             if request.prompts:

@@ -88,7 +88,7 @@ def test_a_large_model_loads_after_the_one_loaded_is_let_go(qtbot, lone_if, tmp_
 def test_a_large_load_that_fails_says_nothing_is_loaded(qtbot, tmp_path, monkeypatch):
     from app import engine_thread
 
-    monkeypatch.setattr(engine_thread, "needs_room", lambda *a, **k: True)
+    monkeypatch.setattr(engine_thread, "loading_note", lambda *a, **k: "loading it: needs a lot")
     window = open_window(qtbot, "mnist", tmp_path / "w")
     with qtbot.waitSignal(window.session.modelFailed, timeout=RUN_TIMEOUT) as failed:
         window.session.load_model(str(tmp_path / "no-such-model"))

@@ -211,12 +211,12 @@ def memory_estimate(folder: Path, kind: str) -> int | None:
 REPORT_FROM = 256 * 1024**2  # real IF weights; tiny test models stay quiet
 
 
-def _large_load(spec: str, device: str, dtype: str | None, offload: str
-                ) -> tuple[Path, torch.device, torch.dtype, int] | None:
-    """DeepFloyd IF with real weights (REPORT_FROM or more): its folder, device, dtype and the
-    memory it needs; None for anything smaller or unreadable."""
+def loading_note(spec: str, device: str = "auto", dtype: str | None = None,
+                 offload: str = "none") -> str | None:
+    """For DeepFloyd IF with real weights (REPORT_FROM or more): the memory it will need, said
+    before loading; the engine lets the model loaded go first for such a load."""
     from engine.models.deepfloyd import resolve_dtype
-    from engine.models.memory import estimate_memory
+    from engine.models.memory import describe_bytes, estimate_memory
 
     try:
         folder = resolve_folder(spec)
@@ -227,25 +227,8 @@ def _large_load(spec: str, device: str, dtype: str | None, offload: str
         need = estimate_memory(folder, torch_dtype, offload=offload or "none")
     except EngineError:
         return None
-    return (folder, dev, torch_dtype, need) if need >= REPORT_FROM else None
-
-
-def loading_note(spec: str, device: str = "auto", dtype: str | None = None,
-                 offload: str = "none") -> str | None:
-    """For DeepFloyd IF with real weights: the memory it will need, said before loading."""
-    from engine.models.memory import describe_bytes
-
-    large = _large_load(spec, device, dtype, offload)
-    if large is None:
+    if need < REPORT_FROM:
         return None
-    folder, dev, torch_dtype, need = large
     where = "GPU memory" if dev.type != "cpu" else "memory"
     return (f"loading {folder.name}: needs about {describe_bytes(need)} of {where} "
             f"({str(torch_dtype).removeprefix('torch.')})")
-
-
-def needs_room(spec: str, device: str = "auto", dtype: str | None = None,
-               offload: str = "none") -> bool:
-    """A load so large (real IF weights) that the model loaded now should go first: holding
-    both through the load would need the memory of two."""
-    return _large_load(spec, device, dtype, offload) is not None
