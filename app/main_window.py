@@ -55,7 +55,7 @@ from app.settings import APPLICATION, ORGANISATION, Settings
 from app.status_line import StatusLine
 from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
-from engine.errors import EngineError
+from engine.errors import MASK_EMPTY_IN_APP, EngineError
 from widgets.canvas import CanvasView
 from widgets.history_strip import HistoryStrip
 from widgets.illusion_options import FAILURE_VIEWS, VIEWS
@@ -66,7 +66,6 @@ from widgets.tool_options import ToolOptions
 Asker = DialogAsker  # the name tests and benchmarks subclass
 INPUT_DELAY_MS = 150  # 'What the model sees' is redrawn this long after the last change
 STATUS_MS = 8000
-MASK_EMPTY = "The mask is empty"  # engine.errors.EmptyMaskError.in_app's words
 
 
 class MainWindow(QMainWindow):
@@ -427,7 +426,7 @@ class MainWindow(QMainWindow):
 
     def _forget_empty_mask_line(self) -> None:
         """"Cannot run: the mask is empty" is untrue once the user paints a mask."""
-        if MASK_EMPTY in self.statusBar().currentMessage():
+        if MASK_EMPTY_IN_APP in self.statusBar().currentMessage():
             self.statusBar().clearMessage()
 
     def _say_step(self, done: str, text: str) -> None:

@@ -74,13 +74,11 @@ def what_the_model_sees(snap: InputSnapshot) -> tuple[QImage, str]:
     region = region_rgb(snap.image, snap.region)
     x = images.prepare_image(region, snap.size, snap.channels, snap.data_range)
     seen = pil_to_qimage(images.to_pil(x, snap.data_range))
-    notes = []
-    width, height = region.size
-    if width != snap.size or height != snap.size:
-        notes.append(f"scaled from {width}×{height}")
+    notes = [images.size_note(region.size, snap.size)]  # the region is square: no crop
     if snap.channels == 1 and _has_colour(np.asarray(region)):
         notes.append("colour made grey")
     kind = "grey" if snap.channels == 1 else "colour"
+    notes = [note for note in notes if note]
     return seen, f"{snap.size}×{snap.size} {kind}" + (f" ({', '.join(notes)})" if notes else "")
 
 

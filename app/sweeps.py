@@ -272,9 +272,12 @@ class SweepDialog(QDialog):
             return None
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.status.setText(" ".join(filter(None, (f"Running {len(values)} jobs…",
-                                                   self._note and f"({self._note})"))))
+        self._say(f"Running {len(values)} jobs…")
         return sweep
+
+    def _say(self, text: str) -> None:
+        """The status line, with what the sweep changed of the values asked."""
+        self.status.setText(f"{text} ({self._note})" if self._note else text)
 
     def cancel(self) -> None:
         if self.sweep is not None:
@@ -299,8 +302,7 @@ class SweepDialog(QDialog):
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.export_button.setEnabled(True)
-        self.status.setText(" ".join(filter(None, (
-            "Done: every result is also in the history.", self._note and f"({self._note})"))))
+        self._say("Done: every result is also in the history.")
 
     def _on_stopped(self) -> None:
         self.run_button.setEnabled(True)

@@ -13,6 +13,9 @@ class ImageError(EngineError):
     """An image file that cannot be read or used."""
 
 
+MASK_EMPTY_IN_APP = "The mask is empty"  # how the app's refusal starts (the window clears it)
+
+
 class EmptyMaskError(ImageError):
     """A mask with nothing to generate. str() is the command line's wording (white in the
     --mask file); `in_app()` names the app's way (the Mask tool, M). `name`: the mask file,
@@ -26,7 +29,7 @@ class EmptyMaskError(ImageError):
 
     def in_app(self) -> str:
         where = "" if self.name is None else " inside the region (the square the model sees)"
-        return (f"The mask is empty{where}: paint where new content should be generated with "
+        return (f"{MASK_EMPTY_IN_APP}{where}: paint where new content should be generated with "
                 "the Mask tool (M)")
 
 

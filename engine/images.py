@@ -246,6 +246,16 @@ def resize_and_center_crop(img: Image.Image, size: int,
     return img.crop((left, top, left + size, top + size))
 
 
+def size_note(size: tuple[int, int], side: int) -> str:
+    """How an image of `size` becomes a model's `side`² input (resize_and_center_crop), or ''
+    when it already is one."""
+    width, height = size
+    if width == height == side:
+        return ""
+    crop = ", its centre square" if width != height else ""
+    return f"scaled from {width}×{height}{crop}"
+
+
 def prepare_image(
     path_or_img: PathLike | Image.Image,
     size: int,

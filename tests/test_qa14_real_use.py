@@ -460,7 +460,7 @@ def test_a_sweep_says_which_i_starts_it_moved_to_the_models_end(qtbot, tiny_mode
 def test_edit_says_how_it_fitted_an_image_of_another_size(tmp_path, capsys):
     """A 1×1 or 300×200 image became a 28×28 result without a word (the app says it)."""
     from app.cli import main
-    from app.commands.edit import size_note
+    from engine.images import size_note
 
     assert size_note((28, 28), 28) == ""
     assert size_note((300, 200), 28) == "scaled from 300×200, its centre square"

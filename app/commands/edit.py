@@ -103,20 +103,11 @@ def read_image(args: argparse.Namespace, model: DiffusionModel) -> torch.Tensor 
     if args.image is None:
         return None
     picture = images.load_image(args.image)
-    note = size_note(picture.size, model.image_size)
+    note = images.size_note(picture.size, model.image_size)
     if note:  # the app shows it under "What the model sees"; here one line says it
         print(f"note: the model sees {args.image} as {model.image_size}×{model.image_size} "
               f"({note})", file=sys.stderr)
     return images.prepare_image(picture, model.image_size, model.channels, model.data_range)
-
-
-def size_note(size: tuple[int, int], side: int) -> str:
-    """How an image of `size` becomes the model's `side`² input, or '' when it already is."""
-    width, height = size
-    if width == height == side:
-        return ""
-    crop = ", its centre square" if width != height else ""
-    return f"scaled from {width}×{height}{crop}"
 
 
 def start_index(args: argparse.Namespace, model: DiffusionModel, has_image: bool) -> int:
