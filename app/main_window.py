@@ -57,6 +57,7 @@ from app.sweeps import SweepDialog
 from app.training_panel import TrainingPanel
 from engine.errors import MASK_EMPTY_IN_APP, EngineError
 from widgets.canvas import CanvasView
+from widgets.canvas_scroll import ScrolledCanvas
 from widgets.history_strip import HistoryStrip
 from widgets.illusion_options import FAILURE_VIEWS, VIEWS
 from widgets.message_log import MessageDialog, MessageLog
@@ -127,9 +128,10 @@ class MainWindow(QMainWindow):
         self.viewers: list[QDialog] = []
 
     def _build_layout(self) -> None:
-        docks = build_layout(self, self.canvas, self.result_view, tools=self.tool_options,
-                             modes=self.modes, history=self.history_strip,
-                             explorer=self.explorer, training=self.training_panel)
+        docks = build_layout(self, ScrolledCanvas(self.canvas), self.result_view,
+                             tools=self.tool_options, modes=self.modes,
+                             history=self.history_strip, explorer=self.explorer,
+                             training=self.training_panel)
         self.tools_dock, self.modes_dock, self.history_dock = (
             docks["tools"], docks["modes"], docks["history"])
         self.explorer_dock, self.training_dock = docks["explorer"], docks["training"]

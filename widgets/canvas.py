@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -81,6 +81,7 @@ class CanvasView(QWidget):
     toolChanged = Signal(str)
     brushSizeChanged = Signal(int)
     zoomChanged = Signal(float)
+    viewChanged = Signal()  # the zoom, the offset, the view's size or the image's size moved
     cursorMoved = Signal(QPointF)  # image coordinates under the cursor
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -251,6 +252,7 @@ class CanvasView(QWidget):
         self._auto_fit = False
         self.update()
         self.zoomChanged.emit(zoom)
+        self.viewChanged.emit()
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         self.set_zoom(self._zoom * factor, anchor)
@@ -259,6 +261,7 @@ class CanvasView(QWidget):
         self._offset += QPointF(dx, dy)
         self._auto_fit = False
         self.update()
+        self.viewChanged.emit()
 
     def fit(self) -> None:
         """Zooms so the whole image fits the view, centred."""
@@ -273,6 +276,7 @@ class CanvasView(QWidget):
         self._auto_fit = True
         self.update()
         self.zoomChanged.emit(self._zoom)
+        self.viewChanged.emit()
 
     def actual_size(self) -> None:
         """One image pixel per screen pixel, centred."""
@@ -281,6 +285,12 @@ class CanvasView(QWidget):
         self._auto_fit = False
         self.update()
         self.zoomChanged.emit(1.0)
+        self.viewChanged.emit()
+
+    def image_extent(self) -> QSizeF:
+        """The image's size on screen, in view pixels."""
+        size = self._image_size()
+        return QSizeF(size.width() * self._zoom, size.height() * self._zoom)
 
     def _centre_image(self) -> None:
         size = self._image_size()
@@ -302,6 +312,7 @@ class CanvasView(QWidget):
             if self._auto_fit:
                 self.fit()
             self.update()
+            self.viewChanged.emit()
             return
         self._update_image_rect(rect)
 
@@ -663,6 +674,7 @@ class CanvasView(QWidget):
         if self._auto_fit:
             self.fit()
         super().resizeEvent(event)
+        self.viewChanged.emit()
 
     def sizeHint(self) -> QSize:
         return QSize(800, 600)
