@@ -13,6 +13,7 @@ from app.qt_images import scaling_for
 from widgets.scrolling import scroll_vertically
 
 RESULT_SIDE = 240
+USE_AS_INPUT = "Apply and edit further"  # not "Use as input": it applies too, which it hid
 INPUT_SIDE = 112  # the model's view of the region, beside the result
 
 
@@ -43,9 +44,9 @@ class ResultsView(QWidget):
         self.caption.setFixedWidth(RESULT_SIDE)
         self.apply_button = QPushButton("Apply to canvas", body, enabled=False)
         self.apply_button.setToolTip("Paste the result into the region (undoable)")
-        self.input_button = QPushButton("Use as input", body, enabled=False)
-        self.input_button.setToolTip("Paste the result into the region and edit it further "
-                                     "(SDEdit)")
+        self.input_button = QPushButton(USE_AS_INPUT, body, enabled=False)
+        self.input_button.setToolTip("Paste the result into the region as the next run's input "
+                                     "(from Sample, the mode becomes SDEdit)")
         self.export_button = QPushButton("Export…", body, enabled=False)
         self.export_button.setToolTip("PNG at model size or larger, or the denoising frames "
                                       f"({action_table.key_text('export')})")

@@ -29,7 +29,7 @@ DEFAULT_THUMBNAIL = 96
 HIDDEN_ROLE = Qt.ItemDataRole.UserRole + 1  # the menu actions an item does without
 MENU_ACTIONS = (  # (object name, text); the object name is also the signal's name
     ("applyRequested", "Apply to canvas"),
-    ("useAsInputRequested", "Use as input"),
+    ("useAsInputRequested", "Apply and edit further"),
     ("exportRequested", "Export…"),
     ("viewRequested", "View illusion…"),
     ("upscaleRequested", "Upscale ×4"),

@@ -91,7 +91,7 @@ MODES: tuple[Mode, ...] = (
 BY_KEY: dict[str, Mode] = {m.key: m for m in MODES}
 KEYS: tuple[str, ...] = tuple(BY_KEY)
 DEFAULT = "sample"
-IMAGE_DEFAULT = "sdedit"  # where "use as input" and strength sweeps switch a mode without image
+IMAGE_DEFAULT = "sdedit"  # what "apply and edit further" and sweeps switch an imageless mode to
 
 
 def find_mode(key: object) -> Mode | None:

@@ -60,6 +60,7 @@ from engine.training.emoji_model import (
     load_tokenizer,
     train_tokenizer,
 )
+from engine.training.progress import progress_bar
 from engine.training.train import _seeded, resolve_precision
 
 STAGES = {"emoji-base": "base", "emoji-upscale": "upscale"}
@@ -518,7 +519,6 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
 
     max_steps stops the run (saved) after that many optimizer steps in this call (smoke runs).
     """
-    from tqdm import tqdm
 
     config.validate()
     out_dir = Path(out_dir)
@@ -644,9 +644,7 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
          f"{torch.get_num_threads()} thread(s){_workers(ranks)}, batch "
          f"{config.batch_size}, {steps_per_epoch} steps/epoch, epochs {start_epoch + 1}.."
          f"{config.epochs}, from step {step_global}", progress)
-    bar = tqdm(total=steps_per_epoch * config.epochs, initial=step_global, unit="step",
-               file=sys.stderr, disable=not progress, dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 60.0)
+    bar = progress_bar(steps_per_epoch * config.epochs, step_global, enabled=progress)
     done_here = 0
     last_save = time.perf_counter()
     stopped = False

@@ -49,6 +49,7 @@ from engine.options import PRECISIONS
 from engine.schedules import NoiseSchedule
 from engine.training import checkpoint as ckpt
 from engine.training.data import Dataset, load_mnist
+from engine.training.progress import progress_bar
 from engine.training.unets import KINDS, NUM_CLASSES, build_unet
 
 LOSS_CSV = "loss.csv"
@@ -605,14 +606,12 @@ class _Loop:
         return TrainResult(out_dir, config.epochs, final, self.losses)
 
     def _progress_bar(self) -> Any:
-        from tqdm import tqdm
 
         config, setup, start = self.config, self.setup, self.start
-        bar = tqdm(total=self.steps_per_epoch * config.epochs,
-                   initial=self.steps_per_epoch * start.epoch + start.step,
-                   unit="step", file=sys.stderr, disable=not setup.verbose, dynamic_ncols=True,
-                   mininterval=1.0 if sys.stderr.isatty() else 30.0,
-                   desc=f"{config.kind} epoch {start.epoch + 1}/{config.epochs}")
+        bar = progress_bar(self.steps_per_epoch * config.epochs,
+                           self.steps_per_epoch * start.epoch + start.step,
+                           f"{config.kind} epoch {start.epoch + 1}/{config.epochs}",
+                           enabled=setup.verbose)
         if setup.verbose:
             _log(f"training {config.kind} UNet D={config.hidden} on {self.n} images "
                  f"({setup.data.source}), {self.runner.device.type} {setup.precision}, batch "
