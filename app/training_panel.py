@@ -47,7 +47,7 @@ from app.engine_thread import error_message
 from app.qt_images import pil_to_qimage
 from app.session.worker import Cancelled, Worker
 from app.words import counted
-from engine.errors import EngineError
+from engine.errors import CheckpointError, EngineError
 from engine.models.mnist import MnistModel
 from engine.training import checkpoint as ckpt
 from engine.training import figures
@@ -113,6 +113,16 @@ def resumed_losses(out_dir: Path, per_epoch: int) -> list[tuple[int, float]]:
     last = rows[-1][0] if rows else 0
     steps = ((done * per_epoch + i + 1, float(loss)) for i, loss in enumerate(partial))
     return rows + [(step, loss) for step, loss in steps if step > last]
+
+
+def saved_step(out_dir: Path, per_epoch: int) -> tuple[int, int] | None:
+    """(global step, epoch it is in) of the run's last checkpoint; None if it has none."""
+    try:
+        manifest = ckpt.read_manifest(out_dir)
+        epochs_done, step = int(manifest["epoch"]), int(manifest["step"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
+    return epochs_done * per_epoch + step, epochs_done + (step > 0)
 
 
 def has_run(out_dir: Path) -> bool:
@@ -506,9 +516,18 @@ class TrainingPanel(QWidget):
         if worker is not self.worker or serial != self._serial:
             return  # a worker shut down, or a run before this one
         if self.state == "running":
-            self._set_state("stopped", f"Stopped; the checkpoints in {self.out_dir()} are "
-                            "kept: Resume continues.")
+            self._set_state("stopped", f"{self._stopped_where()}; the checkpoints in "
+                            f"{self.out_dir()} are kept: Resume continues.")
         self._set_buttons(False)
+
+    def _stopped_where(self) -> str:
+        """Where the stopped run saved its state, read from its checkpoint: the label is
+        redrawn every 10 steps and the step that stopped it is never reported."""
+        saved = saved_step(self.out_dir(), steps_per_epoch(self.config()))
+        if saved is None:
+            return "Stopped"
+        step, epoch = saved
+        return f"Stopped at step {step} (epoch {epoch})"
 
     def stop(self) -> None:
         """Asks the run to stop after the current step (its checkpoints stay)."""

@@ -15,3 +15,32 @@ def test_the_second_result_button_says_it_applies_too_and_the_strip_says_the_sam
     assert apply_text.startswith("Apply") and input_text.startswith("Apply")
     assert input_text != apply_text and "edit" in input_text  # what it adds to Apply
     assert dict(MENU_ACTIONS)["useAsInputRequested"] == input_text
+
+
+def test_a_stopped_training_run_says_the_step_its_checkpoint_holds(qtbot, tmp_path):
+    """The label is redrawn every 10 steps and the step that stops the run is never
+    reported, so "Stopped" once left the user a step or more behind what Resume continues."""
+    from test_app import RUN_TIMEOUT
+
+    from app.training_panel import TrainingPanel
+    from engine.training.checkpoint import read_manifest
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    out = tmp_path / "run"
+    panel.set_settings(kind="class", out=str(out), epochs=2, batch_size=64, hidden=4, lr=1e-3,
+                       seed=0, limit=1024, precision="fp32")  # 16 steps an epoch
+    assert panel.start()
+
+    def stop_at_5(step: int, *_) -> None:
+        if step >= 5:
+            panel.stop()
+
+    panel.stepDone.connect(stop_at_5)
+    qtbot.waitUntil(lambda: panel.state != "running", timeout=4 * RUN_TIMEOUT)
+    assert panel.state == "stopped", panel.status.text()
+    manifest = read_manifest(out)
+    saved = manifest["epoch"] * 16 + manifest["step"]
+    assert 5 <= saved < 16, manifest
+    assert f"Stopped at step {saved} (epoch 1)" in panel.status.text()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=RUN_TIMEOUT)
