@@ -76,9 +76,11 @@ def _add_illusion_args(p: argparse.ArgumentParser) -> None:
     """Anagrams over 3 and 4 views, the seeded views' seed, and the hybrids' splits."""
     p.add_argument("--prompt3", help="anagram: a third prompt, seen through --view3; hybrid: "
                    "the medium band of a triple (low / medium / high) split")
-    p.add_argument("--view3", choices=VIEWS, help="anagram: the view --prompt3 is seen through")
+    p.add_argument("--view3", choices=VIEWS, metavar="VIEW",
+                   help="anagram: the view --prompt3 is seen through (as --view)")
     p.add_argument("--prompt4", help="anagram: a fourth prompt, seen through --view4")
-    p.add_argument("--view4", choices=VIEWS, help="anagram: the view --prompt4 is seen through")
+    p.add_argument("--view4", choices=VIEWS, metavar="VIEW",
+                   help="anagram: the view --prompt4 is seen through (as --view)")
     p.add_argument("--allow-failure-views", action="store_true",
                    help="anagram: run the paper's failure views (blur, white-balance, "
                    "inner-circle-interp), which break the noise's i.i.d.-ness, to see why they "
@@ -91,6 +93,25 @@ def _add_illusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma2", type=v.number(above=0.0, high=1000.0),
                    help="triple hybrid: the fine blur that splits the "
                    "medium band from the high (default: half of --sigma)")
+
+EDIT_DESCRIPTION = """\
+Edits an image (or makes an illusion) with a model and writes one PNG.
+
+modes:
+  sdedit   noise --image part way (--strength or --i-start) and denoise it back: a sketch or
+           a photo becomes the model's kind of image
+  img2img  sdedit pulled towards a --prompt you name (text-guided image-to-image)
+  inpaint  regenerate where --mask is white and keep the rest of --image
+  anagram  one image that reads as --prompt upright and as --prompt2 through --view
+  hybrid   --prompt from afar (low frequencies) and --prompt2 up close (high ones)"""
+
+EDIT_EXAMPLES = """\
+examples:
+  python main.py edit sdedit --image sketch.png --strength 0.6 --out sdedit.png
+  python main.py edit img2img --image photo.png --prompt 3 --i-start 10 --out three.png
+  python main.py edit inpaint --image photo.png --mask mask.png --out filled.png
+  python main.py edit anagram --prompt 6 --prompt2 9 --view rot180 --out six-nine.png
+  python main.py edit hybrid --prompt 0 --prompt2 1 --out hybrid.png --frames hybrid.gif"""
 
 
 class BadValue(Exception):
@@ -176,8 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--count", type=v.whole(1, v.MAX_COUNT), default=8)
     p.add_argument("--out", required=True, metavar="DIR", type=v.path)
 
-    p = sub.add_parser("edit", help="edit an image: sdedit, img2img, inpaint, anagram, hybrid")
-    p.add_argument("mode", choices=EDIT_MODES)
+    p = sub.add_parser("edit", help="edit an image: sdedit, img2img, inpaint, anagram, hybrid",
+                       description=EDIT_DESCRIPTION, epilog=EDIT_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=EDIT_MODES, metavar="MODE",
+                   help="one of " + ", ".join(EDIT_MODES) + " (above)")
     _add_model_args(p)
     _add_run_args(p)
     p.add_argument("--image", metavar="IN", type=v.path, help="the image to start from "
@@ -185,8 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", metavar="MASK", type=v.path,
                    help="white where new content is generated")
     p.add_argument("--prompt2", help="anagram: seen through --view; hybrid: the high-pass prompt")
-    p.add_argument("--view", choices=VIEWS,
-                   help="anagram: the view --prompt2 is seen through (default flip)")
+    p.add_argument("--view", choices=VIEWS, metavar="VIEW",
+                   help="anagram: the view --prompt2 is seen through (default flip): "
+                   + ", ".join(VIEWS[:-3]) + "; the paper's failure views "
+                   + ", ".join(VIEWS[-3:]) + " need --allow-failure-views")
     p.add_argument("--sigma", type=v.number(above=0.0, high=1000.0),
                    help="hybrid blur sigma (default scales with size)")
     start = p.add_mutually_exclusive_group()

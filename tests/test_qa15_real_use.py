@@ -44,3 +44,25 @@ def test_a_stopped_training_run_says_the_step_its_checkpoint_holds(qtbot, tmp_pa
     assert 5 <= saved < 16, manifest
     assert f"Stopped at step {saved} (epoch 1)" in panel.status.text()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=RUN_TIMEOUT)
+
+
+def test_edit_help_explains_each_mode_and_its_examples_parse(capsys):
+    import shlex
+
+    import pytest
+
+    from app.cli import EDIT_EXAMPLES, EDIT_MODES, VIEWS, build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["edit", "--help"])
+    text = capsys.readouterr().out
+    for mode in EDIT_MODES:
+        assert f"\n  {mode} " in text, mode  # a line of its own under "modes:"
+    assert text.count(", ".join(VIEWS[:3])) == 1, "the view list once, not once per --view"
+    examples = [line.split("main.py ", 1)[1] for line in EDIT_EXAMPLES.splitlines()
+                if "main.py edit" in line]
+    assert {shlex.split(line)[1] for line in examples} == set(EDIT_MODES)
+    for line in examples:
+        args = parser.parse_args(shlex.split(line))
+        assert args.command == "edit" and args.out
