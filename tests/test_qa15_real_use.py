@@ -66,3 +66,18 @@ def test_edit_help_explains_each_mode_and_its_examples_parse(capsys):
     for line in examples:
         args = parser.parse_args(shlex.split(line))
         assert args.command == "edit" and args.out
+
+
+def test_switching_models_leaves_the_canvas_its_width(qtbot, tmp_path):
+    from test_app import RUN_TIMEOUT, open_window
+
+    window = open_window(qtbot, "mnist", tmp_path / "w")
+    window.resize(1280, 800)
+    qtbot.wait(100)
+    widths = [(window.modes_dock.width(), window.canvas.width())]
+    for spec in ("mnist-time", "mnist"):
+        with qtbot.waitSignal(window.session.engine.modelLoaded, timeout=RUN_TIMEOUT):
+            window.session.load_model(spec)
+        qtbot.wait(100)
+        widths.append((window.modes_dock.width(), window.canvas.width()))
+    assert len(set(widths)) == 1, widths

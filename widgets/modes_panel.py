@@ -488,8 +488,10 @@ class ModesPanel(QWidget):
         self.prompt2_label.setText(second)
 
     def _keep_one_width(self) -> None:
-        """The panel is as wide as its widest mode needs, so switching modes never resizes it."""
-        widest = 0
+        """The panel is as wide as its widest mode needs, so switching modes never resizes it;
+        and it never narrows for a model whose rows need less (mnist-time's took 35 px back
+        from the canvas, which jumped at every switch)."""
+        widest = self.minimumWidth()
         for key in self._modes:
             self._show_rows(key)
             self.layout().activate()
