@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from app.results_view import ResultsView
 from app.session import modes as mode_table
 from app.session.asker import ExportChoice  # noqa: F401 - tests import it from here
 from app.session.files import SEES_PHRASE, sees_message
-from app.session.jobs import JobKind, JobRecord
+from app.session.jobs import JobKind, JobRecord, done_text
 from app.session.model_state import ModelState
 from app.session.runner import LIVE_DELAY_MS  # noqa: F401 - tests import it from here
 from app.session.session import DEFAULT_MODEL, TITLE, Session  # noqa: F401 - TITLE for tests
@@ -217,13 +216,13 @@ class MainWindow(QMainWindow):
         r.submitted.connect(self._on_submitted)
         r.progress.connect(lambda _job, *step: self.status_line.progress(*step))
         r.preview.connect(self._on_preview)
-        r.finished.connect(lambda job: self._run_ended(
-            f"{'Live: done' if job.kind is JobKind.LIVE else 'Done'} in "
-            f"{time.monotonic() - s.run_started:.1f} s"))
+        r.finished.connect(lambda job: self._run_ended(done_text(job)))
         r.failed.connect(lambda _job, _message: self._run_ended(""))  # the session says why
         r.cancelled.connect(self._on_cancelled)
         for ended in (r.cancelled, r.failed):
             ended.connect(self._on_live_stopped)
+        for moved in (r.started, r.finished, r.failed, r.cancelled):
+            moved.connect(lambda *_: self._on_state(e.state))
 
     def _bind_widgets(self) -> None:
         s, doc, settings = self.session, self.session.document, self.session.settings
@@ -281,8 +280,8 @@ class MainWindow(QMainWindow):
         """A non-blocking message box: the app keeps working behind it."""
         self.errors.append(message)
         self.statusBar().showMessage(f"{title}: {message}", 10_000)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
-                          self)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message[:1].upper() + message[1:],
+                          QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
@@ -359,11 +358,13 @@ class MainWindow(QMainWindow):
     # --- runs -----------------------------------------------------------------------------------
     def _on_state(self, state: str) -> None:
         coming = Path(self.session.model.request.spec or "").name
-        self.status_line.show_state(state, self.training_panel.busy_text(), coming)
+        self.status_line.show_state(state, self.training_panel.busy_text(), coming,
+                                    self.session.runner.queued())
         self.modes.set_loading(state == "loading")
 
     def _on_submitted(self, job: JobRecord) -> None:
         self.modes.set_running(True)
+        self._on_state(self.session.engine.state)
         self._bar_job, self._bar_before = job.id, self.status_line.bar_state()
         self.status_line.started()
 

@@ -98,13 +98,15 @@ class StatusLine:
         self.model_label.setToolTip(reason)
         self.model_label.setStyleSheet(NO_MODEL_STYLE)
 
-    def show_state(self, state: str, busy_text: str = "", loading: str = "") -> None:
-        """The engine's state; `busy_text` (training runs) stands in for "Idle", and `loading`
-        names the model on its way."""
+    def show_state(self, state: str, busy_text: str = "", loading: str = "",
+                   queued: int = 0) -> None:
+        """The engine's state; `busy_text` (training runs) stands in for "Idle", `loading`
+        names the model on its way, and `queued` runs wait behind the one running."""
         if state == "loading" and loading:
-            self.state_label.setText(f"Loading {loading}…")
-            return
-        self.state_label.setText(state == "idle" and busy_text or STATE_TEXT.get(state, state))
+            text = f"Loading {loading}…"
+        else:
+            text = state == "idle" and busy_text or STATE_TEXT.get(state, state)
+        self.state_label.setText(f"{text} · {queued} queued" if queued else text)
 
     def started(self) -> None:
         self.progress_bar.setFormat(STEP_FORMAT)

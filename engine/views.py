@@ -529,6 +529,14 @@ def get_view(name: str, symmetric_range: bool = True, *, size: int | None = None
 
 
 def views_for(names: list[str], size: int, symmetric_range: bool, seed: int = 0) -> list[View]:
-    """The identity and then each named view, at the model's size: an anagram's views."""
+    """The identity and then each named view, at the model's size: an anagram's views. A view
+    named twice, or the identity, would ask one image to look like two prompts the same way."""
+    for i, name in enumerate(names):
+        if name == "identity":
+            raise EngineError("the identity view is the upright image, already the first "
+                              "prompt's: choose another view")
+        if name in names[:i]:
+            raise EngineError(f"the {name} view is named twice: each prompt after the first "
+                              "needs a view of its own")
     return [VIEWS["identity"]] + [get_view(n, symmetric_range, size=size, seed=seed)
                                   for n in names]

@@ -148,6 +148,8 @@ def test_a_triple_hybrid_from_the_command_line(tiny_model, tmp_path):
      "the blur view is one of the paper's failure views and is refused by default"),
     (["anagram", "--prompt", "4", "--prompt2", "7", "--view", "rot90", "--prompt3", "1",
       "--view3", "white-balance"], "--allow-failure-views"),
+    (["anagram", "--prompt", "4", "--prompt2", "7", "--view", "flip", "--prompt3", "1",
+      "--view3", "flip"], "the flip view is named twice"),
 ])
 def test_illusions_the_command_line_refuses(tiny_model, tmp_path, capsys, extra, message):
     out = tmp_path / "x.png"

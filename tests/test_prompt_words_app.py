@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from test_app import RUN_TIMEOUT, open_window, settings
+from test_app import open_window
 from test_prompt_words import WORDS, write_words_cascade
 
 from widgets.modes_panel import PromptBox
@@ -57,9 +57,16 @@ def test_typing_offers_the_models_words_for_the_word_being_typed(qtbot, words_mo
 
 
 def test_an_unknown_word_is_one_message_in_the_window(qtbot, words_model, tmp_path):
+    """Refused before the run (session 16's QA): not "The run failed", no random seed spent,
+    nothing queued, the progress bar untouched."""
     window = open_window(qtbot, str(words_model), tmp_path / "w")
-    with qtbot.waitSignal(window.session.engine.failed, timeout=RUN_TIMEOUT):
-        window.session.run_job(settings(window, "sample", prompt="red hart", steps=2))
+    window.modes.set_mode("sample")
+    window.modes.prompt.set_prompt("red hart")
+    seed_before, bar_before = window.modes.seed.value(), window.status_line.bar_state()
+    assert window.session.run_job() is None
+    assert window.modes.seed.value() == seed_before and not window.session.runner.busy()
+    assert window.status_line.bar_state() == bar_before
+    assert "Cannot run" in window.statusBar().currentMessage()
     assert len(window.errors) == 1
     assert window.errors[0].startswith(
         "IF-I-words does not know the word 'hart' (the closest words it knows: heart")

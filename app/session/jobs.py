@@ -11,6 +11,7 @@ into the window (issue 13's runner will drive it); QtCore only.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -55,6 +56,13 @@ class JobRecord:
     state: JobState = JobState.QUEUED
     result: Any = None
     error: str = ""
+    started_at: float | None = None  # time.monotonic() when it began to run
+
+
+def done_text(job: JobRecord) -> str:
+    """'Done in 3.2 s': the time from the job's own start (not the click that queued it)."""
+    took = time.monotonic() - (job.started_at or time.monotonic())
+    return f"{'Live: done' if job.kind is JobKind.LIVE else 'Done'} in {took:.1f} s"
 
 
 class JobQueue(QObject):
@@ -101,6 +109,7 @@ class JobQueue(QObject):
         current = self.running()
         if current is not None and current is not job:
             raise ValueError(f"job {current.id} is still running")
+        job.started_at = time.monotonic()
         self._move(job, JobState.RUNNING, self.started)
 
     def finish(self, job: JobRecord, result: Any = None) -> None:

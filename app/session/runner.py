@@ -137,6 +137,10 @@ class Runner(QObject):
         """A job the user asked for (not a Live run) is queued or running."""
         return any(j.kind is not JobKind.LIVE for j in self._pending())
 
+    def queued(self) -> int:
+        """How many jobs the user asked for wait behind the one running."""
+        return sum(1 for j in self.queue.jobs(JobState.QUEUED) if j.kind is not JobKind.LIVE)
+
     def _pending(self) -> list[JobRecord]:
         return [j for j in self.queue.jobs() if not j.state.done]
 

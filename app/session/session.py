@@ -18,7 +18,6 @@ forwards Qt events.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -49,6 +48,8 @@ from app.session.settings import DERIVED_SETTINGS, MODEL_SETTINGS, RunSettings
 from app.settings import Settings
 from engine import images
 from engine.errors import EmptyMaskError, EngineError
+from engine.prompts import prompt_for_vocabulary
+from engine.views import views_for
 
 TITLE = "Diffusion Canvas"
 DEFAULT_MODEL = "mnist"
@@ -133,7 +134,6 @@ class Session(QObject):
         self._run_settings_restored = False
         self._settings_spec: str | None = None  # the model whose own run settings are shown
         self._quiet_load = True  # the startup model's failure is a status line, no box
-        self.run_started = 0.0
         self._spent_seed: int | None = None  # the restored seed make_job just spent
         self._restored_seeds: dict[int, int] = {}  # job id -> the restored seed it spent
         self._waiting: list[Callable[[], None]] = []  # settings changes held for the model
@@ -153,7 +153,6 @@ class Session(QObject):
         self.model.loaded.connect(self._on_model_loaded)
         self.model.failed.connect(self._on_load_failed)
         self.model.requestChanged.connect(self._on_request_changed)
-        r.submitted.connect(self._on_submitted)
         for done in (r.userDone, r.sweepDone, r.upscaleDone):
             done.connect(self._add_results)
         r.liveDone.connect(self._show_live_result)
@@ -631,6 +630,7 @@ class Session(QObject):
         job = Job(**(settings if settings is not None else self.settings.job_fields(draw=False)))
         mode = mode_table.mode_of(job.mode)
         refuse_missing_prompts(job, mode, state)
+        refuse_before_the_run(job, state)
         if mode.needs_image:  # converted on the engine thread: 0.2-0.5 s at 4000² (QA walk 8)
             snap = take_snapshot(self.document.image(), self.document.region(), state)
             job.image_source = partial(model_input, snap)
@@ -689,9 +689,6 @@ class Session(QObject):
 
     def _on_input_changed(self, *_: object) -> None:
         self.runner.changed()  # a Live run in flight is stale; one runs after the delay
-
-    def _on_submitted(self, _job: JobRecord) -> None:
-        self.run_started = time.monotonic()
 
     def _add_results(self, job: JobRecord) -> None:
         """A user's, a sweep's or an upscale job's results: into the history, the first shown."""
@@ -776,6 +773,17 @@ def refuse_missing_prompts(job: Job, mode: mode_table.Mode, state: ModelState) -
         if not (prompt or "").strip():
             raise EngineError(f"{mode.label} needs a prompt for its '{label}' image: choose or "
                               f"type one in the {label} box")
+
+
+def refuse_before_the_run(job: Job, state: ModelState) -> None:
+    """What the run would refuse at its first step, refused now: no seed spent, no run
+    queued, and the message as it is (not "the run failed")."""
+    if state.words:
+        for prompt in (job.prompt, job.prompt2, *job.more_prompts):
+            if prompt and prompt.strip():
+                prompt_for_vocabulary(prompt, state.words, state.name)
+    if job.mode == "anagram":
+        views_for([job.view, *job.more_views], state.size, state.symmetric, job.view_seed)
 
 
 def results_of(job: JobRecord) -> list[Result]:
