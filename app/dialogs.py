@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize
@@ -96,6 +97,13 @@ class ExportDialog(QDialog):
                             str(self.resample.currentData()))
 
 
+def unsaved_question(name: str, action: str) -> str:
+    """Save writes a project, never the image a document was opened from: say so for one."""
+    if Path(name).suffix:
+        return f"Save your work on {name} as a project before {action}?"
+    return f"Save the changes to {name} before {action}?"
+
+
 class DialogAsker:
     """The session's questions (app.session.asker.Asker) as real dialogs; tests pass a
     subclass that answers."""
@@ -106,7 +114,7 @@ class DialogAsker:
         buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                    | QMessageBox.StandardButton.Cancel)
         box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
-                          f"Save the changes to {name} before {action}?", buttons, parent)
+                          unsaved_question(name, action), buttons, parent)
         box.setInformativeText(detail)
         box.setDefaultButton(QMessageBox.StandardButton.Save)
         box.exec()

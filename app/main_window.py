@@ -38,7 +38,7 @@ from app.history import Result
 from app.illusions import open_illusion_viewer
 from app.model_menu import PRECISION_LABELS, ModelMenu  # noqa: F401 - tests read the labels here
 from app.model_sees import ModelSeesWorker
-from app.qt_images import BLACK, brush_for, scaling_for
+from app.qt_images import BLACK, brush_that_shows, scaling_for
 from app.recent_menu import fill_recent_menu
 from app.results_view import ResultsView
 from app.session import modes as mode_table
@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
     def _on_document_replaced(self, background: QColor | None) -> None:
         """A new, opened or restored document: no preview over it, fitted, a brush that shows."""
         if background is not None:
-            brush = brush_for(background)
+            brush = brush_that_shows(self.canvas.color(), background)
             self.canvas.set_color(brush)
             self.tool_options.set_color(brush)
         self.canvas.preview(None)

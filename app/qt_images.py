@@ -137,6 +137,17 @@ def brush_for(background: QColor) -> QColor:
     return WHITE if background.lightness() < 128 else BLACK
 
 
+SHOWS_DISTANCE = 100  # RGB distance under which a brush hardly shows on a background
+
+
+def brush_that_shows(current: QColor, background: QColor) -> QColor:
+    """The user's brush colour where it shows on `background`, else brush_for(background):
+    opening an image must not undo the colour they picked."""
+    gap = sum((a - b) ** 2 for a, b in zip(current.getRgb()[:3], background.getRgb()[:3],
+                                             strict=True)) ** 0.5
+    return current if gap >= SHOWS_DISTANCE else brush_for(background)
+
+
 def mean_colour(image: QImage) -> QColor:
     """The image's average colour (what a brush must show on)."""
     return image.scaled(1, 1, Qt.AspectRatioMode.IgnoreAspectRatio,

@@ -17,6 +17,27 @@ USE_AS_INPUT = "Apply and edit further"  # not "Use as input": it applies too, w
 INPUT_SIDE = 112  # the model's view of the region, beside the result
 
 
+def result_caption(params: dict) -> str:
+    """'sample  prompt 'red heart'  seed 3'; an illusion names each of its prompts (with its
+    view, or its band) and where to see it work."""
+    what = params.get("mode") or params.get("command", "")
+    prompts = list(params.get("prompts") or [params.get("prompt"), params.get("prompt2")])
+    if what == "anagram":
+        views = ["upright", *(params.get("views") or [params.get("view")])]
+        named = "  ".join(f"{v} {p!r}" for v, p in zip(views, prompts, strict=False))
+        return f"anagram  {named}  seed {params.get('seed')}  (View ▸ View illusion…)"
+    if what == "hybrid":
+        bands = ("far", "close") if len(prompts) < 3 else ("far", "close", "medium")
+        named = "  ".join(f"{b} {p!r}" for b, p in zip(bands, prompts, strict=False))
+        return f"hybrid  {named}  seed {params.get('seed')}  (View ▸ View illusion…)"
+    prompt = params.get("prompt")
+    prompt_text = "(unconditional)" if prompt == "" else repr(prompt)
+    guidance = params.get("guidance")
+    unguided = ("  guidance 0: the prompt is ignored" if guidance is not None and prompt
+                and float(guidance) == 0 else "")
+    return f"{what}  prompt {prompt_text}  seed {params.get('seed')}{unguided}"
+
+
 def live_steps_text(steps: int | None) -> str:
     """What a Live caption says of the schedule Live ran on (coarser than Run's)."""
     return f" (Live: {steps} steps)" if steps and steps > 0 else ""
@@ -127,10 +148,6 @@ class ResultsView(QWidget):
             return
         self._had_result = True
         self.show_image(result.image)
-        params = result.parameters
-        what = params.get("mode") or params.get("command", "")
-        prompt = params.get("prompt")
-        prompt_text = "(unconditional)" if prompt == "" else repr(prompt)
-        steps = result.live_steps()  # kept in the history or not, a Live run's says so
-        self.caption.setText(f"{what}  prompt {prompt_text}  seed {params.get('seed')}"
-                             + live_steps_text(steps))
+        # kept in the history or not, a Live run's says its steps
+        self.caption.setText(result_caption(result.parameters) + live_steps_text(
+            result.live_steps()))

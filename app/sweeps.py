@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QCloseEvent, QImage
+from PySide6.QtGui import QCloseEvent, QImage, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.qt_images import qimage_to_pil
 from app.session.jobs import JobKind, JobRecord
-from app.session.modes import IMAGE_DEFAULT, needs_image
+from app.session.modes import IMAGE_DEFAULT, mode_of, needs_image
 from engine import images
 from engine.errors import EngineError
 from widgets.image_strip import LabelledStrip
@@ -43,6 +43,15 @@ COURSE_I_STARTS = (1, 3, 5, 7, 10, 20)  # A-1.7
 DEFAULT_GUIDANCE = (1.0, 3.0, 5.0, 7.0, 10.0)
 DEFAULT_SEEDS = 6
 KINDS = {"i_start": "i_start (SDEdit strength)", "seed": "seeds", "guidance": "guidance γ"}
+
+
+def sweep_runs(kind: str, mode: str) -> str:
+    """What a sweep of `kind` runs from `mode`: an i_start sweep needs an image."""
+    label = mode_of(mode).label
+    if kind == "i_start" and not needs_image(mode):
+        return (f"{mode_of(IMAGE_DEFAULT).label} of the canvas: i_start is where an edit of "
+                f"the image starts, and {label} takes no image")
+    return f"{label}, once for each value"
 
 
 def clamp_i_starts(values: list[int], num_timesteps: int) -> list[int]:
@@ -198,6 +207,8 @@ class SweepDialog(QDialog):
         self.run_button = QPushButton("Run sweep", self)
         self.cancel_button = QPushButton("Cancel", self, enabled=False)
         self.export_button = QPushButton("Export strip…", self, enabled=False)
+        self.what = QLabel(self)  # what the sweep runs: i_start makes Sample an SDEdit
+        self.what.setWordWrap(True)
         self.status = QLabel(self)
         self._note = ""  # what the sweep changed of the values asked (i_starts past the end)
         self.strip = LabelledStrip(112, self)
@@ -213,6 +224,7 @@ class SweepDialog(QDialog):
         form = QFormLayout()
         form.addRow("Sweep over", self.kind)
         form.addRow("Values", self.values)
+        form.addRow("Runs", self.what)
         buttons = QHBoxLayout()
         for button in (self.run_button, self.cancel_button, self.export_button):
             buttons.addWidget(button)
@@ -240,6 +252,11 @@ class SweepDialog(QDialog):
     def _fill_values(self) -> None:
         kind = str(self.kind.currentData())
         self.values.setText(", ".join(f"{v:g}" for v in self.default_values(kind)))
+        self.what.setText(sweep_runs(kind, self.session.settings.mode))
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        self.what.setText(sweep_runs(str(self.kind.currentData()), self.session.settings.mode))
+        super().showEvent(event)
 
     def set_kind(self, kind: str) -> None:
         self.kind.setCurrentIndex(self.kind.findData(kind))

@@ -134,8 +134,12 @@ def test_a_seed_sweep_runs_through_the_session_and_exports(qtbot, session, tmp_p
     session.settings.seed = 40
     dialog.set_kind("seed")
     assert dialog.values.text() == "40, 41, 42, 43, 44, 45"
+    session.settings.mode = "sample"
     dialog.set_kind("i_start")
     assert dialog.values.text() == "1, 3, 5, 7, 10, 20", "from the model's strided steps"
+    assert dialog.what.text().startswith("SDEdit of the canvas"), "Sample takes no image"
+    dialog.set_kind("seed")
+    assert dialog.what.text() == "Sample, once for each value"
     sweep = dialog.run_sweep("seed", [7, 8, 9])
     engine = session.engine
     assert [engine.jobs[i].seed for i in engine.pending] == [7, 8, 9]

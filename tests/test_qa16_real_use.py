@@ -59,3 +59,101 @@ def test_the_app_refuses_an_anagram_with_the_same_view_twice(qtbot, window):
     assert window.session.run_job(job) is None
     assert errors and "the flip view is named twice" in errors[-1][1]
     assert not window.session.runner.busy()
+
+
+def test_opening_an_image_keeps_the_brush_colour_the_user_chose_where_it_shows(window,
+                                                                                 tmp_path):
+    """Opening a photo turned a red brush white: only a brush that would not show on the
+    new image is changed."""
+    import numpy as np
+    from PIL import Image
+    from PySide6.QtGui import QColor
+
+    brown = tmp_path / "brown.png"
+    Image.fromarray(np.full((60, 60, 3), (120, 90, 60), np.uint8)).save(brown)
+    red = QColor(230, 20, 20)
+    window.canvas.set_color(red)
+    assert window.session.open_path(str(brown))
+    assert window.canvas.color() == red and window.tool_options.color() == red
+    window.canvas.set_color(QColor(125, 95, 65))  # all but the image's own colour
+    assert window.session.open_path(str(brown))
+    assert window.canvas.color() == QColor(255, 255, 255)
+
+
+def test_a_live_result_of_a_drawing_since_changed_is_dropped_once_live_is_off(qtbot, window):
+    """The panel kept saying "Live result" with a Keep button for a stroke since undone."""
+    from test_app import draw_digit
+
+    session, view = window.session, window.result_view
+    window.modes.set_mode("sdedit")
+    window.modes.steps.setValue(5)
+    draw_digit(window)
+    with qtbot.waitSignal(session.runner.liveDone, timeout=RUN_TIMEOUT):
+        window.modes.live.setChecked(True)
+    window.modes.live.setChecked(False)
+    assert session.shown_live and view.keep_button.isEnabled(), "unchanged: still keepable"
+    window.modes.live.setChecked(True)
+    qtbot.waitUntil(lambda: not session.runner.busy(), timeout=RUN_TIMEOUT)
+    session.runner.live_timer.stop()
+    assert session.shown_live
+    session.document.undo_stack.undo()  # the stroke goes; Live would answer after its delay
+    window.modes.live.setChecked(False)
+    assert not session.shown_live and session.shownResult is None
+    assert view.title.text() == "<b>Result</b>" and not view.keep_button.isEnabled()
+    assert not session.keep_live_result(), "nothing left to keep"
+
+
+def test_a_live_result_applied_is_kept_in_the_history(qtbot, window):
+    from test_app import draw_digit
+
+    session = window.session
+    window.modes.set_mode("sdedit")
+    window.modes.steps.setValue(5)
+    draw_digit(window)
+    with qtbot.waitSignal(session.runner.liveDone, timeout=RUN_TIMEOUT):
+        window.modes.live.setChecked(True)
+    window.modes.live.setChecked(False)
+    live = session.shownResult
+    window.result_view.apply_button.click()
+    assert list(session.history) == [live] and session.shownResult is live
+    assert not session.shown_live
+
+
+def test_the_close_question_says_save_makes_a_project_and_that_a_run_stops(qtbot, window):
+    """"Save the changes to chelsea.png" read as if the photo would be overwritten, and the
+    question never said that the run in progress would stop."""
+    from test_app import draw_digit
+
+    from app.dialogs import unsaved_question
+
+    assert unsaved_question("chelsea.png", "closing") == (
+        "Save your work on chelsea.png as a project before closing?")
+    assert unsaved_question("proj1", "closing") == "Save the changes to proj1 before closing?"
+    draw_digit(window)
+    assert "run in progress" not in window.session.files.unsaved_detail()
+    slow_down(window, 0.05)
+    window.session.run_job(settings(window, "sample", steps=50))
+    qtbot.waitUntil(lambda: window.session.runner.queue.running() is not None,
+                    timeout=RUN_TIMEOUT)
+    detail = window.session.files.unsaved_detail()
+    assert "the canvas's edits" in detail and "The run in progress stops" in detail
+    window.session.cancel_run()
+
+
+def test_an_illusions_caption_names_every_prompt_and_where_to_see_it():
+    """The caption named only the first prompt: "anagram prompt 'grinning face'"."""
+    from app.results_view import result_caption
+
+    anagram = result_caption({"mode": "anagram", "prompts": ["red heart", "star", "cat face"],
+                              "views": ["flip", "jigsaw"], "seed": 4})
+    assert anagram == ("anagram  upright 'red heart'  flip 'star'  jigsaw 'cat face'  seed 4  "
+                       "(View ▸ View illusion…)")
+    hybrid = result_caption({"mode": "hybrid", "prompt": "red heart", "prompt2": "cat face",
+                             "seed": 2})
+    assert "far 'red heart'  close 'cat face'" in hybrid
+    assert result_caption({"mode": "sample", "prompt": "", "seed": 1}) == (
+        "sample  prompt (unconditional)  seed 1")
+    assert "the prompt is ignored" in result_caption(
+        {"mode": "sample", "prompt": "red heart", "guidance": 0.0, "seed": 1})
+    assert "ignored" not in result_caption(
+        {"mode": "sample", "prompt": "red heart", "guidance": 3.0, "seed": 1})

@@ -38,7 +38,8 @@ from widgets.rows import row_of
 UNCONDITIONAL = "(unconditional)"
 WAITING = "the model is loading…"
 STEPS_MAX = 1000  # before a model says its own number of timesteps
-GUIDANCE_TIP = "Classifier-free guidance scale (1 = no guidance)"
+GUIDANCE_TIP = ("Classifier-free guidance scale: 1 = the prompt without guidance, above 1 pulls "
+                "harder towards it, 0 ignores it (the unconditional model)")
 NO_GUIDANCE_TIP = "This model takes no prompt, so guidance has nothing to steer by"
 UNCONDITIONAL_GUIDANCE_TIP = ("The prompt is unconditional: guidance has nothing to steer by "
                               "(pick a prompt to use it)")

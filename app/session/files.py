@@ -80,8 +80,10 @@ class Files:
             lost.append(f"{'the result' if n == 1 else f'all {n} results'} in History")
         if not lost:
             return ""
+        running = (" The run in progress stops either way: its result is not kept."
+                   if s.runner.user_busy() else "")
         return (f"Discard loses {' and '.join(lost)}. Save keeps the canvas and the "
-                "History in a project (.dcproj), which Open brings back as it was.")
+                f"History in a project (.dcproj), which Open brings back as it was.{running}")
 
     def open_path(self, path: str) -> bool:
         """Opens an image or a project; on failure says why and changes nothing."""

@@ -124,6 +124,7 @@ class Session(QObject):
         self._threads: list[Stoppable] = []
         self._shown: Result | None = None
         self._shown_live = False
+        self._live_stale = False  # the drawing changed since the Live result shown
         self._project_path: str | None = None
         self._file_name: str | None = None  # the image file opened, when not a project
         self._history_dirty = False
@@ -257,6 +258,7 @@ class Session(QObject):
         if result is self._shown and live == self._shown_live:
             return
         self._shown, self._shown_live = result, live
+        self._live_stale = False  # a Live result arrives only for the drawing as it is
         self.shownResultChanged.emit(result, live)
 
     def index_of(self, result: Result | None) -> int:
@@ -292,6 +294,7 @@ class Session(QObject):
         """Pastes `result` (default: the one shown) into the region, as one undo step."""
         result = result or self._shown
         if result is not None:
+            self._keep_if_live(result)
             self.document.paste_into_region(result.image, "Apply result",
                                             scaling_for(result.image), is_inpainting(result))
 
@@ -301,11 +304,18 @@ class Session(QObject):
         result = result or self._shown
         if result is None:
             return
+        self._keep_if_live(result)
         self.document.paste_into_region(result.image, "Use result as input",
                                         scaling_for(result.image), is_inpainting(result))
         if not mode_table.needs_image(self.settings.mode):
             self.settings.mode = mode_table.IMAGE_DEFAULT
         self.status.emit("The result is the input of the next run")
+
+    def _keep_if_live(self, result: Result) -> None:
+        """A Live result applied goes into the History first: the canvas change that follows
+        would otherwise drop it as stale."""
+        if result is self._shown and self._shown_live:
+            self.keep_live_result()
 
     def keep_live_result(self) -> bool:
         """Adds the Live result shown to the history (once)."""
@@ -686,9 +696,21 @@ class Session(QObject):
         if on:
             self.status.emit("Live: SDEdit runs again whenever you stop drawing")
         self.runner.set_live(on)
+        if not on and self._live_stale:
+            self._drop_live_result()
+
+    def _drop_live_result(self) -> None:
+        """A Live result not kept, of a drawing since changed (a stroke undone, say): it no
+        longer answers the canvas, so the panel goes back to the History's newest."""
+        if self._shown_live:
+            self.runner.keep_live()
+            self.show_result(self.history[-1] if len(self.history) else None)
 
     def _on_input_changed(self, *_: object) -> None:
         self.runner.changed()  # a Live run in flight is stale; one runs after the delay
+        self._live_stale = self._shown_live
+        if self._live_stale and not self.runner.is_live():
+            self._drop_live_result()
 
     def _add_results(self, job: JobRecord) -> None:
         """A user's, a sweep's or an upscale job's results: into the history, the first shown."""
