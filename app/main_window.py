@@ -258,6 +258,8 @@ class MainWindow(QMainWindow):
             lambda visible: visible and self.explorer.rebuild())
         prefs = self.session.preferences
         self.canvas.toolChanged.connect(lambda tool: setattr(prefs, "tool", tool))
+        for changed in (self.canvas.toolChanged, self.modes.modeChanged):
+            changed.connect(lambda *_: self._show_mask_where_used())
         self.canvas.brushSizeChanged.connect(
             lambda size: self._fitting_brush or setattr(prefs, "brush_size", size))
         self.tool_options.hardnessChanged.connect(
@@ -268,6 +270,7 @@ class MainWindow(QMainWindow):
         with contextlib.suppress(ValueError):  # a tool this version does not have
             self.canvas.set_tool(s.tool)
         self._fit_brush()
+        self._show_mask_where_used()
         self.tool_options.set_size(self.canvas.brush_size())
         self.canvas.set_hardness(s.hardness)
         self.tool_options.set_hardness(s.hardness)
@@ -294,6 +297,13 @@ class MainWindow(QMainWindow):
         self.canvas.preview(None)
         self.canvas.fit()
         self._fit_brush()
+
+    def _show_mask_where_used(self) -> None:
+        """The mask's tint shows in a mode that uses the mask, or while a mask tool is held:
+        elsewhere it looked like paint over the image (it is kept, and comes back)."""
+        tool = self.canvas.tool().value
+        self.canvas.set_mask_shown(mode_table.mode_of(self.modes.current_mode()).needs_mask
+                                   or tool in ("mask", "mask_eraser"))
 
     def _fit_brush(self) -> None:
         """At most an eighth of the image's short side, so one dab is not a whole 28×28 digit;

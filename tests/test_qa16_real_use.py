@@ -157,3 +157,28 @@ def test_an_illusions_caption_names_every_prompt_and_where_to_see_it():
         {"mode": "sample", "prompt": "red heart", "guidance": 0.0, "seed": 1})
     assert "ignored" not in result_caption(
         {"mode": "sample", "prompt": "red heart", "guidance": 3.0, "seed": 1})
+
+
+def test_the_mask_tint_shows_only_where_the_mask_is_used(qtbot, window):
+    """After an inpaint, the mask's tint stayed over the image in every mode, where it looked
+    like orange or pink paint."""
+    from test_app import paint_mask
+
+    from widgets.canvas import Tool
+
+    window.modes.set_mode("inpaint")
+    window.canvas.set_tool(Tool.MASK)
+    paint_mask(window)
+    assert window.canvas.mask_shown()
+    window.canvas.set_tool(Tool.BRUSH)
+    assert window.canvas.mask_shown(), "inpaint uses it"
+    window.modes.set_mode("sample")
+    assert not window.canvas.mask_shown()
+    from app.qt_images import qimage_to_numpy
+
+    assert qimage_to_numpy(window.session.document.mask(), "L").max() > 0, "hidden, not cleared"
+    window.canvas.set_tool(Tool.MASK_ERASER)
+    assert window.canvas.mask_shown(), "a mask tool shows what it edits"
+    window.canvas.set_tool(Tool.BRUSH)
+    window.modes.set_mode("inpaint")
+    assert window.canvas.mask_shown()

@@ -100,6 +100,7 @@ class CanvasView(QWidget):
         self._feather = 0.5
         self._color = QColor(Qt.GlobalColor.black)
         self._tint = QColor(255, 0, 0, 115)  # ~45 %
+        self._mask_shown = True
         self._overlay = QImage()
         self._preview: QImage | None = None
         self._preview_smooth = True
@@ -203,6 +204,16 @@ class CanvasView(QWidget):
 
     def set_color(self, color: QColor) -> None:
         self._color = QColor(color)
+
+    def set_mask_shown(self, shown: bool) -> None:
+        """Whether the mask's tint is drawn (it is kept either way): the window hides it where
+        nothing uses it, as its tint over an image looks like paint."""
+        if shown != self._mask_shown:
+            self._mask_shown = shown
+            self.update()
+
+    def mask_shown(self) -> bool:
+        return self._mask_shown
 
     def set_mask_tint(self, color: QColor) -> None:
         """Colour of the mask overlay; its alpha is the overlay's opacity."""
@@ -380,7 +391,7 @@ class CanvasView(QWidget):
         smooth = self._zoom < 1.0  # magnified pixels stay crisp squares
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.drawImage(QRectF(src), image, QRectF(src))
-        if not self._overlay.isNull():
+        if self._mask_shown and not self._overlay.isNull():
             painter.drawImage(QRectF(src), self._overlay, QRectF(src))
         painter.setClipping(False)
         if self._preview is not None:
