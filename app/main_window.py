@@ -374,6 +374,8 @@ class MainWindow(QMainWindow):
 
     def _on_submitted(self, job: JobRecord) -> None:
         self.modes.set_running(True)
+        if job.kind is JobKind.USER:
+            self.modes.remember_prompts()
         self._on_state(self.session.engine.state)
         self._bar_job, self._bar_before = job.id, self.status_line.bar_state()
         self.status_line.started()

@@ -182,3 +182,29 @@ def test_the_mask_tint_shows_only_where_the_mask_is_used(qtbot, window):
     window.canvas.set_tool(Tool.BRUSH)
     window.modes.set_mode("inpaint")
     assert window.canvas.mask_shown()
+
+
+def test_a_free_text_prompt_list_holds_the_prompts_run_lately(qtbot):
+    """The Prompt list held only the model's default prompt, never the ones just run."""
+    from widgets.modes_panel import RECENT_PROMPTS, PromptBox
+
+    box = PromptBox()
+    qtbot.addWidget(box)
+    box.set_choices(None, "grinning face")
+    for prompt in ("red heart", "cat face, twemoji", "red heart"):
+        box.set_prompt(prompt)
+        box.remember()
+    items = [box.itemData(i) for i in range(box.count())]
+    assert items == ["red heart", "cat face, twemoji", "grinning face"], "newest first, once"
+    assert box.prompt() == "red heart"
+    for i in range(2 * RECENT_PROMPTS):
+        box.set_prompt(f"star {i}")
+        box.remember()
+    assert box.count() == RECENT_PROMPTS and box.itemData(0) == f"star {2 * RECENT_PROMPTS - 1}"
+    digits = PromptBox()
+    qtbot.addWidget(digits)
+    digits.set_choices([*"0123456789", ""], "0")
+    digits.set_prompt("7")
+    digits.remember()
+    assert [digits.itemData(i) for i in range(digits.count())] == [*"0123456789", ""], (
+        "a model's fixed prompts keep their order")

@@ -38,6 +38,7 @@ from widgets.rows import row_of
 UNCONDITIONAL = "(unconditional)"
 WAITING = "the model is loading…"
 STEPS_MAX = 1000  # before a model says its own number of timesteps
+RECENT_PROMPTS = 20  # a free-text model's prompt list: the prompts run lately
 GUIDANCE_TIP = ("Classifier-free guidance scale: 1 = the prompt without guidance, above 1 pulls "
                 "harder towards it, 0 ignores it (the unconditional model)")
 NO_GUIDANCE_TIP = "This model takes no prompt, so guidance has nothing to steer by"
@@ -91,12 +92,31 @@ class PromptBox(QComboBox):
         self._item_completer = self.completer()
         self._item_completer.setParent(self)  # else the line edit deletes it in set_words
         self.word_completer = WordCompleter(self.lineEdit())
+        self._free_text = False
 
     def set_choices(self, choices: list[str] | None, current: str) -> None:
+        """A model's fixed prompts (the digits), or None: free text, and the list holds the
+        prompts run lately, newest first."""
         self.clear()
+        self._free_text = choices is None
         for prompt in choices or ([current] if current else []):
             self.addItem(prompt if prompt else UNCONDITIONAL, prompt)
         self.set_prompt(current)
+
+    def remember(self) -> None:
+        """The prompt shown, run just now: first in a free-text model's list (once)."""
+        prompt = self.prompt()
+        if not self._free_text or not prompt:
+            return
+        old = self.findData(prompt)
+        if old == 0:
+            return
+        if old > 0:
+            self.removeItem(old)
+        self.insertItem(0, prompt, prompt)
+        while self.count() > RECENT_PROMPTS:
+            self.removeItem(self.count() - 1)
+        self.setCurrentIndex(0)
 
     def set_prompt(self, prompt: str) -> None:
         index = self.findData(prompt)
@@ -520,6 +540,12 @@ class ModesPanel(QWidget):
         ready = self._has_model and not self._loading
         self.run_button.setEnabled(ready)
         self.run_action.setEnabled(ready)
+
+    def remember_prompts(self) -> None:
+        """A run was asked for: its prompts go first in their boxes' lists."""
+        ill = self.illusion
+        for box in (self.prompt, self.prompt2, ill.prompt3, ill.prompt4, ill.medium):
+            box.remember()
 
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
