@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.errors: list[str] = []  # every error shown, newest last (tests read it)
         self._fitting_brush = False  # a brush fitted to the image is no new preference
+        self._fitted_for = QSize()  # the image size the brush was last fitted to
         self.session = Session(
             model, device, asker=asker if asker is not None else DialogAsker(),
             preferences=settings, autosave_folder=autosave_folder,
@@ -246,6 +247,7 @@ class MainWindow(QMainWindow):
         self.model_sees.ready.connect(self._on_model_sees)
         for signal in (doc.changed, doc.regionChanged):
             signal.connect(lambda *_: self.input_timer.start())
+        doc.changed.connect(self._refit_brush_on_resize)
         strip, h = self.history_strip, self.session.history
         strip.selected.connect(lambda i: s.show_result(h[i]))
         strip.applyRequested.connect(lambda i: s.apply_result(h[i]))
@@ -305,10 +307,18 @@ class MainWindow(QMainWindow):
         self.canvas.set_mask_shown(mode_table.mode_of(self.modes.current_mode()).needs_mask
                                    or tool in ("mask", "mask_eraser"))
 
+    def _refit_brush_on_resize(self, *_: object) -> None:
+        """An undo or redo of a paste changes the image's size: the brush fits it again (the
+        size the user chose comes back on the larger image)."""
+        if self.session.document.size() != self._fitted_for:
+            self._fit_brush()
+            self.tool_options.set_size(self.canvas.brush_size())
+
     def _fit_brush(self) -> None:
         """At most an eighth of the image's short side, so one dab is not a whole 28×28 digit;
         the preference keeps the size the user chose, for the next, larger image."""
         size = self.session.document.size()
+        self._fitted_for = size
         wanted = self.session.preferences.brush_size
         fitted = min(wanted, max(1, min(size.width(), size.height()) // 8))
         self._fitting_brush = True

@@ -208,3 +208,22 @@ def test_a_free_text_prompt_list_holds_the_prompts_run_lately(qtbot):
     digits.remember()
     assert [digits.itemData(i) for i in range(digits.count())] == [*"0123456789", ""], (
         "a model's fixed prompts keep their order")
+
+
+def test_undoing_a_paste_gives_the_brush_its_size_back_and_the_paste_says_so(qtbot, window):
+    """Paste fitted the brush to the small image (4 px) and Undo Paste left it there."""
+    from PySide6.QtGui import QColor, QImage
+    from PySide6.QtWidgets import QApplication
+
+    window.canvas.set_brush_size(30)  # the user's size: kept as the preference
+    assert window.session.preferences.brush_size == 30
+    small = QImage(32, 32, QImage.Format.Format_RGB32)
+    small.fill(QColor(200, 40, 40))
+    QApplication.clipboard().setImage(small)
+    window.paste()
+    assert window.canvas.brush_size() == 4
+    assert "Edit ▸ Undo brings the drawing back" in window.statusBar().currentMessage()
+    window.action("undo").trigger()
+    assert window.canvas.brush_size() == 30 and window.tool_options._size.value() == 30
+    window.action("redo").trigger()
+    assert window.canvas.brush_size() == 4

@@ -219,6 +219,8 @@ class Files:
             return False
         self._s.document.set_image(image, text)
         self._s.documentReplaced.emit(None)
+        self._s.status.emit(f"{text}: the canvas is now the {image.width()} × {image.height()} "
+                            "image (Edit ▸ Undo brings the drawing back)")
         return True
 
     # --- saving ---------------------------------------------------------------------------------
