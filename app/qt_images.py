@@ -11,10 +11,13 @@ premultiplied.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QGuiApplication, QImage
 
 Format = QImage.Format
 MODE_FORMATS = {"L": Format.Format_Grayscale8, "RGB": Format.Format_RGB888,
@@ -135,6 +138,16 @@ def scaling_for(image: QImage) -> Qt.TransformationMode:
 def brush_for(background: QColor) -> QColor:
     """A brush colour that shows on `background`: white on dark, black on light."""
     return WHITE if background.lightness() < 128 else BLACK
+
+
+@contextmanager
+def busy_cursor() -> Iterator[None]:
+    """The wait cursor while the GUI thread does seconds of work (a huge image)."""
+    QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    try:
+        yield
+    finally:
+        QGuiApplication.restoreOverrideCursor()
 
 
 SHOWS_DISTANCE = 100  # RGB distance under which a brush hardly shows on a background

@@ -227,3 +227,28 @@ def test_undoing_a_paste_gives_the_brush_its_size_back_and_the_paste_says_so(qtb
     assert window.canvas.brush_size() == 30 and window.tool_options._size.value() == 30
     window.action("redo").trigger()
     assert window.canvas.brush_size() == 4
+
+
+def test_opening_an_image_shows_the_wait_cursor_while_it_decodes(window, tmp_path, monkeypatch):
+    """An 8000 × 6000 photo froze the window for 10 s with no sign of work."""
+    import numpy as np
+    from PIL import Image
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+
+    from engine import images
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(path)
+    seen = []
+    load = images.load_image
+
+    def watched(*args, **kwargs):
+        cursor = QGuiApplication.overrideCursor()
+        seen.append(None if cursor is None else cursor.shape())
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(images, "load_image", watched)
+    assert window.session.open_path(str(path))
+    assert seen == [Qt.CursorShape.WaitCursor]
+    assert QGuiApplication.overrideCursor() is None, "and it is given back"

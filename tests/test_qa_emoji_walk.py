@@ -50,6 +50,18 @@ def test_the_digit_hybrid_finding_is_not_claimed_for_a_32_px_colour_model(qtbot)
     assert digits.mode_hint.text().endswith(hybrid.small_note)
 
 
+def test_the_digit_anagram_note_is_not_claimed_for_the_emoji_model(qtbot):
+    """The emoji model's anagram hint spoke of a Suggested row it has not got and of digits
+    (session 16's QA)."""
+    anagram = modes.BY_KEY["anagram"]
+    emoji = panel(qtbot, size=32, channels=3)
+    emoji.set_mode("anagram")
+    assert emoji.mode_hint.text() == anagram.hint
+    digits = panel(qtbot, size=28, channels=1)
+    digits.set_mode("anagram")
+    assert digits.mode_hint.text().endswith(anagram.small_note)
+
+
 @pytest.mark.parametrize(("argv", "opened"), [
     (["--model", "/tmp/IF-I-emoji"], ("/tmp/IF-I-emoji", None)),
     (["--model=emoji"], ("emoji", None)),

@@ -24,7 +24,7 @@ from app.project import (
     salvage_project,
     save_project,
 )
-from app.qt_images import mean_colour, pil_to_qimage
+from app.qt_images import busy_cursor, mean_colour, pil_to_qimage
 from app.restored import clean_run_settings
 from app.restored import describe as describe_problems
 from app.session.settings import MODEL_SETTINGS
@@ -91,7 +91,8 @@ class Files:
         if path.lower().endswith(PROJECT_SUFFIX):
             return s.open_project(path)
         try:
-            picture = images.load_image(path)
+            with busy_cursor():  # a photo of 8000 × 6000 takes seconds to decode
+                picture = images.load_image(path)
         except EngineError as error:
             s.error.emit("Cannot open the image", str(error))
             return False
@@ -100,8 +101,9 @@ class Files:
         parameters = None
         if path.lower().endswith(PARAMETER_SUFFIXES):
             parameters = export.settings_from_png(path)
-        opened = pil_to_qimage(picture)
-        with s._one_change():
+        with busy_cursor():
+            opened = pil_to_qimage(picture)
+        with busy_cursor(), s._one_change():
             s.document.set_image(opened, "Open")
             s.document.undo_stack.clear()
             s.document.set_saved()

@@ -78,7 +78,7 @@ MODES: tuple[Mode, ...] = (
          key_parts=("prompts", "view"),
          small_note=" Where a model has been measured, Suggested lists the pairs and views "
                     "that work on it; on digits, pixel permutations fail (docs/benchmarks.md).",
-         small_size=32),  # the measured list itself is app/session/suggested.py
+         small_size=28),  # the digit models' (the list itself is app/session/suggested.py)
     Mode("hybrid", "Hybrid", "One image that is one prompt from afar and another up close.",
          needs_prompt=True, prompts=2, max_prompts=3, rows=_ILLUSION_ROWS | {"sigma"},
          prompt_labels=("Far (low-pass)", "Close (high-pass)"), illusion=True,
