@@ -80,17 +80,22 @@ def test_opening_an_image_keeps_the_brush_colour_the_user_chose_where_it_shows(w
     assert window.canvas.color() == QColor(255, 255, 255)
 
 
-def test_a_live_result_of_a_drawing_since_changed_is_dropped_once_live_is_off(qtbot, window):
-    """The panel kept saying "Live result" with a Keep button for a stroke since undone."""
+def live_then_off(qtbot, window) -> None:
+    """One Live SDEdit result of a drawn digit, then Live switched off."""
     from test_app import draw_digit
 
-    session, view = window.session, window.result_view
     window.modes.set_mode("sdedit")
     window.modes.steps.setValue(5)
     draw_digit(window)
-    with qtbot.waitSignal(session.runner.liveDone, timeout=RUN_TIMEOUT):
+    with qtbot.waitSignal(window.session.runner.liveDone, timeout=RUN_TIMEOUT):
         window.modes.live.setChecked(True)
     window.modes.live.setChecked(False)
+
+
+def test_a_live_result_of_a_drawing_since_changed_is_dropped_once_live_is_off(qtbot, window):
+    """The panel kept saying "Live result" with a Keep button for a stroke since undone."""
+    session, view = window.session, window.result_view
+    live_then_off(qtbot, window)
     assert session.shown_live and view.keep_button.isEnabled(), "unchanged: still keepable"
     window.modes.live.setChecked(True)
     qtbot.waitUntil(lambda: not session.runner.busy(), timeout=RUN_TIMEOUT)
@@ -104,15 +109,8 @@ def test_a_live_result_of_a_drawing_since_changed_is_dropped_once_live_is_off(qt
 
 
 def test_a_live_result_applied_is_kept_in_the_history(qtbot, window):
-    from test_app import draw_digit
-
     session = window.session
-    window.modes.set_mode("sdedit")
-    window.modes.steps.setValue(5)
-    draw_digit(window)
-    with qtbot.waitSignal(session.runner.liveDone, timeout=RUN_TIMEOUT):
-        window.modes.live.setChecked(True)
-    window.modes.live.setChecked(False)
+    live_then_off(qtbot, window)
     live = session.shownResult
     window.result_view.apply_button.click()
     assert list(session.history) == [live] and session.shownResult is live
