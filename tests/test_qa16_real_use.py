@@ -108,6 +108,20 @@ def test_a_live_result_of_a_drawing_since_changed_is_dropped_once_live_is_off(qt
     assert not session.keep_live_result(), "nothing left to keep"
 
 
+def test_a_live_result_stays_keepable_after_a_settings_change(qtbot, window):
+    """Only the drawing makes a Live result stale: it carries the settings it was made with."""
+    session, view = window.session, window.result_view
+    live_then_off(qtbot, window)
+    window.modes.live.setChecked(True)
+    qtbot.waitUntil(lambda: not session.runner.busy(), timeout=RUN_TIMEOUT)
+    session.runner.live_timer.stop()
+    shown = session.shownResult
+    window.modes.steps.setValue(7)
+    window.modes.live.setChecked(False)
+    assert session.shown_live and session.shownResult is shown
+    assert view.keep_button.isEnabled()
+
+
 def test_a_live_result_applied_is_kept_in_the_history(qtbot, window):
     session = window.session
     live_then_off(qtbot, window)

@@ -145,8 +145,9 @@ class Session(QObject):
         doc, h, r = self.document, self.history, self.runner
         doc.undo_stack.indexChanged.connect(self._touched)
         doc.modifiedChanged.connect(self._refresh)
-        for signal in (doc.changed, doc.regionChanged, self.settings.inputsChanged):
-            signal.connect(self._on_input_changed)
+        for signal in (doc.changed, doc.regionChanged):
+            signal.connect(self._on_canvas_changed)
+        self.settings.inputsChanged.connect(self._on_settings_changed)
         doc.strokeEnded.connect(r.stroke_ended)
         h.added.connect(self._on_history_added)
         h.removed.connect(self._on_history_removed)
@@ -706,8 +707,12 @@ class Session(QObject):
             self.runner.keep_live()
             self.show_result(self.history[-1] if len(self.history) else None)
 
-    def _on_input_changed(self, *_: object) -> None:
+    def _on_settings_changed(self, *_: object) -> None:
+        # A Live result still answers the drawing; it carries the settings it was made with.
         self.runner.changed()  # a Live run in flight is stale; one runs after the delay
+
+    def _on_canvas_changed(self, *_: object) -> None:
+        self.runner.changed()
         self._live_stale = self._shown_live
         if self._live_stale and not self.runner.is_live():
             self._drop_live_result()
