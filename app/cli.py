@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decay-from", metavar="STEP", type=v.whole(1, 10 ** 9),
                    help="emoji-base/-upscale: from this step the LR falls on a half cosine to "
                    "2%% of it at the run's last step (--epochs); a resume keeps it")
+    p.add_argument("--aug-max", metavar="LEVEL", type=v.whole(251, 1000),
+                   help="emoji-upscale: train on low-resolution inputs noised to levels below "
+                   "LEVEL only (default 1000, IF's: all of them); stage II runs at 250")
     p.add_argument("--max-steps", type=v.whole(1, 10 ** 9),
                    help="emoji-base/-upscale: stop (saved) after N steps (smoke runs)")
     p.add_argument("--compile", choices=("auto", "on", "off"),

@@ -163,7 +163,7 @@ def step_coefficients(abar_t: float, abar_prev: float) -> StepCoefficients:
 
 def noise_std(c: StepCoefficients, rule: str, variance: torch.Tensor | None = None
               ) -> torch.Tensor | float:
-    """σ of v_σ by the variance rule; `variance` is the model's raw output v in [-1, 1]."""
+    """σ of v_σ by the variance rule; `variance` is the model's raw output v, read in [-1, 1]."""
     if rule == "fixed_small":
         return math.sqrt(max(c.beta_tilde, 0.0))
     if rule == "fixed_large":
@@ -171,7 +171,9 @@ def noise_std(c: StepCoefficients, rule: str, variance: torch.Tensor | None = No
     if rule == "learned_range":
         if variance is None:
             raise ValueError("learned_range needs the model's predicted variance")
-        frac = (variance.float() + 1) / 2
+        # the reverse step's true variance lies between β̃ and β: v outside [-1, 1] is the
+        # model extrapolating, and a trained emoji UNet's v of 190 at t = 66 made σ 4e23
+        frac = ((variance.float() + 1) / 2).clamp(0.0, 1.0)
         log_tilde = math.log(max(c.beta_tilde, 1e-20))
         log_var = frac * math.log(c.beta) + (1 - frac) * log_tilde
         return torch.exp(0.5 * log_var)

@@ -77,6 +77,13 @@ def test_variance_rules():
     assert std.tolist() == pytest.approx([math.sqrt(0.375), math.sqrt(0.15), expected_mid])
 
 
+def test_a_learned_variance_outside_its_range_is_read_at_the_nearer_end():
+    """A trained emoji UNet said v = 193 at t = 66: unclamped, σ was 4e23 and the sample NaN."""
+    c = step_coefficients(0.5, 0.8)
+    std = noise_std(c, "learned_range", torch.tensor([193.0, 1.5, -40.0, float("-inf")]))
+    assert std.tolist() == pytest.approx([math.sqrt(0.375)] * 2 + [math.sqrt(0.15)] * 2)
+
+
 # --- single updates ------------------------------------------------------------------------------
 
 def test_one_step_hand_worked():

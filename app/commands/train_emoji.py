@@ -15,7 +15,7 @@ from engine.errors import EngineError
 # CLI option -> EmojiTrainConfig field
 _OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "limit": "limit",
             "shape": "shape", "text_encoder": "text_encoder", "init_from": "init_from",
-            "decay_from": "decay_from"}
+            "decay_from": "decay_from", "aug_max": "aug_max"}
 
 
 def _saved(out_dir: Path) -> dict:
@@ -71,13 +71,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _refuse_the_other_stages_options(args: argparse.Namespace) -> None:
-    """--shape is stage I's (stage II has one shape), --text-encoder stage II's (stage I trains
-    its own): given to the other stage it was recorded but not used."""
+    """--shape is stage I's (stage II has one shape), --text-encoder and --aug-max stage II's
+    (stage I trains its own encoder): given to the other stage they were recorded but unused."""
     if args.kind == "emoji-upscale" and getattr(args, "shape", None) is not None:
         raise EngineError("--shape applies to emoji-base; emoji-upscale has one fixed shape")
     if args.kind == "emoji-base" and getattr(args, "text_encoder", None) is not None:
         raise EngineError("--text-encoder applies to emoji-upscale; emoji-base trains its own "
                           "text encoder")
+    if args.kind == "emoji-base" and getattr(args, "aug_max", None) is not None:
+        raise EngineError("--aug-max applies to emoji-upscale: emoji-base has no low-resolution "
+                          "input to noise")
 
 
 def _compile(args: argparse.Namespace, min_steps: int) -> str:

@@ -110,9 +110,11 @@ class IFStageTwo(Upscaler):
             read_json(folder / "scheduler" / "scheduler_config.json"), "learned_range", 20, 980)
         self.noising = NoiseSchedule.from_diffusers_config(
             read_json(folder / "image_noising_scheduler" / "scheduler_config.json"))
-        steps = hinted_steps(read_hints(folder), self.schedule.top)
+        hints = read_hints(folder)
+        steps = hinted_steps(hints, self.schedule.top)
         if steps is not None:  # else the class's default (IF's 50; tests may set their own)
             self.default_steps = steps
+        self.noise_levels = hinted_levels(hints, len(self.noising.table))
 
     def num_steps(self, steps: int | None = None) -> int:
         return len(self.schedule.timesteps(steps or self.default_steps)) - 1
@@ -163,8 +165,9 @@ class IFStageTwo(Upscaler):
                       ) -> Iterator[StepRecord]:
         if cond is None or uncond is None:
             raise ModelError("IF stage II needs the prompt's embeddings and the '' embedding")
-        if not 0 <= noise_level < len(self.noising.table):
-            raise ModelError(f"noise_level must be between 0 and {len(self.noising.table) - 1}")
+        if not 0 <= noise_level < self.noise_levels:
+            raise ModelError(f"noise_level must be between 0 and {self.noise_levels - 1}: "
+                             f"{self.name} was trained on those levels only")
         n, _, h, w = image.shape
         size = (h * self.scale, w * self.scale)
         low = F.interpolate(image.to(self.device, torch.float32), size, mode="bilinear",
@@ -191,6 +194,15 @@ def hinted_steps(hints: dict, top: int) -> int | None:
     if isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= top:
         return steps
     return None
+
+
+def hinted_levels(hints: dict, levels: int) -> int:
+    """How many noise-augmentation levels, from 0, a folder's stage II was trained on (our emoji
+    stage II says; IF's trained on all of its scheduler's)."""
+    trained = hints.get("noise_levels")
+    if isinstance(trained, int) and not isinstance(trained, bool) and 1 <= trained <= levels:
+        return trained
+    return levels
 
 
 def branch_conditioning(cond: torch.Tensor, branches: int, n: int) -> torch.Tensor:

@@ -277,14 +277,16 @@ def setting_differences(saved: dict[str, Any], now: dict[str, Any], keys: Iterab
 
 def resume_state(out_dir: str | os.PathLike, settings: dict[str, Any], keys: Iterable[str],
                  model: nn.Module, optimizer: torch.optim.Optimizer, what: str = "model",
-                 **others: Any) -> dict[str, Any]:
+                 saved_defaults: dict[str, Any] | None = None, **others: Any) -> dict[str, Any]:
     """The training state in `out_dir`, refused when its `keys` of the settings differ from
     this run's `settings`; its "model" and "optimizer" loaded into `model` and `optimizer`, and
     each of `others` (state key -> object with load_state_dict) from its own key. A state that
-    does not fit is one CheckpointError naming `what` it does not fit."""
+    does not fit is one CheckpointError naming `what` it does not fit. `saved_defaults` are the
+    values of settings added since a run was saved, as it trained with them."""
     out_dir = Path(out_dir)
     state = load_training_state(out_dir)
-    diffs = setting_differences(state.get("settings") or {}, settings, keys)
+    saved = (saved_defaults or {}) | (state.get("settings") or {})
+    diffs = setting_differences(saved, settings, keys)
     if diffs:
         raise CheckpointError(f"cannot resume {out_dir}: the settings differ from the saved "
                               f"run's: {'; '.join(diffs)}")

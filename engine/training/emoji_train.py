@@ -80,7 +80,10 @@ COMPILE_BACKEND = "inductor"  # tests use "aot_eager" (the same tracing, no C++ 
 # settings that change what a run computes: a resume must match them
 RUN_SETTINGS = ("stage", "shape", "batch_size", "lr", "warmup", "ema", "p_uncond", "p_style",
                 "vocab", "seed", "limit", "min_snr", "learn_variance", "data", "text_encoder",
-                "init_from")
+                "init_from", "aug_max")
+# what a run saved before a setting existed trained with (its resume still matches)
+SETTINGS_BEFORE = {"aug_max": 1000}
+UPSCALE_NOISE_LEVEL = 250  # the augmentation level stage II runs at (IF's default)
 
 
 @dataclass
@@ -102,6 +105,9 @@ class EmojiTrainConfig:
     learn_variance: bool = True  # hybrid loss; False = L_simple only (fixed variance)
     text_encoder: str | None = None  # stage II: a stage I pipeline folder
     init_from: str | None = None  # a run of the same stage and shape whose EMA weights start this
+    # stage II: augmentation levels are drawn from [0, aug_max); IF draws from all 1000, but a
+    # small stage II then spends much of its training on inputs noised past use
+    aug_max: int = 1000
     device: str = "auto"
     precision: str = "auto"
     num_threads: int | None = None
@@ -140,6 +146,9 @@ class EmojiTrainConfig:
         if self.stage == "upscale" and not self.text_encoder:
             problems.append("stage II needs the text encoder of a stage I run (--text-encoder "
                             "RUN/pipeline/IF-I-emoji)")
+        if not UPSCALE_NOISE_LEVEL < int(self.aug_max) <= 1000:
+            problems.append(f"aug-max must be above {UPSCALE_NOISE_LEVEL} (the level stage II "
+                            "runs at) and at most 1000")
         if self.limit is not None and self.limit < 1:
             problems.append("limit must be at least 1")
         if self.compile not in COMPILE_CHOICES:
@@ -257,7 +266,8 @@ def make_prompt(entry: dict, g: torch.Generator, p_uncond: float, p_style: float
 @torch.no_grad()
 def sample(unet: nn.Module, cond: torch.Tensor, uncond: torch.Tensor, steps: int,
            guidance: float, g: torch.Generator, size: int = 32,
-           low_res: torch.Tensor | None = None, noise_level: int = 250) -> torch.Tensor:
+           low_res: torch.Tensor | None = None, noise_level: int = UPSCALE_NOISE_LEVEL
+           ) -> torch.Tensor:
     """IFPipeline's loop: DDPMScheduler (learned range, thresholding) on `steps` strided
     timesteps, CFG on ε, the conditional variance. Stage II when low_res is given."""
     from diffusers import DDPMScheduler
@@ -589,7 +599,8 @@ def train_emoji(config: EmojiTrainConfig, out_dir: str | Path, resume: bool = Fa
     step_global, losses, clock = 0, [], RunClock()
     clock.ran_on(device)
     if resume:
-        state = ckpt.resume_state(out_dir, settings, RUN_SETTINGS, model, optimizer, ema=ema)
+        state = ckpt.resume_state(out_dir, settings, RUN_SETTINGS, model, optimizer,
+                                  saved_defaults=SETTINGS_BEFORE, ema=ema)
         step_global = int(state["step"])
         losses = [list(map(float, row)) for row in state.get("losses", [])]
         clock = RunClock.resumed(state.get("clock"), step_global, device)
@@ -747,7 +758,7 @@ def _train_step(config: EmojiTrainConfig, model: nn.Module, step_loss: StepLoss,
     eps = torch.randn(x0.shape, generator=g)
     extra: dict[str, Any] = {}
     if config.stage == "upscale":
-        level = torch.randint(0, noising.T, (b,), generator=g)
+        level = torch.randint(0, min(config.aug_max, noising.T), (b,), generator=g)
         up = F.interpolate(x32[idx], (64, 64), mode="bilinear", align_corners=True)
         up = noising.q_sample(up, level, torch.randn(up.shape, generator=g))[ranks.part(b)]
         extra["class_labels"] = level[ranks.part(b)].to(device)
@@ -891,6 +902,7 @@ def _end_epoch(config: EmojiTrainConfig, out_dir: Path, model: nn.Module, optimi
         export_pipeline("base", shadow.unet, folder, shadow.text, tok_dir, notes=notes)
     else:
         notes["default_steps"] = STAGE_TWO_STEPS
+        notes["noise_levels"] = config.aug_max  # the augmentation levels it was trained on
         export_pipeline("upscale", shadow.unet, folder, notes=notes)
     _sample_grid(config, out_dir, shadow, frozen, tokens, x32, done, names,
                  grid or f"epoch-{done:04d}")
